@@ -1,0 +1,355 @@
+"""Database models (peewee) on a DatabaseProxy initialised by the app factory.
+
+Queries live on the models as small methods returning query objects. Every query
+for tenant data (orders, documents, notifications, audit events) goes through an
+``OperatorScope`` so a view cannot forget the AE and portal restriction.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    DateField,
+    ForeignKeyField,
+    IntegerField,
+    BigIntegerField,
+    Model,
+    TextField,
+    fn,
+)
+
+db = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamp: stored everywhere, shown in Europe/Paris."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+# --- Tenants, portals, operators -------------------------------------------
+
+class AE(BaseModel):
+    """An Autorité d'Enregistrement: the tenant."""
+    name = CharField(unique=True)
+    four_eyes = BooleanField(default=False)
+    digest_slots = CharField(default="07:10,12:10,17:10")
+    created_at = DateTimeField(default=utcnow)
+
+
+class Portal(BaseModel):
+    ae = ForeignKeyField(AE, backref="portals", on_delete="CASCADE")
+    name = CharField()
+
+    class Meta:
+        indexes = ((("ae", "name"), True),)
+
+
+ROLES = ("AEA", "AET", "admin")
+
+
+class Operator(BaseModel):
+    ae = ForeignKeyField(AE, backref="operators", on_delete="CASCADE")
+    display_name = CharField()
+    email = CharField(null=True)
+    roles = CharField(default="AEA")  # comma-separated subset of ROLES
+    all_portals = BooleanField(default=True)
+    active = BooleanField(default=True)
+    digest_enabled = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def role_set(self) -> set[str]:
+        return {r for r in self.roles.split(",") if r}
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+    def portal_ids(self) -> list[int]:
+        """Ids of the portals this operator may see."""
+        if self.all_portals:
+            query = Portal.select(Portal.id).where(Portal.ae == self.ae_id)
+        else:
+            query = (OperatorPortal
+                     .select(OperatorPortal.portal)
+                     .join(Portal)
+                     .where((OperatorPortal.operator == self.id) & (Portal.ae == self.ae_id)))
+            return [row.portal_id for row in query]
+        return [p.id for p in query]
+
+
+class OperatorPortal(BaseModel):
+    operator = ForeignKeyField(Operator, backref="portal_links", on_delete="CASCADE")
+    portal = ForeignKeyField(Portal, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("operator", "portal"), True),)
+
+
+class OperatorCertificate(BaseModel):
+    """A certificate bound to an operator: the only way to log in."""
+    operator = ForeignKeyField(Operator, backref="certificates", on_delete="CASCADE")
+    fingerprint_sha256 = CharField(unique=True)  # hex, lowercase
+    subject = CharField()
+    issuer = CharField()
+    serial_hex = CharField()
+    not_after = DateTimeField()
+    pem = TextField()
+    bound_at = DateTimeField(default=utcnow)
+
+
+class TrustedCA(BaseModel):
+    """A CA certificate an AE trusts for its operators' login certificates."""
+    ae = ForeignKeyField(AE, backref="trusted_cas", on_delete="CASCADE")
+    name = CharField()
+    fingerprint_sha256 = CharField()
+    pem = TextField()
+    is_root = BooleanField(default=True)
+
+    class Meta:
+        indexes = ((("ae", "fingerprint_sha256"), True),)
+
+
+class IssuedCertificate(BaseModel):
+    """Register of every certificate the embedded CA issued, for revocation and the CRL."""
+    serial_hex = CharField(unique=True)
+    kind = CharField()  # operator | holder | seal | ca
+    subject = CharField()
+    not_before = DateTimeField()
+    not_after = DateTimeField()
+    pem = TextField()
+    issued_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True, index=True)
+    revocation_reason = CharField(null=True)
+
+
+# --- Orders ----------------------------------------------------------------
+
+class Company(BaseModel):
+    ae = ForeignKeyField(AE, on_delete="CASCADE")
+    name = CharField()  # raison sociale
+    siren = CharField(index=True)  # 9 digits, no prefix, no spaces
+    rcs_registered = BooleanField(default=True)
+
+
+class Person(BaseModel):
+    ae = ForeignKeyField(AE, on_delete="CASCADE")
+    civility = CharField(default="")  # M. / Mme
+    first_name = CharField()
+    last_name = CharField()
+    email = CharField(default="")
+    phone = CharField(default="")
+
+
+class Order(BaseModel):
+    number = BigIntegerField(unique=True)
+    ae = ForeignKeyField(AE, backref="orders", on_delete="CASCADE")
+    portal = ForeignKeyField(Portal, backref="orders", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    company = ForeignKeyField(Company, on_delete="CASCADE")
+    holder = ForeignKeyField(Person, on_delete="CASCADE")
+    legal_representative = ForeignKeyField(Person, on_delete="CASCADE")
+    mandataire = ForeignKeyField(Person, null=True, on_delete="SET NULL")
+    requester_name = CharField(default="")
+    requester_email = CharField(default="")
+    product = CharField(default="Certificat RGS** / eIDAS qualifié sur clé USB")
+    validity_years = IntegerField(default=3)
+    process = CharField(default="generation")  # see workflow.PROCESSES
+    phase = CharField(default="entry")          # see workflow.PHASES
+    substate = CharField(null=True)             # see workflow.SUBSTATES; stored for filtering
+    order_type = CharField(default="D")         # D (dématérialisé) | P (papier)
+    otp_contact = CharField(default="")
+    id_doc_type = CharField(null=True)          # CNI | PASSEPORT | TITRE_SEJOUR
+    id_doc_number = CharField(null=True)
+    id_doc_recorded_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL",
+                                         backref="id_docs_recorded")
+    payment_ok = BooleanField(default=False)
+    dossier_complete_ok = BooleanField(default=False)
+    validated_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL",
+                                   backref="validated_orders")
+    validated_at = DateTimeField(null=True)
+    validated_cert_fingerprint = CharField(null=True)
+    holder_search = CharField(default="")  # lowercased "prénom nom", for the name filter
+
+    class Meta:
+        indexes = (
+            (("ae", "portal", "created_at"), False),
+            (("ae", "phase", "substate"), False),
+            (("ae", "created_at"), False),
+            (("holder_search",), False),
+        )
+
+    @classmethod
+    def visible_to(cls, scope: "OperatorScope"):
+        """Orders of the scope's AE, limited to the portals the operator may see."""
+        return (cls
+                .select()
+                .where((cls.ae == scope.ae_id) & (cls.portal.in_(scope.portal_ids))))
+
+    @classmethod
+    def listing(cls, scope: "OperatorScope"):
+        """The Commandes list: orders with their company and holder, newest first."""
+        return (cls
+                .select(cls, Company, Person, Portal)
+                .join(Company, on=(cls.company == Company.id))
+                .switch(cls)
+                .join(Person, on=(cls.holder == Person.id))
+                .switch(cls)
+                .join(Portal, on=(cls.portal == Portal.id))
+                .where((cls.ae == scope.ae_id) & (cls.portal.in_(scope.portal_ids)))
+                .order_by(cls.created_at.desc(), cls.number.desc()))
+
+
+class Document(BaseModel):
+    order = ForeignKeyField(Order, backref="documents", on_delete="CASCADE")
+    kind = CharField()          # see workflow.DOCUMENT_KINDS
+    category = CharField()      # justificatif | contractuel
+    status = CharField()        # imported | not_imported | unsigned | signed
+    filename = CharField(null=True)
+    sha256 = CharField(null=True, index=True)
+    media_type = CharField(null=True)
+    size = IntegerField(null=True)
+    page_count = IntegerField(null=True)
+    imported_at = DateTimeField(null=True)
+    imported_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    imported_by_label = CharField(default="")  # "Demandeur", "Système", operator name
+    is_current = BooleanField(default=True)     # False once replaced by a newer version
+    verified_at = DateTimeField(null=True)
+    verified_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL",
+                                  backref="documents_verified")
+
+    class Meta:
+        indexes = ((("order", "kind", "is_current"), False),)
+
+    @classmethod
+    def visible_to(cls, scope: "OperatorScope"):
+        return (cls
+                .select(cls)
+                .join(Order)
+                .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids))))
+
+
+class Notification(BaseModel):
+    ae = ForeignKeyField(AE, on_delete="CASCADE")
+    order = ForeignKeyField(Order, null=True, backref="notifications", on_delete="CASCADE")
+    type = CharField()
+    recipient = CharField()
+    subject = CharField()
+    body = TextField()
+    sent_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    sent_at = DateTimeField(null=True)
+    state = CharField(default="queued", index=True)  # queued | sent | failed
+    tries = IntegerField(default=0)
+    next_try_at = DateTimeField(default=utcnow, index=True)
+    last_error = TextField(null=True)
+    message_id = CharField(unique=True)
+
+    @classmethod
+    def visible_to(cls, scope: "OperatorScope"):
+        return (cls
+                .select(cls)
+                .join(Order)
+                .where((cls.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids))))
+
+
+# --- Audit trail -----------------------------------------------------------
+
+class AuditEvent(BaseModel):
+    """Append-only, hash-chained event. Written only by services.audit."""
+    at = DateTimeField(default=utcnow)
+    ae = ForeignKeyField(AE, null=True, on_delete="RESTRICT")
+    operator = ForeignKeyField(Operator, null=True, on_delete="RESTRICT")
+    actor = CharField(default="")     # readable name kept even if the operator goes
+    action = CharField(index=True)
+    order = ForeignKeyField(Order, null=True, on_delete="RESTRICT")
+    details = TextField(default="{}")  # canonical JSON
+    ip = CharField(default="")
+    prev_hash = CharField()
+    hash = CharField(unique=True)
+
+    class Meta:
+        indexes = ((("order", "at"), False), (("ae", "at"), False))
+
+    @classmethod
+    def visible_to(cls, scope: "OperatorScope"):
+        return cls.select().where(cls.ae == scope.ae_id)
+
+    @classmethod
+    def for_order(cls, order: Order):
+        return (cls
+                .select(cls, Operator)
+                .join(Operator, join_type="LEFT OUTER", on=(cls.operator == Operator.id))
+                .where(cls.order == order.id)
+                .order_by(cls.id))
+
+
+class AuditHead(BaseModel):
+    """One row: the hash of the last event. Updating it first serialises appends."""
+    id = IntegerField(primary_key=True)
+    seq = BigIntegerField(default=0)
+    last_hash = CharField(default="0" * 64)
+
+
+# --- Login -----------------------------------------------------------------
+
+class LoginChallenge(BaseModel):
+    nonce = CharField(unique=True)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+
+
+class SchemaVersion(BaseModel):
+    id = IntegerField(primary_key=True)
+    version = IntegerField()
+    migrated_at = DateTimeField(default=utcnow)
+
+
+# --- Tenancy scope ---------------------------------------------------------
+
+class OperatorScope:
+    """What one operator may see: its AE and its portals. Built once per request."""
+
+    def __init__(self, operator: Operator):
+        self.operator = operator
+        self.ae_id = operator.ae_id
+        self.portal_ids = operator.portal_ids() or [-1]
+
+    def order_or_none(self, order_id: int) -> Order | None:
+        return Order.visible_to(self).where(Order.id == order_id).first()
+
+    def order_by_number(self, number: int) -> Order | None:
+        return Order.visible_to(self).where(Order.number == number).first()
+
+    def document_or_none(self, document_id: int) -> Document | None:
+        return Document.visible_to(self).where(Document.id == document_id).first()
+
+    def portals(self):
+        return (Portal
+                .select()
+                .where(Portal.id.in_(self.portal_ids))
+                .order_by(Portal.name))
+
+
+ALL_MODELS = [
+    AE, Portal, Operator, OperatorPortal, OperatorCertificate, TrustedCA, IssuedCertificate,
+    Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
+    SchemaVersion,
+]
+
+
+def next_order_number() -> int:
+    """Order numbers are increasing; a unique index catches races."""
+    current = Order.select(fn.MAX(Order.number)).scalar()
+    return (current or 960000) + 1
