@@ -263,6 +263,13 @@ class Notification(BaseModel):
                 .where((cls.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids))))
 
 
+class OrderReview(BaseModel):
+    """« En cours de traitement par … »: who has the order file open; expires when idle."""
+    order = ForeignKeyField(Order, unique=True, on_delete="CASCADE")
+    operator = ForeignKeyField(Operator, on_delete="CASCADE")
+    last_seen = DateTimeField(default=utcnow, index=True)
+
+
 # --- Audit trail -----------------------------------------------------------
 
 class AuditEvent(BaseModel):
@@ -345,7 +352,7 @@ class OperatorScope:
 ALL_MODELS = [
     AE, Portal, Operator, OperatorPortal, OperatorCertificate, TrustedCA, IssuedCertificate,
     Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
-    SchemaVersion,
+    SchemaVersion, OrderReview,
 ]
 
 

@@ -1,0 +1,122 @@
+"""Application factory: configuration, database, extensions, blueprints, CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask_wtf.csrf import CSRFProtect
+
+from config import Config, instance_secret
+from database import migrate_database, open_database
+from extensions import limiter
+from models import db
+
+csrf = CSRFProtect()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = Config().as_dict()
+    settings.update(config or {})
+    instance_path = Path(settings["INSTANCE_PATH"]).resolve()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    settings["INSTANCE_PATH"] = instance_path
+
+    app = Flask(__name__, instance_path=str(instance_path))
+    app.config.update(settings)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(instance_path)
+
+    database = open_database(app.config["DATABASE_URL"])
+    with database.connection_context():
+        migrate_database(database)
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    _register_request_hooks(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_error_pages(app)
+
+    from cli import register_cli
+    register_cli(app)
+    return app
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def open_connection():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def close_connection(exc):
+        if not db.is_closed():
+            db.close()
+
+    @app.after_request
+    def security_headers(response):
+        bridge = app.config["RADESK_BRIDGE_URL"].rstrip("/")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {bridge}; frame-ancestors 'none'; form-action 'self'; "
+            "base-uri 'none'; object-src 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.method == "GET":
+            response.vary.add("HX-Request")  # HTMX requests get a fragment, others the page
+        return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints.auth import bp as auth_bp
+    from blueprints.orders import bp as orders_bp
+    from blueprints.pki import bp as pki_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(pki_bp)
+
+
+ERROR_PAGES = {
+    400: ("Requête refusée", "La requête est invalide ou sa protection CSRF a expiré : rechargez la page."),
+    403: ("Accès refusé", "Votre rôle ne permet pas cette action."),
+    404: ("Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."),
+    405: ("Méthode non autorisée", "Cette action n'est pas possible ainsi."),
+    500: ("Erreur interne", "Une erreur inattendue est survenue ; elle a été journalisée."),
+}
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+
+    def render_error(code: int, message: str | None = None):
+        title, default = ERROR_PAGES[code]
+        return render_template("errors/error.html", title=title, message=message or default), code
+
+    for code in ERROR_PAGES:
+        app.register_error_handler(code, lambda error, code=code: render_error(code))
+    app.register_error_handler(
+        CSRFError, lambda error: render_error(400, "Jeton CSRF manquant ou expiré : rechargez la page."))
+
+
+def _register_template_helpers(app: Flask) -> None:
+    import workflow
+    from blueprints.common import current_operator
+    from formatting import paris_date, paris_datetime, paris_time
+
+    app.jinja_env.filters["date_fr"] = paris_date
+    app.jinja_env.filters["datetime_fr"] = paris_datetime
+    app.jinja_env.filters["time_fr"] = paris_time
+    app.jinja_env.filters["siren"] = workflow.format_siren
+    app.jinja_env.filters["phase_label"] = lambda code: workflow.label(workflow.PHASES, code)
+    app.jinja_env.filters["process_label"] = lambda code: workflow.label(workflow.PROCESSES, code)
+    app.jinja_env.filters["substate_label"] = lambda code: workflow.label(workflow.SUBSTATES, code)
+
+    @app.context_processor
+    def inject_operator():
+        return {"operator": current_operator()}

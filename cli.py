@@ -1,0 +1,110 @@
+"""Command-line tools: `flask --app app <command>` (SPEC §11)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from cryptography import x509
+from flask import Flask
+from flask.cli import AppGroup
+
+from models import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(db_cli)
+    app.cli.add_command(operator_cli)
+    app.cli.add_command(seed_demo)
+
+
+audit_cli = AppGroup("audit", help="Piste d'audit.")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Vérifie le chaînage de la piste d'audit (code de sortie 1 si rompu)."""
+    from models import AuditEvent
+    from services.audit import verify
+
+    with db.connection_context():
+        problems = verify()
+        count = AuditEvent.select().count()
+    if problems:
+        for problem in problems:
+            click.echo(f"ERREUR : {problem.message}", err=True)
+        click.echo(f"Piste d'audit rompue ({len(problems)} problème(s) sur {count} événements).", err=True)
+        sys.exit(1)
+    click.echo(f"Piste d'audit intègre : {count} événements vérifiés.")
+
+
+db_cli = AppGroup("db", help="Base de données.")
+
+
+@db_cli.command("migrate")
+def db_migrate():
+    """Met le schéma à jour (aussi fait à chaque démarrage)."""
+    from database import migrate_database
+
+    with db.connection_context():
+        version = migrate_database(db.obj)
+    click.echo(f"Schéma à jour (version {version}).")
+
+
+operator_cli = AppGroup("operator", help="Opérateurs.")
+
+
+@operator_cli.command("add")
+@click.option("--ae", "ae_name", required=True, help="Nom de l'AE.")
+@click.option("--name", required=True, help="Nom affiché de l'opérateur.")
+@click.option("--email", default=None)
+@click.option("--roles", default="AEA", help="Rôles séparés par des virgules : AEA,AET,admin.")
+@click.option("--portal", "portals", multiple=True, help="Limiter à ces portails (répétable).")
+@click.option("--cert", "cert_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Certificat (PEM ou DER) à associer à l'opérateur.")
+def operator_add(ae_name, name, email, roles, portals, cert_path):
+    """Crée un opérateur et lui associe un certificat."""
+    from models import AE, OperatorPortal, Portal, ROLES, Operator
+    from services import audit
+    from services.login import bind_certificate
+
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    unknown = [r for r in role_list if r not in ROLES]
+    if unknown or not role_list:
+        raise click.BadParameter(f"rôle(s) inconnu(s) : {', '.join(unknown) or '(aucun)'}", param_hint="--roles")
+    certificate = _read_certificate(cert_path)
+    with db.connection_context(), db.atomic():
+        ae = AE.get_or_none(AE.name == ae_name)
+        if ae is None:
+            raise click.BadParameter(f"AE « {ae_name} » inconnue.", param_hint="--ae")
+        portal_rows = list(Portal.select().where((Portal.ae == ae) & (Portal.name.in_(portals))))
+        if len(portal_rows) != len(set(portals)):
+            raise click.BadParameter("portail inconnu pour cette AE.", param_hint="--portal")
+        operator = Operator.create(ae=ae, display_name=name, email=email, roles=",".join(role_list),
+                                   all_portals=not portals)
+        for portal in portal_rows:
+            OperatorPortal.create(operator=operator, portal=portal)
+        bind_certificate(operator, certificate)
+        audit.record("operator_created", ae=ae, actor="ligne de commande",
+                     details={"operator": name, "roles": role_list, "portals": list(portals)})
+    click.echo(f"Opérateur « {name} » créé (id {operator.id}) pour l'AE « {ae_name} ».")
+
+
+def _read_certificate(path: str) -> x509.Certificate:
+    data = open(path, "rb").read()
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise click.BadParameter("fichier de certificat illisible.", param_hint="--cert")
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Crée les données et les clés de démonstration (idempotent)."""
+    from flask import current_app
+    from services.demo import seed_demo as run_seed
+
+    summary = run_seed(current_app)
+    click.echo(summary)

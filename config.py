@@ -1,0 +1,64 @@
+"""Configuration from environment variables, with demo-safe defaults (SPEC §11)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_secret(instance_path: Path) -> str:
+    """A per-instance secret key kept in the instance folder, never in git."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+class Config:
+    """Read once by create_app(); a dict passed to create_app() overrides any key."""
+
+    def __init__(self, environ: dict | None = None):
+        env = os.environ if environ is None else environ
+        self.INSTANCE_PATH = Path(env.get("RADESK_INSTANCE_PATH", "instance")).resolve()
+        self.DATABASE_URL = env.get("DATABASE_URL") or f"sqlite:///{self.INSTANCE_PATH / 'radesk.db'}"
+        self.SECRET_KEY = env.get("SECRET_KEY")  # else generated into the instance folder
+        self.MAIL_SERVER = env.get("MAIL_SERVER") or None
+        self.MAIL_PORT = int(env.get("MAIL_PORT", "25"))
+        self.MAIL_USE_TLS = _bool(env.get("MAIL_USE_TLS"))
+        self.MAIL_USE_SSL = _bool(env.get("MAIL_USE_SSL"))
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER", "RA Desk <no-reply@radesk.example>")
+        self.PKCS11_MODULE = env.get("PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+        self.RADESK_BRIDGE_URL = env.get("RADESK_BRIDGE_URL", "http://127.0.0.1:8765")
+        self.RADESK_TRUSTED_PROXIES = [
+            p.strip() for p in env.get("RADESK_TRUSTED_PROXIES", "").split(",") if p.strip()
+        ]
+        self.RADESK_PUBLIC_URL = env.get("RADESK_PUBLIC_URL", "http://127.0.0.1:5000")
+        # Origins the extranet is served from: the bridge's signed login message must name one.
+        self.RADESK_LOGIN_ORIGINS = [
+            o.strip() for o in env.get(
+                "RADESK_LOGIN_ORIGINS", "http://127.0.0.1:5000,http://localhost:5000").split(",")
+            if o.strip()
+        ]
+        self.SESSION_IDLE_MINUTES = int(env.get("RADESK_SESSION_IDLE_MINUTES", "30"))
+        self.LOGIN_NONCE_SECONDS = int(env.get("RADESK_LOGIN_NONCE_SECONDS", "120"))
+        self.LOGIN_RATE_LIMIT = env.get("RADESK_LOGIN_RATE_LIMIT", "10 per minute")
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.SESSION_COOKIE_SECURE = _bool(env.get("RADESK_SECURE_COOKIES"))
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout bounds the token's life
+        self.ORDERS_PER_PAGE = 50
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -1,0 +1,91 @@
+"""Opening the database named by DATABASE_URL, and schema migrations.
+
+A fresh database gets the current schema and the latest version stamp. An existing
+one is brought up to date by the numbered steps in ``MIGRATIONS``, each in a
+transaction, so data made by an older schema is kept.
+"""
+from __future__ import annotations
+
+from peewee import BooleanField, CharField, Database, PostgresqlDatabase
+from playhouse.db_url import connect
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+
+from models import ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 15000,
+    "synchronous": "normal",
+}
+
+
+def open_database(url: str) -> Database:
+    """Connect lazily; SQLite gets WAL and a busy timeout so several processes can share it."""
+    if url.startswith("sqlite"):
+        database = connect(url, pragmas=SQLITE_PRAGMAS)
+    else:
+        database = connect(url, autorollback=True)
+    db.initialize(database)
+    return database
+
+
+def _migrator(database: Database):
+    if isinstance(database, PostgresqlDatabase):
+        return PostgresqlMigrator(database)
+    return SqliteMigrator(database)
+
+
+def _v2_digest_and_holder_search(database: Database) -> None:
+    """v2: operators can opt in to the digest; orders keep a searchable holder name."""
+    migrator = _migrator(database)
+    migrate(
+        migrator.add_column("operator", "digest_enabled", BooleanField(default=False)),
+        migrator.add_column("order", "holder_search", CharField(default="")),
+        migrator.add_index("order", ("holder_search",), False),
+    )
+    for order in Order.select(Order.id, Person.first_name, Person.last_name).join(
+            Person, on=(Order.holder == Person.id)).objects():
+        (Order
+         .update(holder_search=f"{order.first_name} {order.last_name}".lower())
+         .where(Order.id == order.id)
+         .execute())
+
+
+def _v3_order_review(database: Database) -> None:
+    """v3: who is reviewing which order file."""
+    database.create_tables([OrderReview], safe=True)
+
+
+MIGRATIONS = {
+    2: _v2_digest_and_holder_search,
+    3: _v3_order_review,
+}
+LATEST_VERSION = max(MIGRATIONS)
+
+
+def current_version(database: Database) -> int | None:
+    if not database.table_exists("schema_version"):
+        return None
+    row = SchemaVersion.get_or_none(SchemaVersion.id == 1)
+    return row.version if row else None
+
+
+def migrate_database(database: Database) -> int:
+    """Create or upgrade the schema; returns the version now in force."""
+    with database.atomic():
+        if isinstance(database, PostgresqlDatabase):
+            # Several server processes may start at once: one migrates, the others wait.
+            database.execute_sql("SELECT pg_advisory_xact_lock(727272)")
+        version = current_version(database)
+        if version is None:
+            database.create_tables(ALL_MODELS, safe=True)
+            SchemaVersion.insert(id=1, version=LATEST_VERSION).on_conflict_ignore().execute()
+            AuditHead.insert(id=1).on_conflict_ignore().execute()
+            return LATEST_VERSION
+        for step in sorted(MIGRATIONS):
+            if step > version:
+                MIGRATIONS[step](database)
+                SchemaVersion.update(version=step).where(SchemaVersion.id == 1).execute()
+                version = step
+        return version

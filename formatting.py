@@ -1,0 +1,29 @@
+"""Dates are stored in UTC and shown in Europe/Paris as dd/mm/yyyy and HH:MM."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def to_paris(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(PARIS)
+
+
+def paris_date(value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = to_paris(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def paris_time(value: dt.datetime | None) -> str:
+    return to_paris(value).strftime("%H:%M") if value else ""
+
+
+def paris_datetime(value: dt.datetime | None) -> str:
+    return to_paris(value).strftime("%d/%m/%Y %H:%M") if value else ""

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need and runs the whole suite, first on SQLite, then
+# on PostgreSQL (127.0.0.1:5432, database "test", or TEST_PG_URL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh dev
+
+pg_url="${TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+
+echo "== Suite complète sur SQLite =="
+.venv/bin/python -m pytest -n 2 -q "$@"
+
+echo "== Tests de base de données sur PostgreSQL =="
+TEST_DATABASE_URL="$pg_url" .venv/bin/python -m pytest -n 2 -q -m "not browser" "$@"

@@ -1,0 +1,68 @@
+"""Schema upgrades keep the data of a database made by an older schema."""
+import datetime as dt
+from pathlib import Path
+
+import peewee
+from playhouse.db_url import connect
+
+from database import LATEST_VERSION, current_version, migrate_database
+from models import Operator, Order, SchemaVersion, db
+
+DATA = Path(__file__).parent / "data"
+
+
+def _load_v1(database: peewee.Database) -> None:
+    name = "postgres" if isinstance(database, peewee.PostgresqlDatabase) else "sqlite"
+    for statement in (DATA / f"schema_v1.{name}.sql").read_text().split(";\n"):
+        lines = [line for line in statement.splitlines() if not line.startswith("--")]
+        if "".join(lines).strip():
+            database.execute_sql("\n".join(lines))
+
+
+def _insert_v1_rows(database: peewee.Database) -> None:
+    now = dt.datetime(2026, 1, 2, 9, 30)
+    sql = [
+        ("INSERT INTO ae (id, name, four_eyes, digest_slots, created_at) VALUES (1, 'BPOI', false, '07:10', %s)", [now]),
+        ("INSERT INTO portal (id, ae_id, name) VALUES (1, 1, 'BPOI-Rhône')", []),
+        ("INSERT INTO operator (id, ae_id, display_name, email, roles, all_portals, active, created_at) "
+         "VALUES (1, 1, 'Ancien Opérateur', 'a@example.org', 'AEA', true, true, %s)", [now]),
+        ("INSERT INTO company (id, ae_id, name, siren, rcs_registered) VALUES (1, 1, 'ACME', '434202180', true)", []),
+        ("INSERT INTO person (id, ae_id, civility, first_name, last_name, email, phone) "
+         "VALUES (1, 1, 'Mme', 'Sandra', 'Boileau', 's@example.org', '')", []),
+        ('INSERT INTO "order" (id, number, ae_id, portal_id, created_at, updated_at, company_id, holder_id, '
+         "legal_representative_id, requester_name, requester_email, product, validity_years, process, phase, "
+         "order_type, otp_contact, payment_ok, dossier_complete_ok) VALUES (1, 960072, 1, 1, %s, %s, 1, 1, 1, "
+         "'', '', 'Certificat', 3, 'generation', 'validation', 'D', '0612345678', false, false)", [now, now]),
+    ]
+    for statement, params in sql:
+        if isinstance(database, peewee.SqliteDatabase):
+            statement = statement.replace("%s", "?").replace("false", "0").replace("true", "1")
+            params = [str(p) for p in params]
+        database.execute_sql(statement, params)
+
+
+def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    _load_v1(database)
+    _insert_v1_rows(database)
+    assert current_version(database) == 1
+
+    assert migrate_database(database) == LATEST_VERSION
+    assert SchemaVersion.get_by_id(1).version == LATEST_VERSION
+    order = Order.get(Order.number == 960072)
+    assert order.holder_search == "sandra boileau"  # backfilled by the v2 step
+    assert order.holder.last_name == "Boileau"
+    operator = Operator.get_by_id(1)
+    assert operator.display_name == "Ancien Opérateur"
+    assert operator.digest_enabled is False
+
+    # Running the migration again changes nothing.
+    assert migrate_database(database) == LATEST_VERSION
+    assert Order.select().count() == 1
+    database.close()
+
+
+def test_fresh_database_gets_latest_schema(app):
+    assert current_version(db.obj) == LATEST_VERSION

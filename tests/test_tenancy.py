@@ -1,0 +1,85 @@
+"""Tenant isolation: another AE's data never shows, and every route that takes an id
+answers 404 when given another AE's (or another portal's) ids."""
+import pytest
+
+from models import Document, Notification, OperatorScope, Order, Portal
+from tests.conftest import csrf_token_from, login_as
+
+
+@pytest.fixture
+def two_tenants(app, make_ae, make_operator, make_order):
+    mine = make_ae("BPOI", ("BPOI-Occitanie", "BPOI-Rhône"))
+    theirs = make_ae("AE Atlantique", ("Atlantique-Nantes",))
+    me = make_operator(mine, roles="AEA,AET,admin")
+    my_order = make_order(mine, number=960072)
+    their_order = make_order(theirs, number=970001, first_name="Yann", last_name="Le Goff")
+    their_document = Document.create(order=their_order, kind="kbis", category="justificatif",
+                                     status="imported", sha256="0" * 64)
+    their_notification = Notification.create(ae=theirs, order=their_order, type="autre",
+                                              recipient="x@example.org", subject="s", body="b",
+                                              message_id="<t@example.org>")
+    return {"me": me, "my_order": my_order, "their_order": their_order,
+            "their_document": their_document, "their_notification": their_notification}
+
+
+def foreign_value(argument: str, data: dict):
+    """The other tenant's id for each URL argument name any route uses."""
+    values = {
+        "order_id": data["their_order"].id,
+        "number": data["their_order"].number,
+        "document_id": data["their_document"].id,
+        "notification_id": data["their_notification"].id,
+    }
+    if argument not in values:
+        pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
+    return values[argument]
+
+
+PUBLIC_PREFIXES = ("/static/", "/pki/")
+
+
+def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):
+    login_as(client, two_tenants["me"])
+    token = csrf_token_from(client.get("/commandes").get_data(as_text=True))
+    for rule in app.url_map.iter_rules():
+        if not rule.arguments or rule.rule.startswith(PUBLIC_PREFIXES):
+            continue
+        url = rule.rule
+        for argument in rule.arguments:
+            url = url.replace(f"<int:{argument}>", str(foreign_value(argument, two_tenants)))
+            url = url.replace(f"<{argument}>", str(foreign_value(argument, two_tenants)))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"X-CSRFToken": token},
+                                   data={"csrf_token": token})
+            assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+
+
+def test_list_shows_only_own_ae(client, two_tenants):
+    login_as(client, two_tenants["me"])
+    html = client.get("/commandes").get_data(as_text=True)
+    assert "960072" in html
+    assert "970001" not in html
+    assert "Le Goff" not in html
+
+
+def test_scope_is_applied_at_the_model_layer(two_tenants):
+    scope = OperatorScope(two_tenants["me"])
+    assert scope.order_or_none(two_tenants["their_order"].id) is None
+    assert scope.order_by_number(970001) is None
+    assert scope.document_or_none(two_tenants["their_document"].id) is None
+    assert Notification.visible_to(scope).count() == 0
+    assert scope.order_or_none(two_tenants["my_order"].id).number == 960072
+
+
+def test_portal_restriction_hides_other_portals(client, make_ae, make_operator, make_order):
+    ae = make_ae("BPOI", ("BPOI-Occitanie", "BPOI-Rhône"))
+    occitanie, rhone = Portal.select().where(Portal.ae == ae).order_by(Portal.name)
+    restricted = make_operator(ae, portals=[occitanie])
+    make_order(ae, portal=occitanie, number=960001)
+    hidden = make_order(ae, portal=rhone, number=960002)
+    scope = OperatorScope(restricted)
+    assert [o.number for o in Order.visible_to(scope)] == [960001]
+    assert scope.order_or_none(hidden.id) is None
+    login_as(client, restricted)
+    html = client.get("/commandes").get_data(as_text=True)
+    assert "960001" in html and "960002" not in html
