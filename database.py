@@ -10,7 +10,7 @@ from peewee import BooleanField, CharField, Database, PostgresqlDatabase
 from playhouse.db_url import connect
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from models import ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db
+from models import ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db, search_key
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -25,7 +25,7 @@ def open_database(url: str) -> Database:
     if url.startswith("sqlite"):
         database = connect(url, pragmas=SQLITE_PRAGMAS)
     else:
-        database = connect(url, autorollback=True)
+        database = connect(url)
     db.initialize(database)
     return database
 
@@ -47,14 +47,15 @@ def _v2_digest_and_holder_search(database: Database) -> None:
     for order in Order.select(Order.id, Person.first_name, Person.last_name).join(
             Person, on=(Order.holder == Person.id)).objects():
         (Order
-         .update(holder_search=f"{order.first_name} {order.last_name}".lower())
+         .update(holder_search=search_key(f"{order.first_name} {order.last_name}"))
          .where(Order.id == order.id)
          .execute())
 
 
 def _v3_order_review(database: Database) -> None:
-    """v3: who is reviewing which order file."""
+    """v3: who is reviewing which order file; recent changes found by AE and update time."""
     database.create_tables([OrderReview], safe=True)
+    migrate(_migrator(database).add_index("order", ("ae_id", "updated_at"), False))
 
 
 MIGRATIONS = {

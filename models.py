@@ -7,6 +7,7 @@ for tenant data (orders, documents, notifications, audit events) goes through an
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 
 from peewee import (
     BooleanField,
@@ -28,6 +29,12 @@ db = DatabaseProxy()
 def utcnow() -> dt.datetime:
     """Naive UTC timestamp: stored everywhere, shown in Europe/Paris."""
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def search_key(text: str) -> str:
+    """Lower-case, accent-free form used by the name filter: « Lefèvre » matches « lefevre »."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
 
 
 class BaseModel(Model):
@@ -179,7 +186,7 @@ class Order(BaseModel):
                                    backref="validated_orders")
     validated_at = DateTimeField(null=True)
     validated_cert_fingerprint = CharField(null=True)
-    holder_search = CharField(default="")  # lowercased "prénom nom", for the name filter
+    holder_search = CharField(default="")  # search_key("prénom nom"), for the name filter
 
     class Meta:
         indexes = (
@@ -187,6 +194,7 @@ class Order(BaseModel):
             (("ae", "phase", "substate"), False),
             (("ae", "created_at"), False),
             (("holder_search",), False),
+            (("ae", "updated_at"), False),
         )
 
     @classmethod

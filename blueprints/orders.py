@@ -1,26 +1,106 @@
-"""The Commandes tab: the operator's orders, newest first, scoped to its AE and portals."""
+"""The Commandes tab: the operator's orders, filtered through the URL, newest first.
+
+HTMX requests get only the results block; plain requests (no JavaScript, reload,
+bookmark, back button) get the whole page built from the same URL."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+import csv
+import datetime as dt
+import io
 
-from blueprints.common import current_scope, login_required
-from models import Order
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from jinja2_fragments.flask import render_block
+
+import workflow
+from blueprints.common import current_operator, current_scope, login_required
+from formatting import paris_date
+from models import utcnow
+from services import audit, order_search
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
+TEMPLATE = "orders/list.html"
 
 
 @bp.get("")
 @login_required
 def list_orders():
+    scope = current_scope()
+    filters = order_search.parse_filters(request.args, scope)
     per_page = current_app.config["ORDERS_PER_PAGE"]
-    page = _page_number(request.args.get("page"))
-    query = Order.listing(current_scope())
+    query = order_search.search(scope, filters)
     total = query.count()
     last_page = max(1, (total + per_page - 1) // per_page)
-    page = min(page, last_page)
+    page = min(_page_number(request.args.get("page")), last_page)
     orders = list(query.paginate(page, per_page))
-    return render_template("orders/list.html", orders=orders, page=page,
-                           last_page=last_page, total=total)
+    context = dict(
+        orders=orders, page=page, last_page=last_page, total=total, filters=filters,
+        counts=order_search.substate_counts(scope, filters), portals=list(scope.portals()),
+        reviews=_reviews(orders), loaded_at=utcnow().isoformat(timespec="seconds"),
+        workflow=workflow, sorts=order_search.SORTS,
+    )
+    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
+        # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
+        context["refresh_form"] = request.headers.get("HX-Trigger") != "filters-form"
+        return render_block(TEMPLATE, "results", **context)
+    return render_template(TEMPLATE, **context)
+
+
+@bp.get("/nouveautes")
+@login_required
+def changes_notice():
+    """Polled by the list: says how many orders changed since it was loaded."""
+    scope = current_scope()
+    filters = order_search.parse_filters(request.args, scope)
+    try:
+        since = dt.datetime.fromisoformat(request.args.get("depuis", ""))
+    except ValueError:
+        since = utcnow()
+    changed = order_search.changed_since(scope, filters, since)
+    return render_template("orders/_changes_notice.html", changed=changed, filters=filters,
+                           loaded_at=since.isoformat(timespec="seconds"))
+
+
+CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",
+               "Phase", "Sous-état", "Type")
+
+
+@bp.get("/export.csv")
+@login_required
+def export_csv():
+    """The current filtered list as CSV for a French spreadsheet (BOM, « ; »), streamed."""
+    scope = current_scope()
+    filters = order_search.parse_filters(request.args, scope)
+    audit.record("orders_exported", operator=current_operator(), ip=request.remote_addr or "",
+                 details={"filters": filters.url_args()})
+    query = order_search.search(scope, filters)
+    response = Response(stream_with_context(_csv_lines(query)), mimetype="text/csv")
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    response.headers["Content-Disposition"] = f'attachment; filename="commandes-{stamp}.csv"'
+    return response
+
+
+def _csv_lines(query):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield "\ufeff" + buffer.getvalue()
+    for order in query.iterator():
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow((
+            order.number, paris_date(order.created_at), order.holder.first_name,
+            order.holder.last_name, workflow.format_siren(order.company.siren), order.company.name,
+            order.portal.name, workflow.label(workflow.PROCESSES, order.process),
+            workflow.label(workflow.PHASES, order.phase),
+            workflow.label(workflow.SUBSTATES, order.substate), order.order_type,
+        ))
+        yield buffer.getvalue()
+
+
+def _reviews(orders) -> dict:
+    """Who is reviewing which of the shown orders (one query), when that service exists."""
+    from services.order_file import active_reviews
+    return active_reviews([order.id for order in orders]) if orders else {}
 
 
 def _page_number(raw: str | None) -> int:

@@ -10,6 +10,9 @@ export RADESK_INSTANCE_PATH="${RADESK_INSTANCE_PATH:-$PWD/instance}"
 export SOFTHSM2_CONF="$RADESK_INSTANCE_PATH/softhsm/softhsm2.conf"
 export RADESK_BRIDGE_STATE="$RADESK_INSTANCE_PATH/bridge-state"
 port="${PORT:-5000}"
+export RADESK_PUBLIC_URL="${RADESK_PUBLIC_URL:-http://127.0.0.1:$port}"
+export RADESK_LOGIN_ORIGINS="${RADESK_LOGIN_ORIGINS:-http://127.0.0.1:$port,http://localhost:$port}"
+export RADESK_BRIDGE_ORIGINS="$RADESK_LOGIN_ORIGINS"
 
 .venv/bin/flask --app app seed-demo
 

@@ -37,13 +37,17 @@ CRL_VALIDITY = dt.timedelta(days=7)
 CRL_REFRESH_MARGIN = dt.timedelta(days=1)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # backdating so a slightly late client clock still accepts
 
-REVOCATION_REASONS = {flag.value: flag for flag in x509.ReasonFlags}
-REVOCATION_REASONS.update({flag.name: flag for flag in x509.ReasonFlags})
+# RFC 5280 reason codes, by their ASN.1 name ("keyCompromise") or Python name ("key_compromise");
+# removeFromCRL belongs to delta CRLs, not to a revocation.
+_REASON_FLAGS = [flag for flag in x509.ReasonFlags if flag is not x509.ReasonFlags.remove_from_crl]
+REVOCATION_REASONS = {flag.value: flag for flag in _REASON_FLAGS}
+REVOCATION_REASONS.update({flag.name: flag for flag in _REASON_FLAGS})
 
 
 class UnknownCertificate(LookupError):
     def __init__(self, serial_hex: str):
-        self.message = f"Aucun certificat émis par l'AC intégrée ne porte le numéro de série {serial_hex}."
+        self.message = (f"Aucun certificat émis par l'AC intégrée ne porte le numéro de série "
+                        f"{serial_hex}.")
         super().__init__(self.message)
 
 
@@ -165,8 +169,8 @@ def _make_issuing(key, root_key, root: x509.Certificate, public_url: str) -> x50
             .add_extension(_ca_key_usage(), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                            critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
-                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                root_key.public_key()), critical=False)
             .add_extension(_crl_distribution_point(f"{public_url}/pki/root.crl"), critical=False)
             .add_extension(_ca_issuers(f"{public_url}/pki/root.crt"), critical=False)
             .sign(root_key, hashes.SHA384()))

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Flask
 
 import workflow
-from models import AE, Company, Document, Operator, Order, Person, Portal, db, utcnow
+from models import AE, Company, Document, Operator, Order, Person, Portal, db, search_key, utcnow
 from services import audit
 from services import demo_documents as docs
 from services.document_store import DocumentStore
@@ -106,7 +106,9 @@ def _demo_keys(app: Flask, instance: Path, aes: dict[str, AE]) -> int:
     for ae in aes.values():
         trust_embedded_ca(ae, ca)
     conf = provision.write_softhsm_conf(softhsm_conf_path(instance), instance / "softhsm" / "tokens")
+    provision.activate_softhsm_conf(conf)
     module = app.config["PKCS11_MODULE"]
+    existing_labels = {label for _, label in provision.softhsm_tokens(conf)}
     created = 0
     for key in DEMO_KEYS:
         ae = aes[key.ae]
@@ -118,6 +120,8 @@ def _demo_keys(app: Flask, instance: Path, aes: dict[str, AE]) -> int:
                 operator = Operator.create(ae=ae, display_name=key.display_name, email=key.email,
                                            roles=key.roles, all_portals=True,
                                            digest_enabled=False)
+            if key.label in existing_labels:  # left by an interrupted run, never bound: start over
+                provision.delete_token(key.label, conf)
             provision.init_token(key.label, DEMO_PIN, DEMO_SO_PIN, conf)
             public_key = provision.generate_auth_keypair(module, key.label, DEMO_PIN, key_type="EC")
             given_name, surname = key.display_name.split(" ", 1)
@@ -239,7 +243,7 @@ def _create_order(plan: dict, store: DocumentStore) -> Order:
         id_doc_number=f"{plan['number'] % 10000:04d}{plan['number']:06d}AB" if past_check else None,
         payment_ok=validated, dossier_complete_ok=validated,
         validated_at=plan["created_at"] + dt.timedelta(days=2) if validated else None,
-        holder_search=f"{holder.first_name} {holder.last_name}".lower(),
+        holder_search=search_key(f"{holder.first_name} {holder.last_name}"),
     )
     if order.order_type == "D":
         _documents(order, plan, store, phase, substate)

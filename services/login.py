@@ -32,6 +32,7 @@ from token_bridge.proof import InvalidProof, verify_login_proof
 
 METHOD_BRIDGE, METHOD_PROXY = "bridge", "proxy"
 EXPIRED_CHALLENGES_KEPT = dt.timedelta(hours=1)
+MAX_CHAIN_CERTIFICATES = 4  # chain building costs grow with what a client may pile up
 
 MESSAGES = {
     "origin": "Connexion refusée : cette page n'est pas une origine autorisée de RA Desk.",
@@ -183,9 +184,12 @@ def _chain(chain_pem: str | list[str] | None) -> list[x509.Certificate]:
     if isinstance(chain_pem, (list, tuple)):
         chain_pem = "\n".join(chain_pem)
     try:
-        return load_certificates(chain_pem)
+        chain = load_certificates(chain_pem)
     except CertificateRefused as error:
         raise LoginRefused(error.code, error.message) from None
+    if len(chain) > MAX_CHAIN_CERTIFICATES:
+        raise LoginRefused("malformed", "Chaîne de certificats trop longue.")
+    return chain
 
 
 def _check_proof(certificate, origin, nonce, signature_b64, algorithm) -> None:
@@ -216,8 +220,8 @@ def _verify_and_map(attempt: _Attempt, chain: list[x509.Certificate]) -> LoginRe
     ca = get_ca(current_app)
     roots, trusted_intermediates = _trusted_cas(operator.ae_id)
     try:
-        check_login_certificate(certificate, chain + trusted_intermediates + [ca.issuing_certificate],
-                                roots, crl_lookup(ca))
+        intermediates = chain + trusted_intermediates + [ca.issuing_certificate]
+        check_login_certificate(certificate, intermediates, roots, crl_lookup(ca))
     except CertificateRefused as error:
         raise LoginRefused(error.code, error.message) from None
     return LoginResult(operator, fingerprint)

@@ -77,6 +77,11 @@ def init_token(label: str, pin: str, so_pin: str, softhsm_conf: Path | str) -> s
     return serials[0]
 
 
+def delete_token(label: str, softhsm_conf: Path | str) -> None:
+    """Remove a SoftHSM2 token (and its keys) by label, e.g. one left by an interrupted run."""
+    _softhsm2_util(softhsm_conf, "--delete-token", "--token", label)
+
+
 def softhsm_tokens(softhsm_conf: Path | str) -> list[tuple[str, str]]:
     """(serial, label) of the initialized tokens, as softhsm2-util --show-slots reports them."""
     output = _softhsm2_util(softhsm_conf, "--show-slots")

@@ -1,0 +1,190 @@
+"""The Commandes list's filters: parsed from the URL's arguments (never trusted), turned
+into peewee expressions, and counted per sub-state. Bad values are reported in French and
+ignored, so a typo never gives an error page."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, fields, replace
+from typing import Mapping
+
+from peewee import fn
+
+import workflow
+from formatting import PARIS
+from models import Company, Order, OperatorScope, search_key
+
+SORTS = {
+    "date_desc": "Date (plus récentes d'abord)",
+    "date_asc": "Date (plus anciennes d'abord)",
+    "numero_desc": "N° (décroissant)",
+    "numero_asc": "N° (croissant)",
+}
+MAX_TEXT = 100  # longer search text is cut: nothing real is that long
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    """The filters as they appear in the URL; empty string = not filtered."""
+    numero: str = ""
+    nom: str = ""
+    siren: str = ""
+    du: str = ""
+    au: str = ""
+    portail: str = ""
+    processus: str = ""
+    phase: str = ""
+    sous_etat: str = ""
+    type: str = ""
+    tri: str = "date_desc"
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    def url_args(self, **overrides) -> dict[str, str]:
+        """Non-empty filter values, for links that keep the current filters."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "problems"}
+        values.update(overrides)
+        return {k: v for k, v in values.items() if v and not (k == "tri" and v == "date_desc")}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.url_args(tri=""))
+
+
+def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters:
+    problems: list[str] = []
+    raw = {f.name: (args.get(f.name) or "").strip()[:MAX_TEXT]
+           for f in fields(OrderFilters) if f.name != "problems"}
+
+    def reject(name: str, message: str) -> None:
+        problems.append(message)
+        raw[name] = ""
+
+    if raw["numero"] and not raw["numero"].isdigit():
+        reject("numero", f"N° de commande ignoré : « {raw['numero']} » n'est pas un nombre.")
+    if raw["siren"]:
+        siren = workflow.normalize_siren(raw["siren"])
+        if len(siren) != 9 or not siren.isdigit():
+            reject("siren", f"SIREN ignoré : « {raw['siren']} » ne compte pas 9 chiffres.")
+    for name, label in (("du", "Date de début"), ("au", "Date de fin")):
+        if raw[name] and _parse_date(raw[name]) is None:
+            reject(name, f"{label} ignorée : « {raw[name]} » n'est pas une date (jj/mm/aaaa).")
+    if raw["du"] and raw["au"] and _parse_date(raw["du"]) > _parse_date(raw["au"]):
+        problems.append("La date de début est postérieure à la date de fin : aucune commande ne peut correspondre.")
+    allowed = {
+        "portail": {str(pid) for pid in scope.portal_ids},
+        "processus": set(workflow.PROCESSES),
+        "phase": set(workflow.PHASES),
+        "sous_etat": set(workflow.SUBSTATE_FILTERS),
+        "type": set(workflow.ORDER_TYPES),
+        "tri": set(SORTS),
+    }
+    for name, values in allowed.items():
+        if raw[name] and raw[name] not in values:
+            if name == "tri":
+                raw[name] = "date_desc"
+            else:
+                reject(name, f"Filtre « {name.replace('_', '-')} » ignoré : valeur inconnue.")
+    raw["tri"] = raw["tri"] or "date_desc"
+    return OrderFilters(**raw, problems=tuple(problems))
+
+
+def _parse_date(text: str) -> dt.date | None:
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _paris_midnight_utc(day: dt.date) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
+    """peewee expressions for the filters; `with_state=False` leaves out phase and
+    sub-state so the counters show every sub-state of the other filters' orders."""
+    where = []
+    if filters.numero:
+        where.append(Order.number == int(filters.numero))
+    if filters.nom:
+        where.append(Order.holder_search.contains(search_key(filters.nom)))
+    if filters.siren:
+        where.append(Company.siren == workflow.normalize_siren(filters.siren))
+    if filters.du:
+        where.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.du)))
+    if filters.au:
+        next_day = _parse_date(filters.au) + dt.timedelta(days=1)
+        where.append(Order.created_at < _paris_midnight_utc(next_day))
+    if filters.portail:
+        where.append(Order.portal == int(filters.portail))
+    if filters.processus:
+        where.append(Order.process == filters.processus)
+    if filters.type:
+        where.append(Order.order_type == filters.type)
+    if with_state:
+        if filters.phase:
+            where.append(Order.phase == filters.phase)
+        if filters.sous_etat:
+            phase, substate = workflow.substate_filter(filters.sous_etat)
+            where.append(Order.phase == phase)
+            if substate == workflow.SUBSTATE_TO_CHECK:  # an empty sub-state means « à vérifier »
+                where.append((Order.substate == substate) | Order.substate.is_null())
+            elif substate is not None:
+                where.append(Order.substate == substate)
+    return where
+
+
+def ordering(filters: OrderFilters) -> list:
+    return {
+        "date_desc": [Order.created_at.desc(), Order.number.desc()],
+        "date_asc": [Order.created_at.asc(), Order.number.asc()],
+        "numero_desc": [Order.number.desc()],
+        "numero_asc": [Order.number.asc()],
+    }[filters.tri]
+
+
+def search(scope: OperatorScope, filters: OrderFilters):
+    """The filtered, sorted list query (rows with company, holder and portal)."""
+    query = Order.listing(scope)
+    for condition in conditions(filters):
+        query = query.where(condition)
+    return query.order_by(*ordering(filters))
+
+
+def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, int]:
+    """Orders per list sub-state (à vérifier, en signature, à valider, à générer), in one
+    grouped query over the other filters."""
+    query = (Order
+             .select(Order.phase, Order.substate, fn.COUNT(Order.id).alias("n"))
+             .join(Company, on=(Order.company == Company.id))
+             .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids)))
+             .where(Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])))
+    for condition in conditions(filters, with_state=False):
+        query = query.where(condition)
+    counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
+    for phase, substate, number in query.group_by(Order.phase, Order.substate).tuples():
+        if phase == workflow.PHASE_GENERATION:
+            counts[workflow.FILTER_TO_GENERATE] += number
+        elif substate in counts:
+            counts[substate] += number
+        else:  # an empty sub-state in the validation phase counts as « à vérifier »
+            counts[workflow.SUBSTATE_TO_CHECK] += number
+    return counts
+
+
+def changed_since(scope: OperatorScope, filters: OrderFilters, since: dt.datetime) -> int:
+    """How many orders of the current list were created or updated after `since`."""
+    query = (Order
+             .select(fn.COUNT(Order.id))
+             .join(Company, on=(Order.company == Company.id))
+             .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids)))
+             .where(Order.updated_at > since))
+    for condition in conditions(filters):
+        query = query.where(condition)
+    return query.scalar() or 0
+
+
+def without_state(filters: OrderFilters, sous_etat: str) -> OrderFilters:
+    """The same filters narrowed to one sub-state (for the clickable counters)."""
+    return replace(filters, phase="", sous_etat=sous_etat)
