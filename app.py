@@ -74,10 +74,12 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints.auth import bp as auth_bp
     from blueprints.orders import bp as orders_bp
+    from blueprints.order_file import bp as order_file_bp
     from blueprints.pki import bp as pki_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(order_file_bp)
     app.register_blueprint(pki_bp)
 
 

@@ -66,7 +66,7 @@ def operator_add(ae_name, name, email, roles, portals, cert_path):
     """Crée un opérateur et lui associe un certificat."""
     from models import AE, OperatorPortal, Portal, ROLES, Operator
     from services import audit
-    from services.login import bind_certificate
+    from services.login import CertificateAlreadyBound, bind_certificate
 
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
     unknown = [r for r in role_list if r not in ROLES]
@@ -84,7 +84,10 @@ def operator_add(ae_name, name, email, roles, portals, cert_path):
                                    all_portals=not portals)
         for portal in portal_rows:
             OperatorPortal.create(operator=operator, portal=portal)
-        bind_certificate(operator, certificate)
+        try:
+            bind_certificate(operator, certificate)
+        except CertificateAlreadyBound as refused:
+            raise click.ClickException(refused.message)
         audit.record("operator_created", ae=ae, actor="ligne de commande",
                      details={"operator": name, "roles": role_list, "portals": list(portals)})
     click.echo(f"Opérateur « {name} » créé (id {operator.id}) pour l'AE « {ae_name} ».")

@@ -16,6 +16,7 @@ from blueprints.common import current_operator, current_scope, login_required
 from formatting import paris_date
 from models import utcnow
 from services import audit, order_search
+from services.order_file import active_reviews
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"
@@ -24,6 +25,7 @@ TEMPLATE = "orders/list.html"
 @bp.get("")
 @login_required
 def list_orders():
+    loaded_at = utcnow()  # before reading: a change made meanwhile is noticed by the next poll
     scope = current_scope()
     filters = order_search.parse_filters(request.args, scope)
     per_page = current_app.config["ORDERS_PER_PAGE"]
@@ -35,7 +37,7 @@ def list_orders():
     context = dict(
         orders=orders, page=page, last_page=last_page, total=total, filters=filters,
         counts=order_search.substate_counts(scope, filters), portals=list(scope.portals()),
-        reviews=_reviews(orders), loaded_at=utcnow().isoformat(timespec="seconds"),
+        reviews=_reviews(orders), loaded_at=loaded_at.isoformat(),
         workflow=workflow, sorts=order_search.SORTS,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
@@ -57,7 +59,7 @@ def changes_notice():
         since = utcnow()
     changed = order_search.changed_since(scope, filters, since)
     return render_template("orders/_changes_notice.html", changed=changed, filters=filters,
-                           loaded_at=since.isoformat(timespec="seconds"))
+                           loaded_at=since.isoformat())
 
 
 CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",
@@ -98,9 +100,8 @@ def _csv_lines(query):
 
 
 def _reviews(orders) -> dict:
-    """Who is reviewing which of the shown orders (one query), when that service exists."""
-    from services.order_file import active_reviews
-    return active_reviews([order.id for order in orders]) if orders else {}
+    """Who else is reviewing which of the shown orders (one query)."""
+    return active_reviews([order.id for order in orders], excluding=current_operator())
 
 
 def _page_number(raw: str | None) -> int:

@@ -160,17 +160,17 @@ class _Pdf:
         self._footer = footer
         self.width = PAGE_W - 2 * MARGIN
         self.page = 0
-        self._define_specimen_mark()
         self._begin_page()
 
     # pages
 
-    def _define_specimen_mark(self) -> None:
+    def _specimen_mark(self) -> None:
+        # Drawn on each page rather than as a form: a form XObject would not carry the
+        # transparency state (ExtGState) in its resources.
         c = self.c
         size = 40.0
         width = pdfmetrics.stringWidth(SPECIMEN_MARK, BOLD, size)
         size *= min(1.0, 0.8 * (PAGE_W ** 2 + PAGE_H ** 2) ** 0.5 / width)
-        c.beginForm("specimen")
         c.saveState()
         c.translate(PAGE_W / 2, PAGE_H / 2)
         c.rotate(54)
@@ -178,7 +178,6 @@ class _Pdf:
         c.setFont(BOLD, size)
         c.drawCentredString(0, -size / 3, SPECIMEN_MARK)
         c.restoreState()
-        c.endForm()
 
     def _begin_page(self) -> None:
         self.page += 1
@@ -200,7 +199,7 @@ class _Pdf:
         c.translate(right + 1, 38)
         c.doForm("page_total")  # filled in by finish(), once the total is known
         c.restoreState()
-        c.doForm("specimen")
+        self._specimen_mark()
         c.showPage()
 
     def new_page(self) -> None:
@@ -871,7 +870,8 @@ def _power_of_attorney(context: dict) -> bytes:
 
 # --- proof of payment ----------------------------------------------------------
 
-PAYMENT_METHODS = ("Carte bancaire", "Virement SEPA", "Prélèvement SEPA", "Chèque")
+PAYMENT_METHODS = (("Carte bancaire", "par carte bancaire"), ("Virement SEPA", "par virement SEPA"),
+                   ("Prélèvement SEPA", "par prélèvement SEPA"), ("Chèque", "par chèque"))
 VAT_RATE = Decimal("0.20")
 TOKEN_PRICE = Decimal("35.00")  # the USB key, invoiced on its own line when the total allows
 
@@ -905,18 +905,20 @@ def payment_proof_pdf(order_number: int | str, company_name: str, amount_eur: fl
     if token:
         lines.append(("Clé USB cryptographique qualifiée (support du certificat)", token))
     invoice_number = f"F{paid_on.year}-{str(order_number)[-6:]}-{rng.randrange(10, 99)}"
-    method = rng.choice(PAYMENT_METHODS)
+    method, paid_by = rng.choice(PAYMENT_METHODS)
     transaction = "".join(rng.choice("0123456789ABCDEF") for _ in range(12))
     with_terms_page = rng.random() < 0.4
 
     pdf = _Pdf(title=f"Facture {invoice_number}", subject=company_name,
                header=_letterhead("Facture acquittée", f"N° {invoice_number}"),
-               footer=f"Facture {invoice_number} — Commande N° {order_number} — {PROVIDER_IDS}")
+               footer=f"Facture {invoice_number} — Commande N° {order_number}")
     _title(pdf, f"Facture N° {invoice_number}",
            f"Date de facture : {_fr_date(paid_on)} — Commande N° {order_number}")
     top = pdf.y
     pdf.text("Émetteur", font=BOLD, size=8.5, color=GREY, after=1)
-    pdf.text(f"{PROVIDER}\n{PROVIDER_ADDRESS}", size=9, after=0)
+    pdf.text(PROVIDER, size=9, after=0)
+    pdf.text(PROVIDER_ADDRESS, size=9, after=0)
+    pdf.text(PROVIDER_IDS.replace(" — ", "\n"), size=7.5, color=GREY, after=0)
     pdf.y = top
     _client_box(pdf, company_name)
     pdf.y = min(pdf.y, top - 70)
@@ -925,7 +927,7 @@ def payment_proof_pdf(order_number: int | str, company_name: str, amount_eur: fl
     pdf.space(16)
     _paid_stamp(pdf, paid_on, method, transaction, total)
     pdf.space(10)
-    pdf.text(f"Paiement reçu le {_fr_date(paid_on)} par {method.lower()}, référence de "
+    pdf.text(f"Paiement reçu le {_fr_date(paid_on)} {paid_by}, référence de "
              f"transaction {transaction}. Ce document tient lieu de justificatif de paiement "
              f"de la commande N° {order_number}.", size=9)
     if with_terms_page:
@@ -1053,7 +1055,10 @@ def id_card_image(first_name: str, last_name: str, birth_date: dt.date, id_numbe
 
     out = io.BytesIO()
     if fmt == "PNG":
-        image.save(out, "PNG", compress_level=1)  # level 1: 4× faster, files ~15 % larger
+        # A 256-colour palette: quantising and saving take half the time of an RGB PNG, and
+        # the file is a third of the size, with no visible loss on flat card artwork.
+        image = image.quantize(256, method=Image.Quantize.FASTOCTREE)
+        image.save(out, "PNG", compress_level=3)
         return out.getvalue()
     exif = Image.Exif()
     exif[0x0131] = "RA Desk démo"  # Software
@@ -1139,6 +1144,9 @@ def _photo(image: Image.Image, draw: ImageDraw.ImageDraw, kind: str, rng: random
 
 
 def _value(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int = 26) -> None:
+    room = 970 - xy[0]
+    while size > 14 and _pil_font(BOLD, size).getlength(text) > room:  # long names shrink
+        size -= 2
     draw.text((xy[0], xy[1] + 20), text, font=_pil_font(BOLD, size), fill=(16, 18, 30))
 
 

@@ -199,11 +199,13 @@ class ServerProcess:
                    timeout: float = START_TIMEOUT) -> None:
         """Until ``url`` answers over HTTP at all (any status), or fail with the log."""
         deadline = time.monotonic() + timeout
+        session = requests.Session()
+        session.trust_env = False  # no proxy from the environment for 127.0.0.1
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} s'est arrêté :\n{self.log_tail()}")
             try:
-                requests.get(url, headers=headers, timeout=2)
+                session.get(url, headers=headers, timeout=2)
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)

@@ -101,8 +101,8 @@ def test_operator_logs_in_with_the_usb_key_and_logs_out(page, site, bridge):
     page.wait_for_url(re.compile(r"/commandes"))
     expect(page.get_by_role("heading", name="Commandes")).to_be_visible()
     expect(page.get_by_role("link", name="Commandes")).to_have_attribute("aria-current", "page")
-    expect(page.get_by_role("cell", name="960072")).to_be_visible()
-    expect(page.get_by_role("cell", name="960066")).to_be_visible()
+    expect(page.get_by_role("cell", name="960072", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="960066", exact=True)).to_be_visible()
 
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url(re.compile(r"/connexion$"))
@@ -189,3 +189,26 @@ def test_no_script_inline_and_no_csp_violation(page, site, bridge):
     open_login_page(page, site)
     assert page.locator("script:not([src])").count() == 0
     assert violations == []
+
+
+def test_a_key_locked_by_wrong_pins_says_so(page, site, bridge):
+    key_chooser = open_login_page(page, site)
+    key_chooser.select_option(site.token.serial)
+    pin = page.get_by_label("Code PIN")
+    message = page.locator("#login-message")
+    for expected in ("Il reste 2 essais.", "Il reste 1 essai."):
+        pin.fill("0000")
+        pin.press("Enter")
+        expect(message).to_contain_text(f"Code PIN incorrect. {expected}")
+    pin.fill("0000")
+    pin.press("Enter")
+    expect(message).to_contain_text("bloquée")
+
+    # Listed again, the key shows as locked and no PIN is even asked of it.
+    page.get_by_role("button", name="Actualiser").click()
+    expect(key_chooser).to_contain_text("(bloquée)")
+    expect(message).to_contain_text("Cette clé est bloquée")
+    pin.fill(PIN)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(message).to_contain_text("Cette clé est bloquée")
+    assert page.url.endswith("/connexion")

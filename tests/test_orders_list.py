@@ -179,7 +179,7 @@ def test_csv_export_for_a_french_spreadsheet(client, desk):
 
 
 def test_changes_notice(client, desk):
-    loaded_at = utcnow().isoformat(timespec="seconds")
+    loaded_at = utcnow().isoformat()
     html = client.get(f"/commandes/nouveautes?depuis={loaded_at}").get_data(as_text=True)
     assert "nouvelle" not in html
     order = desk["orders"][959313]

@@ -121,9 +121,52 @@
 
   // --- the key chooser ------------------------------------------------------------------
 
+  // The holder's name from the key's certificate, for bridges that send no "subject": a
+  // minimal DER walk to the subject's commonName. Anything unexpected just gives "".
+  function holderName(certificatePem) {
+    try {
+      const base64 = certificatePem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+      const der = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      const node = (offset) => {
+        let length = der[offset + 1];
+        let start = offset + 2;
+        if (length & 0x80) {
+          const count = length & 0x7f;
+          length = 0;
+          for (let i = 0; i < count; i += 1) length = length * 256 + der[start + i];
+          start += count;
+        }
+        if (start + length > der.length) throw new RangeError("DER tronqué");
+        return { tag: der[offset], start, end: start + length };
+      };
+      const children = (parent) => {
+        const list = [];
+        for (let at = parent.start; at < parent.end; at = list[list.length - 1].end) list.push(node(at));
+        return list;
+      };
+      const tbs = children(node(0))[0];
+      const fields = children(tbs);
+      const subject = fields[(fields[0].tag === 0xa0 ? 1 : 0) + 4]; // after serial, alg, issuer, validity
+      for (const rdn of children(subject)) {
+        for (const attribute of children(rdn)) {
+          const [type, value] = children(attribute);
+          const oid = der.subarray(type.start, type.end).join(".");
+          if (oid === "85.4.3") { // 2.5.4.3 commonName
+            const encoding = value.tag === 0x1e ? "utf-16be" : "utf-8";
+            return new TextDecoder(encoding).decode(der.subarray(value.start, value.end));
+          }
+        }
+      }
+    } catch (error) {
+      return "";
+    }
+    return "";
+  }
+
   function optionText(token) {
     let text = token.label || token.serial;
-    if (token.subject) text += ` — ${token.subject}`;
+    const holder = token.subject || (token.certificate_pem ? holderName(token.certificate_pem) : "");
+    if (holder) text += ` — ${holder}`;
     if (!token.certificate_pem) text += " (sans certificat)";
     if (token.pin_state === "locked") text += " (bloquée)";
     return text;

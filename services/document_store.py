@@ -1,0 +1,223 @@
+"""Content-addressed storage of uploaded documents (PDF, JPEG, PNG).
+
+A file is kept once, under ``<root>/<sha[:2]>/<sha[2:4]>/<sha>``, and written atomically: a
+temporary file in the target folder, fsync, ``os.replace``, fsync of the folder. A crash
+therefore leaves either the whole file or nothing under its final name, and since the name is
+the hash of the content, a database row that names a file can always trust what it reads.
+
+The type is decided from the bytes, never from the file name; every refusal carries a French
+message meant for the person who uploaded the file. No Flask and no peewee here: the caller
+links rows to files inside its own transaction, after ``put`` has returned.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import math
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pdf2image import pdfinfo_from_bytes
+from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError
+from PIL import Image
+
+PDF, JPEG, PNG = "application/pdf", "image/jpeg", "image/png"
+ACCEPTED_MEDIA_TYPES = (PDF, JPEG, PNG)
+MIB = 1024 * 1024
+
+MSG_FORMAT = "Format refusé : seuls les fichiers PDF, JPEG et PNG sont acceptés."
+MSG_EMPTY = "Fichier vide : aucun contenu n'a été reçu."
+MSG_TOO_BIG = "Fichier trop volumineux ({size} Mo, maximum {limit} Mo)."
+MSG_PDF_UNREADABLE = "PDF illisible ou protégé par un mot de passe."
+MSG_TOO_MANY_PAGES = "Document trop long ({pages} pages, maximum {limit} pages)."
+MSG_IMAGE_TOO_LARGE = "Image trop grande ({width} × {height} pixels, maximum {limit} pixels)."
+MSG_IMAGE_BOMB = "Image trop grande (maximum {limit} pixels)."
+MSG_IMAGE_UNREADABLE = "Image illisible ou endommagée."
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TEMP_PREFIX = ".tmp-"
+
+
+class RefusedDocument(Exception):
+    """An upload that is not stored; `message` is French, ready to show."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    sha256: str
+    size: int
+    media_type: str
+    page_count: int
+    path: Path
+
+
+def sniff_media_type(data: bytes) -> str | None:
+    """The media type told by the first bytes, or None for anything we do not accept."""
+    if data.startswith(b"%PDF-"):
+        return PDF
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    return None
+
+
+def _megabytes(size: int, *, round_up: bool) -> str:
+    """French decimal Mo, rounded so that an oversize file never reads as the limit itself."""
+    tenths = size * 10 / MIB
+    tenths = math.ceil(tenths) if round_up else math.floor(tenths)
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole},{tenth}" if tenth else str(whole)
+
+
+def _thousands(number: int) -> str:
+    return f"{number:,}".replace(",", " ")
+
+
+class DocumentStore:
+    def __init__(self, root: Path | str, *, max_bytes: int = 20 * MIB, max_pages: int = 200,
+                 max_pixels: int = 40_000_000, pdfinfo_timeout: float = 10.0):
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.max_pages = max_pages
+        self.max_pixels = max_pixels
+        self.pdfinfo_timeout = pdfinfo_timeout
+
+    # --- reading ------------------------------------------------------------
+
+    def path_for(self, sha256: str) -> Path:
+        # The hash may come from a URL or a row: refuse anything that could leave the root.
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a lowercase hex SHA-256: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored bytes, for reading; FileNotFoundError when absent."""
+        return self.path_for(sha256).open("rb")
+
+    # --- checking -----------------------------------------------------------
+
+    def inspect(self, data: bytes) -> tuple[str, int]:
+        """(media type, page count) of an acceptable upload; RefusedDocument otherwise."""
+        if not data:
+            raise RefusedDocument(MSG_EMPTY)
+        if len(data) > self.max_bytes:
+            raise RefusedDocument(MSG_TOO_BIG.format(
+                size=_megabytes(len(data), round_up=True),
+                limit=_megabytes(self.max_bytes, round_up=False)))
+        media_type = sniff_media_type(data)
+        if media_type is None:
+            raise RefusedDocument(MSG_FORMAT)
+        pages = self._pdf_pages(data) if media_type == PDF else self._check_image(data, media_type)
+        return media_type, pages
+
+    def _pdf_pages(self, data: bytes) -> int:
+        try:
+            info = pdfinfo_from_bytes(data, timeout=self.pdfinfo_timeout)
+        except (PDFPageCountError, PDFPopplerTimeoutError):
+            # pdfinfo fails without the user password, on a broken file, or takes too long.
+            raise RefusedDocument(MSG_PDF_UNREADABLE) from None
+        pages = info.get("Pages")
+        # Even without a user password an encrypted file is refused: restrictions and
+        # encryption would stand in the way of archiving and later processing.
+        if not isinstance(pages, int) or pages < 1 or str(info.get("Encrypted", "no")) != "no":
+            raise RefusedDocument(MSG_PDF_UNREADABLE)
+        if pages > self.max_pages:
+            raise RefusedDocument(MSG_TOO_MANY_PAGES.format(pages=pages, limit=self.max_pages))
+        return pages
+
+    def _check_image(self, data: bytes, media_type: str) -> int:
+        pillow_format = "JPEG" if media_type == JPEG else "PNG"
+        try:
+            with Image.open(io.BytesIO(data), formats=[pillow_format]) as image:
+                width, height = image.size
+                if width * height > self.max_pixels:
+                    raise RefusedDocument(MSG_IMAGE_TOO_LARGE.format(
+                        width=_thousands(width), height=_thousands(height),
+                        limit=_thousands(self.max_pixels)))
+                if pillow_format == "JPEG":
+                    # Decoding at 1/8 scale still reads every block, with 1/64 of the memory.
+                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+        except RefusedDocument:
+            raise
+        except Image.DecompressionBombError:
+            # Pillow refuses before we see the size: far beyond any limit we would set.
+            raise RefusedDocument(MSG_IMAGE_BOMB.format(limit=_thousands(self.max_pixels))) \
+                from None
+        except Exception:  # decoders fed hostile bytes fail in many ways: all mean unreadable
+            raise RefusedDocument(MSG_IMAGE_UNREADABLE) from None
+        return 1
+
+    # --- writing ------------------------------------------------------------
+
+    def put(self, data: bytes) -> StoredFile:
+        """Check and store `data` (idempotent: the same bytes are written only once)."""
+        media_type, page_count = self.inspect(data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        path = self.path_for(sha256)
+        if not (path.is_file() and path.stat().st_size == len(data)):
+            self._write_atomically(path, data)
+        return StoredFile(sha256=sha256, size=len(data), media_type=media_type,
+                          page_count=page_count, path=path)
+
+    def _write_atomically(self, path: Path, data: bytes) -> None:
+        self._make_dirs(path.parent)
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        _fsync_dir(path.parent)  # the new name itself must survive a power cut
+
+    def _make_dirs(self, folder: Path) -> None:
+        """Create the fan-out folders, syncing each parent so the new entries are durable."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        missing = []
+        while folder != self.root and not folder.is_dir():
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            _fsync_dir(folder.parent)
+
+    def remove_stale_temp_files(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete temporary files left by a crash in the middle of a write; returns how many.
+        Recent ones are kept: another process may still be writing them."""
+        if not self.root.is_dir():
+            return 0
+        limit = time.time() - older_than_seconds
+        removed = 0
+        for temp in self.root.glob(f"*/*/{_TEMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if temp.stat().st_mtime < limit:
+                    temp.unlink()
+                    removed += 1
+        return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,313 @@
+"""The order file (« Fiche de commande »): what it shows, and the state changes made from it.
+
+Reading a file takes a constant number of queries whatever the number of documents and audit
+events: the order with every related row in one query, the current documents with their
+operators in one, the audit trail with its operators in one.
+
+State changes here: recording the holder's ID document number (one transaction, one audit
+event) and « En cours de traitement par … » (``OrderReview``: one row per order, taken over by
+the latest opener, kept alive by the page's heartbeat, ignored once idle).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, NamedTuple
+
+from peewee import JOIN, fn
+
+import workflow
+from models import (AE, AuditEvent, Company, Document, Operator, Order, OrderReview, Person,
+                    Portal, db, utcnow)
+from services import audit
+
+REVIEW_TIMEOUT = dt.timedelta(minutes=5)
+HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
+
+ACTION_ORDER_VIEWED = "order_viewed"
+ACTION_ID_DOCUMENT_RECORDED = "id_document_recorded"
+
+# The audit trail in French words; an action another module adds later still shows, by its code.
+AUDIT_ACTIONS = {
+    "order_received": "Commande reçue du portail",
+    ACTION_ORDER_VIEWED: "Consultation du dossier",
+    ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
+}
+DETAIL_LABELS = {"portal": "Portail", "number": "N°"}
+NOT_RECORDED = "non renseigné"
+
+
+# --- Reading the file ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One row of the order's audit trail, ready to show."""
+    at: dt.datetime
+    who: str
+    action: str
+    details: str
+
+
+@dataclass(frozen=True)
+class OrderFile:
+    order: Order                  # with ae, portal, company, people and operators loaded
+    documents: list[Document]     # current versions, with importing and verifying operators
+    rows: list[workflow.DocumentRow]
+    next_step: str                # French label of the step the checklist is about, or ""
+    checklist: list[workflow.Check]
+    otp_problem: str | None
+    history: list[HistoryLine]
+    can_edit_id_document: bool
+
+
+def load_file(order: Order, operator: Operator) -> OrderFile:
+    """Everything the page shows. ``order`` must come from a scoped lookup (order_or_404)."""
+    full = _order_with_relations(order.id)
+    documents = list(_current_documents(order.id))
+    step = workflow.next_step(full, documents)
+    return OrderFile(
+        order=full,
+        documents=documents,
+        rows=workflow.document_rows(full, documents),
+        next_step=workflow.label(workflow.STEPS, step),
+        checklist=workflow.next_step_checklist(full, documents, operator, full.ae),
+        otp_problem=workflow.otp_contact_problem(full.otp_contact),
+        history=history(full),
+        can_edit_id_document=can_edit_id_document(full, operator),
+    )
+
+
+def can_edit_id_document(order: Order, operator: Operator) -> bool:
+    return operator.has_role(workflow.ROLE_AEA) and not workflow.is_read_only(order)
+
+
+def _order_with_relations(order_id: int) -> Order:
+    holder, representative, mandataire = Person.alias(), Person.alias(), Person.alias()
+    recorder, validator = Operator.alias(), Operator.alias()
+    return (Order
+            .select(Order, AE, Portal, Company, holder, representative, mandataire,
+                    recorder, validator)
+            .join(AE, on=(Order.ae == AE.id), attr="ae")
+            .switch(Order)
+            .join(Portal, on=(Order.portal == Portal.id), attr="portal")
+            .switch(Order)
+            .join(Company, on=(Order.company == Company.id), attr="company")
+            .switch(Order)
+            .join(holder, on=(Order.holder == holder.id), attr="holder")
+            .switch(Order)
+            .join(representative, on=(Order.legal_representative == representative.id),
+                  attr="legal_representative")
+            .switch(Order)
+            .join(mandataire, JOIN.LEFT_OUTER, on=(Order.mandataire == mandataire.id),
+                  attr="mandataire")
+            .switch(Order)
+            .join(recorder, JOIN.LEFT_OUTER, on=(Order.id_doc_recorded_by == recorder.id),
+                  attr="id_doc_recorded_by")
+            .switch(Order)
+            .join(validator, JOIN.LEFT_OUTER, on=(Order.validated_by == validator.id),
+                  attr="validated_by")
+            .where(Order.id == order_id)
+            .get())
+
+
+def _current_documents(order_id: int):
+    importer, verifier = Operator.alias(), Operator.alias()
+    return (Document
+            .select(Document, importer, verifier)
+            .join(importer, JOIN.LEFT_OUTER, on=(Document.imported_by == importer.id),
+                  attr="imported_by")
+            .switch(Document)
+            .join(verifier, JOIN.LEFT_OUTER, on=(Document.verified_by == verifier.id),
+                  attr="verified_by")
+            .where((Document.order == order_id) & (Document.is_current == True))  # noqa: E712
+            .order_by(Document.id))  # workflow.current_documents keeps the last one of a kind
+
+
+def history(order: Order) -> list[HistoryLine]:
+    return [HistoryLine(event.at, _who(event), action_label(event.action),
+                        describe_details(event.action, event.details))
+            for event in _order_events(order.id)]
+
+
+def _order_events(order_id: int):
+    # Same query as AuditEvent.for_order, whose join_type="LEFT OUTER" is not valid SQL
+    # (peewee wants JOIN.LEFT_OUTER); to be replaced by it once models.py is fixed.
+    return (AuditEvent
+            .select(AuditEvent, Operator)
+            .join(Operator, JOIN.LEFT_OUTER, on=(AuditEvent.operator == Operator.id))
+            .where(AuditEvent.order == order_id)
+            .order_by(AuditEvent.id))
+
+
+def _who(event: AuditEvent) -> str:
+    # ``actor`` keeps the name as it was when the event happened, even if the operator goes.
+    if event.actor:
+        return event.actor
+    return event.operator.display_name if event.operator is not None else "Système"
+
+
+def action_label(action: str) -> str:
+    return AUDIT_ACTIONS.get(action, f"Événement « {action} »")
+
+
+def describe_details(action: str, details_json: str) -> str:
+    """The event's details in French, as one line."""
+    try:
+        details = json.loads(details_json or "{}")
+    except ValueError:
+        return details_json
+    if action == ACTION_ID_DOCUMENT_RECORDED:
+        return (f"Avant : {_id_document_text(details.get('old'))} ; "
+                f"après : {_id_document_text(details.get('new'))}")
+    if not isinstance(details, dict):
+        return str(details)
+    return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : {_detail_value(value)}"
+                      for key, value in details.items())
+
+
+def _id_document_text(value: dict | None) -> str:
+    if not value or not value.get("number"):
+        return NOT_RECORDED
+    return f"{workflow.label(workflow.ID_DOC_TYPES, value.get('type'))} {value['number']}"
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# --- N° de justificatif d'identité ----------------------------------------------
+
+def read_only_problem(order: Order) -> str | None:
+    """Why the ID document can no longer be changed, or None."""
+    if not workflow.is_read_only(order):
+        return None
+    if workflow.is_validated(order):
+        return ("La commande a été validée : le dossier est en lecture seule et le N° de "
+                "justificatif d'identité ne peut plus être modifié.")
+    return (f"La commande est en phase « {workflow.label(workflow.PHASES, order.phase)} » : "
+            f"le N° de justificatif d'identité ne peut plus être modifié.")
+
+
+def record_id_document(order: Order, operator: Operator, doc_type: str | None,
+                       number: str | None, ip: str = "") -> bool:
+    """Record the holder's ID document; True when saved, False when it was already that.
+
+    Raises ``workflow.WorkflowError`` with the French reason when refused: malformed number,
+    operator without the AEA role, or a read-only dossier. Nothing is written then.
+    """
+    if not operator.has_role(workflow.ROLE_AEA):
+        raise workflow.WorkflowError([f"Rôle {workflow.ROLE_AEA} requis."])
+    problem = workflow.id_document_problem(doc_type, number)
+    if problem is not None:
+        raise workflow.WorkflowError([problem])
+    new = {"type": doc_type, "number": workflow.normalize_id_number(number)}
+    now = utcnow()
+    with db.atomic() as transaction:
+        # Writing first takes the row lock (PostgreSQL) or the write lock (SQLite), so the
+        # state read just after cannot change before commit: a concurrent validation either
+        # already happened, and is seen, or waits for this transaction.
+        Order.update(updated_at=now).where(Order.id == order.id).execute()
+        current = Order.get_by_id(order.id)
+        problem = read_only_problem(current)
+        if problem is not None:
+            raise workflow.WorkflowError([problem])
+        old = {"type": current.id_doc_type, "number": current.id_doc_number}
+        if old == new:
+            transaction.rollback()  # a no-op is not a state change: no event, no new updated_at
+            return False
+        (Order
+         .update(id_doc_type=new["type"], id_doc_number=new["number"],
+                 id_doc_recorded_by=operator.id, updated_at=now)
+         .where(Order.id == order.id)
+         .execute())
+        audit.record(ACTION_ID_DOCUMENT_RECORDED, operator=operator, order=order, ip=ip,
+                     details={"old": old, "new": new})
+    return True
+
+
+# --- « En cours de traitement par … » -------------------------------------------
+
+class Review(NamedTuple):
+    """Who is reviewing an order file, and since when they opened it."""
+    name: str
+    since: dt.datetime
+
+    @property
+    def key(self) -> str:
+        """Identifies what a page shows, so a heartbeat can tell whether anything changed."""
+        return f"{self.name}|{self.since.isoformat(timespec='seconds')}"
+
+
+def review_key(review: Review | None) -> str:
+    return review.key if review is not None else ""
+
+
+def active_reviews(order_ids: Iterable[int], excluding: Operator | None = None,
+                   now: dt.datetime | None = None) -> dict[int, Review]:
+    """Orders being reviewed right now: {order_id: (operator display name, since)}, one query.
+
+    ``order_ids`` must come from a scoped query. ``since`` is when the reviewer last opened
+    the file (its ``order_viewed`` audit event): OrderReview only keeps the last heartbeat.
+    """
+    order_ids = list(order_ids)
+    if not order_ids:
+        return {}
+    cutoff = (now or utcnow()) - REVIEW_TIMEOUT
+    opened_at = fn.MAX(AuditEvent.at)
+    query = (OrderReview
+             .select(OrderReview.order, OrderReview.last_seen, Operator.display_name,
+                     opened_at.alias("opened_at"))
+             .join(Operator, on=(OrderReview.operator == Operator.id))
+             .switch(OrderReview)
+             .join(AuditEvent, JOIN.LEFT_OUTER,
+                   on=((AuditEvent.order == OrderReview.order)
+                       & (AuditEvent.operator == OrderReview.operator)
+                       & (AuditEvent.action == ACTION_ORDER_VIEWED)))
+             .where(OrderReview.order.in_(order_ids) & (OrderReview.last_seen >= cutoff))
+             .group_by(OrderReview.order, OrderReview.last_seen, Operator.display_name))
+    if excluding is not None:
+        query = query.where(OrderReview.operator != excluding.id)
+    return {order_id: Review(name, _as_datetime(opened) or last_seen)
+            for order_id, last_seen, name, opened in query.tuples()}
+
+
+def _as_datetime(value) -> dt.datetime | None:
+    # SQLite hands an aggregate of a datetime column back as text.
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:
+    """Audit the view and take the review over; returns who else was reviewing it until now."""
+    previous = active_reviews([order.id], excluding=operator).get(order.id)
+    now = utcnow()
+    with db.atomic():
+        audit.record(ACTION_ORDER_VIEWED, operator=operator, order=order, ip=ip)
+        (OrderReview
+         .insert(order=order.id, operator=operator.id, last_seen=now)
+         .on_conflict(conflict_target=[OrderReview.order],
+                      update={OrderReview.operator: operator.id, OrderReview.last_seen: now})
+         .execute())
+    return previous
+
+
+def keep_reviewing(order: Order, operator: Operator) -> Review | None:
+    """The page's heartbeat; returns who else reviews the file now, if anyone.
+
+    The operator keeps their review alive, or takes back one nobody keeps alive any more,
+    but never takes it from someone who opened the file later and is still on it.
+    """
+    now = utcnow()
+    kept = (OrderReview
+            .update(operator=operator.id, last_seen=now)
+            .where((OrderReview.order == order.id)
+                   & ((OrderReview.operator == operator.id)
+                      | (OrderReview.last_seen < now - REVIEW_TIMEOUT)))
+            .execute())
+    if kept:
+        return None
+    return active_reviews([order.id], excluding=operator, now=now).get(order.id)
