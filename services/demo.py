@@ -6,9 +6,13 @@ start changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 import random
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from flask import Flask
 
@@ -66,15 +70,16 @@ CITIES = ("Toulouse", "Montpellier", "Lyon", "Grenoble", "Saint-Étienne", "Nîm
           "Perpignan", "Valence", "Albi")
 
 
-def seed_demo(app: Flask) -> str:
-    """Create whatever demo data is missing; returns a one-line French summary."""
+def seed_demo(app: Flask, order_count: int = ORDER_COUNT) -> str:
+    """Create whatever demo data is missing; returns a one-line French summary.
+    `order_count` (seed rows included) is smaller in tests."""
     instance = Path(app.config["INSTANCE_PATH"])
     with db.connection_context():
         bpoi = _ae("BPOI", BPOI_PORTALS)
         other = _ae(OTHER_AE, OTHER_PORTALS)
         keys_created = _demo_keys(app, instance, {"BPOI": bpoi, OTHER_AE: other})
         store = DocumentStore(instance / "documents")
-        orders_created = _orders(bpoi, other, store)
+        orders_created = _orders(bpoi, other, store, order_count)
     return (f"Démo prête : {keys_created} clé(s) créée(s), {orders_created} commande(s) créée(s) "
             f"(instance {instance}).")
 
@@ -139,29 +144,37 @@ def _demo_keys(app: Flask, instance: Path, aes: dict[str, AE]) -> int:
 
 # --- orders ------------------------------------------------------------------
 
-def _orders(bpoi: AE, other: AE, store: DocumentStore) -> int:
+def _orders(bpoi: AE, other: AE, store: DocumentStore, order_count: int) -> int:
     rng = random.Random(960072)
-    bpoi_portals = list(Portal.select().where(Portal.ae == bpoi).order_by(Portal.name))
-    other_portals = list(Portal.select().where(Portal.ae == other).order_by(Portal.name))
-    plans = _order_plans(rng, bpoi_portals, other_portals)
+    portals = {p.id: p for p in Portal.select().where(Portal.ae.in_([bpoi, other]))}
+    bpoi_portals = sorted((p for p in portals.values() if p.ae_id == bpoi.id), key=lambda p: p.name)
+    other_portals = sorted((p for p in portals.values() if p.ae_id == other.id), key=lambda p: p.name)
+    plans = _order_plans(rng, bpoi_portals, other_portals, order_count)
     existing = {n for (n,) in Order.select(Order.number).tuples()}
-    created = 0
-    for plan in plans:
-        if plan["number"] in existing:
-            continue
-        with db.atomic():
-            _create_order(plan, store)
-        created += 1
-    return created
+    missing = [plan for plan in plans if plan["number"] not in existing]
+    if not missing:
+        return 0
+    # Rendering the PDFs and images is the slow part: done by every core, in processes that
+    # never touch the database; rows and files are written here, one order per transaction.
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rendered = pool.map(_render_documents, missing, chunksize=4)
+        for done, (plan, documents) in enumerate(zip(missing, rendered), start=1):
+            with db.atomic():
+                _create_order(plan, portals[plan["portal_id"]], documents, store)
+            if done % 50 == 0 or done == len(missing):
+                print(f"Commandes de démonstration : {done}/{len(missing)}", flush=True)
+    return len(missing)
 
 
-def _order_plans(rng: random.Random, bpoi_portals, other_portals) -> list[dict]:
+def _order_plans(rng: random.Random, bpoi_portals, other_portals, order_count: int) -> list[dict]:
     """Every order's facts, drawn from a fixed seed so each start plans the same orders."""
     now = utcnow().replace(minute=0, second=0, microsecond=0)
     stages = [stage for stage, weight in PHASE_MIX for _ in range(weight)]
     rng.shuffle(stages)
+    stages = [stage for stage, _ in PHASE_MIX] + stages  # even a small demo shows every stage
     seed_numbers = {number for number, _, _ in SEED_ORDERS}
-    numbers = [n for n in range(956800, 960080, 11) if n not in seed_numbers][:ORDER_COUNT - len(SEED_ORDERS)]
+    numbers = [n for n in range(956800, 960080, 11) if n not in seed_numbers][:order_count - len(SEED_ORDERS)]
     plans = []
     for index, number in enumerate(numbers):
         foreign = index % 12 == 5  # about one order in twelve belongs to the other AE
@@ -169,7 +182,7 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals) -> list[dict]:
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         city = rng.choice(CITIES)
         plans.append({
-            "number": number, "portal": portal, "stage": stages[index % len(stages)],
+            "number": number, "portal_id": portal.id, "stage": stages[index % len(stages)],
             "holder": (rng.choice(("M.", "Mme")), first, last),
             "legal": (rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
             "mandataire": ((rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES))
@@ -178,22 +191,27 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals) -> list[dict]:
             "rcs": rng.random() < 0.85, "city": city,
             "order_type": "P" if rng.random() < 0.08 else "D",
             "validity": rng.choice((1, 2, 3)),
-            "created_at": now - dt.timedelta(hours=(959100 - number) * 0.9 + 400),
+            "created_at": _created_at(now, number),
             "otp_ok": rng.random() < 0.9,
         })
     for offset, (number, first, last) in enumerate(SEED_ORDERS):
         stage = (("validation", "to_check"), ("validation", "in_signature"), ("validation", "to_validate"),
                  ("generation", None), ("handover", None), ("done", None), ("done", None))[offset]
         plans.append({
-            "number": number, "portal": bpoi_portals[offset % len(bpoi_portals)], "stage": stage,
+            "number": number, "portal_id": bpoi_portals[offset % len(bpoi_portals)].id, "stage": stage,
             "holder": ("Mme", first, last),
             "legal": ("Mme", "Alice", "Colbert") if last == "Boileau" else ("Mme", "Sandra", "Boileau"),
             "mandataire": None, "company": SEED_COMPANY, "rcs": True, "city": "Toulouse",
             "order_type": "D", "validity": 3,
-            "created_at": now - dt.timedelta(hours=(960080 - number) * 0.9 + 2),
+            "created_at": _created_at(now, number),
             "otp_ok": True,
         })
     return plans
+
+
+def _created_at(now: dt.datetime, number: int) -> dt.datetime:
+    """Numbers grow with time: the newest demo order is two hours old, the oldest ~4 months."""
+    return now - dt.timedelta(hours=(960080 - number) * 0.9 + 2)
 
 
 def _siren(rng: random.Random) -> str:
@@ -221,8 +239,7 @@ def _ascii(text: str) -> str:
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
-def _create_order(plan: dict, store: DocumentStore) -> Order:
-    portal = plan["portal"]
+def _create_order(plan: dict, portal: Portal, documents: list, store: DocumentStore) -> Order:
     ae = portal.ae
     phase, substate = plan["stage"]
     company = Company.create(ae=ae, name=plan["company"][0], siren=plan["company"][1],
@@ -245,61 +262,68 @@ def _create_order(plan: dict, store: DocumentStore) -> Order:
         validated_at=plan["created_at"] + dt.timedelta(days=2) if validated else None,
         holder_search=search_key(f"{holder.first_name} {holder.last_name}"),
     )
-    if order.order_type == "D":
-        _documents(order, plan, store, phase, substate)
+    for kind, status, data in documents:
+        category = workflow.DOCUMENT_KINDS[kind].category
+        if data is None:
+            Document.create(order=order, kind=kind, category=category, status=status)
+            continue
+        stored = store.put(data)
+        Document.create(
+            order=order, kind=kind, category=category, status=status,
+            filename=f"{kind}-{order.number}.{_extension(stored.media_type)}", sha256=stored.sha256,
+            media_type=stored.media_type, size=stored.size, page_count=stored.page_count,
+            imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
+        )
     audit.record("order_received", ae=ae, order=order, actor="portail",
                  details={"portal": portal.name, "number": order.number})
     return order
 
 
-def _documents(order: Order, plan: dict, store: DocumentStore, phase: str, substate) -> None:
-    """Justificatifs imported except, in the entry phase, some still missing; contractual
-    documents signed once the order is past signature."""
-    rng = random.Random(order.number)
+def _render_documents(plan: dict) -> list[tuple[str, str, bytes | None]]:
+    """(kind, status, bytes or None when not uploaded yet) of one planned order. Pure: runs in
+    worker processes. Justificatifs are imported except, in the entry phase, some still
+    missing; contractual documents are signed once the order is past signature."""
+    phase, substate = plan["stage"]
+    shape = SimpleNamespace(order_type=plan["order_type"],
+                            mandataire_id=1 if plan["mandataire"] else None,
+                            company=SimpleNamespace(rcs_registered=plan["rcs"]))
+    rng = random.Random(plan["number"])
     signed = phase in {"generation", "handover", "done"} or substate == "to_validate"
-    for kind in workflow.required_document_kinds(order):
-        spec = workflow.DOCUMENT_KINDS[kind]
-        if spec.category == "contractuel":
-            status = "signed" if signed else "unsigned"
-            data = _contract_bytes(kind, order)
+    documents = []
+    for kind in workflow.required_document_kinds(shape):
+        if workflow.DOCUMENT_KINDS[kind].category == workflow.CATEGORY_CONTRACTUAL:
+            documents.append((kind, "signed" if signed else "unsigned", _contract_bytes(kind, plan)))
+        elif phase == "entry" and rng.random() < 0.5:
+            documents.append((kind, "not_imported", None))
         else:
-            if phase == "entry" and rng.random() < 0.5:
-                Document.create(order=order, kind=kind, category=spec.category, status="not_imported")
-                continue
-            status = "imported"
-            data = _justificatif_bytes(kind, order, plan, rng)
-        stored = store.put(data)
-        Document.create(
-            order=order, kind=kind, category=spec.category, status=status,
-            filename=f"{kind}-{order.number}.{_extension(stored.media_type)}", sha256=stored.sha256,
-            media_type=stored.media_type, size=stored.size, page_count=stored.page_count,
-            imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
-        )
+            documents.append((kind, "imported", _justificatif_bytes(kind, plan, rng)))
+    return documents
 
 
-def _contract_bytes(kind: str, order: Order) -> bytes:
-    mandataire = order.mandataire
+def _full_name(person: tuple | None) -> str | None:
+    return f"{person[1]} {person[2]}" if person else None
+
+
+def _contract_bytes(kind: str, plan: dict) -> bytes:
     return docs.contract_pdf(
-        workflow.DOCUMENT_KINDS[kind].label, order.number, order.company.name,
-        f"{order.holder.first_name} {order.holder.last_name}",
-        f"{order.legal_representative.first_name} {order.legal_representative.last_name}",
-        f"{mandataire.first_name} {mandataire.last_name}" if mandataire else None)
+        workflow.DOCUMENT_KINDS[kind].label, plan["number"], plan["company"][0],
+        _full_name(plan["holder"]), _full_name(plan["legal"]), _full_name(plan["mandataire"]))
 
 
-def _justificatif_bytes(kind: str, order: Order, plan: dict, rng: random.Random) -> bytes:
-    company, legal = order.company, order.legal_representative
+def _justificatif_bytes(kind: str, plan: dict, rng: random.Random) -> bytes:
+    company_name, siren = plan["company"]
     if kind == "kbis":
-        return docs.kbis_pdf(company.name, company.siren, f"12 rue de la République, {plan['city']}",
-                             f"{legal.first_name} {legal.last_name}", dt.date(2012, 3, 14))
+        return docs.kbis_pdf(company_name, siren, f"12 rue de la République, {plan['city']}",
+                             _full_name(plan["legal"]), dt.date(2012, 3, 14))
     if kind == "payment_proof":
-        return docs.payment_proof_pdf(order.number, company.name, 189.0 + 60 * order.validity_years,
-                                      order.created_at.date())
-    person = {"holder_id": order.holder, "legal_rep_id": legal,
-              "mandataire_id": order.mandataire}[kind]
+        return docs.payment_proof_pdf(plan["number"], company_name, 189.0 + 60 * plan["validity"],
+                                      plan["created_at"].date())
+    person = {"holder_id": plan["holder"], "legal_rep_id": plan["legal"],
+              "mandataire_id": plan["mandataire"]}[kind]
     fmt = "PNG" if rng.random() < 0.3 else "JPEG"
     orientation = 6 if fmt == "JPEG" and rng.random() < 0.15 else None
-    return docs.id_card_image(person.first_name, person.last_name, dt.date(1980, 5, 17),
-                              f"{order.number:06d}{rng.randint(100000, 999999)}", fmt=fmt,
+    return docs.id_card_image(person[1], person[2], dt.date(1980, 5, 17),
+                              f"{plan['number']:06d}{rng.randint(100000, 999999)}", fmt=fmt,
                               kind="CNI", exif_orientation=orientation)
 
 

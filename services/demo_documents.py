@@ -17,6 +17,7 @@ import io
 import math
 import random
 import re
+import threading
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -34,10 +35,10 @@ FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian package fonts-deja
 FONT_FILES = {
     "DejaVuSans": "DejaVuSans.ttf",
     "DejaVuSans-Bold": "DejaVuSans-Bold.ttf",
-    "DejaVuSans-Oblique": "DejaVuSans-Oblique.ttf",
     "DejaVuSansMono": "DejaVuSansMono.ttf",
 }
-REGULAR, BOLD, ITALIC, MONO = FONT_FILES
+REGULAR, BOLD, MONO = FONT_FILES
+PDF_FONTS = (REGULAR, BOLD)  # each font used costs one embedded subset per file: two only
 
 SPECIMEN_MARK = "SPÉCIMEN — DOCUMENT DE DÉMONSTRATION"
 SPECIMEN_NOTICE = ("Document de démonstration généré par RA Desk : fictif et sans valeur "
@@ -85,6 +86,23 @@ def _fr_date(day: dt.date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+def _years_later(day: dt.date, years: int) -> dt.date:
+    """Same day `years` later; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """`text` cut with an ellipsis so that it fits on one line of `width` points."""
+    if pdfmetrics.stringWidth(text, font, size) <= width:
+        return text
+    while text and pdfmetrics.stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
 def _fr_amount(amount: Decimal) -> str:
     """1234.5 → '1 234,50 €'."""
     whole, cents = f"{amount:.2f}".split(".")
@@ -126,9 +144,9 @@ def _ascii_upper(text: str) -> str:
 
 @functools.cache
 def _register_fonts() -> None:
-    """Register DejaVu once per process: reportlab's core fonts lack œ, « » spacing, etc."""
-    for name, filename in FONT_FILES.items():
-        pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / filename)))
+    """Register DejaVu once per process, embedded so every viewer shows the same accents."""
+    for name in PDF_FONTS:
+        pdfmetrics.registerFont(TTFont(name, str(FONT_DIR / FONT_FILES[name])))
 
 
 @functools.lru_cache(maxsize=64)
@@ -143,6 +161,9 @@ def _wrap(text: str, font: str, size: float, width: float) -> tuple[str, ...]:
 
 
 # --- PDF layout ----------------------------------------------------------------
+
+_SAVE_LOCK = threading.Lock()
+
 
 class _Pdf:
     """A thin layer over a reportlab canvas: flowing text with page breaks, and on every page
@@ -190,7 +211,7 @@ class _Pdf:
         c.line(MARGIN, 48, PAGE_W - MARGIN, 48)
         c.setFillColor(GREY)
         c.setFont(REGULAR, 7)
-        c.drawString(MARGIN, 38, self._footer)
+        c.drawString(MARGIN, 38, _fit(self._footer, REGULAR, 7, self.width - 70))
         c.drawString(MARGIN, 29, SPECIMEN_NOTICE)
         label = f"Page {self.page} / "
         right = PAGE_W - MARGIN - 12
@@ -219,12 +240,14 @@ class _Pdf:
         c.setFont(REGULAR, 7)
         c.drawString(0, 0, str(self.page))
         c.endForm()
-        # Streams are filtered at save time; ASCII85 only makes them bigger and costs ~3 ms.
-        saved, rl_config.useA85 = rl_config.useA85, 0
-        try:
-            c.save()
-        finally:
-            rl_config.useA85 = saved
+        # Streams are filtered at save time, by a global setting: ASCII85 only makes them
+        # bigger and costs ~1.5 ms. The lock keeps concurrent saves from mixing up the restore.
+        with _SAVE_LOCK:
+            saved, rl_config.useA85 = rl_config.useA85, 0
+            try:
+                c.save()
+            finally:
+                rl_config.useA85 = saved
         return self._buffer.getvalue()
 
     # flowing content
@@ -314,7 +337,7 @@ class _Pdf:
             c.setFillColor(GREY)
             c.setFont(REGULAR, 7.5)
             c.drawString(x + 8, self.y - 58, "Date : ____/____/________")
-            c.setFont(REGULAR, 7)  # a third font (italic) would cost one more subset per file
+            c.setFont(REGULAR, 7)
             for i, line in enumerate(_wrap(mention, REGULAR, 7, width - 16)[:2]):
                 c.drawString(x + 8, self.y - height + 16 - i * 9, line)
         self.y -= height + 10
@@ -397,7 +420,8 @@ def kbis_pdf(company_name: str, siren: str, address: str, legal_rep_name: str,
     city = _city_of(address) or rng.choice(FALLBACK_CITIES)
     address = ", ".join(part.strip() for part in address.splitlines() if part.strip())
     if issued_on is None:
-        issued_on = dt.date(2025, 1, 6) + dt.timedelta(days=rng.randrange(330))
+        issued_on = max(dt.date(2025, 1, 6) + dt.timedelta(days=rng.randrange(330)),
+                        registered_on + dt.timedelta(days=30))
     form, role = rng.choice(LEGAL_FORMS)
     capital = _fr_amount(Decimal(rng.choice((1000, 5000, 10000, 37000, 50000, 100000, 250000))))
     activity = rng.choice(ACTIVITIES)
@@ -443,7 +467,7 @@ def kbis_pdf(company_name: str, siren: str, address: str, legal_rep_name: str,
     pdf.field("Adresse du siège", address)
     pdf.field("Activités principales", activity)
     pdf.field("Durée de la personne morale",
-              f"Jusqu'au {_fr_date(registered_on.replace(year=registered_on.year + 99))}")
+              f"Jusqu'au {_fr_date(_years_later(registered_on, 99))}")
     pdf.field("Date de clôture de l'exercice social", "31 décembre")
     pdf.space(6)
 
@@ -1026,6 +1050,8 @@ def id_card_image(first_name: str, last_name: str, birth_date: dt.date, id_numbe
     ``exif_orientation`` (JPEG only, 1–8) stores the pixels turned as a phone camera would and
     tags them, so that a viewer honouring EXIF shows the card upright. The pixel size above is
     the upright size: with orientations 5–8 the stored width and height are swapped.
+    ``sex`` is "F", "M" or None (printed X, "<" in the MRZ); ``issued_on`` defaults to a date
+    derived from the arguments, and the document expires ten years later.
     """
     fmt = fmt.upper()
     if fmt not in ("JPEG", "PNG"):
@@ -1040,12 +1066,12 @@ def id_card_image(first_name: str, last_name: str, birth_date: dt.date, id_numbe
     facts = {
         "surname": last_name.upper(), "given": first_name, "sex": (sex or "X").upper()[:1],
         "birth": birth_date, "place": rng.choice(BIRTH_PLACES), "number": id_number,
-        "issued": issued_on, "expires": issued_on.replace(year=issued_on.year + 10),
+        "issued": issued_on, "expires": _years_later(issued_on, 10),
         "issuer": rng.choice(ISSUERS),
     }
     image = _id_template(kind).copy()
     draw = ImageDraw.Draw(image)
-    _photo(image, draw, kind, rng)
+    _photo(draw, kind, rng)
     if kind == "CNI":
         _cni_fields(draw, facts)
     else:
@@ -1130,7 +1156,7 @@ _PASSPORT_LABELS = (
 )
 
 
-def _photo(image: Image.Image, draw: ImageDraw.ImageDraw, kind: str, rng: random.Random) -> None:
+def _photo(draw: ImageDraw.ImageDraw, kind: str, rng: random.Random) -> None:
     """A neutral silhouette where the holder's photo would be."""
     x0, y0 = 40, 116
     x1, y1 = 300, (470 if kind == "CNI" else 540)

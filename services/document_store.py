@@ -85,6 +85,9 @@ def _thousands(number: int) -> str:
 
 
 class DocumentStore:
+    """Files under `root`. Limits: `max_bytes` per file, `max_pages` per PDF, `max_pixels` per
+    image, and `pdfinfo_timeout` seconds for poppler to read a PDF."""
+
     def __init__(self, root: Path | str, *, max_bytes: int = 20 * MIB, max_pages: int = 200,
                  max_pixels: int = 40_000_000, pdfinfo_timeout: float = 10.0):
         self.root = Path(root)

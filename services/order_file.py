@@ -52,8 +52,7 @@ class HistoryLine:
 @dataclass(frozen=True)
 class OrderFile:
     order: Order                  # with ae, portal, company, people and operators loaded
-    documents: list[Document]     # current versions, with importing and verifying operators
-    rows: list[workflow.DocumentRow]
+    rows: list[workflow.DocumentRow]  # documents with their importing and verifying operators
     next_step: str                # French label of the step the checklist is about, or ""
     checklist: list[workflow.Check]
     otp_problem: str | None
@@ -68,7 +67,6 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
     step = workflow.next_step(full, documents)
     return OrderFile(
         order=full,
-        documents=documents,
         rows=workflow.document_rows(full, documents),
         next_step=workflow.label(workflow.STEPS, step),
         checklist=workflow.next_step_checklist(full, documents, operator, full.ae),

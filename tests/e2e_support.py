@@ -2,16 +2,19 @@
 instance folder and database; the real token bridge; SoftHSM2 keys whose certificates come from
 the app's embedded CA; headless Chromium.
 
-A typical module::
+A typical module (tests/test_e2e_login.py is one)::
 
     @pytest.fixture(scope="module")
     def site(tmp_path_factory):
-        with AppInstance.create(tmp_path_factory.mktemp("site")) as instance:
+        directory = tmp_path_factory.mktemp("site")
+        with AppInstance.create(directory) as instance:
+            softhsm = SoftHSM(directory / "softhsm")          # tests/softhsm.py
             with instance.seeding() as app:
-                ae = make_ae("BPOI"); operator = make_operator(ae, "Camille Martin")
+                ae = make_ae("BPOI")
+                operator = make_operator(ae, "Camille Martin")
                 token = make_operator_key(app, softhsm, operator, label="cle-camille")
-            with start_app_server(instance) as server:
-                yield ...
+            with start_app_server(instance), start_bridge(instance, softhsm):
+                yield instance, token
 
 The app is a subprocess, never a thread of the test process: the peewee database proxy, the
 rate limiter and the CA cache are process-wide, and the test process's fixtures re-point them.

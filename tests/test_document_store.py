@@ -2,6 +2,7 @@
 content-addressed writes, deduplication."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import os
@@ -14,7 +15,7 @@ from PIL import Image
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
-from services import document_store
+from services import demo_documents, document_store
 from services.document_store import DocumentStore, RefusedDocument, sniff_media_type
 
 MIB = 1024 * 1024
@@ -93,8 +94,6 @@ def test_put_stores_by_content_hash(store, data, media_type, pages):
 
 
 def test_generated_demo_documents_are_accepted(store):
-    from services import demo_documents
-    import datetime as dt
     kbis = demo_documents.kbis_pdf("Boileau Colbert Conseil", "434202180",
                                    "12 rue de la République, 31000 Toulouse", "Sandra Boileau",
                                    dt.date(2012, 3, 14))

@@ -11,7 +11,7 @@ from markupsafe import escape
 from playhouse.test_utils import assert_query_count, count_queries
 
 from formatting import paris_time
-from models import AuditEvent, Document, Order, OrderReview, Person, utcnow
+from models import AuditEvent, Document, Order, OrderReview, Person, Portal, utcnow
 from services import order_file
 from tests.conftest import csrf_token_from, login_as
 
@@ -53,7 +53,7 @@ def page_token(client, order) -> str:
 
 def section(html: str, heading: str) -> str:
     """The HTML of the <section> whose <h2> is ``heading``."""
-    match = re.search(r"<section[^>]*>\s*<h2[^>]*>" + re.escape(str(escape(heading)))
+    match = re.search(r"<section[^>]*>\s*<h2[^>]*>" + re.escape(heading).replace("'", "(?:'|&#39;)")
                       + r"</h2>(.*?)</section>", html, re.S)
     assert match, f"no section « {heading} »"
     return match.group(1)
@@ -353,7 +353,7 @@ def test_another_ae_order_answers_404(client, desk, make_ae, make_order):
 
 
 def test_another_portal_order_answers_404(client, desk, make_operator, make_order):
-    occitanie, rhone = desk["ae"].portals.order_by("name")
+    occitanie, rhone = desk["ae"].portals.order_by(Portal.name)
     restricted = make_operator(desk["ae"], portals=[occitanie])
     hidden = make_order(desk["ae"], portal=rhone)
     login_as(client, restricted)
@@ -394,8 +394,29 @@ def test_second_operator_sees_who_is_on_it(app, desk, make_operator):
                       headers=HTMX)
     assert beat.status_code == 200
     assert "En cours de traitement par Lucas Bernard depuis" in beat.get_data(as_text=True)
-    assert "<html" not in beat.get_data(as_text=True)
+    fragment = beat.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="presence"') and "<html" not in fragment
     assert OrderReview.get(OrderReview.order == order.id).operator_id != desk["camille"].id
+    shown = re.search(r'hx-vals=\'\{"affiche": "([^"]*)"\}\'', fragment).group(1)
+    again = first.post(f"/commandes/{order.id}/presence",
+                       data={"affiche": shown, "csrf_token": token}, headers=HTMX)
+    assert again.status_code == 204  # still Lucas: nothing to swap
+
+
+def test_heartbeat_takes_back_a_review_left_idle(app, desk, make_operator):
+    order, camille = desk["order"], desk["camille"]
+    first, second = app.test_client(), app.test_client()
+    login_as(first, camille)
+    token = page_token(first, order)
+    login_as(second, make_operator(desk["ae"], name="Lucas Bernard"))
+    open_file(second, order)  # Lucas takes it over, then closes his tab
+    OrderReview.update(last_seen=utcnow() - dt.timedelta(minutes=6)).execute()
+    beat = first.post(f"/commandes/{order.id}/presence",
+                      data={"affiche": "Lucas Bernard|x", "csrf_token": token}, headers=HTMX)
+    assert beat.status_code == 200
+    assert "En cours de traitement par" not in beat.get_data(as_text=True)
+    assert OrderReview.get(OrderReview.order == order.id).operator_id == camille.id
+    assert order_file.active_reviews([order.id])[order.id].name == "Camille Martin"
 
 
 def test_own_review_is_not_announced_and_heartbeat_is_quiet(client, desk):
