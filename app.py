@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from config import Config, instance_secret

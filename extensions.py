@@ -1,11 +1,48 @@
-"""Flask extensions shared by blueprints, initialised in create_app()."""
-from flask import request
+"""Flask extensions shared by blueprints, and the client address they key on."""
+from __future__ import annotations
+
+import ipaddress
+
+from flask import current_app, request
 from flask_limiter import Limiter
 
 
+def _trusted_networks() -> list:
+    configured = current_app.config.get("RADESK_TRUSTED_PROXIES") or []
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    networks = []
+    for entry in (item.strip() for item in configured):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            current_app.logger.warning("RADESK_TRUSTED_PROXIES : entrée ignorée %r", entry)
+    return networks
+
+
+def _ip(text: str | None):
+    try:
+        address = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def is_trusted_proxy(remote_addr: str | None) -> bool:
+    address = _ip(remote_addr)
+    return address is not None and any(address in net for net in _trusted_networks()
+                                       if net.version == address.version)
+
+
 def client_ip() -> str:
-    """The peer address; proxy headers are honoured only by the auth proxy path."""
-    return request.remote_addr or ""
+    """The operator's address. Behind the trusted proxy every request comes from the proxy,
+    so its X-Real-IP is used; from anyone else that header is ignored."""
+    remote = request.remote_addr or ""
+    forwarded = _ip(request.headers.get("X-Real-IP"))
+    if forwarded is not None and is_trusted_proxy(remote):
+        return str(forwarded)
+    return remote
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])

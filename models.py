@@ -14,10 +14,10 @@ from peewee import (
     CharField,
     DatabaseProxy,
     DateTimeField,
-    DateField,
     ForeignKeyField,
     IntegerField,
     BigIntegerField,
+    JOIN,
     Model,
     TextField,
     fn,
@@ -275,6 +275,7 @@ class OrderReview(BaseModel):
     """« En cours de traitement par … »: who has the order file open; expires when idle."""
     order = ForeignKeyField(Order, unique=True, on_delete="CASCADE")
     operator = ForeignKeyField(Operator, on_delete="CASCADE")
+    since = DateTimeField(default=utcnow)       # when this operator took the file over
     last_seen = DateTimeField(default=utcnow, index=True)
 
 
@@ -304,7 +305,7 @@ class AuditEvent(BaseModel):
     def for_order(cls, order: Order):
         return (cls
                 .select(cls, Operator)
-                .join(Operator, join_type="LEFT OUTER", on=(cls.operator == Operator.id))
+                .join(Operator, JOIN.LEFT_OUTER, on=(cls.operator == Operator.id))
                 .where(cls.order == order.id)
                 .order_by(cls.id))
 

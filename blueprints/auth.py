@@ -8,7 +8,6 @@ and the refusals it decides itself (rate limit, untrusted proxy, malformed reque
 """
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import unquote, urlsplit
 
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
@@ -18,7 +17,7 @@ from flask_wtf.csrf import CSRFError
 from limits import parse as parse_limit
 
 from blueprints.common import current_operator, end_operator_session, start_operator_session
-from extensions import limiter
+from extensions import client_ip, is_trusted_proxy, limiter
 from services import audit
 from services.login import (LoginRefused, issue_login_nonce, login_with_bridge_proof,
                             login_with_proxy_certificate)
@@ -50,48 +49,8 @@ MAX_CHAIN = 4
 AUDIT_BREACH_ONCE = parse_limit("1 per minute")
 
 
-# --- addresses ----------------------------------------------------------------
-
-def _trusted_networks() -> list:
-    configured = current_app.config.get("RADESK_TRUSTED_PROXIES") or []
-    if isinstance(configured, str):
-        configured = configured.split(",")
-    networks = []
-    for entry in (item.strip() for item in configured):
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            current_app.logger.warning("RADESK_TRUSTED_PROXIES : entrée ignorée %r", entry)
-    return networks
-
-
-def _ip(text: str | None):
-    try:
-        address = ipaddress.ip_address((text or "").strip())
-    except ValueError:
-        return None
-    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
-    return getattr(address, "ipv4_mapped", None) or address
-
-
-def is_trusted_proxy(remote_addr: str | None) -> bool:
-    address = _ip(remote_addr)
-    return address is not None and any(address in net for net in _trusted_networks()
-                                       if net.version == address.version)
-
-
-def login_client_ip() -> str:
-    """The operator's address. Behind the trusted proxy every request comes from the proxy,
-    so its X-Real-IP is used; from anyone else that header is ignored."""
-    remote = request.remote_addr or ""
-    forwarded = _ip(request.headers.get("X-Real-IP"))
-    if forwarded is not None and is_trusted_proxy(remote):
-        return str(forwarded)
-    return remote
-
-
 login_rate_limit = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
-                                 key_func=login_client_ip)
+                                 key_func=client_ip)
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -170,7 +129,7 @@ def challenge():
 @login_rate_limit
 def key_login():
     payload = request.get_json(silent=True)
-    proof, ip = _bridge_proof(payload), login_client_ip()
+    proof, ip = _bridge_proof(payload), client_ip()
     expected_nonce = session.pop("login_nonce", None)
     if proof is None:
         return _json_refusal("malformed_proof", MALFORMED_PROOF, ip)
@@ -194,14 +153,14 @@ def bridge_unavailable():
     """login.js could not get a proof at all: no bridge running, or no key plugged in."""
     payload = request.get_json(silent=True)
     code = payload.get("code") if isinstance(payload, dict) else None
-    _refuse(code if code in BRIDGE_PROBLEMS else "bridge_unavailable", "bridge", login_client_ip())
+    _refuse(code if code in BRIDGE_PROBLEMS else "bridge_unavailable", "bridge", client_ip())
     return "", 204
 
 
 @bp.get("/connexion/certificat")
 @login_rate_limit
 def certificate_login():
-    ip = login_client_ip()
+    ip = client_ip()
     verify = request.headers.get("X-SSL-Client-Verify", "")
     escaped_pem = request.headers.get("X-SSL-Client-Cert", "")
     if not is_trusted_proxy(request.remote_addr):
@@ -226,7 +185,7 @@ def certificate_login():
 def logout():
     operator = current_operator()
     if operator is not None:
-        audit.record("logout", operator=operator, ip=login_client_ip(),
+        audit.record("logout", operator=operator, ip=client_ip(),
                      details={"certificate_sha256": session.get("cert_fp")})
     end_operator_session()
     flash(LOGGED_OUT, "success")
@@ -241,7 +200,7 @@ def _wants_json() -> bool:
 
 @bp.errorhandler(RateLimitExceeded)
 def rate_limited(error):
-    ip = login_client_ip()
+    ip = client_ip()
     if limiter.limiter.hit(AUDIT_BREACH_ONCE, "login_rate_limited_audit", ip):
         audit.record("login_rate_limited", ip=ip, details={"endpoint": request.endpoint})
     if _wants_json():

@@ -94,3 +94,16 @@ def order_or_404(order_id: int) -> Order:
     if order is None:
         abort(404)
     return order
+
+
+def passive(view):
+    """For polled endpoints: a poll is not operator activity, so it must not push back the
+    session's idle expiry, or a page left open in a tab would keep the session alive for ever."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        last_seen = session.get("last_seen")
+        response = view(*args, **kwargs)
+        if last_seen is not None and session.get("operator_id"):
+            session["last_seen"] = last_seen
+        return response
+    return wrapped

@@ -2,13 +2,12 @@
 its audit trail, and who else is on it. Every view answers 404 outside the operator's scope."""
 from __future__ import annotations
 
-import functools
-
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 
 import workflow
-from blueprints.common import current_operator, login_required, order_or_404, role_required
+from blueprints.common import (current_operator, login_required, order_or_404, passive,
+                               role_required)
 from extensions import client_ip
 from services import order_file
 
@@ -28,19 +27,6 @@ def vocabulary():
 
 def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
-
-
-def _passive(view):
-    """A heartbeat is not operator activity: it must not push back the session's idle expiry,
-    or a file left open in a tab would keep the session alive for ever."""
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        last_seen = session.get("last_seen")
-        response = view(*args, **kwargs)
-        if last_seen is not None and session.get("operator_id"):
-            session["last_seen"] = last_seen
-        return response
-    return wrapped
 
 
 @bp.get("/<int:order_id>")
@@ -79,7 +65,7 @@ def record_id_document(order_id: int):
 
 
 @bp.post("/<int:order_id>/presence")
-@_passive
+@passive
 @login_required
 def presence(order_id: int):
     order = order_or_404(order_id)

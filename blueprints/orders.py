@@ -12,7 +12,8 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 from jinja2_fragments.flask import render_block
 
 import workflow
-from blueprints.common import current_operator, current_scope, login_required
+from blueprints.common import current_operator, current_scope, login_required, passive
+from extensions import client_ip
 from formatting import paris_date
 from models import utcnow
 from services import audit, order_search
@@ -48,6 +49,7 @@ def list_orders():
 
 
 @bp.get("/nouveautes")
+@passive
 @login_required
 def changes_notice():
     """Polled by the list: says how many orders changed since it was loaded."""
@@ -72,7 +74,7 @@ def export_csv():
     """The current filtered list as CSV for a French spreadsheet (BOM, « ; »), streamed."""
     scope = current_scope()
     filters = order_search.parse_filters(request.args, scope)
-    audit.record("orders_exported", operator=current_operator(), ip=request.remote_addr or "",
+    audit.record("orders_exported", operator=current_operator(), ip=client_ip(),
                  details={"filters": filters.url_args()})
     query = order_search.search(scope, filters)
     response = Response(stream_with_context(_csv_lines(query)), mimetype="text/csv")

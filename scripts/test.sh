@@ -8,7 +8,7 @@ scripts/setup.sh dev
 pg_url="${TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 
 echo "== Suite complète sur SQLite =="
-.venv/bin/python -m pytest -n 2 -q "$@"
+.venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
 
 echo "== Tests de base de données sur PostgreSQL =="
-TEST_DATABASE_URL="$pg_url" .venv/bin/python -m pytest -n 2 -q -m "not browser" "$@"
+TEST_DATABASE_URL="$pg_url" .venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not browser" "$@"

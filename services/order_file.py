@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple
 
-from peewee import JOIN, fn
+from peewee import JOIN, Case
 
 import workflow
 from models import (AE, AuditEvent, Company, Document, Operator, Order, OrderReview, Person,
@@ -125,17 +125,7 @@ def _current_documents(order_id: int):
 def history(order: Order) -> list[HistoryLine]:
     return [HistoryLine(event.at, _who(event), action_label(event.action),
                         describe_details(event.action, event.details))
-            for event in _order_events(order.id)]
-
-
-def _order_events(order_id: int):
-    # Same query as AuditEvent.for_order, whose join_type="LEFT OUTER" is not valid SQL
-    # (peewee wants JOIN.LEFT_OUTER); to be replaced by it once models.py is fixed.
-    return (AuditEvent
-            .select(AuditEvent, Operator)
-            .join(Operator, JOIN.LEFT_OUTER, on=(AuditEvent.operator == Operator.id))
-            .where(AuditEvent.order == order_id)
-            .order_by(AuditEvent.id))
+            for event in AuditEvent.for_order(order)]
 
 
 def _who(event: AuditEvent) -> str:
@@ -246,37 +236,18 @@ def review_key(review: Review | None) -> str:
 def active_reviews(order_ids: Iterable[int], excluding: Operator | None = None,
                    now: dt.datetime | None = None) -> dict[int, Review]:
     """Orders being reviewed right now: {order_id: (operator display name, since)}, one query.
-
-    ``order_ids`` must come from a scoped query. ``since`` is when the reviewer last opened
-    the file (its ``order_viewed`` audit event): OrderReview only keeps the last heartbeat.
-    """
+    ``order_ids`` must come from a scoped query."""
     order_ids = list(order_ids)
     if not order_ids:
         return {}
     cutoff = (now or utcnow()) - REVIEW_TIMEOUT
-    opened_at = fn.MAX(AuditEvent.at)
     query = (OrderReview
-             .select(OrderReview.order, OrderReview.last_seen, Operator.display_name,
-                     opened_at.alias("opened_at"))
+             .select(OrderReview.order, OrderReview.since, Operator.display_name)
              .join(Operator, on=(OrderReview.operator == Operator.id))
-             .switch(OrderReview)
-             .join(AuditEvent, JOIN.LEFT_OUTER,
-                   on=((AuditEvent.order == OrderReview.order)
-                       & (AuditEvent.operator == OrderReview.operator)
-                       & (AuditEvent.action == ACTION_ORDER_VIEWED)))
-             .where(OrderReview.order.in_(order_ids) & (OrderReview.last_seen >= cutoff))
-             .group_by(OrderReview.order, OrderReview.last_seen, Operator.display_name))
+             .where(OrderReview.order.in_(order_ids) & (OrderReview.last_seen >= cutoff)))
     if excluding is not None:
         query = query.where(OrderReview.operator != excluding.id)
-    return {order_id: Review(name, _as_datetime(opened) or last_seen)
-            for order_id, last_seen, name, opened in query.tuples()}
-
-
-def _as_datetime(value) -> dt.datetime | None:
-    # SQLite hands an aggregate of a datetime column back as text.
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return value
+    return {order_id: Review(name, since) for order_id, since, name in query.tuples()}
 
 
 def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:
@@ -286,9 +257,10 @@ def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:
     with db.atomic():
         audit.record(ACTION_ORDER_VIEWED, operator=operator, order=order, ip=ip)
         (OrderReview
-         .insert(order=order.id, operator=operator.id, last_seen=now)
+         .insert(order=order.id, operator=operator.id, since=now, last_seen=now)
          .on_conflict(conflict_target=[OrderReview.order],
-                      update={OrderReview.operator: operator.id, OrderReview.last_seen: now})
+                      update={OrderReview.operator: operator.id, OrderReview.since: now,
+                              OrderReview.last_seen: now})
          .execute())
     return previous
 
@@ -300,8 +272,10 @@ def keep_reviewing(order: Order, operator: Operator) -> Review | None:
     but never takes it from someone who opened the file later and is still on it.
     """
     now = utcnow()
+    # Keeping one's own review keeps its start; taking back an idle one starts it anew.
+    since = Case(None, [(OrderReview.operator == operator.id, OrderReview.since)], now)
     kept = (OrderReview
-            .update(operator=operator.id, last_seen=now)
+            .update(operator=operator.id, since=since, last_seen=now)
             .where((OrderReview.order == order.id)
                    & ((OrderReview.operator == operator.id)
                       | (OrderReview.last_seen < now - REVIEW_TIMEOUT)))

@@ -44,11 +44,10 @@ def _pg_params(url: str) -> dict:
     return parseresult_to_dict(urlparse(url))
 
 
-@pytest.fixture
-def database_url(tmp_path, pg_database_url):
+def fresh_database_url(folder, pg_database_url) -> str:
+    """An empty database: a new SQLite file, or the session's PostgreSQL database emptied."""
     if pg_database_url is None:
-        return f"sqlite:///{tmp_path / 'radesk.db'}"
-    # Same database for the whole session: start each test from an empty schema.
+        return f"sqlite:///{folder / 'radesk.db'}"
     conn = peewee.PostgresqlDatabase(None)
     conn.init(**_pg_params(pg_database_url))
     conn.connect()
@@ -58,14 +57,23 @@ def database_url(tmp_path, pg_database_url):
 
 
 @pytest.fixture
-def app(tmp_path, database_url):
-    app = create_app({
+def database_url(tmp_path, pg_database_url):
+    return fresh_database_url(tmp_path, pg_database_url)
+
+
+def make_test_app(folder, database_url):
+    return create_app({
         "TESTING": True,
-        "INSTANCE_PATH": tmp_path / "instance",
+        "INSTANCE_PATH": folder / "instance",
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret",
         "RADESK_PUBLIC_URL": "http://localhost",
     })
+
+
+@pytest.fixture
+def app(tmp_path, database_url):
+    app = make_test_app(tmp_path, database_url)
     db.connect(reuse_if_open=True)
     yield app
     if not db.is_closed():

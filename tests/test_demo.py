@@ -1,8 +1,11 @@
 """The demo data: both AEs, the three demo keys usable through the bridge code, the seed's
 orders, every phase and sub-state, real documents on disk; and a second run changes nothing."""
+import os
+
 import pytest
 
-from models import (AE, AuditEvent, Document, Operator, OperatorScope, Order, Portal)
+from models import AE, AuditEvent, Document, Operator, OperatorScope, Order, Portal, db
+from tests.conftest import fresh_database_url, make_test_app
 from services.demo import DEMO_PIN, seed_demo, softhsm_conf_path
 from services.document_store import DocumentStore
 from token_bridge import proof, protocol, tokens
@@ -10,11 +13,20 @@ from token_bridge import proof, protocol, tokens
 SEED_NUMBERS = (960072, 960066, 960017, 959313, 959149, 958051, 956855)
 
 
-@pytest.fixture
-def seeded(app, monkeypatch):
-    monkeypatch.setenv("SOFTHSM2_CONF", "")  # restored after the test: seeding points it at the demo keys
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, pg_database_url):
+    """Seeded once for the module: the demo takes a while to render its documents."""
+    folder = tmp_path_factory.mktemp("demo")
+    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
+    app = make_test_app(folder, fresh_database_url(folder, pg_database_url))
+    db.connect(reuse_if_open=True)
     summary = seed_demo(app, order_count=40)
-    return app, summary
+    yield app, summary
+    db.close()
+    if saved_conf is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = saved_conf
 
 
 def test_tenants_and_portals(seeded):
