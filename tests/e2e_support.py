@@ -339,6 +339,19 @@ def launch_chromium(playwright):
                                       headless=True)
 
 
+def log_in_through_the_page(page, base_url: str, token_serial: str, pin: str = "1234") -> None:
+    """The operator's own gesture: choose the key in « Clé USB », type the PIN, « Se connecter »."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/connexion")
+    key_chooser = page.get_by_label("Clé USB")
+    expect(key_chooser.locator(f'option[value="{token_serial}"]')).to_have_count(1)
+    key_chooser.select_option(token_serial)
+    page.get_by_label("Code PIN").fill(pin)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{base_url}/commandes**")
+
+
 class RequestRecorder:
     """Every request a page makes, to check what reached which server."""
 
