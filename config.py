@@ -70,6 +70,14 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout bounds the token's life
         self.ORDERS_PER_PAGE = 50
+        # --- Notifications, outbox and the requester's follow-up page (issue 5) ---
+        self.MAIL_TIMEOUT = float(env.get("MAIL_TIMEOUT", "30"))  # seconds per SMTP exchange
+        self.MAIL_SUPPRESS_SEND = False  # Flask-Mail would otherwise not send when TESTING
+        self.RADESK_SCHEDULER = _bool(env.get("RADESK_SCHEDULER"))  # run jobs in the server too
+        self.RADESK_OUTBOX_INTERVAL_SECONDS = float(env.get("RADESK_OUTBOX_INTERVAL_SECONDS", "15"))
+        self.RADESK_OUTBOX_MAX_TRIES = int(env.get("RADESK_OUTBOX_MAX_TRIES", "8"))
+        self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
+        self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -58,9 +58,20 @@ def _v3_order_review(database: Database) -> None:
     migrate(_migrator(database).add_index("order", ("ae_id", "updated_at"), False))
 
 
+def _v5_notifications(database: Database) -> None:
+    """v5 (issue 5): the AEs' notification wordings; when the requester last changed an order."""
+    from peewee import DateTimeField
+    from models import MessageTemplate
+
+    database.create_tables([MessageTemplate], safe=True)
+    migrate(_migrator(database).add_column("order", "requester_modified_at",
+                                           DateTimeField(null=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
+    5: _v5_notifications,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -187,6 +187,7 @@ class Order(BaseModel):
     validated_at = DateTimeField(null=True)
     validated_cert_fingerprint = CharField(null=True)
     holder_search = CharField(default="")  # search_key("prénom nom"), for the name filter
+    requester_modified_at = DateTimeField(null=True)  # last change made on the follow-up page
 
     class Meta:
         indexes = (
@@ -369,3 +370,26 @@ def next_order_number() -> int:
     """Order numbers are increasing; a unique index catches races."""
     current = Order.select(fn.MAX(Order.number)).scalar()
     return (current or 960000) + 1
+
+
+# --- Notification message types (issue 5) ------------------------------------
+
+class MessageTemplate(BaseModel):
+    """An AE's wording of one notification type; the built-in wording serves until an admin
+    edits it (services.notifications.DEFAULT_TEMPLATES)."""
+    ae = ForeignKeyField(AE, backref="message_templates", on_delete="CASCADE")
+    code = CharField()  # see services.notifications.MESSAGE_TYPES
+    subject = CharField()
+    body = TextField()
+    updated_at = DateTimeField(default=utcnow)
+    updated_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("ae", "code"), True),)
+
+    @classmethod
+    def of_ae(cls, ae_id: int):
+        return cls.select().where(cls.ae == ae_id)
+
+
+ALL_MODELS.append(MessageTemplate)

@@ -1,0 +1,118 @@
+"""Issue 3 in the browser: an AEA operator finds order 960072 by number, by name and by SIREN,
+opens it with « Traiter », sees its documents and what is missing, records a CNI number with
+« Modifier », and finds the change in the order's audit trail."""
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e_support import (AppInstance, launch_chromium, log_in_through_the_page, make_ae,
+                               make_operator, make_operator_key, make_order, start_app_server,
+                               start_bridge)
+from tests.softhsm import SoftHSM
+
+pytestmark = pytest.mark.browser
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("e2e-orders")
+    with AppInstance.create(directory) as instance:
+        softhsm = SoftHSM(directory / "softhsm")
+        with instance.seeding() as app:
+            from models import Document
+            ae = make_ae("BPOI")
+            operator = make_operator(ae, "Camille Martin", roles="AEA,admin")
+            token = make_operator_key(app, softhsm, operator, label="demo-aea")
+            order = make_order(ae, 960072, "Sandra", "Boileau")
+            for kind, category, status in (("cgu", "contractuel", "unsigned"),
+                                           ("kbis", "justificatif", "imported"),
+                                           ("holder_id", "justificatif", "imported")):
+                Document.create(order=order, kind=kind, category=category, status=status)
+            make_order(ae, 960066, "Alice", "Colbert")
+            make_order(ae, 959313, "Léa", "Durand", siren="552100554")
+            other = make_ae("AE Atlantique", portals=("Atlantique-Nantes",))
+            make_order(other, 970001, "Sandra", "Boileau")
+        with start_app_server(instance) as server, start_bridge(instance, softhsm):
+            yield SimpleNamespace(instance=instance, server=server, token=token)
+
+
+@pytest.fixture
+def page(site):
+    with sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context(locale="fr-FR")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        log_in_through_the_page(page, site.instance.url, site.token.serial)
+        yield page
+        browser.close()
+
+
+def rows(page):
+    return page.locator("#orders-table tbody tr")
+
+
+def test_find_open_and_record_the_id_number(page, site):
+    base = site.instance.url
+    expect(rows(page)).to_have_count(3)  # the other AE's order is not listed
+
+    page.get_by_label("N° de commande").fill("960072")
+    expect(rows(page)).to_have_count(1)
+    assert "numero=960072" in page.url  # kept in the URL
+    expect(rows(page).first).to_contain_text("Sandra Boileau, 0002 434202180")
+
+    page.get_by_label("N° de commande").fill("")
+    page.get_by_label("Nom du porteur").fill("Boileau")
+    expect(rows(page)).to_have_count(1)
+    page.get_by_label("Nom du porteur").fill("")
+    page.get_by_label("SIREN").fill("434202180")
+    expect(rows(page)).to_have_count(2)
+    assert "siren=434202180" in page.url
+
+    # The same URL, reloaded, shows the same list; the back button returns to the previous one.
+    page.reload()
+    expect(rows(page)).to_have_count(2)
+    expect(page.get_by_label("SIREN")).to_have_value("434202180")
+    # Back: the previous search, its form and its list agree with its URL.
+    page.go_back()
+    expect(page).not_to_have_url(re.compile("siren="))
+    expect(page.get_by_label("SIREN")).to_have_value("")
+    page.wait_for_load_state("networkidle")
+    previous = parse_qs(urlsplit(page.url).query)
+    expect(page.get_by_label("N° de commande")).to_have_value(previous.get("numero", [""])[0])
+    expect(page.get_by_label("Nom du porteur")).to_have_value(previous.get("nom", [""])[0])
+    expect(rows(page)).to_have_count(1)
+    page.go_forward()
+    expect(page.get_by_label("SIREN")).to_have_value("434202180")
+    expect(rows(page)).to_have_count(2)
+
+    page.get_by_role("link", name="Traiter la commande 960072").click()
+    page.wait_for_url(f"{base}/commandes/*")
+    expect(page.get_by_role("heading", name="Liste des documents")).to_be_visible()
+    expect(page.locator("body")).to_contain_text("Extrait de KBIS")
+    expect(page.locator("body")).to_contain_text("non signé")
+    expect(page.locator("body")).to_contain_text("Preuve de paiement")
+    expect(page.locator("body")).to_contain_text("non importé")
+    expect(page.locator("body")).to_contain_text("N° de justificatif d'identité")
+
+    page.get_by_label("Type de justificatif").select_option("CNI")
+    page.get_by_label("Numéro").fill("12AB")
+    page.get_by_role("button", name="Modifier").click()
+    expect(page.get_by_role("alert")).to_contain_text("CNI")
+
+    page.get_by_label("Numéro").fill("880692310285")
+    page.get_by_role("button", name="Modifier").click()
+    expect(page.locator("body")).to_contain_text("N° de justificatif d'identité enregistré.")
+    expect(page.locator("body")).to_contain_text("880692310285")
+
+    page.reload()
+    history = page.locator("#historique")
+    expect(history).to_contain_text("880692310285")
+    expect(history).to_contain_text("Camille Martin")
