@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from config import Config, instance_secret
-from database import migrate_database, open_database
+from database import migrate_database, open_database, optimize_before_close
 from extensions import limiter
 from models import db
 
@@ -50,6 +50,7 @@ def _register_request_hooks(app: Flask) -> None:
     @app.teardown_request
     def close_connection(exc):
         if not db.is_closed():
+            optimize_before_close(db.obj)
             db.close()
 
     @app.after_request
@@ -76,11 +77,13 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints.orders import bp as orders_bp
     from blueprints.order_file import bp as order_file_bp
     from blueprints.pki import bp as pki_bp
+    from blueprints.viewer import bp as viewer_bp  # issue 4: documents, Visionneuse
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(order_file_bp)
     app.register_blueprint(pki_bp)
+    app.register_blueprint(viewer_bp)
 
 
 ERROR_PAGES = {

@@ -70,6 +70,17 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout bounds the token's life
         self.ORDERS_PER_PAGE = 50
+        # Certificate generation (issue 8): where holder certificates say the CRL, CA
+        # certificate and PDS are published; the CA and SMS gateway to use ("module:factory").
+        self.RADESK_PKI_URL = env.get("RADESK_PKI_URL") or None
+        self.RADESK_HOLDER_CA = env.get("RADESK_HOLDER_CA") or None
+        self.RADESK_SMS_GATEWAY = env.get("RADESK_SMS_GATEWAY") or None
+        # Documents (issue 4): upload limits, and the bounds of one preview render.
+        self.DOCUMENT_MAX_MB = float(env.get("RADESK_DOCUMENT_MAX_MB", "20"))
+        self.DOCUMENT_MAX_PAGES = int(env.get("RADESK_DOCUMENT_MAX_PAGES", "200"))
+        self.DOCUMENT_MAX_PIXELS = int(env.get("RADESK_DOCUMENT_MAX_PIXELS", "40000000"))
+        self.PREVIEW_TIMEOUT_SECONDS = float(env.get("RADESK_PREVIEW_TIMEOUT_SECONDS", "20"))
+        self.PREVIEW_MEMORY_MB = int(env.get("RADESK_PREVIEW_MEMORY_MB", "1024"))
         # --- Notifications, outbox and the requester's follow-up page (issue 5) ---
         self.MAIL_TIMEOUT = float(env.get("MAIL_TIMEOUT", "30"))  # seconds per SMTP exchange
         self.MAIL_SUPPRESS_SEND = False  # Flask-Mail would otherwise not send when TESTING

@@ -6,18 +6,27 @@ transaction, so data made by an older schema is kept.
 """
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, Database, PostgresqlDatabase
+from peewee import BooleanField, CharField, Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
-from models import ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db, search_key
+from models import (ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db,
+                    holder_search_fields)
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "foreign_keys": 1,
     "busy_timeout": 15000,
     "synchronous": "normal",
+    "analysis_limit": 1000,  # bounds the statistics gathering of PRAGMA optimize
 }
+
+
+def optimize_before_close(database: Database) -> None:
+    """SQLite's advice: `PRAGMA optimize` before closing a connection keeps the planner's
+    statistics fresh as the archive grows (cheap: it only analyses what needs it)."""
+    if isinstance(database, SqliteDatabase):
+        database.execute_sql("PRAGMA optimize")
 
 
 def open_database(url: str) -> Database:
@@ -37,17 +46,23 @@ def _migrator(database: Database):
 
 
 def _v2_digest_and_holder_search(database: Database) -> None:
-    """v2: operators can opt in to the digest; orders keep a searchable holder name."""
+    """v2: operators can opt in to the digest; orders keep a searchable holder name; the
+    sub-state indexes cover the list's order and the counters."""
     migrator = _migrator(database)
     migrate(
         migrator.add_column("operator", "digest_enabled", BooleanField(default=False)),
         migrator.add_column("order", "holder_search", CharField(default="")),
+        migrator.add_column("order", "holder_search_last", CharField(default="")),
         migrator.add_index("order", ("holder_search",), False),
+        migrator.add_index("order", ("holder_search_last",), False),
+        migrator.drop_index("order", "order_ae_id_phase_substate"),
+        migrator.add_index("order", ("ae_id", "phase", "substate", "created_at"), False),
+        migrator.add_index("order", ("ae_id", "phase", "substate", "portal_id"), False),
     )
     for order in Order.select(Order.id, Person.first_name, Person.last_name).join(
             Person, on=(Order.holder == Person.id)).objects():
         (Order
-         .update(holder_search=search_key(f"{order.first_name} {order.last_name}"))
+         .update(**holder_search_fields(order.first_name, order.last_name))
          .where(Order.id == order.id)
          .execute())
 
@@ -68,10 +83,29 @@ def _v5_notifications(database: Database) -> None:
                                            DateTimeField(null=True)))
 
 
+def _v4_documents(database: Database) -> None:
+    """v4 (issue 4): a justificatif's expiry date; imports in progress (crash recovery)."""
+    from peewee import DateField
+    from models import PendingFile
+
+    database.create_tables([PendingFile], safe=True)
+    migrate(_migrator(database).add_column("document", "expires_on", DateField(null=True)))
+
+
+def _v6_generation(database: Database) -> None:
+    """v6 (issue 8): generation attempts, holder certificates, activations; the AE's policy."""
+    from models import Activation, GenerationAttempt, HolderCertificate
+
+    database.create_tables([GenerationAttempt, HolderCertificate, Activation], safe=True)
+    migrate(_migrator(database).add_column("ae", "holder_policy_oid", CharField(null=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
+    4: _v4_documents,
     5: _v5_notifications,
+    6: _v6_generation,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

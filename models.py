@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
+from peewee import DateField
 from peewee import (
     BooleanField,
     CharField,
@@ -37,6 +38,13 @@ def search_key(text: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
 
 
+def holder_search_fields(first_name: str, last_name: str) -> dict[str, str]:
+    """The order's name-filter columns: the holder's name first-name-first and surname-first, so
+    a prefix of either name is found through an index."""
+    return {"holder_search": search_key(f"{first_name} {last_name}"),
+            "holder_search_last": search_key(f"{last_name} {first_name}")}
+
+
 class BaseModel(Model):
     class Meta:
         database = db
@@ -51,6 +59,7 @@ class AE(BaseModel):
     four_eyes = BooleanField(default=False)
     digest_slots = CharField(default="07:10,12:10,17:10")
     created_at = DateTimeField(default=utcnow)
+    holder_policy_oid = CharField(null=True)  # the AE's own certificate policy (issue 8)
 
 
 class Portal(BaseModel):
@@ -186,15 +195,18 @@ class Order(BaseModel):
                                    backref="validated_orders")
     validated_at = DateTimeField(null=True)
     validated_cert_fingerprint = CharField(null=True)
-    holder_search = CharField(default="")  # search_key("prénom nom"), for the name filter
+    holder_search = CharField(default="")       # see holder_search_fields()
+    holder_search_last = CharField(default="")  # idem, surname first
     requester_modified_at = DateTimeField(null=True)  # last change made on the follow-up page
 
     class Meta:
         indexes = (
             (("ae", "portal", "created_at"), False),
-            (("ae", "phase", "substate"), False),
+            (("ae", "phase", "substate", "created_at"), False),  # sub-state lists, newest first
+            (("ae", "phase", "substate", "portal"), False),      # sub-state counters
             (("ae", "created_at"), False),
             (("holder_search",), False),
+            (("holder_search_last",), False),
             (("ae", "updated_at"), False),
         )
 
@@ -203,7 +215,7 @@ class Order(BaseModel):
         """Orders of the scope's AE, limited to the portals the operator may see."""
         return (cls
                 .select()
-                .where((cls.ae == scope.ae_id) & (cls.portal.in_(scope.portal_ids))))
+                .where(scope.order_condition()))
 
     @classmethod
     def listing(cls, scope: "OperatorScope"):
@@ -215,7 +227,7 @@ class Order(BaseModel):
                 .join(Person, on=(cls.holder == Person.id))
                 .switch(cls)
                 .join(Portal, on=(cls.portal == Portal.id))
-                .where((cls.ae == scope.ae_id) & (cls.portal.in_(scope.portal_ids)))
+                .where(scope.order_condition())
                 .order_by(cls.created_at.desc(), cls.number.desc()))
 
 
@@ -236,6 +248,7 @@ class Document(BaseModel):
     verified_at = DateTimeField(null=True)
     verified_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL",
                                   backref="documents_verified")
+    expires_on = DateField(null=True)           # justificatif's expiry date, noted when verified
 
     class Meta:
         indexes = ((("order", "kind", "is_current"), False),)
@@ -245,7 +258,7 @@ class Document(BaseModel):
         return (cls
                 .select(cls)
                 .join(Order)
-                .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids))))
+                .where(scope.order_condition()))
 
 
 class Notification(BaseModel):
@@ -269,7 +282,7 @@ class Notification(BaseModel):
         return (cls
                 .select(cls)
                 .join(Order)
-                .where((cls.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids))))
+                .where((cls.ae == scope.ae_id) & scope.order_condition()))
 
 
 class OrderReview(BaseModel):
@@ -342,6 +355,15 @@ class OperatorScope:
         self.operator = operator
         self.ae_id = operator.ae_id
         self.portal_ids = operator.portal_ids() or [-1]
+        self.all_portals = operator.all_portals
+
+    def order_condition(self):
+        """The WHERE clause every tenant query on orders carries. An operator who sees all the
+        AE's portals needs no portal test, which keeps counts on the (ae, …) indexes."""
+        condition = Order.ae == self.ae_id
+        if not self.all_portals:
+            condition &= Order.portal.in_(self.portal_ids)
+        return condition
 
     def order_or_none(self, order_id: int) -> Order | None:
         return Order.visible_to(self).where(Order.id == order_id).first()
@@ -393,3 +415,87 @@ class MessageTemplate(BaseModel):
 
 
 ALL_MODELS.append(MessageTemplate)
+
+
+# --- Documents: imports in progress (issue 4) ---------------------------------
+
+class PendingFile(BaseModel):
+    """A file being added to the document store, noted before the file is written and removed
+    in the transaction that links it to its Document row. A row left behind names a file an
+    interrupted import may have written without linking it: recovery deletes such files."""
+    sha256 = CharField(index=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+
+ALL_MODELS.append(PendingFile)
+
+
+# --- Certificate generation, hand-over and activation (issue 8) -------------------
+
+class GenerationAttempt(BaseModel):
+    """One try at generating an order's certificate onto a blank USB key: the instruction the
+    server signed for the token bridge (bound to the order, the key and a single-use nonce),
+    and how the try ended."""
+    order = ForeignKeyField(Order, backref="generation_attempts", on_delete="CASCADE")
+    operator = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    nonce = CharField(unique=True)
+    instruction = TextField()           # canonical JSON, exactly as signed
+    token_serial = CharField()
+    token_label = CharField(default="")
+    key_type = CharField()              # see services.generation.KEY_TYPES
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    state = CharField(default="open")   # open | issued | written | failed | superseded
+    failure = TextField(null=True)      # the French reason, shown in the order file
+    finished_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("order", "state"), False),)
+
+
+class HolderCertificate(BaseModel):
+    """A holder certificate issued for an order, and whether it reached the key. Revocation is
+    read from the CA's register (``issued``), the one place that decides the CRL."""
+    order = ForeignKeyField(Order, backref="holder_certificates", on_delete="CASCADE")
+    attempt = ForeignKeyField(GenerationAttempt, null=True, on_delete="SET NULL")
+    issued = ForeignKeyField(IssuedCertificate, unique=True, on_delete="RESTRICT")
+    serial_hex = CharField(unique=True)
+    fingerprint_sha256 = CharField(unique=True)
+    public_key_sha256 = CharField(unique=True)  # a key is certified once
+    subject = CharField()
+    key_type = CharField()
+    token_serial = CharField()
+    token_label = CharField(default="")
+    not_before = DateTimeField()
+    not_after = DateTimeField()
+    pem = TextField()
+    issued_at = DateTimeField(default=utcnow)
+    issued_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    written_at = DateTimeField(null=True)       # confirmed written onto the key
+
+    class Meta:
+        indexes = ((("order", "issued_at"), False),)
+
+
+class Activation(BaseModel):
+    """Hand-over of an order's key: the holder's activation link, the one-time code sent to
+    the Contact OTP (kept as a keyed hash), its tries and expiry, and when the holder set
+    their own PIN."""
+    order = ForeignKeyField(Order, backref="activations", on_delete="CASCADE")
+    certificate = ForeignKeyField(HolderCertificate, unique=True, on_delete="CASCADE")
+    link_hash = CharField(unique=True)  # SHA-256 of the link's secret
+    link_expires_at = DateTimeField()
+    delivered_at = DateTimeField(default=utcnow)
+    delivered_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    channel = CharField(default="email")  # email | sms
+    recipient = CharField(default="")
+    code_hash = CharField(null=True)
+    code_sent_at = DateTimeField(null=True)
+    code_expires_at = DateTimeField(null=True)
+    code_tries = IntegerField(default=0)
+    codes_sent = IntegerField(default=0)
+    verified_at = DateTimeField(null=True)
+    activated_at = DateTimeField(null=True)
+
+
+ALL_MODELS.extend([GenerationAttempt, HolderCertificate, Activation])

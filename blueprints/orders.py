@@ -30,13 +30,17 @@ def list_orders():
     scope = current_scope()
     filters = order_search.parse_filters(request.args, scope)
     per_page = current_app.config["ORDERS_PER_PAGE"]
-    query = order_search.search(scope, filters)
-    total = query.count()
-    last_page = max(1, (total + per_page - 1) // per_page)
-    page = min(_page_number(request.args.get("page")), last_page)
-    orders = list(query.paginate(page, per_page))
+    total = order_search.count(scope, filters)
+    capped = total > order_search.COUNT_CAP
+    last_page = None if capped else max(1, (total + per_page - 1) // per_page)
+    page = _page_number(request.args.get("page"))
+    page = page if capped else min(page, last_page)
+    # One row more than shown says whether a next page exists, even past the counted cap.
+    rows = list(order_search.search(scope, filters).offset((page - 1) * per_page).limit(per_page + 1))
+    orders, has_next = rows[:per_page], len(rows) > per_page
     context = dict(
-        orders=orders, page=page, last_page=last_page, total=total, filters=filters,
+        orders=orders, page=page, last_page=last_page, total=total, capped=capped,
+        has_next=has_next, count_cap=order_search.COUNT_CAP, filters=filters,
         counts=order_search.substate_counts(scope, filters), portals=list(scope.portals()),
         reviews=_reviews(orders), loaded_at=loaded_at.isoformat(),
         workflow=workflow, sorts=order_search.SORTS,

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from flask import Flask
 
 import workflow
-from models import AE, Company, Document, Operator, Order, Person, Portal, db, search_key, utcnow
+from models import AE, Company, Document, Operator, Order, Person, Portal, db, holder_search_fields, utcnow
 from services import audit
 from services import demo_documents as docs
 from services.document_store import DocumentStore
@@ -260,7 +260,7 @@ def _create_order(plan: dict, portal: Portal, documents: list, store: DocumentSt
         id_doc_number=f"{plan['number'] % 10000:04d}{plan['number']:06d}AB" if past_check else None,
         payment_ok=validated, dossier_complete_ok=validated,
         validated_at=plan["created_at"] + dt.timedelta(days=2) if validated else None,
-        holder_search=search_key(f"{holder.first_name} {holder.last_name}"),
+        **holder_search_fields(holder.first_name, holder.last_name),
     )
     for kind, status, data in documents:
         category = workflow.DOCUMENT_KINDS[kind].category

@@ -107,8 +107,8 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     where = []
     if filters.numero:
         where.append(Order.number == int(filters.numero))
-    if filters.nom:
-        where.append(Order.holder_search.contains(search_key(filters.nom)))
+    if filters.nom and search_key(filters.nom):
+        where.append(_name_starts_with(search_key(filters.nom)))
     if filters.siren:
         where.append(Company.siren == workflow.normalize_siren(filters.siren))
     if filters.du:
@@ -135,6 +135,14 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     return where
 
 
+def _name_starts_with(prefix: str):
+    """Holder whose first name or surname starts with `prefix` (accents and case ignored), as
+    index range scans — a `LIKE '%…%'` would read every order of the archive."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return (((Order.holder_search >= prefix) & (Order.holder_search < upper))
+            | ((Order.holder_search_last >= prefix) & (Order.holder_search_last < upper)))
+
+
 def ordering(filters: OrderFilters) -> list:
     return {
         "date_desc": [Order.created_at.desc(), Order.number.desc()],
@@ -152,16 +160,30 @@ def search(scope: OperatorScope, filters: OrderFilters):
     return query.order_by(*ordering(filters))
 
 
+COUNT_CAP = 10_000  # past this the list says « plus de 10 000 »: an exact count costs a full scan
+
+
+def _matching(scope: OperatorScope, filters: OrderFilters, *columns, with_state: bool = True):
+    """A lean query over the scope's orders (company joined only for the SIREN filter)."""
+    query = Order.select(*columns).where(scope.order_condition())
+    if filters.siren:
+        query = query.join(Company, on=(Order.company == Company.id))
+    for condition in conditions(filters, with_state=with_state):
+        query = query.where(condition)
+    return query
+
+
+def count(scope: OperatorScope, filters: OrderFilters) -> int:
+    """Matching orders, counted up to COUNT_CAP + 1."""
+    return _matching(scope, filters, Order.id).limit(COUNT_CAP + 1).count()
+
+
 def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, int]:
     """Orders per list sub-state (à vérifier, en signature, à valider, à générer), in one
     grouped query over the other filters."""
-    query = (Order
-             .select(Order.phase, Order.substate, fn.COUNT(Order.id).alias("n"))
-             .join(Company, on=(Order.company == Company.id))
-             .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids)))
+    query = (_matching(scope, filters, Order.phase, Order.substate, fn.COUNT(Order.id),
+                       with_state=False)
              .where(Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])))
-    for condition in conditions(filters, with_state=False):
-        query = query.where(condition)
     counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
     for phase, substate, number in query.group_by(Order.phase, Order.substate).tuples():
         if phase == workflow.PHASE_GENERATION:
@@ -175,14 +197,7 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
 
 def changed_since(scope: OperatorScope, filters: OrderFilters, since: dt.datetime) -> int:
     """How many orders of the current list were created or updated after `since`."""
-    query = (Order
-             .select(fn.COUNT(Order.id))
-             .join(Company, on=(Order.company == Company.id))
-             .where((Order.ae == scope.ae_id) & (Order.portal.in_(scope.portal_ids)))
-             .where(Order.updated_at > since))
-    for condition in conditions(filters):
-        query = query.where(condition)
-    return query.scalar() or 0
+    return _matching(scope, filters, fn.COUNT(Order.id)).where(Order.updated_at > since).scalar() or 0
 
 
 def without_state(filters: OrderFilters, sous_etat: str) -> OrderFilters:

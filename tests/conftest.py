@@ -15,7 +15,7 @@ import pytest
 
 from app import create_app
 from models import (AE, Company, Operator, OperatorCertificate, OperatorPortal, Order, Person,
-                    Portal, db, search_key, utcnow)
+                    Portal, db, holder_search_fields, utcnow)
 
 PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -134,7 +134,7 @@ def make_order():
         return Order.create(number=number or 950000 + next(_numbers), ae=ae, portal=portal,
                             company=company, holder=holder, legal_representative=legal,
                             phase=phase, substate=substate,
-                            holder_search=search_key(f"{first_name} {last_name}"), **fields)
+                            **holder_search_fields(first_name, last_name), **fields)
     return make
 
 

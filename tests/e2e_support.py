@@ -318,7 +318,7 @@ def make_ae(name: str, portals=("BPOI-Occitanie", "BPOI-Rhône")):
 
 def make_order(ae, number: int, first_name: str = "Sandra", last_name: str = "Boileau",
                siren: str = "434202180", phase: str = "validation", substate: str = "to_check"):
-    from models import Company, Order, Person, Portal, search_key
+    from models import Company, Order, Person, Portal, holder_search_fields
     portal = Portal.select().where(Portal.ae == ae).order_by(Portal.id).first()
     company = Company.create(ae=ae, name="Boileau Colbert Conseil", siren=siren)
     holder = Person.create(ae=ae, civility="Mme", first_name=first_name, last_name=last_name,
@@ -328,7 +328,7 @@ def make_order(ae, number: int, first_name: str = "Sandra", last_name: str = "Bo
     return Order.create(number=number, ae=ae, portal=portal, company=company, holder=holder,
                         legal_representative=legal, phase=phase, substate=substate,
                         otp_contact="0612345678",
-                        holder_search=search_key(f"{first_name} {last_name}"))
+                        **holder_search_fields(first_name, last_name))
 
 
 # --- the browser ----------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Server time of the Commandes list (several filter combinations) and of the order file, on
+the archive made by bench.generate, next to the raw SQL time of the same page's list query.
+
+    RADESK_INSTANCE_PATH=/tmp/bench DATABASE_URL=sqlite:////tmp/bench/radesk.db \
+        .venv/bin/python -m bench.bench_orders
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import create_app  # noqa: E402
+from models import Operator, OperatorScope, Order, Portal, db  # noqa: E402
+from services import order_search  # noqa: E402
+
+COMBINATIONS = {
+    "aucun filtre": "",
+    "n° exact": "numero={number}",
+    "nom": "nom=boileau",
+    "SIREN": "siren={siren}",
+    "sous-état à vérifier": "sous_etat=to_check",
+    "portail + phase": "portail={portal}&phase=generation",
+    "période + nom": "du=2025-01-01&au=2025-06-30&nom=lef",
+    "tri n° croissant, page 50": "tri=numero_asc&page=50",
+}
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), p95
+
+
+def timed(function, runs: int) -> list[float]:
+    function()  # warm-up: first query plans and page cache
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    runs = parser.parse_args().runs
+    app = create_app()
+    client = app.test_client()
+    with db.connection_context():
+        operator = Operator.get(Operator.display_name == "Opérateur Banc")
+        scope = OperatorScope(operator)
+        sample = Order.visible_to(scope).order_by(Order.id.desc()).first()
+        portal = Portal.select().where(Portal.ae == operator.ae).first()
+        certificate = operator.certificates.get()
+        total = Order.visible_to(scope).count()
+    with client.session_transaction() as session:
+        session.update(operator_id=operator.id, cert_fp=certificate.fingerprint_sha256,
+                       last_seen=int(time.time()) + 10**6)
+    print(f"{total} commandes, {runs} mesures par ligne (ms)")
+    print(f"{'liste':32} {'p50':>7} {'p95':>7} {'SQL p50':>8} {'SQL p95':>8}")
+    values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id}
+    for name, template in COMBINATIONS.items():
+        query_string = template.format(**values)
+
+        def page():
+            response = client.get(f"/commandes?{query_string}")
+            assert response.status_code == 200
+
+        def raw_sql():
+            from werkzeug.datastructures import MultiDict
+            args = MultiDict(part.split("=", 1) for part in query_string.split("&") if part)
+            with db.connection_context():
+                filters = order_search.parse_filters(args, scope)
+                page_number = int(args.get("page", 1))
+                sql, params = order_search.search(scope, filters).paginate(page_number, 50).sql()
+                db.execute_sql(sql, params).fetchall()
+
+        p50, p95 = percentiles(timed(page, runs))
+        s50, s95 = percentiles(timed(raw_sql, runs))
+        print(f"{name:32} {p50:7.1f} {p95:7.1f} {s50:8.1f} {s95:8.1f}")
+    with db.connection_context():
+        ids = [o.id for o in Order.visible_to(scope).order_by(Order.id).limit(2000)]
+    rng = random.Random(7)
+
+    def order_file():
+        response = client.get(f"/commandes/{rng.choice(ids)}")
+        assert response.status_code == 200
+
+    p50, p95 = percentiles(timed(order_file, runs))
+    print(f"{'fiche de commande':32} {p50:7.1f} {p95:7.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Builds a benchmark archive: 100,000 orders and 500,000 documents (rows only; the files are
+not needed to time lists and order files) on the database named by DATABASE_URL.
+
+    RADESK_INSTANCE_PATH=/tmp/bench DATABASE_URL=sqlite:////tmp/bench/radesk.db \
+        .venv/bin/python -m bench.generate --orders 100000
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import create_app  # noqa: E402
+from models import (AE, Company, Document, Operator, OperatorCertificate, Order, Person,  # noqa: E402
+                    Portal, db, holder_search_fields, utcnow)
+import workflow  # noqa: E402
+
+BATCH = 2000
+PORTALS = ("BPOI-Occitanie", "BPOI-Rhône", "BPOI-Rhône-Alpes")
+# A real archive: most orders are finished; a few percent wait in each active stage.
+STAGES = ((("done", None), 70), (("cancelled", None), 5), (("entry", None), 3),
+          (("validation", "to_check"), 6), (("validation", "in_signature"), 4),
+          (("validation", "to_validate"), 4), (("generation", None), 4), (("handover", None), 4))
+FIRST = ("Claire", "Thomas", "Julie", "Nicolas", "Émilie", "Hugo", "Léa", "Mathieu", "Inès", "Sandra")
+LAST = ("Durand", "Lefèvre", "Moreau", "Girard", "Mercier", "Blanc", "Guérin", "Faure", "Boileau",
+        "Colbert", "Roussel", "Chevalier", "Perrin", "Morel", "Lambert", "Bonnet")
+KINDS = ("cgu", "subscription_contract", "authorization_letter", "holder_id", "payment_proof")
+
+
+def generate(order_count: int) -> None:
+    rng = random.Random(100_000)
+    ae, _ = AE.get_or_create(name="BENCH")
+    portals = [Portal.get_or_create(ae=ae, name=name)[0] for name in PORTALS]
+    operator, created = Operator.get_or_create(ae=ae, display_name="Opérateur Banc",
+                                               defaults={"roles": "AEA,AET,admin"})
+    if created:
+        OperatorCertificate.create(operator=operator, fingerprint_sha256="b" * 64, subject="CN=Banc",
+                                   issuer="CN=Banc", serial_hex="01", pem="",
+                                   not_after=utcnow().replace(year=2099))
+    first_number = (Order.select(Order.number).order_by(Order.number.desc()).scalar() or 1_000_000) + 1
+    start = utcnow() - dt.timedelta(days=3 * 365)
+    began = time.perf_counter()
+    for offset in range(0, order_count, BATCH):
+        size = min(BATCH, order_count - offset)
+        with db.atomic():
+            _batch(rng, ae, portals, first_number + offset, size, start, order_count)
+        print(f"{offset + size}/{order_count} commandes ({time.perf_counter() - began:.0f} s)", flush=True)
+
+
+def _batch(rng, ae, portals, first_number, size, start, total) -> None:
+    companies = [{"ae": ae.id, "name": f"Société {n}", "siren": f"{rng.randrange(10**8, 10**9)}",
+                  "rcs_registered": True} for n in range(size)]
+    company_ids = _insert(Company, companies)
+    people = []
+    for _ in range(size):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        people.append({"ae": ae.id, "civility": "Mme", "first_name": first, "last_name": last,
+                       "email": "p@example.org", "phone": "0612345678"})
+        people.append({"ae": ae.id, "civility": "M.", "first_name": "Alain", "last_name": "Colbert",
+                       "email": "rl@example.org", "phone": ""})
+    person_ids = _insert(Person, people)
+    orders = []
+    for index in range(size):
+        number = first_number + index
+        phase, substate = rng.choices([s for s, _ in STAGES], [w for _, w in STAGES])[0]
+        holder = people[2 * index]
+        created = start + dt.timedelta(minutes=(number - first_number) * 3 * 365 * 24 * 60 / total)
+        orders.append({
+            "number": number, "ae": ae.id, "portal": rng.choice(portals).id, "created_at": created,
+            "updated_at": created, "company": company_ids[index], "holder": person_ids[2 * index],
+            "legal_representative": person_ids[2 * index + 1], "phase": phase, "substate": substate,
+            "order_type": "D", "otp_contact": "0612345678", "process": "generation",
+            **holder_search_fields(holder["first_name"], holder["last_name"]),
+        })
+    order_ids = _insert(Order, orders)
+    documents = [{"order": order_id, "kind": kind, "category": workflow.DOCUMENT_KINDS[kind].category,
+                  "status": "imported" if workflow.DOCUMENT_KINDS[kind].category == "justificatif" else "unsigned",
+                  "sha256": f"{order_id:064x}", "media_type": "application/pdf", "size": 50_000,
+                  "page_count": 2, "imported_at": start, "imported_by_label": "Demandeur"}
+                 for order_id in order_ids for kind in KINDS]
+    Document.insert_many(documents).execute()
+
+
+def _insert(model, rows: list[dict]) -> list[int]:
+    """Bulk insert returning the new ids, in order (SQLite and PostgreSQL alike)."""
+    if db.obj.__class__.__name__.startswith("Postgres"):
+        return [row[0] for row in model.insert_many(rows).returning(model.id).tuples().execute()]
+    last_before = model.select(model.id).order_by(model.id.desc()).scalar() or 0
+    model.insert_many(rows).execute()
+    return list(range(last_before + 1, last_before + 1 + len(rows)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=100_000)
+    arguments = parser.parse_args()
+    create_app()
+    with db.connection_context():
+        generate(arguments.orders)
+        db.execute_sql("ANALYZE")  # fresh statistics, as a real archive's planner would have
+
+
+if __name__ == "__main__":
+    main()
