@@ -58,6 +58,7 @@ def _v2_digest_and_holder_search(database: Database) -> None:
         migrator.drop_index("order", "order_ae_id_phase_substate"),
         migrator.add_index("order", ("ae_id", "phase", "substate", "created_at"), False),
         migrator.add_index("order", ("ae_id", "phase", "substate", "portal_id"), False),
+        migrator.add_index("order", ("ae_id", "number"), False),
     )
     for order in Order.select(Order.id, Person.first_name, Person.last_name).join(
             Person, on=(Order.holder == Person.id)).objects():

@@ -22,11 +22,11 @@ from services import order_search  # noqa: E402
 COMBINATIONS = {
     "aucun filtre": "",
     "n° exact": "numero={number}",
-    "nom": "nom=boileau",
+    "nom (début du nom de famille)": "nom={surname}",
     "SIREN": "siren={siren}",
     "sous-état à vérifier": "sous_etat=to_check",
     "portail + phase": "portail={portal}&phase=generation",
-    "période + nom": "du=2025-01-01&au=2025-06-30&nom=lef",
+    "période + nom": "du=2025-01-01&au=2025-06-30&nom={surname_start}",
     "tri n° croissant, page 50": "tri=numero_asc&page=50",
 }
 
@@ -65,7 +65,9 @@ def main() -> None:
                        last_seen=int(time.time()) + 10**6)
     print(f"{total} commandes, {runs} mesures par ligne (ms)")
     print(f"{'liste':32} {'p50':>7} {'p95':>7} {'SQL p50':>8} {'SQL p95':>8}")
-    values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id}
+    surname = sample.holder.last_name.lower()
+    values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id,
+              "surname": surname[:6], "surname_start": surname[:3]}
     for name, template in COMBINATIONS.items():
         query_string = template.format(**values)
 

@@ -27,8 +27,11 @@ STAGES = ((("done", None), 70), (("cancelled", None), 5), (("entry", None), 3),
           (("validation", "to_check"), 6), (("validation", "in_signature"), 4),
           (("validation", "to_validate"), 4), (("generation", None), 4), (("handover", None), 4))
 FIRST = ("Claire", "Thomas", "Julie", "Nicolas", "Émilie", "Hugo", "Léa", "Mathieu", "Inès", "Sandra")
-LAST = ("Durand", "Lefèvre", "Moreau", "Girard", "Mercier", "Blanc", "Guérin", "Faure", "Boileau",
-        "Colbert", "Roussel", "Chevalier", "Perrin", "Morel", "Lambert", "Bonnet")
+# About 4,000 surnames, as varied as a real archive's: the commonest covers well under 1 %.
+SYLLABLES = ("bo", "la", "mer", "ri", "du", "fon", "ta", "ne", "gi", "rard", "lau", "vin", "cent",
+             "mo", "reau", "che", "val", "lier", "per", "rin", "bon", "net", "ber", "trand", "leau")
+LAST = tuple(sorted({(a + b + c).capitalize() for a in SYLLABLES for b in SYLLABLES for c in
+                     ("", "t", "au", "in", "et", "ard", "ier")}))
 KINDS = ("cgu", "subscription_contract", "authorization_letter", "holder_id", "payment_proof")
 
 

@@ -128,9 +128,7 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
         if filters.sous_etat:
             phase, substate = workflow.substate_filter(filters.sous_etat)
             where.append(Order.phase == phase)
-            if substate == workflow.SUBSTATE_TO_CHECK:  # an empty sub-state means « à vérifier »
-                where.append((Order.substate == substate) | Order.substate.is_null())
-            elif substate is not None:
+            if substate is not None:  # orders in validation always carry their sub-state
                 where.append(Order.substate == substate)
     return where
 
@@ -139,8 +137,13 @@ def _name_starts_with(prefix: str):
     """Holder whose first name or surname starts with `prefix` (accents and case ignored), as
     index range scans — a `LIKE '%…%'` would read every order of the archive."""
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return (((Order.holder_search >= prefix) & (Order.holder_search < upper))
-            | ((Order.holder_search_last >= prefix) & (Order.holder_search_last < upper)))
+    by_first_name = Order.select(Order.id).where(
+        (Order.holder_search >= prefix) & (Order.holder_search < upper))
+    by_surname = Order.select(Order.id).where(
+        (Order.holder_search_last >= prefix) & (Order.holder_search_last < upper))
+    # A sub-select of ids: the planner looks the few matches up by primary key instead of
+    # walking the whole AE (every order shares its `ae`, so that index does not narrow).
+    return Order.id.in_(by_first_name | by_surname)
 
 
 def ordering(filters: OrderFilters) -> list:
@@ -190,8 +193,6 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
             counts[workflow.FILTER_TO_GENERATE] += number
         elif substate in counts:
             counts[substate] += number
-        else:  # an empty sub-state in the validation phase counts as « à vérifier »
-            counts[workflow.SUBSTATE_TO_CHECK] += number
     return counts
 
 
