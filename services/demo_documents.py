@@ -962,7 +962,7 @@ def payment_proof_pdf(order_number: int | str, company_name: str, amount_eur: fl
         pdf.heading("Coordonnées bancaires", before=8)
         pdf.field("Titulaire du compte", PROVIDER)
         pdf.field("IBAN", "FR76 3000 4000 0500 0012 3456 789")
-        pdf.field("BIC", "DEMOFRPPXXX")
+        pdf.field("BIC", "DEMOFRPPTLS")
     else:
         pdf.space(8)
         pdf.text(" ".join(PAYMENT_TERMS[:2]), size=8, color=GREY)

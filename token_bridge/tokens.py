@@ -174,7 +174,7 @@ def _stored_certificates(session):
 def _attribute(obj, attribute, default):
     try:
         return obj[attribute]
-    except (p11.PKCS11Error, NotImplementedError):
+    except (p11.PKCS11Error, RuntimeError):  # RuntimeError: python-pkcs11 cannot decode that type
         return default
 
 
@@ -350,6 +350,7 @@ def _describe(token, attempts: PinAttempts | None) -> dict:
     serial = token_serial(token)
     with token.open() as session:
         certificates = read_token_certificates(session)
+        blank = looks_blank(session)
     tries_left = _tries_left(token.flags, serial, attempts)
     return {
         "serial": serial,
@@ -360,7 +361,17 @@ def _describe(token, attempts: PinAttempts | None) -> dict:
         "chain_pem": certificates.chain_pem,
         "pin_state": pin_state(token.flags, tries_left),
         "tries_left": tries_left,
+        "blank": blank,
     }
+
+
+def looks_blank(session) -> bool:
+    """No certificate and no key seen by this session (a public session sees no private key:
+    generation checks again once logged in)."""
+    for object_class in (ObjectClass.CERTIFICATE, ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
+        if any(True for _ in session.get_objects({Attribute.CLASS: object_class})):
+            return False
+    return True
 
 
 def sign_login_challenge(
