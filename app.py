@@ -84,6 +84,22 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(order_file_bp)
     app.register_blueprint(pki_bp)
     app.register_blueprint(viewer_bp)
+    # issue 5: notifications to the requester, the outbox and its jobs, the follow-up page
+    import scheduler
+    from blueprints.followup import bp as followup_bp
+    from blueprints.notifications import bp as notifications_bp
+    from services import mail
+
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(followup_bp)
+    mail.init_app(app)
+    scheduler.init_app(app)  # CLI « scheduler » and « outbox », and RADESK_SCHEDULER=1
+    # issue 8: certificate generation onto the holder's key, hand-over, activation
+    from blueprints.activation import bp as activation_bp
+    from blueprints.generation import bp as generation_bp
+
+    app.register_blueprint(generation_bp)
+    app.register_blueprint(activation_bp)
 
 
 ERROR_PAGES = {

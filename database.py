@@ -85,12 +85,15 @@ def _v5_notifications(database: Database) -> None:
 
 
 def _v4_documents(database: Database) -> None:
-    """v4 (issue 4): a justificatif's expiry date; imports in progress (crash recovery)."""
-    from peewee import DateField
+    """v4 (issue 4): a justificatif's expiry date; each file's CRC-32 (for the dossier's ZIP);
+    imports in progress (crash recovery)."""
+    from peewee import BigIntegerField, DateField
     from models import PendingFile
 
     database.create_tables([PendingFile], safe=True)
-    migrate(_migrator(database).add_column("document", "expires_on", DateField(null=True)))
+    migrator = _migrator(database)
+    migrate(migrator.add_column("document", "expires_on", DateField(null=True)),
+            migrator.add_column("document", "crc32", BigIntegerField(null=True)))
 
 
 def _v6_generation(database: Database) -> None:
@@ -101,12 +104,24 @@ def _v6_generation(database: Database) -> None:
     migrate(_migrator(database).add_column("ae", "holder_policy_oid", CharField(null=True)))
 
 
+def _v7_signatures(database: Database) -> None:
+    """v7 (issue 6): signature requests and their documents; an order put on hold."""
+    from peewee import DateTimeField, TextField
+    from models import SignatureItem, SignatureMessage, SignatureRequest
+
+    database.create_tables([SignatureRequest, SignatureItem, SignatureMessage], safe=True)
+    migrator = _migrator(database)
+    migrate(migrator.add_column("order", "on_hold_at", DateTimeField(null=True)),
+            migrator.add_column("order", "hold_comment", TextField(null=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
     4: _v4_documents,
     5: _v5_notifications,
     6: _v6_generation,
+    7: _v7_signatures,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

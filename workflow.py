@@ -525,6 +525,7 @@ def send_for_signature_checks(order, documents: Iterable, operator) -> list[Chec
         *_document_checks(rows, CATEGORY_SUPPORTING),
         _otp_contact_check(order),
         _id_document_check(order),
+        _not_on_hold_check(order),  # issue 6
     ]
 
 
@@ -555,6 +556,7 @@ def validation_checks(order, documents: Iterable, operator, ae) -> list[Check]:
         _payment_check(order),
         _dossier_complete_check(order),
         _not_validated_check(order),
+        _not_on_hold_check(order),  # issue 6
     ]
     if getattr(ae, "four_eyes", False):
         checks.append(_four_eyes_check(order, operator))
@@ -691,3 +693,407 @@ def after_handover_activated(order, operator=None) -> State:
 
 def cancel(order, operator) -> State:
     return _allowed(cancel_checks(order, operator), (PHASE_CANCELLED, None))
+
+
+# --- What the requester is told: notifications and the follow-up page (issue 5) ---
+
+def _expired(document, today) -> bool:
+    """A piece the operator found expired in the viewer (``expires_on`` before today)."""
+    expires_on = getattr(document, "expires_on", None) if document is not None else None
+    return expires_on is not None and today is not None and expires_on < today
+
+
+def missing_documents(order, documents: Iterable) -> list[str]:
+    """Labels of the required justificatifs not imported yet (« Pièce manquante »)."""
+    return [row.label for row in document_rows(order, documents)
+            if row.category == CATEGORY_SUPPORTING and not row.complete]
+
+
+def refused_documents(order, documents: Iterable, today=None) -> list[str]:
+    """Labels of the imported justificatifs found expired (« Pièce non valide ou expirée »)."""
+    return [row.label for row in document_rows(order, documents)
+            if row.category == CATEGORY_SUPPORTING and row.complete
+            and _expired(row.document, today)]
+
+
+def unsigned_documents(order, documents: Iterable) -> list[str]:
+    """Labels of the contractual documents not signed yet (« Document en attente de signature »)."""
+    return [row.label for row in document_rows(order, documents)
+            if row.category == CATEGORY_CONTRACTUAL and not row.complete]
+
+
+def requester_tasks(order, documents: Iterable, today=None) -> list[str]:
+    """What the requester still has to do, in plain French; empty when nothing is expected."""
+    documents = list(documents)
+    tasks = [f"Déposer la pièce manquante : {label}." for label in missing_documents(order, documents)]
+    tasks += [f"Remplacer la pièce expirée : {label}." for label in
+              refused_documents(order, documents, today)]
+    problem = otp_contact_problem(order.otp_contact)
+    if problem is not None:
+        tasks.append(f"Corriger le Contact OTP : {problem}")
+    if order.substate in SENT_FOR_SIGNATURE_SUBSTATES:
+        tasks += [f"Signer le document : {label} (suivez le lien de signature reçu par e-mail)."
+                  for label in unsigned_documents(order, documents)]
+    return tasks
+
+
+REQUESTER_PHASE_TEXT = {  # the order's state, as the requester is told it
+    PHASE_ENTRY: "Votre commande est en cours de saisie : complétez-la en déposant les pièces "
+                 "demandées.",
+    PHASE_VALIDATION: "Votre dossier est en cours de vérification par l'Autorité "
+                      "d'Enregistrement.",
+    PHASE_GENERATION: "Votre commande a été validée : le certificat va être généré sur la "
+                      "clé USB.",
+    PHASE_HANDOVER: "Votre certificat a été généré : la clé USB vous est remise.",
+    PHASE_DONE: "Votre commande est terminée.",
+    PHASE_CANCELLED: "Votre commande a été annulée.",
+}
+REQUESTER_SUBSTATE_TEXT = {
+    SUBSTATE_TO_CHECK: "Vos pièces justificatives sont en cours de vérification.",
+    SUBSTATE_IN_SIGNATURE: "Les documents contractuels ont été envoyés pour signature.",
+    SUBSTATE_TO_VALIDATE: "Tous les documents sont signés : votre commande attend sa validation.",
+}
+
+
+def requester_state_text(order) -> str:
+    text = REQUESTER_PHASE_TEXT.get(order.phase, label(PHASES, order.phase))
+    if order.phase == PHASE_VALIDATION and order.substate in REQUESTER_SUBSTATE_TEXT:
+        text += " " + REQUESTER_SUBSTATE_TEXT[order.substate]
+    return text
+
+
+def requester_change_problem(order) -> str | None:
+    """Why the requester may no longer change the order, or None."""
+    if order.phase == PHASE_CANCELLED:
+        return "Votre commande a été annulée : elle ne peut plus être modifiée."
+    if is_read_only(order):
+        return "Votre commande a été validée : elle ne peut plus être modifiée."
+    return None
+
+
+def after_requester_change(order) -> State:
+    """The requester changed information or a piece: a dossier already sent for signature goes
+    back to « à vérifier », so that the operator checks it again before validating."""
+    problem = requester_change_problem(order)
+    if problem is not None:
+        raise WorkflowError([problem])
+    if order.phase == PHASE_VALIDATION:
+        return PHASE_VALIDATION, SUBSTATE_TO_CHECK
+    return order.phase, order.substate
+
+
+# --- The viewer's per-document check (issue 4) -----------------------------------
+
+def document_expired(document, today) -> bool:
+    """A justificatif whose expiry date, noted by the operator, is before ``today``."""
+    return _expired(document, today)
+
+
+def _document_check(document) -> Check:
+    problem = None
+    if document is None or not getattr(document, "sha256", None):
+        problem = "Ce document n'a pas été importé : il n'y a rien à vérifier."
+    elif document.category != CATEGORY_SUPPORTING:
+        problem = ("Seules les pièces justificatives se vérifient ici ; un document contractuel "
+                   "est complet une fois signé.")
+    elif not document.is_current:
+        problem = "Cette version a été remplacée : vérifiez la version actuelle."
+    return _check("document", "Pièce justificative importée, version actuelle", problem)
+
+
+def _dossier_open_check(order) -> Check:
+    problem = None
+    if is_validated(order):
+        problem = "La commande a été validée : le dossier est en lecture seule."
+    elif is_read_only(order):
+        problem = (f"La commande est en phase « {label(PHASES, order.phase)} » : le dossier "
+                   f"est en lecture seule.")
+    return _check("dossier_open", "Dossier modifiable (commande pas encore validée)", problem)
+
+
+def document_verification_checks(order, document, operator) -> list[Check]:
+    """Marking a justificatif « vérifié » (or withdrawing the mark) in the viewer."""
+    return [_role_check(operator, ROLE_AEA), _dossier_open_check(order), _document_check(document)]
+
+
+def document_verification_blockers(order, document, operator) -> list[str]:
+    return failed_reasons(document_verification_checks(order, document, operator))
+
+
+def document_import_blockers(order, kind: str) -> list[str]:
+    """Adding a file to the dossier: a known kind, and a dossier not yet frozen."""
+    reasons = []
+    if kind not in DOCUMENT_KINDS:
+        reasons.append(f"Type de document inconnu : « {kind} ».")
+    problem = _dossier_open_check(order).reason
+    if problem is not None:
+        reasons.append(problem + " Aucun document ne peut plus y être ajouté.")
+    return reasons
+
+
+def expiry_date_problem(value) -> str | None:
+    """Why an expiry date typed by the operator is not acceptable, or None."""
+    if value is None:
+        return None
+    if not (1900 <= value.year <= 2200):
+        return "Date d'expiration invalide : l'année doit être comprise entre 1900 et 2200."
+    return None
+
+
+# --- Certificate generation, hand-over, activation, revocation (issue 8) ----------------
+#
+# ``certificate`` is duck-typed like services.generation.CertificateState: ``written_at``
+# (None until confirmed written onto the key) and ``revoked_at`` (None unless revoked).
+
+def _certificate_check(certificate, *, written: bool) -> Check:
+    problem = None
+    if certificate is None:
+        problem = "Aucun certificat n'a été généré pour cette commande."
+    elif getattr(certificate, "revoked_at", None) is not None:
+        problem = "Le certificat de la commande a été révoqué."
+    elif written and getattr(certificate, "written_at", None) is None:
+        problem = "Le certificat émis n'a pas été inscrit sur la clé USB."
+    return _check("certificate", "Certificat du porteur inscrit sur la clé et non révoqué",
+                  problem)
+
+
+def generation_start_checks(order, operator) -> list[Check]:
+    """« Générer le certificat »: the validated order, and the holder's identity document
+    (it identifies the holder in the certificate)."""
+    return generation_checks(order, operator) + [_id_document_check(order)]
+
+
+def generation_start_blockers(order, operator) -> list[str]:
+    return failed_reasons(generation_start_checks(order, operator))
+
+
+def delivery_checks(order, operator, certificate) -> list[Check]:
+    """« Clé remise au porteur »: the code goes to the Contact OTP, so it must be valid."""
+    return handover_checks(order, operator) + [
+        _certificate_check(certificate, written=True),
+        _otp_contact_check(order),
+    ]
+
+
+def delivery_blockers(order, operator, certificate) -> list[str]:
+    return failed_reasons(delivery_checks(order, operator, certificate))
+
+
+def activation_checks(order, certificate) -> list[Check]:
+    """The holder activates the key (no operator: the one-time code stands for them)."""
+    return [_process_check(order), _phase_check(order, PHASE_HANDOVER),
+            _certificate_check(certificate, written=True)]
+
+
+def activation_blockers(order, certificate) -> list[str]:
+    return failed_reasons(activation_checks(order, certificate))
+
+
+def after_activation(order, certificate) -> State:
+    return _allowed(activation_checks(order, certificate), (PHASE_DONE, None))
+
+
+def holder_revocation_checks(order, operator, certificate) -> list[Check]:
+    """An AEA revokes the holder's certificate (irreversible; the order keeps its phase)."""
+    return [_role_check(operator, ROLE_AEA), _certificate_check(certificate, written=False)]
+
+
+def holder_revocation_blockers(order, operator, certificate) -> list[str]:
+    return failed_reasons(holder_revocation_checks(order, operator, certificate))
+
+
+# --- Signature of the contractual documents, hold and refusal (issue 6) ----------------------
+
+SIGNER_HOLDER = "holder"
+SIGNER_LEGAL_REPRESENTATIVE = "legal_representative"
+SIGNER_MANDATAIRE = "mandataire"
+SIGNER_ROLES = {  # in the order the order file lists them
+    SIGNER_HOLDER: "Porteur",
+    SIGNER_LEGAL_REPRESENTATIVE: "Représentant légal",
+    SIGNER_MANDATAIRE: "Mandataire",
+}
+
+SIGNATURE_SENT = "sent"
+SIGNATURE_OPENED = "opened"
+SIGNATURE_SIGNED = "signed"
+SIGNATURE_DECLINED = "declined"
+SIGNATURE_EXPIRED = "expired"      # shown, never stored: a link past its expiry date
+SIGNATURE_CANCELLED = "cancelled"
+SIGNATURE_STATES = {
+    SIGNATURE_SENT: "envoyé",
+    SIGNATURE_OPENED: "ouvert",
+    SIGNATURE_SIGNED: "signé",
+    SIGNATURE_DECLINED: "refusé",
+    SIGNATURE_EXPIRED: "expiré",
+    SIGNATURE_CANCELLED: "annulé",
+}
+OPEN_SIGNATURE_STATES = (SIGNATURE_SENT, SIGNATURE_OPENED)  # the signer may still act
+COMMENT_MAX = 2000
+
+
+def company_signer(order) -> str:
+    """Who signs for the company: the mandataire when one acts, else the legal representative."""
+    return SIGNER_MANDATAIRE if has_mandataire(order) else SIGNER_LEGAL_REPRESENTATIVE
+
+
+def document_signers(order, kind: str) -> list[str]:
+    """The signers a contractual document needs, in signing-block order: the holder and the
+    company's signer for the CGU, the subscription contract and the authorisation letter; the
+    legal representative (who gives the power) and the mandataire (who accepts it) for the
+    power of attorney."""
+    if kind == "power_of_attorney":
+        return [SIGNER_LEGAL_REPRESENTATIVE, SIGNER_MANDATAIRE] if has_mandataire(order) else []
+    if kind in ("cgu", "subscription_contract", "authorization_letter"):
+        return [SIGNER_HOLDER, company_signer(order)]
+    return []
+
+
+def contractual_kinds(order) -> list[str]:
+    """The contractual documents the order requires, in « Liste des documents » order."""
+    return [kind for kind in required_document_kinds(order)
+            if DOCUMENT_KINDS[kind].category == CATEGORY_CONTRACTUAL]
+
+
+def signers_documents(order) -> dict[str, list[str]]:
+    """{signer role: the kinds they sign}, signers in ``SIGNER_ROLES`` order: one signature
+    request per signer."""
+    result: dict[str, list[str]] = {}
+    for role in SIGNER_ROLES:
+        kinds = [kind for kind in contractual_kinds(order) if role in document_signers(order, kind)]
+        if kinds:
+            result[role] = kinds
+    return result
+
+
+def document_fully_signed(order, kind: str, signed_roles: Iterable[str]) -> bool:
+    """« signé » once every signer the document needs has signed it."""
+    needed = document_signers(order, kind)
+    return bool(needed) and set(needed) <= set(signed_roles)
+
+
+def signature_state(request, now) -> str:
+    """What the order file shows of a signer: an open request past its expiry is « expiré »."""
+    if request.state in OPEN_SIGNATURE_STATES and request.expires_at <= now:
+        return SIGNATURE_EXPIRED
+    return request.state
+
+
+def signer_contact_problems(signers: Iterable[tuple[str, str, str]]) -> list[str]:
+    """(role, name, e-mail) of each signer: a signing link can only go to a valid address."""
+    problems = []
+    for role, name, email in signers:
+        text = (email or "").strip()
+        who = f"{label(SIGNER_ROLES, role)} ({name.strip() or 'sans nom'})"
+        if not text:
+            problems.append(f"Le signataire {who} n'a pas d'adresse e-mail : le lien de "
+                            f"signature ne peut pas lui être envoyé.")
+            continue
+        try:
+            validate_email(text, check_deliverability=False)
+        except EmailNotValidError:
+            problems.append(f"L'adresse e-mail « {text} » du signataire {who} n'est pas valide.")
+    return problems
+
+
+def _not_on_hold_check(order) -> Check:
+    on_hold = getattr(order, "on_hold_at", None) is not None
+    return _check("not_on_hold", "Commande pas en attente",
+                  "La commande est en attente : reprenez son traitement d'abord." if on_hold
+                  else None)
+
+
+def _in_signature_check(order) -> Check:
+    problem = _phase_problem(order, PHASE_VALIDATION)
+    if problem is None and order.substate not in SENT_FOR_SIGNATURE_SUBSTATES:
+        problem = ("Le dossier n'est plus en signature : il a été modifié ou la demande de "
+                   "signature a été annulée.")
+    return _check("state", f"Sous-état « {SUBSTATES[SUBSTATE_IN_SIGNATURE]} »", problem)
+
+
+def _signature_request_check(request, now) -> Check:
+    state = signature_state(request, now)
+    problem = {
+        SIGNATURE_SIGNED: "Vous avez déjà signé ces documents.",
+        SIGNATURE_DECLINED: "Vous avez refusé de signer ces documents.",
+        SIGNATURE_CANCELLED: "Cette demande de signature a été annulée.",
+        SIGNATURE_EXPIRED: "Ce lien de signature a expiré.",
+    }.get(state)
+    return _check("signature_request", "Demande de signature en cours", problem)
+
+
+def signing_checks(order, request, now) -> list[Check]:
+    """A signer signs (or declines) through their link: the dossier is still out for
+    signature, not frozen, and their own request is open and not expired."""
+    return [_process_check(order), _order_type_check(order), _dossier_open_check(order),
+            _in_signature_check(order), _signature_request_check(request, now)]
+
+
+def signing_blockers(order, request, now) -> list[str]:
+    return failed_reasons(signing_checks(order, request, now))
+
+
+def signature_followup_checks(order, operator, request, now) -> list[Check]:
+    """The operator resends a link or reminds a signer: the request is still open (an expired
+    link may be resent, not reminded)."""
+    checks = [_role_check(operator, ROLE_AEA), _dossier_open_check(order),
+              _in_signature_check(order)]
+    if request.state not in OPEN_SIGNATURE_STATES:
+        checks.append(_signature_request_check(request, now))
+    return checks
+
+
+def signature_followup_blockers(order, operator, request, now) -> list[str]:
+    return failed_reasons(signature_followup_checks(order, operator, request, now))
+
+
+def signature_cancel_checks(order, operator) -> list[Check]:
+    """« Annuler la demande de signature »: back to « à vérifier », every open link voided."""
+    return [_role_check(operator, ROLE_AEA), _dossier_open_check(order),
+            _in_signature_check(order)]
+
+
+def after_signature_cancelled(order, operator) -> State:
+    return _allowed(signature_cancel_checks(order, operator), (PHASE_VALIDATION, SUBSTATE_TO_CHECK))
+
+
+def comment_problem(text: str | None, what: str) -> str | None:
+    """A comment the operator must write (hold, refusal) or a signer's reason for declining."""
+    text = (text or "").strip()
+    if not text:
+        return f"{what} est obligatoire."
+    if len(text) > COMMENT_MAX:
+        return f"{what} est trop long ({len(text)} caractères, maximum {COMMENT_MAX})."
+    return None
+
+
+def hold_checks(order, operator) -> list[Check]:
+    """« Mettre en attente »: an open dossier, not already on hold."""
+    on_hold = getattr(order, "on_hold_at", None) is not None
+    return [_role_check(operator, ROLE_AEA), _cancellable_check(order), _dossier_open_check(order),
+            _check("not_on_hold", "Commande pas déjà en attente",
+                   "La commande est déjà en attente." if on_hold else None)]
+
+
+def hold_blockers(order, operator) -> list[str]:
+    return failed_reasons(hold_checks(order, operator))
+
+
+def resume_checks(order, operator) -> list[Check]:
+    """« Reprendre le traitement » of an order on hold."""
+    on_hold = getattr(order, "on_hold_at", None) is not None
+    return [_role_check(operator, ROLE_AEA), _dossier_open_check(order),
+            _check("on_hold", "Commande en attente",
+                   None if on_hold else "La commande n'est pas en attente.")]
+
+
+def resume_blockers(order, operator) -> list[str]:
+    return failed_reasons(resume_checks(order, operator))
+
+
+def refusal_checks(order, operator) -> list[Check]:
+    """« Refuser la commande »: the order is cancelled (« Annulée »), until validation."""
+    return cancel_checks(order, operator)
+
+
+def after_refusal(order, operator) -> State:
+    return cancel(order, operator)

@@ -9,7 +9,7 @@ import workflow
 from blueprints.common import (current_operator, login_required, order_or_404, passive,
                                role_required)
 from extensions import client_ip
-from services import order_file
+from services import notifications, order_file
 
 bp = Blueprint("order_file", __name__, url_prefix="/commandes")
 
@@ -39,7 +39,8 @@ def show(order_id: int):
     # The opener has just taken the review over: the live notice starts empty.
     return render_template(PAGE, file=file, order=file.order, review=None,
                            previous_review=previous_review,
-                           heartbeat_seconds=order_file.HEARTBEAT_SECONDS)
+                           heartbeat_seconds=order_file.HEARTBEAT_SECONDS,
+                           notification_panel=notifications.panel(file.order, operator))  # issue 5
 
 
 @bp.post("/<int:order_id>/justificatif-identite")

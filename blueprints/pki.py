@@ -3,7 +3,7 @@ points and CA issuers), served to anyone, without login."""
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, render_template
 
 from services.ca import get_ca
 
@@ -43,3 +43,12 @@ def root_certificate():
 def issuing_certificate():
     certificate = get_ca(current_app).issuing_certificate
     return _der(certificate.public_bytes(Encoding.DER), CERT_TYPE, "issuing.crt", 86400)
+
+
+# --- issue 8: the PKI Disclosure Statement holder certificates name (qcStatements, QcPDS) ---
+
+@bp.get("/pds/<language>")
+def disclosure_statement(language: str):
+    if language not in ("en", "fr"):
+        abort(404)
+    return render_template("pki/pds.html", language=language, crl_url=get_ca(current_app).holder_crl_url)

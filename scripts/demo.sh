@@ -13,6 +13,9 @@ port="${PORT:-5000}"
 export RADESK_PUBLIC_URL="${RADESK_PUBLIC_URL:-http://127.0.0.1:$port}"
 export RADESK_LOGIN_ORIGINS="${RADESK_LOGIN_ORIGINS:-http://127.0.0.1:$port,http://localhost:$port}"
 export RADESK_BRIDGE_ORIGINS="$RADESK_LOGIN_ORIGINS"
+# The server also runs the background jobs: notifications leave within seconds (.eml files
+# in instance/mail/ unless MAIL_SERVER is set).
+export RADESK_SCHEDULER="${RADESK_SCHEDULER:-1}"
 
 .venv/bin/flask --app app seed-demo
 

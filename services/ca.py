@@ -20,10 +20,12 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from asn1crypto import core as asn1
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from models import IssuedCertificate, db, utcnow
@@ -309,19 +311,180 @@ def _file_lock(path: Path):
         os.close(fd)  # closing releases the lock
 
 
+# --- the holder's qualified signing certificate (ETSI EN 319 412-2 / -5) -------------------
+
+QCP_N_QSCD = "0.4.0.194112.1.2"        # EN 319 411-2: qualified, natural person, key on a QSCD
+QC_STATEMENTS_OID = "1.3.6.1.5.5.7.1.3"
+QC_SYNTAX_V2 = "1.3.6.1.5.5.7.11.2"    # RFC 3739 pkixQCSyntax-v2
+SEMANTICS_NATURAL = "0.4.0.194121.1.1"  # EN 319 412-1 id-etsi-qcs-semanticsId-Natural
+QC_COMPLIANCE = "0.4.0.1862.1.1"
+QC_SSCD = "0.4.0.1862.1.4"
+QC_PDS = "0.4.0.1862.1.5"
+QC_TYPE = "0.4.0.1862.1.6"
+QC_TYPE_ESIGN = "0.4.0.1862.1.6.1"
+HOLDER_RSA_MIN_BITS = 3072
+DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # RFC 9336 id-kp-documentSigning (issue 6)
+# Identity document types of the order, as EN 319 412-1 natural person identifier schemes.
+ID_DOCUMENT_SCHEMES = {"CNI": "IDC", "TITRE_SEJOUR": "IDC", "PASSEPORT": "PAS"}
+
+
+class _SemanticsInformation(asn1.Sequence):
+    _fields = [("semantics_identifier", asn1.ObjectIdentifier, {"optional": True})]
+
+
+class _QcTypes(asn1.SequenceOf):
+    _child_spec = asn1.ObjectIdentifier
+
+
+class _PdsLocation(asn1.Sequence):
+    _fields = [("url", asn1.IA5String), ("language", asn1.PrintableString)]
+
+
+class _PdsLocations(asn1.SequenceOf):
+    _child_spec = _PdsLocation
+
+
+class _QcStatement(asn1.Sequence):
+    _fields = [("statement_id", asn1.ObjectIdentifier),
+               ("statement_info", asn1.Any, {"optional": True})]
+
+
+class _QcStatements(asn1.SequenceOf):
+    _child_spec = _QcStatement
+
+
+def qc_statements(pds_urls: dict[str, str]) -> x509.UnrecognizedExtension:
+    """qcStatements of a qualified e-signature certificate of a natural person on a QSCD.
+    ``cryptography`` has no class for it: encoded with asn1crypto (RFC 3739, EN 319 412-5)."""
+    statements = _QcStatements([
+        {"statement_id": QC_SYNTAX_V2,
+         "statement_info": _SemanticsInformation({"semantics_identifier": SEMANTICS_NATURAL})},
+        {"statement_id": QC_COMPLIANCE},
+        {"statement_id": QC_SSCD},
+        {"statement_id": QC_TYPE, "statement_info": _QcTypes([QC_TYPE_ESIGN])},
+        {"statement_id": QC_PDS, "statement_info": _PdsLocations(
+            [{"url": url, "language": language} for language, url in pds_urls.items()])},
+    ])
+    return x509.UnrecognizedExtension(x509.ObjectIdentifier(QC_STATEMENTS_OID), statements.dump())
+
+
+@dataclass(frozen=True)
+class HolderIdentity:
+    """Who the certificate names, rebuilt by the RA from the validated order (never from the
+    request): the company, the holder, the holder's identity document, the validity."""
+    given_name: str
+    surname: str
+    organization: str
+    siren: str
+    id_document_type: str    # CNI | PASSEPORT | TITRE_SEJOUR (workflow.ID_DOC_TYPES)
+    id_document_number: str
+    validity_years: int
+    policy_oid: str | None = None   # the AE's own certificate policy, next to QCP-n-qscd
+
+    @property
+    def common_name(self) -> str:
+        return f"{self.given_name} {self.surname.upper()}"
+
+    @property
+    def serial_number(self) -> str:
+        """EN 319 412-1 natural person identifier, e.g. ``IDCFR-123456789012``: unique to the
+        holder, stable across their certificates."""
+        scheme = ID_DOCUMENT_SCHEMES.get(self.id_document_type)
+        if scheme is None or not self.id_document_number:
+            raise HolderRequestRefused("Le N° de justificatif d'identité du porteur manque : "
+                                       "il identifie le porteur dans le certificat.")
+        return f"{scheme}FR-{self.id_document_number}"
+
+    def subject(self) -> x509.Name:
+        return x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.organization),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"NTRFR-{self.siren}"),
+            x509.NameAttribute(NameOID.GIVEN_NAME, self.given_name),
+            x509.NameAttribute(NameOID.SURNAME, self.surname),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, self.serial_number),
+            x509.NameAttribute(NameOID.COMMON_NAME, self.common_name),
+        ])
+
+
+class HolderRequestRefused(Exception):
+    """The CA will not certify this request; ``message`` says why, in French."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def check_holder_request(csr: x509.CertificateSigningRequest):
+    """Proof of possession and key strength; returns the request's public key."""
+    if not csr.is_signature_valid:
+        raise HolderRequestRefused("La signature de la demande de certificat est invalide : "
+                                   "la clé privée n'a pas signé cette demande.")
+    public_key = csr.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < HOLDER_RSA_MIN_BITS:
+            raise HolderRequestRefused(f"Clé RSA de {public_key.key_size} bits refusée : "
+                                       f"{HOLDER_RSA_MIN_BITS} bits au moins.")
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        if not isinstance(public_key.curve, ec.SECP256R1):
+            raise HolderRequestRefused("Courbe elliptique refusée : P-256 attendue.")
+    else:
+        raise HolderRequestRefused("Type de clé refusé : RSA ou EC P-256 attendu.")
+    return public_key
+
+
+def _with_scheme(url: str, scheme: str) -> str:
+    return f"{scheme}://{url.split('://', 1)[-1]}"
+
+
+def add_years(moment: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + years, day=28)
+
+
+class HolderCA(Protocol):
+    """What certificate generation needs from a CA. The embedded CA implements it; a real CA
+    is plugged in with ``RADESK_HOLDER_CA`` = "module:factory" (factory(app) -> HolderCA)."""
+
+    crl_url: str
+
+    def issue_holder_certificate(self, csr: x509.CertificateSigningRequest,
+                                 identity: HolderIdentity) -> x509.Certificate:
+        """Certify the request's key for ``identity``; raise HolderRequestRefused if not."""
+
+    def revoke(self, serial_hex: str, reason: str = "unspecified", *, operator=None,
+               ip: str = "", order=None):
+        """Revoke and republish the CRL."""
+
+    def chain(self) -> list[x509.Certificate]:
+        """The issuing CA first, then up to the root."""
+
+
 # --- the CA -------------------------------------------------------------------
 
 class EmbeddedCA:
-    def __init__(self, directory: Path, public_url: str, root: _Authority, issuing: _Authority):
+    def __init__(self, directory: Path, public_url: str, root: _Authority, issuing: _Authority,
+                 pki_url: str | None = None):
         self.directory = directory
         self.public_url = public_url
         self._root = root
         self._issuing = issuing
         self.crl_url = f"{public_url}/pki/issuing.crl"
         self.issuer_url = f"{public_url}/pki/issuing.crt"
+        # Holder certificates name where the PKI files are published (RADESK_PKI_URL, by
+        # default the public URL): plain HTTP for the CRL and CA certificate, as EN 319 412-2
+        # wants (relying parties fetch them without TLS), HTTPS for the PDS (EN 319 412-5).
+        pki_url = (pki_url or public_url).rstrip("/")
+        self.holder_crl_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crl"
+        self.holder_issuer_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crt"
+        self.pds_urls = {language: f"{_with_scheme(pki_url, 'https')}/pki/pds/{language}"
+                         for language in ("en", "fr")}
 
     @classmethod
-    def open(cls, instance_path: Path, public_url: str) -> "EmbeddedCA":
+    def open(cls, instance_path: Path, public_url: str,
+             pki_url: str | None = None) -> "EmbeddedCA":
         """Load the CA from ``<instance>/ca/``, creating it on first use."""
         public_url = public_url.rstrip("/")
         directory = Path(instance_path) / "ca"
@@ -337,7 +500,7 @@ class EmbeddedCA:
             _register(issuing, "ca")
         return cls(directory, public_url,
                    _Authority(root_key, root, directory / "root.crl"),
-                   _Authority(issuing_key, issuing, directory / "issuing.crl"))
+                   _Authority(issuing_key, issuing, directory / "issuing.crl"), pki_url)
 
     @property
     def root_certificate(self) -> x509.Certificate:
@@ -389,8 +552,90 @@ class EmbeddedCA:
         _register(certificate, "operator")
         return certificate
 
+    def issue_holder_certificate(self, csr: x509.CertificateSigningRequest,
+                                 identity: HolderIdentity) -> x509.Certificate:
+        """The holder's qualified signing certificate (QCP-n-qscd, non-repudiation), registered.
+
+        Only the request's key is taken from it, after its signature (proof of possession)
+        verified; the subject is ``identity``'s, rebuilt from the validated order."""
+        public_key = check_holder_request(csr)
+        if not 1 <= identity.validity_years <= 3:
+            raise HolderRequestRefused("La durée de validité doit être de 1 à 3 ans.")
+        not_before = _now() - CLOCK_SKEW
+        not_after = min(add_years(not_before, identity.validity_years),
+                        self.issuing_certificate.not_valid_after_utc)
+        policies = [x509.PolicyInformation(x509.ObjectIdentifier(QCP_N_QSCD), None)]
+        if identity.policy_oid:
+            policies.append(x509.PolicyInformation(x509.ObjectIdentifier(identity.policy_oid),
+                                                   [self.pds_urls["fr"]]))
+        certificate = (x509.CertificateBuilder()
+                       .subject_name(identity.subject())
+                       .issuer_name(self.issuing_certificate.subject)
+                       .public_key(public_key)
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(not_before)
+                       .not_valid_after(not_after)
+                       .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                      critical=True)
+                       .add_extension(x509.KeyUsage(
+                           digital_signature=False, content_commitment=True,
+                           key_encipherment=False, data_encipherment=False, key_agreement=False,
+                           key_cert_sign=False, crl_sign=False, encipher_only=False,
+                           decipher_only=False), critical=True)
+                       .add_extension(x509.CertificatePolicies(policies), critical=False)
+                       .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
+                                      critical=False)
+                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                           self._issuing.key.public_key()), critical=False)
+                       .add_extension(_crl_distribution_point(self.holder_crl_url),
+                                      critical=False)
+                       .add_extension(_ca_issuers(self.holder_issuer_url), critical=False)
+                       .add_extension(qc_statements(self.pds_urls), critical=False)
+                       .sign(self._issuing.key, hashes.SHA384()))
+        _register(certificate, "holder")
+        return certificate
+
+    def issue_seal_certificate(self, public_key, *, organization: str,
+                               validity_days: int = 3 * 365) -> x509.Certificate:
+        """An AE's electronic seal for the contractual documents its signers sign (issue 6):
+        a legal person's certificate (digitalSignature + nonRepudiation, documentSigning),
+        registered as kind « seal »."""
+        not_before = _now() - CLOCK_SKEW
+        not_after = min(not_before + dt.timedelta(days=validity_days),
+                        self.issuing_certificate.not_valid_after_utc)
+        subject = x509.Name([
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME,
+                               f"{organization} — Cachet des documents contractuels"),
+        ])
+        certificate = (x509.CertificateBuilder()
+                       .subject_name(subject)
+                       .issuer_name(self.issuing_certificate.subject)
+                       .public_key(public_key)
+                       .serial_number(x509.random_serial_number())
+                       .not_valid_before(not_before)
+                       .not_valid_after(not_after)
+                       .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                                      critical=True)
+                       .add_extension(x509.KeyUsage(
+                           digital_signature=True, content_commitment=True,
+                           key_encipherment=False, data_encipherment=False, key_agreement=False,
+                           key_cert_sign=False, crl_sign=False, encipher_only=False,
+                           decipher_only=False), critical=True)
+                       .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
+                       .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
+                                      critical=False)
+                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                           self._issuing.key.public_key()), critical=False)
+                       .add_extension(_crl_distribution_point(self.crl_url), critical=False)
+                       .add_extension(_ca_issuers(self.issuer_url), critical=False)
+                       .sign(self._issuing.key, hashes.SHA384()))
+        _register(certificate, "seal")
+        return certificate
+
     def revoke(self, serial_hex: str, reason: str = "unspecified", *, operator=None,
-               ip: str = "") -> IssuedCertificate:
+               ip: str = "", order=None) -> IssuedCertificate:
         """Revoke a certificate this CA issued and republish the CRLs.
 
         Call it outside any transaction of the caller's: the CRL is published once the
@@ -410,7 +655,7 @@ class EmbeddedCA:
             if row is None:
                 raise UnknownCertificate(serial_hex)
             if revoked_now:
-                audit.record("certificate_revoked", operator=operator, ip=ip,
+                audit.record("certificate_revoked", operator=operator, ip=ip, order=order,
                              actor=None if operator else "AC intégrée",
                              details={"serial": serial_hex, "kind": row.kind,
                                       "subject": row.subject, "reason": flag.value})
@@ -452,6 +697,7 @@ def get_ca(app) -> EmbeddedCA:
             ca = app.extensions.get("radesk_ca")
             if ca is None:
                 ca = EmbeddedCA.open(Path(app.config["INSTANCE_PATH"]),
-                                     app.config["RADESK_PUBLIC_URL"])
+                                     app.config["RADESK_PUBLIC_URL"],
+                                     app.config.get("RADESK_PKI_URL"))
                 app.extensions["radesk_ca"] = ca
     return ca

@@ -9,6 +9,7 @@ import datetime as dt
 import multiprocessing
 import os
 import random
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,12 @@ def seed_demo(app: Flask, order_count: int = ORDER_COUNT) -> str:
         keys_created = _demo_keys(app, instance, {"BPOI": bpoi, OTHER_AE: other})
         store = DocumentStore(instance / "documents")
         orders_created = _orders(bpoi, other, store, order_count)
-    return (f"Démo prête : {keys_created} clé(s) créée(s), {orders_created} commande(s) créée(s) "
-            f"(instance {instance}).")
+        # issue 8: holder certificates of the orders in « Remise » / « Terminée », blank keys
+        from services import demo_generation
+        certified = demo_generation.seed(app, instance, softhsm_conf_path(instance),
+                                         DEMO_PIN, DEMO_SO_PIN)
+    return (f"Démo prête : {keys_created} clé(s) créée(s), {orders_created} commande(s) créée(s), "
+            f"{certified} certificat(s) de porteur généré(s) (instance {instance}).")
 
 
 def _ae(name: str, portals: tuple[str, ...]) -> AE:
@@ -272,6 +277,7 @@ def _create_order(plan: dict, portal: Portal, documents: list, store: DocumentSt
             order=order, kind=kind, category=category, status=status,
             filename=f"{kind}-{order.number}.{_extension(stored.media_type)}", sha256=stored.sha256,
             media_type=stored.media_type, size=stored.size, page_count=stored.page_count,
+            crc32=zlib.crc32(data),  # lets the dossier ZIP stream the file untouched
             imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
         )
     audit.record("order_received", ae=ae, order=order, actor="portail",

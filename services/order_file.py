@@ -21,6 +21,7 @@ import workflow
 from models import (AE, AuditEvent, Company, Document, Operator, Order, OrderReview, Person,
                     Portal, db, utcnow)
 from services import audit
+from services import documents  # issue 4
 
 REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
@@ -35,6 +36,20 @@ AUDIT_ACTIONS = {
     ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
 }
 DETAIL_LABELS = {"portal": "Portail", "number": "N°"}
+# Documents (issue 4): imports, checks and downloads, in their own words.
+AUDIT_ACTIONS.update(documents.AUDIT_ACTIONS)
+DETAIL_LABELS.update(documents.DETAIL_LABELS)
+# Certificate generation, hand-over and activation (issue 8): their events and details.
+from services import activation as _activation, generation as _generation  # noqa: E402
+AUDIT_ACTIONS.update(_generation.AUDIT_ACTIONS)
+AUDIT_ACTIONS.update(_activation.AUDIT_ACTIONS)
+DETAIL_LABELS.update(_generation.DETAIL_LABELS)
+DETAIL_FORMATTERS = dict(_generation.DETAIL_FORMATTERS)  # key -> function(value) -> French text
+# Notifications to the requester and the follow-up page (issue 5).
+from services import notifications as _notifications  # noqa: E402
+AUDIT_ACTIONS.update(_notifications.AUDIT_ACTIONS)
+DETAIL_LABELS.update(_notifications.DETAIL_LABELS)
+DETAIL_FORMATTERS.update(_notifications.DETAIL_FORMATTERS)
 NOT_RECORDED = "non renseigné"
 
 
@@ -150,7 +165,8 @@ def describe_details(action: str, details_json: str) -> str:
                 f"après : {_id_document_text(details.get('new'))}")
     if not isinstance(details, dict):
         return str(details)
-    return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : {_detail_value(value)}"
+    return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : "
+                      f"{DETAIL_FORMATTERS.get(key, _detail_value)(value)}"
                       for key, value in details.items())
 
 

@@ -210,7 +210,9 @@ class ServerProcess:
             try:
                 session.get(url, headers=headers, timeout=2)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or listening while its worker still loads the app
+                # (slow on a loaded machine): both mean « not up yet ».
                 time.sleep(0.1)
         self.stop()
         raise TimeoutError(f"{self.name} ne répond pas sur {url} :\n{self.log_tail()}")

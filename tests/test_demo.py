@@ -7,6 +7,7 @@ import pytest
 from models import AE, AuditEvent, Document, Operator, OperatorScope, Order, Portal, db
 from tests.conftest import fresh_database_url, make_test_app
 from services.demo import DEMO_PIN, seed_demo, softhsm_conf_path
+from services import demo_generation
 from services.document_store import DocumentStore
 from token_bridge import proof, protocol, tokens
 
@@ -70,7 +71,9 @@ def test_demo_keys_sign_a_login_challenge(seeded):
     app, _ = seeded
     module = app.config["PKCS11_MODULE"]
     listed = {t["label"]: t for t in tokens.list_tokens(module)}
-    assert set(listed) == {"demo-aea", "demo-aet", "demo-autre-ae"}
+    # issue 8: three blank keys for the demo AET's certificate generation sit beside them
+    assert set(listed) == {"demo-aea", "demo-aet", "demo-autre-ae", *demo_generation.BLANK_KEYS}
+    assert all(listed[label]["blank"] for label in demo_generation.BLANK_KEYS)
     nonce = "n" * 43
     message = protocol.build_login_message("http://127.0.0.1:5000", nonce)
     signature, algorithm, certificate_pem, _ = tokens.sign_login_challenge(
@@ -100,3 +103,21 @@ def test_second_run_changes_nothing(seeded):
     assert counts == (Order.select().count(), Document.select().count(), AuditEvent.select().count(),
                       Operator.select().count(), Portal.select().count())
     assert softhsm_conf_path(app.config["INSTANCE_PATH"]).exists()
+
+
+def test_orders_handed_over_or_done_carry_holder_certificates(seeded):
+    """issue 8: generated the real way onto SoftHSM2 holder keys, shown in the order file."""
+    from models import Activation, HolderCertificate
+    from services import generation
+    handed = list(Order.select().where(Order.phase.in_(("handover", "done"))))
+    assert handed
+    for order in handed:
+        current = generation.current_certificate(order)
+        assert current is not None and current.row.written_at is not None and current.revoked_at is None
+        assert current.row.token_label == f"porteur-{order.number}"
+        if order.phase == "done":
+            assert Activation.get(Activation.order == order.id).activated_at is not None
+    assert HolderCertificate.select().count() == len(handed)
+    seed_certificate = generation.current_certificate(Order.get(Order.number == 959149))
+    assert seed_certificate.row.key_type == "RSA-3072"
+    assert "organizationIdentifier=NTRFR-434202180" in seed_certificate.row.subject

@@ -57,6 +57,9 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     operator = Operator.get_by_id(1)
     assert operator.display_name == "Ancien Opérateur"
     assert operator.digest_enabled is False
+    # v5 (issue 5): the AEs' notification wordings, and the requester's last change.
+    from models import MessageTemplate
+    assert MessageTemplate.select().count() == 0 and order.requester_modified_at is None
 
     # Running the migration again changes nothing.
     assert migrate_database(database) == LATEST_VERSION

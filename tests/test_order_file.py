@@ -115,9 +115,12 @@ def test_sections_and_fields(client, desk):
     assert ">Mandataire</h2>" not in html
     assert "<dt>" in html and '<th scope="col">Statut</th>' in html
     # Features of later issues: no dead buttons.
-    for later in ("Consulter", "Télécharger le dossier", "Envoyer pour signature</button>",
-                  ">Valider<"):
+    for later in ("Envoyer pour signature</button>", ">Valider<"):
         assert later not in html
+    # « Consulter » and « Télécharger le dossier » (issue 4) are live links.
+    order_id = desk["order"].id
+    assert f'href="/commandes/{order_id}/visionneuse" target="visionneuse-960072">Consulter' in html
+    assert f'href="/commandes/{order_id}/dossier.zip" download>Télécharger le dossier' in html
 
 
 def test_mandataire_section_and_its_documents(client, desk, make_order):

@@ -29,13 +29,19 @@ def foreign_value(argument: str, data: dict):
         "number": data["their_order"].number,
         "document_id": data["their_document"].id,
         "notification_id": data["their_notification"].id,
+        "page": 1,  # the viewer's page previews (issue 4): the document is what is foreign
+        # /activation/<secret> (issue 8): public, the link's secret is the key; an unknown one
+        # answers 404 (tests/test_activation.py covers the holder's own link).
+        "secret": "x" * 43,
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
     return values[argument]
 
 
-PUBLIC_PREFIXES = ("/static/", "/pki/")
+# /suivi/<token>: the requester's follow-up page, keyed by a signed link scoped to one order
+# (tests/test_followup.py checks that scope).
+PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/")
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

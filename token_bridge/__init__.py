@@ -5,4 +5,5 @@
     tokens     bridge side: list the USB keys, sign a login challenge, PIN retry counter
     server     the local HTTP API (Flask app served on 127.0.0.1)
     provision  SoftHSM2 tokens, on-token key pairs, certificates and CSRs
+    generation a holder's key: generation on a blank key and activation, on server-signed instructions
 """

@@ -4,6 +4,8 @@ The bridge never signs data handed to it: it builds this domain-separated messag
 the requesting page's Origin and the server's nonce, so a signature made for one site, or for
 one login attempt, proves nothing anywhere else.
 """
+import hashlib
+import json
 import re
 
 API_VERSION = 1
@@ -39,3 +41,38 @@ def build_login_message(origin: str, nonce: str) -> bytes:
     if not is_valid_nonce(nonce):
         raise ValueError("nonce invalide : base64url de 32 à 128 caractères attendu")
     return LOGIN_DOMAIN + origin.encode("ascii") + b"\0" + nonce.encode("ascii")
+
+
+# --- Certificate generation and activation: the server's signed instructions -------------
+#
+# The server tells the bridge what to do on a holder's key with an instruction: canonical JSON
+# naming the order, the key, a single-use nonce, an expiry and the page's origin, signed
+# (ECDSA P-384, SHA-384) with the server's instruction key, whose public half the server
+# publishes at INSTRUCTION_KEY_PATH. The bridge acts only on a valid, unexpired instruction
+# for the calling origin, and signs nothing but a certificate request it builds itself for a
+# key pair it has just generated; the request carries the instruction's digest, so the server
+# knows which instruction (and order) the key was generated for.
+
+INSTRUCTION_KEY_PATH = "/pont/instructions.pem"
+INSTRUCTION_VERSION = 1
+INSTRUCTION_GENERATION = "generation"      # generate a key pair and a request on a blank key
+INSTRUCTION_FINALIZATION = "finalization"  # write the issued certificate, set the activation PIN
+INSTRUCTION_ACTIVATION = "activation"      # the holder replaces the activation PIN by their own
+INSTRUCTION_KINDS = (INSTRUCTION_GENERATION, INSTRUCTION_FINALIZATION, INSTRUCTION_ACTIVATION)
+MAX_INSTRUCTION_CHARS = 4096
+CSR_BINDING_PREFIX = "radesk-generation-v1:"
+
+# Key pairs the bridge generates for holders: RSA 3072 by default, EC P-256 allowed.
+KEY_RSA_3072 = "RSA-3072"
+KEY_EC_P256 = "EC-P256"
+KEY_TYPES = {KEY_RSA_3072: "RSA 3072 bits", KEY_EC_P256: "EC P-256"}
+
+
+def canonical_json(data: dict) -> str:
+    """The one text form of an instruction: what is signed, sent and stored."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def csr_binding(instruction: str) -> str:
+    """The challengePassword of a holder's certificate request: the instruction's digest."""
+    return CSR_BINDING_PREFIX + hashlib.sha256(instruction.encode("utf-8")).hexdigest()

@@ -119,6 +119,19 @@ def generate_keypair(
     rsa_bits: int = DEFAULT_RSA_BITS,
 ):
     """Generate a signing key pair on the token; return its public key (cryptography object)."""
+    with pkcs11_library(module_path) as lib:
+        token = find_token_by_label(lib, token_label)
+        with login(lib, token, pin, rw=True) as session:
+            if any(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})):
+                raise ValueError(f"une clé privée d'identifiant {key_id.hex()} existe déjà sur {token_label!r}")
+            public, _ = generate_keypair_in_session(session, key_type, key_id, label, rsa_bits)
+            return serialization.load_der_public_key(public_key_info_der(public))
+
+
+def generate_keypair_in_session(session, key_type: str, key_id: bytes, label: str,
+                                rsa_bits: int = DEFAULT_RSA_BITS):
+    """A signing key pair stored on the token of a read-write user session: the private key
+    sensitive, never extractable, sign-only. Returns the PKCS#11 (public, private) objects."""
     private_template = {
         Attribute.EXTRACTABLE: False,
         Attribute.SENSITIVE: True,
@@ -131,22 +144,15 @@ def generate_keypair(
         "capabilities": MechanismFlag.SIGN | MechanismFlag.VERIFY,  # the default adds decrypt/unwrap
         "private_template": private_template,
     }
-    with pkcs11_library(module_path) as lib:
-        token = find_token_by_label(lib, token_label)
-        with login(lib, token, pin, rw=True) as session:
-            if any(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})):
-                raise ValueError(f"une clé privée d'identifiant {key_id.hex()} existe déjà sur {token_label!r}")
-            if key_type == "EC":
-                public, _ = session.generate_keypair(
-                    KeyType.EC,
-                    public_template={Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
-                    **common,
-                )
-            elif key_type == "RSA":
-                public, _ = session.generate_keypair(KeyType.RSA, rsa_bits, **common)
-            else:
-                raise ValueError(f"type de clé inconnu : {key_type!r} (EC ou RSA)")
-            return serialization.load_der_public_key(public_key_info_der(public))
+    if key_type == "EC":
+        return session.generate_keypair(
+            KeyType.EC,
+            public_template={Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+            **common,
+        )
+    if key_type == "RSA":
+        return session.generate_keypair(KeyType.RSA, rsa_bits, **common)
+    raise ValueError(f"type de clé inconnu : {key_type!r} (EC ou RSA)")
 
 
 def generate_auth_keypair(module_path: str, token_label: str, pin: str, key_type: str = "EC"):
@@ -163,34 +169,44 @@ def write_certificate(
     label: str = AUTH_LABEL,
 ) -> None:
     """Store the certificate of the key pair `key_id`, replacing a previous one with that id."""
-    der = certificate.public_bytes(serialization.Encoding.DER)
     with pkcs11_library(module_path) as lib:
         token = find_token_by_label(lib, token_label)
         with login(lib, token, pin, rw=True) as session:
-            for public in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id}):
-                if public_key_info_der(public) != _spki(certificate):
-                    raise ValueError("le certificat ne correspond pas à la clé publique de ce jeton")
-            for previous in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id}):
-                previous.destroy()
-            session.create_object(_certificate_template(der, key_id, label))
+            write_certificate_in_session(session, certificate, key_id, label)
+
+
+def write_certificate_in_session(session, certificate: x509.Certificate, key_id: bytes,
+                                 label: str) -> None:
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    for public in session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.ID: key_id}):
+        if public_key_info_der(public) != _spki(certificate):
+            raise ValueError("le certificat ne correspond pas à la clé publique de ce jeton")
+    for previous in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id}):
+        previous.destroy()
+    session.create_object(_certificate_template(der, key_id, label))
 
 
 def write_ca_certificate(
     module_path: str, token_label: str, pin: str, certificate: x509.Certificate, label: str | None = None
 ) -> None:
     """Store an authority certificate of the holder's chain (once: an identical copy is skipped)."""
+    with pkcs11_library(module_path) as lib:
+        token = find_token_by_label(lib, token_label)
+        with login(lib, token, pin, rw=True) as session:
+            write_ca_certificate_in_session(session, certificate, label)
+
+
+def write_ca_certificate_in_session(session, certificate: x509.Certificate,
+                                    label: str | None = None) -> None:
     der = certificate.public_bytes(serialization.Encoding.DER)
     object_id = hashlib.sha1(_spki(certificate)).digest()  # distinct from key pair ids, stable
     if label is None:
         names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         label = str(names[0].value) if names else "ca"
-    with pkcs11_library(module_path) as lib:
-        token = find_token_by_label(lib, token_label)
-        with login(lib, token, pin, rw=True) as session:
-            for existing in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
-                if existing[Attribute.VALUE] == der:
-                    return
-            session.create_object(_certificate_template(der, object_id, label))
+    for existing in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
+        if existing[Attribute.VALUE] == der:
+            return
+    session.create_object(_certificate_template(der, object_id, label))
 
 
 def _certificate_template(der: bytes, object_id: bytes, label: str) -> dict:

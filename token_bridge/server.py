@@ -10,7 +10,9 @@ from pathlib import Path
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from token_bridge.protocol import API_VERSION, build_login_message, is_valid_nonce
+from token_bridge import generation
+from token_bridge.protocol import (API_VERSION, INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
+                                   INSTRUCTION_GENERATION, build_login_message, is_valid_nonce)
 from token_bridge.tokens import (
     DEFAULT_MAX_PIN_TRIES,
     BridgeError,
@@ -22,6 +24,7 @@ from token_bridge.tokens import (
 
 DEFAULT_PORT = 8765
 MAX_REQUEST_BYTES = 4096
+MAX_GENERATION_REQUEST_BYTES = 65536  # instructions, a certificate and its chain
 MAX_PIN_CHARS = 64
 PREFLIGHT_MAX_AGE = "600"
 
@@ -35,6 +38,13 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "method_not_allowed": 405,
     "no_certificate": 409,
+    "not_blank": 409,
+    "wrong_key": 409,
+    "already_activated": 409,
+    "instruction_refused": 403,
+    "instruction_expired": 410,
+    "pin_invalid": 400,
+    "server_unreachable": 502,
     "too_large": 413,
     "pin_locked": 423,
     "token_error": 502,
@@ -48,6 +58,7 @@ def create_bridge_app(
     state_dir: Path | str,
     max_pin_tries: int = DEFAULT_MAX_PIN_TRIES,
     port: int = DEFAULT_PORT,
+    instruction_keys: generation.InstructionKeys | None = None,
 ) -> Flask:
     app = Flask("token_bridge")
     app.json.ensure_ascii = False
@@ -57,6 +68,7 @@ def create_bridge_app(
         BRIDGE_ORIGINS=frozenset(allowed_origins),
         BRIDGE_PORT=port,  # read per request: `serve` sets it once the socket is bound
         BRIDGE_ATTEMPTS=PinAttempts(state_dir, max_pin_tries),
+        BRIDGE_INSTRUCTION_KEYS=instruction_keys or generation.InstructionKeys(),
     )
     app.before_request(_check_caller)
     app.after_request(_add_headers)
@@ -65,6 +77,12 @@ def create_bridge_app(
     app.add_url_rule("/v1/status", view_func=status, methods=["GET"])
     app.add_url_rule("/v1/tokens", view_func=tokens, methods=["GET"])
     app.add_url_rule("/v1/login-signature", view_func=login_signature, methods=["POST"])
+    app.add_url_rule("/v1/generation/preview", view_func=generation_preview, methods=["POST"])
+    app.add_url_rule("/v1/generation/key-pair", view_func=generation_key_pair, methods=["POST"])
+    app.add_url_rule("/v1/generation/certificate", view_func=generation_certificate,
+                     methods=["POST"])
+    app.add_url_rule("/v1/generation/abandon", view_func=generation_abandon, methods=["POST"])
+    app.add_url_rule("/v1/activation", view_func=activation, methods=["POST"])
     return app
 
 
@@ -100,6 +118,72 @@ def login_signature():
         signature=base64.b64encode(signature).decode("ascii"),
         algorithm=algorithm,
     )
+
+
+# --- a holder's key: generation (AET) and activation (holder), on signed instructions ----------
+
+def _generation_request(kind: str, prefix: str = "") -> tuple[dict, dict]:
+    """The JSON body and its verified instruction (fields ``{prefix}instruction`` and
+    ``{prefix}signature``)."""
+    request.max_content_length = MAX_GENERATION_REQUEST_BYTES
+    data = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(data, dict):
+        raise BridgeError("bad_request", "Requête invalide : JSON attendu.")
+    instruction = generation.verify_instruction(
+        data.get(f"{prefix}instruction"), data.get(f"{prefix}signature"), kind=kind,
+        origin=request.headers["Origin"], keys=current_app.config["BRIDGE_INSTRUCTION_KEYS"])
+    return data, instruction
+
+
+def _pin(data: dict, name: str = "pin") -> str:
+    pin = data.get(name)
+    if not isinstance(pin, str) or len(pin) > MAX_PIN_CHARS:
+        raise BridgeError("bad_request", "Code PIN invalide.")
+    return pin
+
+
+def generation_preview():
+    """What the bridge will do for this instruction, before it does anything."""
+    _, instruction = _generation_request(INSTRUCTION_GENERATION)
+    description = generation.describe_generation(instruction)
+    current_app.logger.warning("Instruction de génération reçue : %s", " ".join(description))
+    return jsonify(description=description, token=instruction["token"])
+
+
+def generation_key_pair():
+    data, instruction = _generation_request(INSTRUCTION_GENERATION)
+    config = current_app.config
+    result = generation.generate_key_pair(config["BRIDGE_MODULE"], data["instruction"],
+                                          instruction, _pin(data), config["BRIDGE_ATTEMPTS"])
+    return jsonify(result)
+
+
+def generation_certificate():
+    data, finalization = _generation_request(INSTRUCTION_FINALIZATION)
+    config = current_app.config
+    result = generation.write_certificate(config["BRIDGE_MODULE"], finalization, _pin(data),
+                                          data.get("certificate_pem"), data.get("chain_pem"),
+                                          config["BRIDGE_ATTEMPTS"])
+    return jsonify(result)
+
+
+def generation_abandon():
+    data, instruction = _generation_request(INSTRUCTION_GENERATION)
+    config = current_app.config
+    removed = generation.abandon_generation(config["BRIDGE_MODULE"], instruction, _pin(data),
+                                            config["BRIDGE_ATTEMPTS"])
+    return jsonify(removed=removed)
+
+
+def activation():
+    data, instruction = _generation_request(INSTRUCTION_ACTIVATION)
+    serial = data.get("serial")
+    if not is_valid_serial(serial):
+        raise BridgeError("bad_request", "Clé USB non précisée.")
+    config = current_app.config
+    result = generation.activate(config["BRIDGE_MODULE"], serial, instruction,
+                                 _pin(data, "new_pin"), config["BRIDGE_ATTEMPTS"])
+    return jsonify(result)
 
 
 def _check_caller():

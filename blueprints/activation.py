@@ -1,0 +1,115 @@
+"""The holder's activation page, opened from the link e-mailed at hand-over (no login: the
+link and the one-time code sent to the Contact OTP stand for the holder).
+
+Step 1, a plain form: the one-time code. Once accepted, this browser session may, for a while,
+fetch the signed instruction with which activation.js has the token bridge replace the key's
+activation PIN by the holder's own; the page then reports it and the order is « Terminée ».
+"""
+from __future__ import annotations
+
+import time
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
+                   request, session, url_for)
+from flask_limiter.errors import RateLimitExceeded
+
+from extensions import client_ip, limiter
+from services import activation
+from services.activation import ACTIVATION_PATH, ActivationRefused
+
+bp = Blueprint("activation", __name__, url_prefix=ACTIVATION_PATH)
+
+PAGE = "activation/page.html"
+SESSION_KEY = "activations_verified"  # {activation id: time the code was accepted here}
+CODE_SENT = "Un nouveau code d'activation vous a été envoyé."
+CODE_ACCEPTED = "Code accepté. Choisissez maintenant le code PIN personnel de votre clé."
+TOO_MANY = "Trop de tentatives depuis cette adresse : réessayez dans une minute."
+
+code_rate_limit = limiter.limit("10 per minute", key_func=client_ip)
+
+
+def _activation_or_404(secret: str):
+    found = activation.by_link(secret)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _verified_here(found) -> bool:
+    """The code was accepted in this browser session, and not too long ago."""
+    accepted = (session.get(SESSION_KEY) or {}).get(str(found.id))
+    return (accepted is not None and activation.is_verified(found)
+            and time.time() - accepted <= activation.VERIFIED_TTL.total_seconds())
+
+
+def _page(secret: str, found, *, error: str | None = None, status: int = 200):
+    return render_template(PAGE, secret=secret, activation=found, order=found.order,
+                           problem=activation.link_problem(found), error=error,
+                           verified=_verified_here(found), masked=activation.mask(found.recipient),
+                           max_tries=activation.CODE_MAX_TRIES), status
+
+
+@bp.get("/<secret>")
+def page(secret: str):
+    found = _activation_or_404(secret)
+    return _page(secret, found, status=410 if activation.link_problem(found) else 200)
+
+
+@bp.post("/<secret>/code")
+@code_rate_limit
+def check_code(secret: str):
+    found = _activation_or_404(secret)
+    try:
+        activation.verify_code(current_app, found, request.form.get("code"), ip=client_ip())
+    except ActivationRefused as refused:
+        return _page(secret, activation.by_link(secret), error=refused.message, status=400)
+    verified = dict(session.get(SESSION_KEY) or {})
+    verified[str(found.id)] = time.time()
+    session[SESSION_KEY] = verified
+    flash(CODE_ACCEPTED, "success")
+    return redirect(url_for(".page", secret=secret), 303)
+
+
+@bp.post("/<secret>/nouveau-code")
+@code_rate_limit
+def new_code(secret: str):
+    found = _activation_or_404(secret)
+    try:
+        activation.send_code(current_app, found, ip=client_ip())
+        flash(CODE_SENT, "success")
+    except ActivationRefused as refused:
+        flash(refused.message, "error")
+    return redirect(url_for(".page", secret=secret), 303)
+
+
+@bp.post("/<secret>/instruction")
+def instruction(secret: str):
+    found = _activation_or_404(secret)
+    if not _verified_here(found):
+        return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
+    try:
+        signed = activation.instruction(current_app, found, request.headers.get("Origin"))
+    except ActivationRefused as refused:
+        return jsonify(message=refused.message), 409
+    return jsonify(signed.as_json())
+
+
+@bp.post("/<secret>/terminee")
+def completed(secret: str):
+    found = _activation_or_404(secret)
+    if not _verified_here(found):
+        return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
+    try:
+        activation.complete(current_app, found, ip=client_ip())
+    except ActivationRefused as refused:
+        return jsonify(message=refused.message), 409
+    return jsonify(message="Votre clé est activée : elle s'ouvre désormais avec le code PIN que "
+                           "vous venez de choisir. Vous pouvez fermer cette page.")
+
+
+@bp.errorhandler(RateLimitExceeded)
+def rate_limited(error):
+    found = activation.by_link(request.view_args.get("secret", "")) if request.view_args else None
+    if found is None:
+        abort(404)
+    return _page(request.view_args["secret"], found, error=TOO_MANY, status=429)

@@ -1,0 +1,161 @@
+"""Background jobs (APScheduler): each run builds its own app context and database connection.
+
+Jobs are listed in ``jobs()``: the outbox (notifications to requesters) now; the activity
+digest will join it there. Run them
+
+* as their own process: ``flask --app app scheduler`` (the production way, one process or
+  several: every job is safe to run concurrently, see services.outbox);
+* inside the server as well when ``RADESK_SCHEDULER=1`` (the demo): started by the first request
+  a server process serves, never by the CLI or the tests' in-process apps.
+
+``flask --app app outbox flush`` sends every queued notification now; ``outbox status`` counts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import threading
+from typing import Callable, NamedTuple
+
+import click
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from models import db
+
+log = logging.getLogger("radesk.scheduler")
+
+OUTBOX_JOB = "outbox"
+
+
+class Job(NamedTuple):
+    id: str
+    function: Callable[[Flask], object]
+    trigger: dict  # APScheduler trigger arguments
+
+
+def outbox_job(app: Flask):
+    from services import outbox
+    report = outbox.run(app)
+    if report.attempted:
+        log.info("Boîte d'envoi : %s", report)
+    return report
+
+
+def jobs(app: Flask) -> list[Job]:
+    """Every periodic job, with its schedule from the configuration."""
+    return [
+        Job(OUTBOX_JOB, outbox_job,
+            {"trigger": "interval", "seconds": float(app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])}),
+    ]
+
+
+def run_job(app: Flask, job: Job):
+    """One run of ``job`` in a fresh app context with its own connection; errors are logged,
+    never raised into the scheduler (the next run tries again)."""
+    with app.app_context(), db.connection_context():
+        try:
+            return job.function(app)
+        except Exception:  # noqa: BLE001 — a job failure must not stop the scheduler
+            log.exception("Tâche « %s » en erreur", job.id)
+            return None
+
+
+def build(app: Flask, scheduler_class: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
+    scheduler = scheduler_class(timezone="UTC", job_defaults={"coalesce": True,
+                                                              "max_instances": 1,
+                                                              "misfire_grace_time": None})
+    now = dt.datetime.now(dt.timezone.utc)
+    for job in jobs(app):
+        scheduler.add_job(run_job, args=(app, job), id=job.id, next_run_time=now, **job.trigger)
+    return scheduler
+
+
+# --- Inside the server process (RADESK_SCHEDULER=1) -------------------------------------------
+
+_lock = threading.Lock()
+
+
+def _start_in_server(app: Flask) -> None:
+    with _lock:
+        if app.extensions.get("radesk_scheduler") is None:
+            scheduler = build(app)
+            scheduler.start()
+            app.extensions["radesk_scheduler"] = scheduler
+
+
+def wake(app: Flask, job_id: str = OUTBOX_JOB) -> None:
+    """Run a job now rather than at its next tick (e.g. a notification was just queued);
+    nothing happens when no scheduler runs in this process: the scheduler process will."""
+    scheduler = app.extensions.get("radesk_scheduler")
+    if scheduler is not None and scheduler.get_job(job_id) is not None:
+        scheduler.modify_job(job_id, next_run_time=dt.datetime.now(dt.timezone.utc))
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(scheduler_command)
+    app.cli.add_command(outbox_cli)
+    if app.config.get("RADESK_SCHEDULER") and not app.config.get("TESTING"):
+        @app.before_request
+        def start_scheduler():
+            if "radesk_scheduler" not in app.extensions:
+                _start_in_server(app)
+
+
+# --- Command line --------------------------------------------------------------------------
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Exécute les tâches de fond (boîte d'envoi des notifications…) jusqu'à Ctrl-C."""
+    app = current_app._get_current_object()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    scheduler = build(app, BlockingScheduler)
+    click.echo("Tâches de fond démarrées : " + ", ".join(job.id for job in jobs(app))
+               + " (Ctrl-C pour arrêter).")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+outbox_cli = AppGroup("outbox", help="Boîte d'envoi des notifications.")
+
+
+@outbox_cli.command("flush")
+@with_appcontext
+def outbox_flush():
+    """Envoie maintenant toutes les notifications en attente (code de sortie 1 si un envoi
+    a échoué)."""
+    from services import outbox
+
+    app = current_app._get_current_object()
+    with db.connection_context():
+        report = outbox.flush(app)
+        waiting = outbox.pending_count()
+    click.echo(f"Boîte d'envoi : {report} {waiting} en attente.")
+    if report.retried or report.failed:
+        sys.exit(1)
+
+
+@outbox_cli.command("status")
+@with_appcontext
+def outbox_status():
+    """Compte les notifications par état."""
+    from peewee import fn
+
+    from models import Notification
+
+    with db.connection_context():
+        counts = dict(Notification
+                      .select(Notification.state, fn.COUNT(Notification.id))
+                      .group_by(Notification.state)
+                      .tuples())
+    labels = {"queued": "en attente", "sending": "en cours d'envoi", "sent": "envoyée(s)",
+              "failed": "en échec"}
+    click.echo("Boîte d'envoi : " + ", ".join(
+        f"{counts.get(state, 0)} {label}" for state, label in labels.items()) + ".")

@@ -1,0 +1,127 @@
+"""Demo (issue 8): holder certificates for the demo orders in « Remise » and « Terminée »,
+generated the real way (services.generation_local: instruction, key pair generated on a SoftHSM2
+key, request signed there, issued by the embedded CA, written back), and three blank keys the
+demo AET can generate onto.
+
+The holders' keys live in their own SoftHSM2 store (``<instance>/softhsm/porteurs/``): they were
+handed over, so the bridge of the operators' workstation does not list them. The blank keys are
+in the operators' store, beside demo-aea and demo-aet. Idempotent: orders that already have a
+certificate, and blank keys that exist, are left alone.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+import workflow
+from models import AE, Activation, HolderCertificate, Operator, Order, db
+from services import audit, generation, generation_local
+from services.activation import HOLDER, link_hash
+from token_bridge import provision
+from token_bridge.protocol import KEY_EC_P256, KEY_RSA_3072
+
+BLANK_KEYS = ("cle-vierge-1", "cle-vierge-2", "cle-vierge-3")
+POLICY_OIDS = {"BPOI": "1.2.250.1.999.1.1", "AE Atlantique": "1.2.250.1.999.2.1"}  # demo values
+TECHNICIANS = {"AE Atlantique": ("Yann Le Goff", "yann.le-goff@atlantique.example")}
+HOLDER_PIN = "246810"  # the PIN the demo holders chose at activation
+SEED_NUMBERS = {960072, 960066, 960017, 959313, 959149, 958051, 956855}
+
+
+def holder_store(instance: Path) -> Path:
+    return instance / "softhsm" / "porteurs.conf"
+
+
+def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str) -> int:
+    """Blank keys, AE policies, and the missing holder certificates; returns how many were made."""
+    module = app.config["PKCS11_MODULE"]
+    existing = {label for _, label in provision.softhsm_tokens(operators_conf)}
+    for label in BLANK_KEYS:
+        if label not in existing:
+            provision.init_token(label, pin, so_pin, operators_conf)
+    for name, oid in POLICY_OIDS.items():
+        AE.update(holder_policy_oid=oid).where((AE.name == name) & AE.holder_policy_oid.is_null()).execute()
+    orders = list(Order
+                  .select()
+                  .where(Order.phase.in_((workflow.PHASE_HANDOVER, workflow.PHASE_DONE))
+                         & ~Order.id.in_(HolderCertificate.select(HolderCertificate.order)))
+                  .order_by(Order.number))
+    if not orders:
+        return 0
+    conf = provision.write_softhsm_conf(holder_store(instance), instance / "softhsm" / "porteurs")
+    holder_labels = {label for _, label in provision.softhsm_tokens(conf)}
+    previous = os.environ.get("SOFTHSM2_CONF")
+    provision.activate_softhsm_conf(conf)
+    try:
+        for done, order in enumerate(orders, start=1):
+            _certify(app, order, conf, module, holder_labels, pin, so_pin)
+            if done % 20 == 0 or done == len(orders):
+                print(f"Certificats de porteur de démonstration : {done}/{len(orders)}", flush=True)
+    finally:
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
+    return len(orders)
+
+
+def _technician(ae_id: int) -> Operator:
+    """The AE's AET (demo-aet for BPOI; a technician without key for the other AE)."""
+    found = (Operator.select()
+             .where((Operator.ae == ae_id) & Operator.roles.contains("AET"))
+             .order_by(Operator.id).first())
+    if found is not None:
+        return found
+    ae = AE.get_by_id(ae_id)
+    name, email = TECHNICIANS.get(ae.name, ("Technicien démo", "technicien@demo.example"))
+    with db.atomic():
+        operator = Operator.create(ae=ae, display_name=name, email=email, roles="AET")
+        audit.record("operator_created", ae=ae, actor="démo",
+                     details={"operator": name, "roles": "AET", "token": None})
+    return operator
+
+
+def _certify(app, order: Order, conf: Path, module: str, labels: set, pin: str, so_pin: str) -> None:
+    final_phase = order.phase
+    label = f"porteur-{order.number}"
+    if label in labels:  # left by an interrupted run: start over on a fresh key
+        provision.delete_token(label, conf)
+    serial = provision.init_token(label, pin, so_pin, conf)
+    # The demo created these orders in their final phase: they go through generation for real.
+    Order.update(phase=workflow.PHASE_GENERATION).where(Order.id == order.id).execute()
+    order = Order.get_by_id(order.id)
+    key_type = KEY_RSA_3072 if order.number in SEED_NUMBERS else KEY_EC_P256
+    result = generation_local.generate(app, order, _technician(order.ae_id), module_path=module,
+                                       token_serial=serial, token_label=label, pin=pin,
+                                       key_type=key_type, ip="démo")
+    if final_phase == workflow.PHASE_DONE:
+        _activated(app, Order.get_by_id(order.id), result, serial, module)
+
+
+def _activated(app, order: Order, result, serial: str, module: str) -> None:
+    """The holder activated the key: their PIN is set on it, the order is « Terminée »."""
+    from token_bridge import generation as bridge
+    certificate = result.certificate
+    origin = app.config["RADESK_LOGIN_ORIGINS"][0]
+    signed = generation.sign_instruction(app, {
+        "v": 1, "kind": "activation", "origin": origin, "nonce": secrets.token_urlsafe(32),
+        "expires_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).isoformat(timespec="seconds"),
+        "order_number": order.number, "certificate_sha256": certificate.fingerprint_sha256,
+        "activation_pin": result.activation_pin})
+    instruction = bridge.verify_instruction(signed.text, signed.signature, kind="activation",
+                                            origin=origin, keys=generation_local.instruction_keys(app))
+    bridge.activate(module, serial, instruction, HOLDER_PIN)
+    now = certificate.written_at
+    channel = "email" if "@" in order.otp_contact else "sms"
+    with db.atomic():
+        Activation.create(order=order.id, certificate=certificate.id,
+                          link_hash=link_hash(secrets.token_urlsafe(32)), link_expires_at=now,
+                          delivered_at=now, delivered_by=certificate.issued_by_id, channel=channel,
+                          recipient=order.otp_contact, codes_sent=1, code_sent_at=now,
+                          verified_at=now, activated_at=now)
+        Order.update(phase=workflow.PHASE_DONE, updated_at=now).where(Order.id == order.id).execute()
+        audit.record("key_activated", order=order, actor=HOLDER, ip="démo",
+                     details={"certificate": certificate.serial_hex})

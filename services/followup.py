@@ -1,0 +1,301 @@
+"""The requester's follow-up page (« page de suivi »): its link, and the changes made on it.
+
+The link carries a token signed with the app's secret key (itsdangerous, SHA-256): it names
+one order and the time it was made, plus a random part, so it cannot be guessed, forged, or
+turned to another order; it expires after ``RADESK_FOLLOWUP_LINK_DAYS``. An expired link whose
+signature is good still tells which order it was for, so the page can offer a new one, sent to
+the order's own address (never to an address typed on the page).
+
+Changes made by the requester (their information, a piece) are audited, mark the order
+« modifié par le demandeur », and take a dossier already sent for signature back to
+« à vérifier » (``workflow.after_requester_change``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Mapping
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+import workflow
+from formatting import PARIS
+from models import Notification, Order, Person, db, utcnow
+from services import audit, notifications
+
+SALT = "radesk-suivi-v1"
+REQUESTER = "Demandeur"
+RENEWAL_COOLDOWN = dt.timedelta(minutes=10)
+
+
+# --- The link ------------------------------------------------------------------------------
+
+class InvalidLink(Exception):
+    message = ("Ce lien de suivi n'est pas valide : il a été modifié ou recopié "
+               "incomplètement. Utilisez le lien exact reçu par e-mail.")
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    order_id: int
+    expired: bool
+
+
+def _serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def make_token(secret: str, order_id: int) -> str:
+    return _serializer(secret).dumps({"o": order_id, "n": secrets.token_urlsafe(9)})
+
+
+def read_token(secret: str, token: str, max_age_seconds: int) -> LinkCheck:
+    """Which order the token is for, and whether it expired; InvalidLink when not authentic."""
+    serializer = _serializer(secret)
+    expired = False
+    try:
+        payload = serializer.loads(token, max_age=max_age_seconds)
+    except SignatureExpired as error:
+        payload, expired = error.payload, True
+        try:
+            payload = serializer.load_payload(payload)
+        except BadData:
+            raise InvalidLink() from None
+    except BadData:
+        raise InvalidLink() from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("o"), int):
+        raise InvalidLink()
+    return LinkCheck(payload["o"], expired)
+
+
+def link_lifetime(app: Flask) -> dt.timedelta:
+    return dt.timedelta(days=app.config["RADESK_FOLLOWUP_LINK_DAYS"])
+
+
+def check_link(app: Flask, token: str) -> LinkCheck:
+    return read_token(app.config["SECRET_KEY"], token,
+                      int(link_lifetime(app).total_seconds()))
+
+
+def make_link(app: Flask, order_id: int) -> tuple[str, dt.date]:
+    """A new link to the order's follow-up page, and the last day (Paris) it works."""
+    token = make_token(app.config["SECRET_KEY"], order_id)
+    path = app.url_map.bind("localhost").build("followup.show", {"token": token})
+    expires = (dt.datetime.now(PARIS) + link_lifetime(app)).date() - dt.timedelta(days=1)
+    return app.config["RADESK_PUBLIC_URL"].rstrip("/") + path, expires
+
+
+def order_of(check: LinkCheck) -> Order:
+    """The order a checked link is for; InvalidLink when it no longer exists."""
+    order = Order.get_or_none(Order.id == check.order_id)
+    if order is None:
+        raise InvalidLink()
+    return order
+
+
+# --- A new link ----------------------------------------------------------------------------
+
+def renew_link(order: Order, *, sender: str | None, ip: str = "") -> Notification:
+    """Queue an e-mail with a new link to the order's own address. Refused (WorkflowError)
+    when one was asked for a moment ago or when the order has no address."""
+    order = notifications.order_for_message(order.id)
+    message = notifications.link_renewal_message(order)
+    if not message.recipient:
+        raise workflow.WorkflowError(["Aucune adresse e-mail n'est enregistrée pour cette "
+                                      "commande : contactez l'Autorité d'Enregistrement."])
+    recent = (Notification
+              .select()
+              .where((Notification.order == order.id)
+                     & (Notification.type == notifications.TYPE_LINK_RENEWAL)
+                     & (Notification.created_at > utcnow() - RENEWAL_COOLDOWN))
+              .exists())
+    if recent:
+        raise workflow.WorkflowError([
+            f"Un nouveau lien a déjà été envoyé à {mask_address(message.recipient)} il y a moins "
+            f"de 10 minutes : consultez votre messagerie (et le dossier des indésirables)."])
+    return notifications.queue(order, message, operator=None, sender=sender, ip=ip,
+                               actor=REQUESTER)
+
+
+def mask_address(address: str) -> str:
+    """« s•••••@exemple.fr »: enough to recognise one's address, not to learn it."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}{'•' * max(3, len(local) - 1)}@{domain}" if domain else "•••"
+
+
+# --- Changes made by the requester -------------------------------------------------------------
+
+INFORMATION_FIELDS = {  # form field: (label, where it is stored)
+    "email": "E-mail du porteur",
+    "telephone": "Téléphone du porteur",
+    "contact_otp": "Contact OTP",
+}
+MAX_FIELD = 254
+
+
+def _email_problem(value: str) -> str | None:
+    if not value:
+        return "L'e-mail du porteur est obligatoire."
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return f"L'e-mail du porteur « {value[:80]} » n'est pas une adresse e-mail valide."
+    return None
+
+
+def _phone_problem(value: str) -> str | None:
+    if not value:
+        return None  # optional
+    try:
+        number = phonenumbers.parse(value, "FR")
+    except phonenumbers.NumberParseException:
+        number = None
+    if (number is None or not phonenumbers.is_valid_number(number)
+            or not all(c.isdigit() or c in " .-()/+" for c in value)):
+        return f"Le téléphone du porteur « {value[:40]} » n'est pas un numéro de téléphone valide."
+    return None
+
+
+def information_problems(values: Mapping[str, str]) -> dict[str, str]:
+    """{field: French problem} for the requester's form."""
+    problems = {}
+    for name in INFORMATION_FIELDS:
+        value = values.get(name, "")
+        if len(value) > MAX_FIELD or not value.isprintable():
+            problems[name] = f"{INFORMATION_FIELDS[name]} : valeur trop longue ou illisible."
+    problems.setdefault("email", _email_problem(values.get("email", "")))
+    problems.setdefault("telephone", _phone_problem(values.get("telephone", "")))
+    problems.setdefault("contact_otp", workflow.otp_contact_problem(values.get("contact_otp")))
+    return {name: problem for name, problem in problems.items() if problem}
+
+
+def clean_information(form: Mapping[str, str]) -> dict[str, str]:
+    return {name: (form.get(name) or "").strip() for name in INFORMATION_FIELDS}
+
+
+def update_information(order: Order, values: Mapping[str, str], ip: str = "") -> bool:
+    """Store the requester's corrections; True when something changed, False when unchanged.
+    Raises WorkflowError (reasons) when refused; nothing is written then."""
+    problems = information_problems(values)
+    if problems:
+        raise workflow.WorkflowError(list(problems.values()))
+    new = {"email": validate_email(values["email"], check_deliverability=False).normalized,
+           "telephone": values["telephone"],
+           "contact_otp": workflow.normalize_otp_contact(values["contact_otp"])}
+    with db.atomic() as transaction:
+        now = utcnow()
+        # Writing first locks the row, so the state read next cannot change before commit.
+        Order.update(updated_at=Order.updated_at).where(Order.id == order.id).execute()
+        current = Order.get_by_id(order.id)
+        holder = Person.get_by_id(current.holder_id)
+        old = {"email": holder.email, "telephone": holder.phone, "contact_otp": current.otp_contact}
+        changes = {INFORMATION_FIELDS[name]: {"avant": old[name], "après": new[name]}
+                   for name in INFORMATION_FIELDS if old[name] != new[name]}
+        if not changes:
+            transaction.rollback()
+            return False
+        phase, substate = workflow.after_requester_change(current)
+        Person.update(email=new["email"], phone=new["telephone"]).where(
+            Person.id == holder.id).execute()
+        (Order
+         .update(otp_contact=new["contact_otp"], phase=phase, substate=substate,
+                 requester_modified_at=now, updated_at=now)
+         .where(Order.id == current.id)
+         .execute())
+        audit.record("requester_information_updated", order=current, actor=REQUESTER, ip=ip,
+                     details={"modifications": changes,
+                              **_substate_change(current.substate, substate)})
+    return True
+
+
+def _substate_change(before: str | None, after: str | None) -> dict:
+    if before == after:
+        return {}
+    return {"sous-état": {"avant": workflow.label(workflow.SUBSTATES, before),
+                          "après": workflow.label(workflow.SUBSTATES, after)}}
+
+
+def uploadable_kinds(order: Order) -> list[str]:
+    """The pieces the requester may send: the order's required justificatifs."""
+    return [kind for kind in workflow.required_document_kinds(order)
+            if workflow.DOCUMENT_KINDS[kind].category == workflow.CATEGORY_SUPPORTING]
+
+
+def upload_document(order: Order, kind: str, filename: str, data: bytes, ip: str = ""):
+    """The requester's new or replacement piece, through the document store. Raises
+    WorkflowError (not allowed) or RefusedDocument (the store's French refusal).
+
+    services.documents.import_document commits the piece with its audit event in its own
+    crash-safe steps; the order is then marked « modifié par le demandeur » (and, if it had
+    been sent for signature, taken back to « à vérifier ») in one more transaction."""
+    from services.documents import import_document
+
+    problem = workflow.requester_change_problem(order)
+    if problem is not None:
+        raise workflow.WorkflowError([problem])
+    if kind not in uploadable_kinds(order):
+        raise workflow.WorkflowError(["Choisissez une des pièces justificatives demandées."])
+    document = import_document(order, kind, filename, data, operator=None,
+                               actor_label=REQUESTER, ip=ip)
+    _mark_changed(order, f"Pièce déposée par le demandeur : {workflow.document_kind_label(kind)}",
+                  ip)
+    return document
+
+
+def _mark_changed(order: Order, reason: str, ip: str) -> None:
+    with db.atomic():
+        now = utcnow()
+        Order.update(updated_at=now).where(Order.id == order.id).execute()  # lock the row
+        current = Order.get_by_id(order.id)
+        if workflow.requester_change_problem(current) is not None:
+            return  # validated meanwhile: the piece was refused or archived, nothing to reopen
+        phase, substate = workflow.after_requester_change(current)
+        (Order
+         .update(phase=phase, substate=substate, requester_modified_at=now)
+         .where(Order.id == current.id)
+         .execute())
+        if substate != current.substate:
+            audit.record("order_back_to_check", order=current, actor=REQUESTER, ip=ip,
+                         details={"motif": reason,
+                                  **_substate_change(current.substate, substate)})
+
+
+# --- What the page shows ---------------------------------------------------------------------
+
+def messages_for(order: Order, limit: int = 10) -> list[Notification]:
+    """The messages the AE sent the requester about this order, newest first."""
+    return list(Notification
+                .select()
+                .where((Notification.order == order.id) & (Notification.state == "sent")
+                       & (Notification.type != notifications.TYPE_LINK_RENEWAL))
+                .order_by(Notification.sent_at.desc())
+                .limit(limit))
+
+
+def page(order: Order, token: str, **extra) -> dict:
+    """Everything the follow-up page shows for ``order`` (from a checked link)."""
+    from services.documents import document_store
+
+    order = notifications.order_for_message(order.id)
+    documents = list(notifications.current_documents(order))
+    today = dt.datetime.now(PARIS).date()
+    rows = [row for row in workflow.document_rows(order, documents)
+            if row.category == workflow.CATEGORY_SUPPORTING]
+    missing = [row.kind for row in rows if not row.complete
+               or workflow.document_expired(row.document, today)]
+    information = {"email": order.holder.email, "telephone": order.holder.phone,
+                   "contact_otp": order.otp_contact}
+    return dict(
+        order=order, token=token, state_text=workflow.requester_state_text(order),
+        tasks=workflow.requester_tasks(order, documents, today),
+        change_problem=workflow.requester_change_problem(order), rows=rows, today=today,
+        default_kind=missing[0] if missing else (rows[0].kind if rows else ""),
+        received=[(n, n.body.replace(notifications.LINK_VARIABLE, "cette page"))
+                  for n in messages_for(order)],
+        information=information, labels=INFORMATION_FIELDS,
+        max_bytes=document_store().max_bytes, **extra)

@@ -1,0 +1,220 @@
+"""Issue 5 in the browser, on the demo keys: demo-aea opens the viewer of an incomplete order,
+sends « Pièce manquante » whose pre-filled text names the missing document; the requester's
+e-mail arrives at a real SMTP server; its link lets the requester upload the piece (with
+progress); the operator then sees the notification (with its time) and the new document."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e_support import (AppInstance, launch_chromium, log_in_through_the_page,
+                               start_app_server, start_bridge)
+from tests.smtp_support import SmtpServer
+
+pytestmark = pytest.mark.browser
+
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+
+SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")  # a folder, to look at the pages
+NUMBER = 960101
+LINK = re.compile(r"https?://[^\s\"<>]+/suivi/[A-Za-z0-9_.\-]+")
+
+
+def _incomplete_order(app):
+    """An order of « BPOI » at « à vérifier » whose Extrait de KBIS was never uploaded."""
+    from models import AE
+    from services import demo_documents as docs
+    from services.documents import import_document
+    from tests.e2e_support import make_order
+
+    ae = AE.get(AE.name == "BPOI")
+    order = make_order(ae, NUMBER, "Claire", "Durand")
+    order.requester_email = "alice.colbert@exemple.fr"
+    order.save()
+    pieces = {
+        "cgu": docs.contract_pdf("CGU", NUMBER, "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
+        "subscription_contract": docs.contract_pdf("Contrat d'abonnement", NUMBER, "Boileau Colbert Conseil",
+                                                   "Claire Durand", "Alice Colbert", None),
+        "authorization_letter": docs.contract_pdf("Lettre d'autorisation de demande de certificat", NUMBER,
+                                                  "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
+        "holder_id": docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3), "X4RTBPFW4"),
+        "legal_rep_id": docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12), "880692310285"),
+        "payment_proof": docs.payment_proof_pdf(NUMBER, "Boileau Colbert Conseil", 249.0, dt.date(2026, 1, 5)),
+    }
+    for kind, data in pieces.items():
+        extension = "jpg" if data[:3] == b"\xff\xd8\xff" else "pdf"
+        import_document(order, kind, f"{kind}.{extension}", data, actor_label="Demandeur")
+    return order.id
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from services.demo import seed_demo, softhsm_conf_path
+    from token_bridge import provision
+
+    directory = tmp_path_factory.mktemp("e2e-notifications")
+    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
+    smtp = SmtpServer().start()
+    try:
+        with AppInstance.create(directory, extra_env={
+                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
+                "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"}) as instance:
+            with instance.seeding() as app:
+                seed_demo(app, order_count=8)  # the demo AEs, operators and keys
+                order_id = _incomplete_order(app)
+                module = app.config["PKCS11_MODULE"]
+            conf = softhsm_conf_path(instance.instance_path)
+            serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aea")
+            keys = SimpleNamespace(environment={**os.environ, "SOFTHSM2_CONF": str(conf),
+                                                "PKCS11_MODULE": module})
+            with start_app_server(instance) as server, start_bridge(instance, keys):
+                yield SimpleNamespace(instance=instance, server=server, serial=serial,
+                                      order_id=order_id, smtp=smtp, directory=directory)
+    finally:
+        smtp.stop()
+        if saved_conf is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved_conf
+
+
+@pytest.fixture
+def browser(site):
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(20_000)
+    return context.new_page()
+
+
+def shot(page, name: str) -> None:
+    if SCREENSHOTS:
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=False)
+
+
+def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, site, tmp_path):
+    url = site.instance.url
+    operator = new_page(browser)
+    log_in_through_the_page(operator, url, site.serial)
+    operator.goto(f"{url}/commandes/{site.order_id}/visionneuse")
+    expect(operator).to_have_title(re.compile(f"Visionneuse — Commande N° {NUMBER}"))
+
+    # Lower right corner: « Envoyer une notification » unfolds the form in place.
+    corner = operator.locator(".viewer-corner")
+    corner.locator("summary", has_text="Envoyer une notification").click()
+    form = corner.locator("#notification-form")
+    expect(form.get_by_role("heading", name="Envoyer une notification")).to_be_visible()
+    kind = form.get_by_label("Type de message")
+    kind.select_option(label="Contact OTP non valide")
+    expect(form.get_by_label("Objet")).to_have_value(f"Commande N° {NUMBER} : Contact OTP non valide")
+    kind.select_option(label="Pièce manquante")
+    expect(form.get_by_label("Objet")).to_have_value(f"Commande N° {NUMBER} : pièce manquante")
+    message = form.get_by_label("Message", exact=True)
+    expect(message).to_have_value(re.compile(r"il nous manque la ou les pièces suivantes :\n  • Extrait de KBIS\n"))
+    assert "Pièce d'identité" not in message.input_value()
+    expect(form.get_by_label("Destinataire")).to_have_value("alice.colbert@exemple.fr")
+    form.get_by_role("button", name="Aperçu").click()
+    expect(form.locator(".mail-preview")).to_contain_text("Commande N° 960101")
+    shot(operator, "notification-formulaire")
+    form.get_by_role("button", name="Envoyer", exact=True).click()
+    expect(form.get_by_role("status")).to_contain_text("Notification « Pièce manquante » enregistrée")
+
+    # The requester's e-mail arrives (sent by the server's scheduler), in French, with the link.
+    mail = site.smtp.inbox.wait_for(1, timeout=30)[0]
+    assert mail.recipients == ["alice.colbert@exemple.fr"]
+    assert mail.message["Subject"] == f"Commande N° {NUMBER} : pièce manquante"
+    assert "Extrait de KBIS" in mail.text and f"Commande N° {NUMBER}" in mail.html
+    link = LINK.search(mail.text).group(0)
+    assert urlsplit(link).netloc == urlsplit(url).netloc
+
+    # The history shows it sent, with its time.
+    corner.locator("summary", has_text="Historique des notifications").click()
+    history = corner.locator("#historique-notifications")
+    expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"), timeout=20_000)
+    expect(history.locator(".delivery")).to_have_text("envoyée", timeout=20_000)
+    expect(history).to_contain_text("Pièce manquante")
+    expect(history).to_contain_text("Camille Martin")
+    shot(operator, "notification-historique")
+
+    # The requester opens the link, in their own browser, and uploads the piece.
+    requester = new_page(browser)
+    requester.goto(link)
+    expect(requester.get_by_role("heading", name=f"Suivi de votre commande N° {NUMBER}")).to_be_visible()
+    expect(requester.locator("#ce-qui-manque")).to_contain_text("Déposer la pièce manquante : Extrait de KBIS.")
+    expect(requester.get_by_text("Camille Martin")).to_have_count(0)
+    from services import demo_documents as docs
+    kbis = tmp_path / "kbis.pdf"
+    kbis.write_bytes(docs.kbis_pdf("Boileau Colbert Conseil", "434202180", "12 rue de la République, Toulouse",
+                                   "Alice Colbert", dt.date(2012, 3, 14)))
+    requester.evaluate("""() => { window.uploadProgress = [];
+        document.addEventListener('htmx:xhr:progress', e => window.uploadProgress.push([e.detail.loaded, e.detail.total])); }""")
+    expect(requester.get_by_label("Pièce à déposer ou à remplacer")).to_have_value("kbis")
+    requester.get_by_label(re.compile("^Fichier")).set_input_files(str(kbis))
+    requester.get_by_role("button", name="Déposer la pièce").click()
+    expect(requester.locator("#vos-pieces [role=status].message")).to_contain_text(
+        "Pièce reçue : Extrait de KBIS (« kbis.pdf »). Merci !")
+    expect(requester.locator("#ce-qui-manque")).not_to_contain_text("Extrait de KBIS")
+    progress = requester.evaluate("() => window.uploadProgress")
+    assert progress and any(loaded == total and total >= kbis.stat().st_size for loaded, total in progress)
+    expect(requester.locator("#vos-pieces table")).to_contain_text(
+        re.compile(r"Extrait de KBIS\s+reçue le \d\d/\d\d/\d{4} à \d\d:\d\d"))
+    shot(requester, "suivi-demandeur")
+
+    # The operator sees the new document in the viewer, and the notification with its time.
+    operator.reload()
+    panel = operator.locator(".viewer-panel")
+    kbis_item = panel.locator("li.document-item", has_text="Extrait de KBIS")
+    expect(kbis_item.get_by_role("link", name="Extrait de KBIS")).to_be_visible()
+    kbis_item.locator("summary").click()
+    expect(kbis_item).to_contain_text("Demandeur")
+    corner.locator("summary", has_text="Historique des notifications").click()
+    expect(history.locator(".delivery")).to_have_text("envoyée")
+    expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"))
+    shot(operator, "visionneuse-apres-depot")
+
+    # And in the order file: « modifié par le demandeur », the piece, the notification.
+    operator.goto(f"{url}/commandes/{site.order_id}")
+    expect(operator.get_by_text(re.compile(r"Modifié par le demandeur le \d\d/\d\d/\d{4} à \d\d:\d\d"))).to_be_visible()
+    row = operator.locator("table.documents tr", has_text="Extrait de KBIS")
+    expect(row).to_contain_text("importé")
+    expect(row).to_contain_text("Demandeur")
+    expect(operator.locator("#historique-notifications")).to_contain_text("envoyée")
+    expect(operator.locator("#historique")).to_contain_text("Notification envoyée au demandeur")
+    shot(operator, "fiche-apres-depot")
+    assert len(site.smtp.inbox.messages) == 1, "sent once"
+
+
+def test_report_an_incomplete_dossier_from_the_order_file_without_javascript(browser, site):
+    """« Signaler un dossier incomplet » works without JavaScript: its own page, a plain form."""
+    context = browser.new_context(locale="fr-FR", java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    # Without JavaScript the bridge login cannot run: reuse a logged-in session's cookie.
+    with_js = new_page(browser)
+    log_in_through_the_page(with_js, site.instance.url, site.serial)
+    context.add_cookies(with_js.context.cookies())
+    page.goto(f"{site.instance.url}/commandes/{site.order_id}")
+    page.get_by_role("link", name="Signaler un dossier incomplet").click()
+    expect(page.get_by_role("heading", name=re.compile("Notifications au demandeur"))).to_be_visible()
+    page.get_by_label("Type de message").select_option(label="Autre")
+    page.get_by_role("button", name="Remplir le message").click()
+    expect(page.get_by_label("Message", exact=True)).to_have_value("")
+    page.get_by_label("Message", exact=True).fill("Bonjour,\nMerci de nous rappeler au 05 61 00 00 00.\n{lien}")
+    already = len(site.smtp.inbox.messages)
+    page.get_by_role("button", name="Envoyer", exact=True).click()
+    expect(page.get_by_text("Notification « Autre » enregistrée")).to_be_visible()
+    expect(page.locator("#historique-notifications")).to_contain_text("Autre")
+    mails = site.smtp.inbox.wait_for(already + 1, timeout=30)
+    assert "Merci de nous rappeler" in mails[-1].text
+    context.close()
