@@ -100,6 +100,14 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(generation_bp)
     app.register_blueprint(activation_bp)
+    # issue 6: signature of the contractual documents, the signers' page, validation
+    from blueprints.signature import bp as signature_bp
+    from blueprints.signing import bp as signing_bp
+    from blueprints.validation import bp as validation_bp
+
+    app.register_blueprint(signature_bp)
+    app.register_blueprint(signing_bp)
+    app.register_blueprint(validation_bp)
 
 
 ERROR_PAGES = {

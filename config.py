@@ -89,6 +89,11 @@ class Config:
         self.RADESK_OUTBOX_MAX_TRIES = int(env.get("RADESK_OUTBOX_MAX_TRIES", "8"))
         self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
+        # --- Signature of the contractual documents (issue 6) ---
+        self.RADESK_SIGNATURE_LINK_DAYS = int(env.get("RADESK_SIGNATURE_LINK_DAYS", "14"))
+        self.RADESK_SIGNATURE_REMINDER_HOURS = float(env.get("RADESK_SIGNATURE_REMINDER_HOURS", "72"))
+        self.RADESK_SIGNATURE_MAX_REMINDERS = int(env.get("RADESK_SIGNATURE_MAX_REMINDERS", "3"))
+        self.RADESK_SIGNATURE_CODE_CHANNEL = env.get("RADESK_SIGNATURE_CODE_CHANNEL", "email")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -46,11 +46,24 @@ def outbox_job(app: Flask):
     return report
 
 
+SIGNATURE_REMINDERS_JOB = "signature_reminders"  # issue 6
+
+
+def signature_reminders_job(app: Flask):
+    """Remind the signers whose delay (RADESK_SIGNATURE_REMINDER_HOURS) has passed (issue 6)."""
+    from services import signatures
+    sent = signatures.send_due_reminders(app)
+    if sent:
+        log.info("Signature : %d relance(s) envoyée(s)", sent)
+    return sent
+
+
 def jobs(app: Flask) -> list[Job]:
     """Every periodic job, with its schedule from the configuration."""
     return [
         Job(OUTBOX_JOB, outbox_job,
             {"trigger": "interval", "seconds": float(app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])}),
+        Job(SIGNATURE_REMINDERS_JOB, signature_reminders_job, {"trigger": "interval", "minutes": 15}),  # issue 6
     ]
 
 

@@ -1097,3 +1097,14 @@ def refusal_checks(order, operator) -> list[Check]:
 
 def after_refusal(order, operator) -> State:
     return cancel(order, operator)
+
+
+def validation_flags_checks(order, operator) -> list[Check]:
+    """Ticking « Règlement (OK) » and « Dossier complet (OK) »: an AEA, a dossier still open in
+    the validation phase."""
+    return [_role_check(operator, ROLE_AEA), _phase_check(order, PHASE_VALIDATION),
+            _dossier_open_check(order)]
+
+
+def validation_flags_blockers(order, operator) -> list[str]:
+    return failed_reasons(validation_flags_checks(order, operator))

@@ -9,6 +9,7 @@ packages=(softhsm2 poppler-utils fonts-dejavu-core openssl)
 [ "${1:-}" = "dev" ] && packages+=(nginx-light chromium chromium-driver)
 packages+=(util-linux)                             # prlimit: bounded preview renders (issue 4)
 [ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks (issue 4)
+[ "${1:-}" = "dev" ] && packages+=(libnss3-tools)  # certutil: pdfsig trusts the CA in tests (issue 6)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -598,7 +598,8 @@ class EmbeddedCA:
     def issue_seal_certificate(self, public_key, *, organization: str,
                                validity_days: int = 3 * 365) -> x509.Certificate:
         """An AE's electronic seal for the contractual documents its signers sign (issue 6):
-        a legal person's certificate (digitalSignature + nonRepudiation, documentSigning),
+        a legal person's certificate (digitalSignature + nonRepudiation, documentSigning and
+        emailProtection),
         registered as kind « seal »."""
         not_before = _now() - CLOCK_SKEW
         not_after = min(not_before + dt.timedelta(days=validity_days),
@@ -623,7 +624,11 @@ class EmbeddedCA:
                            key_encipherment=False, data_encipherment=False, key_agreement=False,
                            key_cert_sign=False, crl_sign=False, encipher_only=False,
                            decipher_only=False), critical=True)
-                       .add_extension(x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), critical=False)
+                       # emailProtection too: NSS (poppler's pdfsig, Firefox) checks a PDF
+                       # signer as an e-mail signer and refuses a certificate without it.
+                       .add_extension(x509.ExtendedKeyUsage(
+                           [DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                           critical=False)
                        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
                                       critical=False)
                        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(

@@ -50,6 +50,12 @@ from services import notifications as _notifications  # noqa: E402
 AUDIT_ACTIONS.update(_notifications.AUDIT_ACTIONS)
 DETAIL_LABELS.update(_notifications.DETAIL_LABELS)
 DETAIL_FORMATTERS.update(_notifications.DETAIL_FORMATTERS)
+# Signature of the contractual documents, validation, hold and refusal (issue 6).
+from services import signatures as _signatures, validation as _validation  # noqa: E402
+AUDIT_ACTIONS.update(_signatures.AUDIT_ACTIONS)
+AUDIT_ACTIONS.update(_validation.AUDIT_ACTIONS)
+DETAIL_LABELS.update(_signatures.DETAIL_LABELS)
+DETAIL_LABELS.update(_validation.DETAIL_LABELS)
 NOT_RECORDED = "non renseigné"
 
 

@@ -32,7 +32,7 @@ _lock = threading.Lock()
 class Seal:
     key: object                        # the private key (EC P-384)
     certificate: x509.Certificate
-    chain: tuple[x509.Certificate, ...]  # issuing CA, then root
+    chain: tuple[x509.Certificate, ...]  # the intermediate CA(s) embedded in each signature
 
 
 def _usable(certificate: x509.Certificate, now: dt.datetime) -> bool:
@@ -67,7 +67,9 @@ def ae_seal(app: Flask, ae: AE) -> Seal:
             else:
                 _replace(path, pem)
             certificate = x509.load_pem_x509_certificate(pem)
-        seal = Seal(key, certificate, tuple(ca.chain()))
+        # The issuing CA only: a root embedded in the signature makes NSS (pdfsig) reject
+        # every signature after the first of a document; relying parties hold the root.
+        seal = Seal(key, certificate, tuple(ca.chain()[:-1]))
         cache[ae.id] = seal
         return seal
 

@@ -545,6 +545,10 @@ def page(request: SignatureRequest, now: dt.datetime | None = None) -> SigningPa
                        mask(contact or ""))
 
 
+def refreshed(request: SignatureRequest) -> SignatureRequest:
+    return SignatureRequest.get_by_id(request.id)
+
+
 def item_of(request: SignatureRequest, item_id: int) -> SignatureItem | None:
     """A document of this signer's request (never another signer's or order's), or None."""
     return (SignatureItem

@@ -114,9 +114,10 @@ def test_sections_and_fields(client, desk):
     assert "Prénom Alain" in text(section(html, "Représentant légal"))
     assert ">Mandataire</h2>" not in html
     assert "<dt>" in html and '<th scope="col">Statut</th>' in html
-    # Features of later issues: no dead buttons.
-    for later in ("Envoyer pour signature</button>", ">Valider<"):
-        assert later not in html
+    # No dead buttons: « Envoyer pour signature » waits for step 1; « Valider » (issue 6) is a
+    # live form whose server side says what is missing.
+    assert "Envoyer pour signature</button>" not in html
+    assert f'action="/commandes/{desk["order"].id}/validation/confirmation"' in html
     # « Consulter » and « Télécharger le dossier » (issue 4) are live links.
     order_id = desk["order"].id
     assert f'href="/commandes/{order_id}/visionneuse" target="visionneuse-960072">Consulter' in html

@@ -2,7 +2,7 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import Document, Notification, OperatorScope, Order, Portal
+from models import Document, Notification, OperatorScope, Order, Portal, SignatureRequest, utcnow
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -18,8 +18,13 @@ def two_tenants(app, make_ae, make_operator, make_order):
     their_notification = Notification.create(ae=theirs, order=their_order, type="autre",
                                               recipient="x@example.org", subject="s", body="b",
                                               message_id="<t@example.org>")
+    # issue 6: a signature request of the other AE's order
+    their_request = SignatureRequest.create(order=their_order, role="holder", name="Yann Le Goff",
+                                            email="y@example.org", link_nonce="n",
+                                            expires_at=utcnow())
     return {"me": me, "my_order": my_order, "their_order": their_order,
-            "their_document": their_document, "their_notification": their_notification}
+            "their_document": their_document, "their_notification": their_notification,
+            "their_request": their_request}
 
 
 def foreign_value(argument: str, data: dict):
@@ -33,6 +38,7 @@ def foreign_value(argument: str, data: dict):
         # /activation/<secret> (issue 8): public, the link's secret is the key; an unknown one
         # answers 404 (tests/test_activation.py covers the holder's own link).
         "secret": "x" * 43,
+        "request_id": data["their_request"].id,  # issue 6: a signature request
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
@@ -41,7 +47,9 @@ def foreign_value(argument: str, data: dict):
 
 # /suivi/<token>: the requester's follow-up page, keyed by a signed link scoped to one order
 # (tests/test_followup.py checks that scope).
-PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/")
+# /signature/<token>: a signer's page, keyed by their signed link (tests/test_signatures.py
+# checks that another signer's documents answer 404).
+PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/")
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

@@ -266,8 +266,9 @@
     try {
       await prepare(token, pin);
     } catch (problem) {
+      const nonce = pending ? pending.nonce : null; // the try the server opened, if any
       pending = null;
-      await fail(problem, null);
+      await fail(problem, nonce);
       pinInput.focus();
     } finally {
       setBusy(false);
