@@ -23,6 +23,7 @@ expect = sync_api.expect
 
 SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")  # a folder, to look at the pages
 NUMBER = 960101
+SLOW = 15_000  # ms: a server round trip on a loaded machine (the whole suite runs in parallel)
 LINK = re.compile(r"https?://[^\s\"<>]+/suivi/[A-Za-z0-9_.\-]+")
 
 
@@ -114,21 +115,24 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     corner = operator.locator(".viewer-corner")
     corner.locator("summary", has_text="Envoyer une notification").click()
     form = corner.locator("#notification-form")
-    expect(form.get_by_role("heading", name="Envoyer une notification")).to_be_visible()
+    expect(form.get_by_role("heading", name="Envoyer une notification")).to_be_visible(timeout=SLOW)
     kind = form.get_by_label("Type de message")
     kind.select_option(label="Contact OTP non valide")
-    expect(form.get_by_label("Objet")).to_have_value(f"Commande N° {NUMBER} : Contact OTP non valide")
+    expect(form.get_by_label("Objet")).to_have_value(
+        f"Commande N° {NUMBER} : Contact OTP non valide", timeout=SLOW)
     kind.select_option(label="Pièce manquante")
-    expect(form.get_by_label("Objet")).to_have_value(f"Commande N° {NUMBER} : pièce manquante")
+    expect(form.get_by_label("Objet")).to_have_value(f"Commande N° {NUMBER} : pièce manquante", timeout=SLOW)
     message = form.get_by_label("Message", exact=True)
-    expect(message).to_have_value(re.compile(r"il nous manque la ou les pièces suivantes :\n  • Extrait de KBIS\n"))
+    expect(message).to_have_value(
+        re.compile(r"il nous manque la ou les pièces suivantes :\n  • Extrait de KBIS\n"), timeout=SLOW)
     assert "Pièce d'identité" not in message.input_value()
     expect(form.get_by_label("Destinataire")).to_have_value("alice.colbert@exemple.fr")
     form.get_by_role("button", name="Aperçu").click()
-    expect(form.locator(".mail-preview")).to_contain_text("Commande N° 960101")
+    expect(form.locator(".mail-preview")).to_contain_text("Commande N° 960101", timeout=SLOW)
     shot(operator, "notification-formulaire")
     form.get_by_role("button", name="Envoyer", exact=True).click()
-    expect(form.get_by_role("status")).to_contain_text("Notification « Pièce manquante » enregistrée")
+    expect(form.get_by_role("status")).to_contain_text(
+        "Notification « Pièce manquante » enregistrée", timeout=SLOW)
 
     # The requester's e-mail arrives (sent by the server's scheduler), in French, with the link.
     mail = site.smtp.inbox.wait_for(1, timeout=30)[0]
@@ -163,7 +167,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     requester.get_by_label(re.compile("^Fichier")).set_input_files(str(kbis))
     requester.get_by_role("button", name="Déposer la pièce").click()
     expect(requester.locator("#vos-pieces [role=status].message")).to_contain_text(
-        "Pièce reçue : Extrait de KBIS (« kbis.pdf »). Merci !")
+        "Pièce reçue : Extrait de KBIS (« kbis.pdf »). Merci !", timeout=SLOW)
     expect(requester.locator("#ce-qui-manque")).not_to_contain_text("Extrait de KBIS")
     progress = requester.evaluate("() => window.uploadProgress")
     assert progress and any(loaded == total and total >= kbis.stat().st_size for loaded, total in progress)
@@ -175,11 +179,11 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     operator.reload()
     panel = operator.locator(".viewer-panel")
     kbis_item = panel.locator("li.document-item", has_text="Extrait de KBIS")
-    expect(kbis_item.get_by_role("link", name="Extrait de KBIS")).to_be_visible()
+    expect(kbis_item.get_by_role("link", name="Extrait de KBIS")).to_be_visible(timeout=SLOW)
     kbis_item.locator("summary").click()
     expect(kbis_item).to_contain_text("Demandeur")
     corner.locator("summary", has_text="Historique des notifications").click()
-    expect(history.locator(".delivery")).to_have_text("envoyée")
+    expect(history.locator(".delivery")).to_have_text("envoyée", timeout=SLOW)
     expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"))
     shot(operator, "visionneuse-apres-depot")
 

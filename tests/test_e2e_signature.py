@@ -22,6 +22,7 @@ pytestmark = pytest.mark.browser
 
 sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
+expect.set_options(timeout=30_000)  # generating and signing PDFs on a busy machine takes seconds
 
 SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")
 NUMBER = 960201
