@@ -108,6 +108,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(signature_bp)
     app.register_blueprint(signing_bp)
     app.register_blueprint(validation_bp)
+    # issue 7: the activity digest and the administration screen
+    from blueprints.admin import bp as admin_bp
+    from services import digest
+
+    app.register_blueprint(admin_bp)
+    digest.register(app)
 
 
 ERROR_PAGES = {

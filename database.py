@@ -115,6 +115,14 @@ def _v7_signatures(database: Database) -> None:
             migrator.add_column("order", "hold_comment", TextField(null=True)))
 
 
+def _v8_digest(database: Database) -> None:
+    """v8 (issue 7): the digests sent per (operator, slot); whether an AE sends empty ones."""
+    from models import DigestRun
+
+    database.create_tables([DigestRun], safe=True)
+    migrate(_migrator(database).add_column("ae", "digest_send_empty", BooleanField(default=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -122,6 +130,7 @@ MIGRATIONS = {
     5: _v5_notifications,
     6: _v6_generation,
     7: _v7_signatures,
+    8: _v8_digest,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -60,6 +60,7 @@ class AE(BaseModel):
     digest_slots = CharField(default="07:10,12:10,17:10")
     created_at = DateTimeField(default=utcnow)
     holder_policy_oid = CharField(null=True)  # the AE's own certificate policy (issue 8)
+    digest_send_empty = BooleanField(default=True)  # issue 7: send an all-zero digest
 
 
 class Portal(BaseModel):
@@ -581,3 +582,21 @@ class SignatureMessage(BaseModel):
 
 
 ALL_MODELS.append(SignatureMessage)
+
+
+class DigestRun(BaseModel):
+    """One activity digest (issue 7): an operator's slot, claimed once by the unique
+    (operator, slot_at) index in the same transaction as its outbox e-mail, so several
+    scheduler processes or a restart never send a slot twice. ``content`` is the digest as
+    JSON, rendered to text and HTML when the outbox sends it."""
+    operator = ForeignKeyField(Operator, backref="digest_runs", on_delete="CASCADE")
+    slot_at = DateTimeField()            # the slot's time (UTC)
+    created_at = DateTimeField(default=utcnow)
+    notification = ForeignKeyField(Notification, null=True, unique=True, on_delete="SET NULL")
+    content = TextField(default="{}")
+
+    class Meta:
+        indexes = ((("operator", "slot_at"), True),)
+
+
+ALL_MODELS.append(DigestRun)

@@ -58,12 +58,28 @@ def signature_reminders_job(app: Flask):
     return sent
 
 
+DIGEST_JOB = "digest"  # issue 7
+
+
+def digest_job(app: Flask):
+    """Queue the activity digests whose slot has come (each (operator, slot) once, see
+    services.digest), then let the outbox send them."""
+    from services import digest
+    report = digest.run(app)
+    if report.queued or report.skipped:
+        log.info("Résumé d'activité : %s", report)
+        if report.queued:
+            wake(app)
+    return report
+
+
 def jobs(app: Flask) -> list[Job]:
     """Every periodic job, with its schedule from the configuration."""
     return [
         Job(OUTBOX_JOB, outbox_job,
             {"trigger": "interval", "seconds": float(app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])}),
         Job(SIGNATURE_REMINDERS_JOB, signature_reminders_job, {"trigger": "interval", "minutes": 15}),  # issue 6
+        Job(DIGEST_JOB, digest_job, {"trigger": "interval", "seconds": 60}),  # issue 7
     ]
 
 
@@ -112,6 +128,7 @@ def wake(app: Flask, job_id: str = OUTBOX_JOB) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(digest_cli)  # issue 7
     if app.config.get("RADESK_SCHEDULER") and not app.config.get("TESTING"):
         @app.before_request
         def start_scheduler():
@@ -172,3 +189,43 @@ def outbox_status():
               "failed": "en échec"}
     click.echo("Boîte d'envoi : " + ", ".join(
         f"{counts.get(state, 0)} {label}" for state, label in labels.items()) + ".")
+
+
+# --- Activity digest (issue 7) ---------------------------------------------------------------
+
+digest_cli = AppGroup("digest", help="Résumé d'activité des opérateurs.")
+
+
+@digest_cli.command("preview")
+@click.option("--operator", "who", required=True,
+              help="Opérateur : n°, adresse e-mail, nom affiché ou clé de démonstration (demo-aea).")
+@with_appcontext
+def digest_preview(who: str):
+    """Affiche le résumé qu'un opérateur recevrait maintenant (texte)."""
+    from models import utcnow
+    from services import digest
+
+    app = current_app._get_current_object()
+    with db.connection_context():
+        try:
+            operator = digest.find_operator(who)
+        except digest.DigestError as problem:
+            raise click.ClickException(str(problem))
+        click.echo(digest.text(digest.preview(app, operator, utcnow())))
+        if not operator.digest_enabled:
+            click.echo("(Résumé désactivé pour cet opérateur : il ne le reçoit pas.)")
+
+
+@digest_cli.command("send-now")
+@with_appcontext
+def digest_send_now():
+    """Met en boîte d'envoi les résumés du créneau en cours (une seule fois par opérateur et
+    créneau), puis les envoie."""
+    from services import digest, outbox
+
+    app = current_app._get_current_object()
+    with db.connection_context():
+        report = digest.run(app)
+        click.echo(f"Résumé d'activité : {report}")
+        if report.queued:
+            click.echo(f"Boîte d'envoi : {outbox.run(app)}")

@@ -189,11 +189,31 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
              .where(Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])))
     counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
     for phase, substate, number in query.group_by(Order.phase, Order.substate).tuples():
-        if phase == workflow.PHASE_GENERATION:
-            counts[workflow.FILTER_TO_GENERATE] += number
-        elif substate in counts:
-            counts[substate] += number
+        _add(counts, phase, substate, number)
     return counts
+
+
+def _add(counts: dict[str, int], phase: str, substate: str | None, number: int) -> None:
+    """Fold one (phase, sub-state) group into the list's sub-state counters."""
+    if phase == workflow.PHASE_GENERATION:
+        counts[workflow.FILTER_TO_GENERATE] += number
+    elif substate in counts:
+        counts[substate] += number
+
+
+def substate_counts_by_portal(ae_ids) -> dict[int, dict[str, int]]:
+    """The same counters per portal, for several AEs in one grouped query (the activity
+    digest, issue 7): {portal id: {sous-état: n}}; portals without such orders are absent."""
+    query = (Order
+             .select(Order.portal, Order.phase, Order.substate, fn.COUNT(Order.id))
+             .where(Order.ae.in_(list(ae_ids))
+                    & Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION]))
+             .group_by(Order.portal, Order.phase, Order.substate))
+    by_portal: dict[int, dict[str, int]] = {}
+    for portal_id, phase, substate, number in query.tuples():
+        _add(by_portal.setdefault(portal_id, dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)),
+             phase, substate, number)
+    return by_portal
 
 
 def changed_since(scope: OperatorScope, filters: OrderFilters, since: dt.datetime) -> int:

@@ -22,6 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import Flask
+from peewee import JOIN
 
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
@@ -67,7 +68,7 @@ def due(now: dt.datetime, force: bool = False, limit: int = BATCH) -> list[Notif
     """Notifications to try now, oldest first, with their order number and AE name."""
     return list(Notification
                 .select(Notification, Order.id, Order.number, AE.id, AE.name)
-                .join(Order, on=(Notification.order == Order.id), attr="order")
+                .join(Order, JOIN.LEFT_OUTER, on=(Notification.order == Order.id), attr="order")
                 .switch(Notification)
                 .join(AE, on=(Notification.ae == AE.id), attr="ae")
                 .where(_claimable(now, force))
@@ -156,7 +157,7 @@ def _record_sent(notification: Notification, tries: int) -> None:
                           & (Notification.state == "sending"))
                    .execute())
         if updated:
-            audit.record("notification_sent", ae=notification.ae_id, order=notification.order,
+            audit.record("notification_sent", ae=notification.ae_id, order=notification.order if notification.order_id else None,
                          actor=SYSTEM, details=_details(notification, tries))
 
 
@@ -178,7 +179,7 @@ def _record_failure(app: Flask, notification: Notification, tries: int,
             if not final:
                 extra["next_try"] = paris_datetime(next_try)
             audit.record("notification_failed" if final else "notification_retry",
-                         ae=notification.ae_id, order=notification.order, actor=SYSTEM,
+                         ae=notification.ae_id, order=notification.order if notification.order_id else None, actor=SYSTEM,
                          details=_details(notification, tries, **extra))
     return final
 

@@ -22,7 +22,8 @@ def two_tenants(app, make_ae, make_operator, make_order):
     their_request = SignatureRequest.create(order=their_order, role="holder", name="Yann Le Goff",
                                             email="y@example.org", link_nonce="n",
                                             expires_at=utcnow())
-    return {"me": me, "my_order": my_order, "their_order": their_order,
+    their_operator = make_operator(theirs)  # issue 7: the administration screen
+    return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request}
 
@@ -39,6 +40,7 @@ def foreign_value(argument: str, data: dict):
         # answers 404 (tests/test_activation.py covers the holder's own link).
         "secret": "x" * 43,
         "request_id": data["their_request"].id,  # issue 6: a signature request
+        "operator_id": data["their_operator"].id,  # issue 7: administration
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

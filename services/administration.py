@@ -1,0 +1,42 @@
+"""The administration screen of an AE's admins (issue 7): its operators at a glance (roles,
+portals, bound certificates, active or not, digest on or off)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import Operator, OperatorCertificate, OperatorPortal, Portal
+
+ROLE_LABELS = {"AEA": "AEA (vérification, validation)", "AET": "AET (génération)",
+               "admin": "Administrateur"}
+
+
+@dataclass
+class OperatorLine:
+    operator: Operator
+    roles: list[str]
+    portals: list[str] | None   # None: every portal of the AE
+    certificates: list[OperatorCertificate]
+
+
+def operator_of_ae(ae_id: int, operator_id: int) -> Operator | None:
+    """An operator of this AE only (another AE's id gives None, hence a 404)."""
+    return Operator.get_or_none((Operator.id == operator_id) & (Operator.ae == ae_id))
+
+
+def operators(ae_id: int) -> list[OperatorLine]:
+    """Every operator of the AE, with their portals and certificates (three queries)."""
+    people = list(Operator.select().where(Operator.ae == ae_id)
+                  .order_by(Operator.active.desc(), Operator.display_name))
+    ids = [op.id for op in people] or [-1]
+    portals: dict[int, list[str]] = {}
+    for link in (OperatorPortal.select(OperatorPortal.operator, Portal.name).join(Portal)
+                 .where(OperatorPortal.operator.in_(ids)).order_by(Portal.name).objects()):
+        portals.setdefault(link.operator_id, []).append(link.name)
+    certificates: dict[int, list[OperatorCertificate]] = {}
+    for cert in (OperatorCertificate.select().where(OperatorCertificate.operator.in_(ids))
+                 .order_by(OperatorCertificate.bound_at)):
+        certificates.setdefault(cert.operator_id, []).append(cert)
+    return [OperatorLine(op, [ROLE_LABELS.get(r, r) for r in sorted(op.role_set)],
+                         None if op.all_portals else portals.get(op.id, []),
+                         certificates.get(op.id, []))
+            for op in people]

@@ -1,0 +1,323 @@
+"""The activity digest (« Résumé d'activité », SPEC §7, issue 7).
+
+At each of its AE's slot times (Europe/Paris), an operator for whom an admin switched the
+digest on receives, through the outbox, the counts of the Commandes list's sub-state counters
+per portal they see: « à vérifier » and « à valider » for AEA, « à générer » for AET.
+
+* **Once per (operator, slot).** ``run`` inserts a ``DigestRun`` row (unique on operator and
+  slot) in the same transaction as the outbox e-mail: a second process, or a restart, finds the
+  row and sends nothing. The outbox then brings retries (SMTP outage) and at-most-once sending.
+* **A missed slot** (everything was down) is sent once, late: only the latest past slot is
+  due, and the e-mail says when it was due and when its counts were taken.
+* **Fast.** One grouped query counts every portal of every AE with a due operator
+  (services.order_search.substate_counts_by_portal, the list's own counting rules).
+* ``now`` is always passed in (a controllable clock for the tests).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import flask_mail
+from flask import Flask
+from peewee import IntegrityError
+
+import workflow
+from formatting import PARIS, paris_datetime
+from models import AE, DigestRun, Notification, Operator, OperatorPortal, Portal, db, utcnow
+from services import audit
+from services.order_search import substate_counts_by_portal
+
+log = logging.getLogger("radesk.digest")
+
+TYPE_DIGEST = "digest"
+TYPE_LABELS = {TYPE_DIGEST: "Résumé d'activité"}
+SYSTEM = "Résumé d'activité"
+LATE_AFTER = dt.timedelta(minutes=10)
+SLOT = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+MAX_SLOTS = 24
+
+
+class DigestError(ValueError):
+    """A refusal, in French."""
+
+
+def parse_slots(text: str) -> list[dt.time]:
+    """« 07:10, 12:10,17:10 » → sorted distinct times; DigestError names the bad ones."""
+    parts = [part.strip() for part in (text or "").replace(";", ",").split(",") if part.strip()]
+    if not parts:
+        raise DigestError("Indiquez au moins une heure d'envoi (HH:MM, séparées par des virgules).")
+    bad = [part for part in parts if not SLOT.match(part)]
+    if bad:
+        raise DigestError("Heure(s) d'envoi invalide(s) : " + ", ".join(f"« {b} »" for b in bad)
+                          + ". Format attendu : HH:MM (de 00:00 à 23:59), séparées par des virgules.")
+    times = sorted({dt.time(int(h), int(m)) for h, m in (SLOT.match(p).groups() for p in parts)})
+    if len(times) > MAX_SLOTS:
+        raise DigestError(f"Au plus {MAX_SLOTS} heures d'envoi par jour.")
+    return times
+
+
+def format_slots(times: list[dt.time]) -> str:
+    return ",".join(t.strftime("%H:%M") for t in times)
+
+
+def current_slot(times: list[dt.time], now: dt.datetime) -> dt.datetime:
+    """The latest slot at or before ``now`` (naive UTC in, naive UTC out), today or yesterday,
+    Paris time (summer time included)."""
+    today = now.replace(tzinfo=dt.timezone.utc).astimezone(PARIS).date()
+    candidates = [dt.datetime.combine(day, t, tzinfo=PARIS).astimezone(dt.timezone.utc)
+                  .replace(tzinfo=None)
+                  for day in (today - dt.timedelta(days=1), today) for t in times]
+    return max(c for c in candidates if c <= now)
+
+
+def plural(number: int, word: str = "commande") -> str:
+    """French: 0 commande, 1 commande, 3 commandes, 1 234 commandes."""
+    shown = f"{number:,}".replace(",", "\u202f")
+    return f"{shown} {word}" if number <= 1 else f"{shown} {word}s"
+
+
+def _list_url(app: Flask, **args) -> str:
+    return f"{app.config['RADESK_PUBLIC_URL'].rstrip('/')}/commandes?{urlencode(args)}"
+
+
+SECTIONS = (  # role, heading, columns (sous-état filter, heading), link label, link filter
+    (workflow.ROLE_AEA, "Commandes en validation",
+     ((workflow.SUBSTATE_TO_CHECK, "Commandes à vérifier"),
+      (workflow.SUBSTATE_TO_VALIDATE, "Commandes à valider")),
+     "Consulter", {"phase": workflow.PHASE_VALIDATION}),
+    (workflow.ROLE_AET, "Certificats à générer",
+     ((workflow.FILTER_TO_GENERATE, "Commandes à générer"),),
+     "Voir", {"sous_etat": workflow.FILTER_TO_GENERATE}),
+)
+
+
+@dataclass
+class Audience:
+    """What one run knows of the AEs concerned: portals by AE, explicit portal links."""
+    portals: dict[int, list[Portal]] = field(default_factory=dict)
+    links: dict[int, set[int]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, ae_ids, operator_ids) -> "Audience":
+        audience = cls()
+        for portal in Portal.select().where(Portal.ae.in_(list(ae_ids))).order_by(Portal.name):
+            audience.portals.setdefault(portal.ae_id, []).append(portal)
+        for link in OperatorPortal.select().where(OperatorPortal.operator.in_(list(operator_ids))):
+            audience.links.setdefault(link.operator_id, set()).add(link.portal_id)
+        return audience
+
+    def portals_of(self, operator: Operator) -> list[Portal]:
+        portals = self.portals.get(operator.ae_id, [])
+        if operator.all_portals:
+            return portals
+        allowed = self.links.get(operator.id, set())
+        return [p for p in portals if p.id in allowed]
+
+
+def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
+          slot_at: dt.datetime, now: dt.datetime) -> dict:
+    """The digest as plain data (JSON-able): title, sections with one row per portal."""
+    sections = []
+    total = 0
+    for role, heading, columns, link_label, link_filter in SECTIONS:
+        if not operator.has_role(role):
+            continue
+        rows = []
+        for portal in portals:
+            portal_counts = counts.get(portal.id, {})
+            cells = []
+            for sous_etat, _ in columns:
+                number = portal_counts.get(sous_etat, 0)
+                total += number
+                cells.append({"text": plural(number), "number": number,
+                              "url": _list_url(app, portail=portal.id, sous_etat=sous_etat)})
+            rows.append({"portal": portal.name, "cells": cells,
+                         "url": _list_url(app, portail=portal.id, **link_filter)})
+        sections.append({"heading": heading, "columns": ["Nom du portail"]
+                         + [title for _, title in columns], "link_label": link_label,
+                         "rows": rows})
+    late = now - slot_at > LATE_AFTER
+    return {"title": f"Résumé d'activité du {paris_datetime(slot_at)}",
+            "operator": operator.display_name, "ae": operator.ae.name,
+            "late_note": (f"Envoi différé : ce résumé était prévu le {paris_datetime(slot_at)} ; "
+                          f"le service était indisponible. Les nombres sont ceux du "
+                          f"{paris_datetime(now)}.") if late else "",
+            "sections": sections, "total": total}
+
+
+def text(content: dict) -> str:
+    lines = [content["title"], "", f"Bonjour {content['operator']},", ""]
+    if content["late_note"]:
+        lines += [content["late_note"], ""]
+    if not content["sections"]:
+        lines += ["Aucun rôle AEA ni AET : ce résumé n'a rien à vous montrer.", ""]
+    for section in content["sections"]:
+        lines += [section["heading"], "=" * len(section["heading"])]
+        if not section["rows"]:
+            lines.append("Aucun portail ne vous est attribué.")
+        for row in section["rows"]:
+            cells = " · ".join(f"{column} : {cell['text']}"
+                               for column, cell in zip(section["columns"][1:], row["cells"]))
+            lines += [f"{row['portal']} — {cells}", f"  {section['link_label']} : {row['url']}"]
+        lines.append("")
+    lines.append(f"{content['ae']} — Autorité d'Enregistrement")
+    return "\n".join(lines)
+
+
+def html(app: Flask, content: dict) -> str:
+    return app.jinja_env.get_template("mail/digest.html").render(digest=content)
+
+
+def compose(app: Flask, notification: Notification) -> flask_mail.Message:
+    """The outbox's composer for digests: text and HTML from the run's stored content."""
+    from services.mail import DeliveryError
+
+    run = DigestRun.get_or_none(DigestRun.notification == notification.id)
+    if run is None:
+        raise DeliveryError("Résumé d'activité introuvable : message non envoyé.", permanent=True)
+    content = json.loads(run.content)
+    message = flask_mail.Message(
+        subject=notification.subject, recipients=[notification.recipient], body=text(content),
+        html=html(app, content), sender=app.config["MAIL_DEFAULT_SENDER"],
+        extra_headers={"Content-Language": "fr", "Auto-Submitted": "auto-generated",
+                       "X-RADesk-Type": TYPE_DIGEST})
+    message.msgId = notification.message_id
+    message.date = notification.created_at.replace(tzinfo=dt.timezone.utc).timestamp()
+    return message
+
+
+def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
+    """The digest this operator would receive if it were sent at ``now``."""
+    audience = Audience.load([operator.ae_id], [operator.id])
+    counts = substate_counts_by_portal([operator.ae_id])
+    return build(app, operator, audience.portals_of(operator), counts, now, now)
+
+
+@dataclass
+class RunReport:
+    queued: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.queued} résumé(s) mis en boîte d'envoi, {self.skipped} non envoyé(s)."
+                + "".join(f"\n  {p}" for p in self.problems))
+
+
+def due_operators(now: dt.datetime) -> list[tuple[Operator, dt.datetime]]:
+    """Operators (digest on, active) whose AE's latest slot has no run yet."""
+    operators = list(Operator.select(Operator, AE).join(AE)
+                     .where(Operator.digest_enabled & Operator.active))
+    slots: dict[int, dt.datetime | None] = {}
+    for operator in operators:
+        if operator.ae_id not in slots:
+            try:
+                slots[operator.ae_id] = current_slot(parse_slots(operator.ae.digest_slots), now)
+            except DigestError as problem:
+                log.warning("AE « %s » : %s Résumés non envoyés.", operator.ae.name, problem)
+                slots[operator.ae_id] = None
+    candidates = [(op, slots[op.ae_id]) for op in operators if slots[op.ae_id] is not None]
+    if not candidates:
+        return []
+    done = set(DigestRun.select(DigestRun.operator, DigestRun.slot_at)
+               .where(DigestRun.operator.in_([op.id for op, _ in candidates])
+                      & DigestRun.slot_at.in_(list({slot for _, slot in candidates})))
+               .tuples())
+    return [(op, slot) for op, slot in candidates if (op.id, slot) not in done]
+
+
+def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
+    """Queue every due digest (the scheduler's job, ``digest send-now``)."""
+    from services.notifications import new_message_id
+
+    now = now or utcnow()
+    report = RunReport()
+    due = due_operators(now)
+    if not due:
+        return report
+    ae_ids = {op.ae_id for op, _ in due}
+    audience = Audience.load(ae_ids, [op.id for op, _ in due])
+    counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
+    for operator, slot_at in due:
+        content = build(app, operator, audience.portals_of(operator), counts, slot_at, now)
+        reason = None
+        if not (operator.email or "").strip():
+            reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
+        elif content["total"] == 0 and not operator.ae.digest_send_empty:
+            reason = f"{operator.display_name} : rien à signaler, résumé vide non envoyé (réglage de l'AE)."
+        try:
+            with db.atomic():
+                notification = None
+                if reason is None:
+                    notification = Notification.create(
+                        ae=operator.ae_id, order=None, type=TYPE_DIGEST,
+                        recipient=operator.email.strip(), subject=content["title"],
+                        body=text(content), created_at=now, next_try_at=now,
+                        message_id=new_message_id(app.config.get("MAIL_DEFAULT_SENDER")))
+                DigestRun.create(operator=operator.id, slot_at=slot_at, created_at=now,
+                                 notification=notification, content=json.dumps(content))
+                audit.record("digest_queued" if reason is None else "digest_skipped",
+                             ae=operator.ae_id, actor=SYSTEM,
+                             details={"operator": operator.display_name,
+                                      "slot": paris_datetime(slot_at),
+                                      **({"reason": reason} if reason else {})})
+        except IntegrityError:
+            continue  # another process took this (operator, slot) first
+        if reason is None:
+            report.queued += 1
+        else:
+            report.skipped += 1
+            report.problems.append(reason)
+            log.warning("%s", reason)
+    return report
+
+
+def set_digest(operator: Operator, enabled: bool, admin: Operator, ip: str = "") -> None:
+    with db.atomic():
+        Operator.update(digest_enabled=enabled).where(Operator.id == operator.id).execute()
+        audit.record("digest_enabled" if enabled else "digest_disabled", operator=admin, ip=ip,
+                     details={"operator": operator.display_name})
+    operator.digest_enabled = enabled
+
+
+def set_settings(ae: AE, slots_text: str, send_empty: bool, admin: Operator, ip: str = "") -> str:
+    """Store the AE's slot times (raises DigestError when malformed); returns them normalised."""
+    slots = format_slots(parse_slots(slots_text))
+    with db.atomic():
+        AE.update(digest_slots=slots, digest_send_empty=send_empty).where(AE.id == ae.id).execute()
+        audit.record("digest_settings_changed", operator=admin, ip=ip,
+                     details={"slots": slots, "send_empty": send_empty})
+    return slots
+
+
+def find_operator(who: str) -> Operator:
+    """The operator named on the command line: n°, e-mail, demo key (demo-aea) or name."""
+    from services.demo import DEMO_KEYS
+
+    who = (who or "").strip()
+    keys = {key.label: key.email for key in DEMO_KEYS}
+    if who.isdigit():
+        found = list(Operator.select().where(Operator.id == int(who)))
+    else:
+        email = keys.get(who, who)
+        found = list(Operator.select().where((Operator.email == email)
+                                             | (Operator.display_name == who)))
+    if not found:
+        raise DigestError(f"Aucun opérateur « {who} ».")
+    if len(found) > 1:
+        raise DigestError(f"Plusieurs opérateurs « {who} » : indiquez son n° ("
+                          + ", ".join(str(op.id) for op in found) + ").")
+    return found[0]
+
+
+def register(app: Flask) -> None:
+    """Wire digests into the outbox and the notification labels."""
+    from services import notifications, outbox
+
+    outbox.COMPOSERS[TYPE_DIGEST] = compose
+    notifications.TYPE_LABELS.update(TYPE_LABELS)
