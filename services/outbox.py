@@ -157,7 +157,8 @@ def _record_sent(notification: Notification, tries: int) -> None:
                           & (Notification.state == "sending"))
                    .execute())
         if updated:
-            audit.record("notification_sent", ae=notification.ae_id, order=notification.order if notification.order_id else None,
+            audit.record("notification_sent", ae=notification.ae_id,
+                         order=notification.order if notification.order_id else None,
                          actor=SYSTEM, details=_details(notification, tries))
 
 
@@ -179,7 +180,8 @@ def _record_failure(app: Flask, notification: Notification, tries: int,
             if not final:
                 extra["next_try"] = paris_datetime(next_try)
             audit.record("notification_failed" if final else "notification_retry",
-                         ae=notification.ae_id, order=notification.order if notification.order_id else None, actor=SYSTEM,
+                         ae=notification.ae_id,
+                         order=notification.order if notification.order_id else None, actor=SYSTEM,
                          details=_details(notification, tries, **extra))
     return final
 

@@ -60,6 +60,9 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     # v5 (issue 5): the AEs' notification wordings, and the requester's last change.
     from models import MessageTemplate
     assert MessageTemplate.select().count() == 0 and order.requester_modified_at is None
+    # v8 (issue 7): the digests sent per (operator, slot); AEs send all-zero digests by default.
+    from models import AE, DigestRun
+    assert DigestRun.select().count() == 0 and AE.get_by_id(order.ae_id).digest_send_empty is True
 
     # Running the migration again changes nothing.
     assert migrate_database(database) == LATEST_VERSION
