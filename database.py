@@ -144,19 +144,38 @@ def current_version(database: Database) -> int | None:
 
 def migrate_database(database: Database) -> int:
     """Create or upgrade the schema; returns the version now in force."""
-    with database.atomic():
-        if isinstance(database, PostgresqlDatabase):
-            # Several server processes may start at once: one migrates, the others wait.
-            database.execute_sql("SELECT pg_advisory_xact_lock(727272)")
-        version = current_version(database)
-        if version is None:
-            database.create_tables(ALL_MODELS, safe=True)
-            SchemaVersion.insert(id=1, version=LATEST_VERSION).on_conflict_ignore().execute()
-            AuditHead.insert(id=1).on_conflict_ignore().execute()
-            return LATEST_VERSION
-        for step in sorted(MIGRATIONS):
-            if step > version:
-                MIGRATIONS[step](database)
-                SchemaVersion.update(version=step).where(SchemaVersion.id == 1).execute()
-                version = step
+    sqlite = isinstance(database, SqliteDatabase)
+    if sqlite:
+        # SQLite adds a NOT NULL column by rebuilding the table; dropping the old copy of a
+        # table other rows refer to needs foreign keys off (SQLite's documented procedure),
+        # and that switch only works outside a transaction.
+        database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        with database.atomic():
+            version = _migrate(database)
+            if sqlite:
+                broken = database.execute_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration: clés étrangères rompues {broken[:5]}")
         return version
+    finally:
+        if sqlite:
+            database.execute_sql("PRAGMA foreign_keys = ON")
+
+
+def _migrate(database: Database) -> int:
+    if isinstance(database, PostgresqlDatabase):
+        # Several server processes may start at once: one migrates, the others wait.
+        database.execute_sql("SELECT pg_advisory_xact_lock(727272)")
+    version = current_version(database)
+    if version is None:
+        database.create_tables(ALL_MODELS, safe=True)
+        SchemaVersion.insert(id=1, version=LATEST_VERSION).on_conflict_ignore().execute()
+        AuditHead.insert(id=1).on_conflict_ignore().execute()
+        return LATEST_VERSION
+    for step in sorted(MIGRATIONS):
+        if step > version:
+            MIGRATIONS[step](database)
+            SchemaVersion.update(version=step).where(SchemaVersion.id == 1).execute()
+            version = step
+    return version

@@ -26,6 +26,9 @@ def _insert_v1_rows(database: peewee.Database) -> None:
         ("INSERT INTO portal (id, ae_id, name) VALUES (1, 1, 'BPOI-Rhône')", []),
         ("INSERT INTO operator (id, ae_id, display_name, email, roles, all_portals, active, created_at) "
          "VALUES (1, 1, 'Ancien Opérateur', 'a@example.org', 'AEA', true, true, %s)", [now]),
+        # A row referring to the operator: upgrades that rebuild a parent table must keep it.
+        ("INSERT INTO operator_certificate (id, operator_id, fingerprint_sha256, subject, issuer, serial_hex, "
+         "not_after, pem, bound_at) VALUES (1, 1, 'ab', 'CN=A', 'CN=CA', '01', %s, '', %s)", [now, now]),
         ("INSERT INTO company (id, ae_id, name, siren, rcs_registered) VALUES (1, 1, 'ACME', '434202180', true)", []),
         ("INSERT INTO person (id, ae_id, civility, first_name, last_name, email, phone) "
          "VALUES (1, 1, 'Mme', 'Sandra', 'Boileau', 's@example.org', '')", []),
