@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from config import Config, instance_secret
-from database import migrate_database, open_database, optimize_before_close
+from database import migrate_database, open_database, refresh_planner_statistics
 from extensions import limiter
 from models import db
 
@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     database = open_database(app.config["DATABASE_URL"])
     with database.connection_context():
         migrate_database(database)
+        refresh_planner_statistics(database)
 
     csrf.init_app(app)
     limiter.init_app(app)
@@ -50,7 +51,6 @@ def _register_request_hooks(app: Flask) -> None:
     @app.teardown_request
     def close_connection(exc):
         if not db.is_closed():
-            optimize_before_close(db.obj)
             db.close()
 
     @app.after_request

@@ -6,7 +6,8 @@ transaction, so data made by an older schema is kept.
 """
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, Database, PostgresqlDatabase, SqliteDatabase
+from peewee import (BooleanField, CharField, Database, OperationalError, PostgresqlDatabase,
+                    SqliteDatabase)
 from playhouse.db_url import connect
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
@@ -18,15 +19,19 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "busy_timeout": 15000,
     "synchronous": "normal",
-    "analysis_limit": 1000,  # bounds the statistics gathering of PRAGMA optimize
+    "analysis_limit": 1000,  # bounds the statistics gathering of ANALYZE
 }
 
 
-def optimize_before_close(database: Database) -> None:
-    """SQLite's advice: `PRAGMA optimize` before closing a connection keeps the planner's
-    statistics fresh as the archive grows (cheap: it only analyses what needs it)."""
+def refresh_planner_statistics(database: Database) -> None:
+    """SQLite plans the list's queries from statistics it keeps only when asked: ANALYZE,
+    bounded by analysis_limit (a few ms even on a large archive), refreshes them at each
+    start. Another process holding the write lock just means this start skips it."""
     if isinstance(database, SqliteDatabase):
-        database.execute_sql("PRAGMA optimize")
+        try:
+            database.execute_sql("ANALYZE")
+        except OperationalError:
+            pass
 
 
 def open_database(url: str) -> Database:
