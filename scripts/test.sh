@@ -10,5 +10,5 @@ pg_url="${TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 echo "== Suite complète sur SQLite =="
 .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
 
-echo "== Tests de base de données sur PostgreSQL =="
-TEST_DATABASE_URL="$pg_url" .venv/bin/python -m pytest -n 2 --dist loadfile -q -m "not browser" "$@"
+echo "== Suite complète sur PostgreSQL =="
+TEST_DATABASE_URL="$pg_url" .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
