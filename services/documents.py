@@ -107,7 +107,7 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
 
     Raises ``RefusedDocument`` (French ``.message``) when the file is not acceptable or the
     dossier is frozen; nothing is stored then. The version it replaces stays in the archive
-    (``is_current=False``); an empty placeholder row of that kind is filled in instead.
+    (``is_current=False``); a still-empty row of that kind (« non importé ») is filled in instead.
     ``within(document)``, when given, runs inside the linking transaction (a signature's own
     changes and audit event, issue 6); what it raises undoes the whole import.
     """
