@@ -55,13 +55,7 @@
     form.setAttribute("aria-busy", value ? "true" : "false");
   }
 
-  async function readJson(response) {
-    try {
-      return await response.json();
-    } catch (error) {
-      return {};
-    }
-  }
+  const { readJson } = window.RADeskHttp;
 
   async function callBridge(path, body) {
     let response;

@@ -73,23 +73,7 @@
     form.setAttribute("aria-busy", value ? "true" : "false");
   }
 
-  async function fetchWithTimeout(url, options, timeoutMs) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    try {
-      return await fetch(url, { ...options, signal: controller.signal });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async function readJson(response) {
-    try {
-      return await response.json();
-    } catch (error) {
-      return {};
-    }
-  }
+  const { fetchWithTimeout, readJson } = window.RADeskHttp;
 
   async function callBridge(path, body, timeoutMs, stage) {
     let response;

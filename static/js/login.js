@@ -60,23 +60,7 @@
 
   // --- talking to the bridge and to the server -------------------------------------------
 
-  async function fetchWithTimeout(url, options, timeoutMs) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    try {
-      return await fetch(url, { ...options, signal: controller.signal });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async function readJson(response) {
-    try {
-      return await response.json();
-    } catch (error) {
-      return {};
-    }
-  }
+  const { fetchWithTimeout, readJson } = window.RADeskHttp;
 
   async function callBridge(path, options, timeoutMs) {
     let response;
