@@ -28,6 +28,7 @@ import os
 import signal
 import socket
 import subprocess
+from types import SimpleNamespace
 import sys
 import time
 import uuid
@@ -339,6 +340,40 @@ def launch_chromium(playwright):
     """Debian's Chromium, headless (never `playwright install`)."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                       headless=True)
+
+
+@contextlib.contextmanager
+def seeded_demo_site(directory: Path, prepare_order) -> Iterator[SimpleNamespace]:
+    """The demo (8 orders) served by the real app with the bridge holding the demo keys, e-mails
+    going to a real SMTP server (tests.smtp_support) and the outbox job running every second.
+    ``prepare_order(app)`` returns the id of the order the test works on."""
+    from services.demo import seed_demo, softhsm_conf_path
+    from tests.smtp_support import SmtpServer
+    from token_bridge import provision
+
+    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
+    smtp = SmtpServer().start()
+    try:
+        with AppInstance.create(directory, extra_env={
+                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
+                "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"}) as instance:
+            with instance.seeding() as app:
+                seed_demo(app, order_count=8)  # the demo AEs, operators and keys
+                order_id = prepare_order(app)
+                module = app.config["PKCS11_MODULE"]
+            conf = softhsm_conf_path(instance.instance_path)
+            serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aea")
+            keys = SimpleNamespace(environment={**os.environ, "SOFTHSM2_CONF": str(conf),
+                                                "PKCS11_MODULE": module})
+            with start_app_server(instance) as server, start_bridge(instance, keys):
+                yield SimpleNamespace(instance=instance, server=server, serial=serial,
+                                      order_id=order_id, smtp=smtp, directory=directory)
+    finally:
+        smtp.stop()
+        if saved_conf is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved_conf
 
 
 def log_in_through_the_page(page, base_url: str, token_serial: str, pin: str = "1234") -> None:

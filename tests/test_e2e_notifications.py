@@ -7,14 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e_support import (AppInstance, launch_chromium, log_in_through_the_page,
-                               start_app_server, start_bridge)
-from tests.smtp_support import SmtpServer
+from tests.e2e_support import launch_chromium, log_in_through_the_page, seeded_demo_site
 
 pytestmark = pytest.mark.browser
 
@@ -56,33 +53,8 @@ def _incomplete_order(app):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from services.demo import seed_demo, softhsm_conf_path
-    from token_bridge import provision
-
-    directory = tmp_path_factory.mktemp("e2e-notifications")
-    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
-    smtp = SmtpServer().start()
-    try:
-        with AppInstance.create(directory, extra_env={
-                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
-                "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"}) as instance:
-            with instance.seeding() as app:
-                seed_demo(app, order_count=8)  # the demo AEs, operators and keys
-                order_id = _incomplete_order(app)
-                module = app.config["PKCS11_MODULE"]
-            conf = softhsm_conf_path(instance.instance_path)
-            serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aea")
-            keys = SimpleNamespace(environment={**os.environ, "SOFTHSM2_CONF": str(conf),
-                                                "PKCS11_MODULE": module})
-            with start_app_server(instance) as server, start_bridge(instance, keys):
-                yield SimpleNamespace(instance=instance, server=server, serial=serial,
-                                      order_id=order_id, smtp=smtp, directory=directory)
-    finally:
-        smtp.stop()
-        if saved_conf is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = saved_conf
+    with seeded_demo_site(tmp_path_factory.mktemp("e2e-notifications"), _incomplete_order) as site:
+        yield site
 
 
 @pytest.fixture

@@ -9,14 +9,11 @@ import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
 import re
-from types import SimpleNamespace
 
 import pytest
 
-from tests.e2e_support import (AppInstance, launch_chromium, log_in_through_the_page,
-                               start_app_server, start_bridge)
+from tests.e2e_support import launch_chromium, log_in_through_the_page, seeded_demo_site
 from tests.signature_support import LINK, code_in, nss_trusting, pdfsig
-from tests.smtp_support import SmtpServer
 
 pytestmark = pytest.mark.browser
 
@@ -57,33 +54,8 @@ def _order_to_check(app):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from services.demo import seed_demo, softhsm_conf_path
-    from token_bridge import provision
-
-    directory = tmp_path_factory.mktemp("e2e-signature")
-    saved_conf = os.environ.get("SOFTHSM2_CONF")
-    smtp = SmtpServer().start()
-    try:
-        with AppInstance.create(directory, extra_env={
-                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
-                "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"}) as instance:
-            with instance.seeding() as app:
-                seed_demo(app, order_count=8)
-                order_id = _order_to_check(app)
-                module = app.config["PKCS11_MODULE"]
-            conf = softhsm_conf_path(instance.instance_path)
-            serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aea")
-            keys = SimpleNamespace(environment={**os.environ, "SOFTHSM2_CONF": str(conf),
-                                                "PKCS11_MODULE": module})
-            with start_app_server(instance) as server, start_bridge(instance, keys):
-                yield SimpleNamespace(instance=instance, server=server, serial=serial,
-                                      order_id=order_id, smtp=smtp, directory=directory)
-    finally:
-        smtp.stop()
-        if saved_conf is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = saved_conf
+    with seeded_demo_site(tmp_path_factory.mktemp("e2e-signature"), _order_to_check) as site:
+        yield site
 
 
 @pytest.fixture
