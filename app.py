@@ -7,7 +7,8 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from config import Config, instance_secret
-from database import migrate_database, open_database, refresh_planner_statistics
+from database import (close_pooled_connections, migrate_database, open_database,
+                      refresh_planner_statistics)
 from extensions import limiter
 from models import db
 
@@ -30,6 +31,7 @@ def create_app(config: dict | None = None) -> Flask:
     with database.connection_context():
         migrate_database(database)
         refresh_planner_statistics(database)
+    close_pooled_connections(database)  # a server that forks workers must not share them
 
     csrf.init_app(app)
     limiter.init_app(app)

@@ -91,18 +91,13 @@ class Operator(BaseModel):
     def has_role(self, role: str) -> bool:
         return role in self.role_set
 
-    def portal_ids(self) -> list[int]:
-        """Ids of the portals this operator may see."""
-        if self.all_portals:
-            query = Portal.select(Portal.id).where(Portal.ae == self.ae_id)
-        else:
-            query = (OperatorPortal
-                     .select(OperatorPortal.portal)
-                     .join(Portal)
-                     .where((OperatorPortal.operator == self.id) & (Portal.ae == self.ae_id)))
-            return [row.portal_id for row in query]
-        return [p.id for p in query]
-
+    def visible_portals(self) -> list["Portal"]:
+        """The portals this operator may see, by name."""
+        query = Portal.select(Portal.id, Portal.name).where(Portal.ae == self.ae_id)
+        if not self.all_portals:
+            query = query.where(Portal.id.in_(
+                OperatorPortal.select(OperatorPortal.portal).where(OperatorPortal.operator == self.id)))
+        return list(query.order_by(Portal.name))
 
 class OperatorPortal(BaseModel):
     operator = ForeignKeyField(Operator, backref="portal_links", on_delete="CASCADE")
@@ -221,20 +216,24 @@ class Order(BaseModel):
 
     @classmethod
     def listing(cls, scope: "OperatorScope"):
-        """The Commandes list: orders with their company and holder, newest first."""
-        # Only the columns a row shows: building full models for 50 rows is the page's main cost.
+        """The Commandes list and its CSV: one flat dict per order (holder, company and portal
+        columns under their own names), newest first. Dicts, not models: building three
+        related models per row was a fifth of the page's time."""
         return (cls
-                .select(cls.id, cls.number, cls.created_at, cls.updated_at, cls.process, cls.phase,
+                .select(cls.id, cls.number, cls.created_at, cls.process, cls.phase,
                         cls.substate, cls.order_type, cls.requester_modified_at,  # issue 5
-                        Company.id, Company.name, Company.siren,
-                        Person.id, Person.first_name, Person.last_name, Portal.id, Portal.name)
+                        Company.name.alias("company_name"), Company.siren.alias("siren"),
+                        Person.first_name.alias("holder_first_name"),
+                        Person.last_name.alias("holder_last_name"),
+                        Portal.name.alias("portal_name"))
                 .join(Company, on=(cls.company == Company.id))
                 .switch(cls)
                 .join(Person, on=(cls.holder == Person.id))
                 .switch(cls)
                 .join(Portal, on=(cls.portal == Portal.id))
                 .where(scope.order_condition())
-                .order_by(cls.created_at.desc(), cls.number.desc()))
+                .order_by(cls.created_at.desc(), cls.number.desc())
+                .dicts())
 
 
 class Document(BaseModel):
@@ -361,7 +360,8 @@ class OperatorScope:
     def __init__(self, operator: Operator):
         self.operator = operator
         self.ae_id = operator.ae_id
-        self.portal_ids = operator.portal_ids() or [-1]
+        self._portals = operator.visible_portals()
+        self.portal_ids = [portal.id for portal in self._portals] or [-1]
         self.all_portals = operator.all_portals
 
     def order_condition(self):
@@ -381,11 +381,9 @@ class OperatorScope:
     def document_or_none(self, document_id: int) -> Document | None:
         return Document.visible_to(self).where(Document.id == document_id).first()
 
-    def portals(self):
-        return (Portal
-                .select()
-                .where(Portal.id.in_(self.portal_ids))
-                .order_by(Portal.name))
+    def portals(self) -> list["Portal"]:
+        """The visible portals (id and name), by name."""
+        return self._portals
 
 
 ALL_MODELS = [

@@ -7,7 +7,7 @@ import time
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-from models import Operator, OperatorCertificate, OperatorScope, Order
+from models import AE, Operator, OperatorCertificate, OperatorScope, Order
 
 SESSION_KEYS = ("operator_id", "cert_fp", "last_seen")
 
@@ -43,8 +43,11 @@ def _load_session_operator() -> Operator | None:
         session["expired"] = True
         return None
     # The certificate must still be bound to an active operator: unbinding it ends sessions.
+    # The AE comes in the same query: every page shows its name.
     operator = (Operator
-                .select()
+                .select(Operator, AE)
+                .join(AE, on=(Operator.ae == AE.id))
+                .switch(Operator)
                 .join(OperatorCertificate)
                 .where((Operator.id == operator_id)
                        & (Operator.active == True)  # noqa: E712 (peewee expression)

@@ -2,12 +2,12 @@
 its audit trail, and who else is on it. Every view answers 404 outside the operator's scope."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block, render_blocks
 
 import workflow
-from blueprints.common import (current_operator, login_required, order_or_404, passive,
-                               role_required)
+from blueprints.common import (current_operator, current_scope, login_required, order_or_404,
+                               passive, role_required)
 from extensions import client_ip
 from services import notifications, order_file
 
@@ -33,7 +33,9 @@ def _is_htmx() -> bool:
 @login_required
 def show(order_id: int):
     operator = current_operator()
-    order = order_or_404(order_id)
+    order = order_file.full_order(current_scope(), order_id)
+    if order is None:
+        abort(404)
     previous_review = order_file.open_file(order, operator, ip=client_ip())
     file = order_file.load_file(order, operator)
     # The opener has just taken the review over: the live notice starts empty.

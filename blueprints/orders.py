@@ -41,7 +41,7 @@ def list_orders():
     context = dict(
         orders=orders, page=page, last_page=last_page, total=total, capped=capped,
         has_next=has_next, count_cap=order_search.COUNT_CAP, filters=filters,
-        counts=order_search.substate_counts(scope, filters), portals=list(scope.portals()),
+        counts=order_search.substate_counts(scope, filters), portals=scope.portals(),
         reviews=_reviews(orders), loaded_at=loaded_at.isoformat(),
         workflow=workflow, sorts=order_search.SORTS,
     )
@@ -96,18 +96,19 @@ def _csv_lines(query):
         buffer.seek(0)
         buffer.truncate()
         writer.writerow((
-            order.number, paris_date(order.created_at), order.holder.first_name,
-            order.holder.last_name, workflow.format_siren(order.company.siren), order.company.name,
-            order.portal.name, workflow.label(workflow.PROCESSES, order.process),
-            workflow.label(workflow.PHASES, order.phase),
-            workflow.label(workflow.SUBSTATES, order.substate), order.order_type,
+            order["number"], paris_date(order["created_at"]), order["holder_first_name"],
+            order["holder_last_name"], workflow.format_siren(order["siren"]),
+            order["company_name"], order["portal_name"],
+            workflow.label(workflow.PROCESSES, order["process"]),
+            workflow.label(workflow.PHASES, order["phase"]),
+            workflow.label(workflow.SUBSTATES, order["substate"]), order["order_type"],
         ))
         yield buffer.getvalue()
 
 
 def _reviews(orders) -> dict:
     """Who else is reviewing which of the shown orders (one query)."""
-    return active_reviews([order.id for order in orders], excluding=current_operator())
+    return active_reviews([order["id"] for order in orders], excluding=current_operator())
 
 
 def _page_number(raw: str | None) -> int:

@@ -19,13 +19,13 @@ bp.record_once(lambda state: signatures.register(state.app))
 def panels():
     """The order file's partials ask for their data by order (templates/signature/,
     templates/validation/)."""
-    def signature_panel(order):
+    def signature_panel(order, documents=None):
         operator = current_operator()
-        return signatures.panel(order, operator) if operator else None
+        return signatures.panel(order, operator, documents=documents) if operator else None
 
-    def validation_panel(order):
+    def validation_panel(order, documents=None):
         operator = current_operator()
-        return validation.panel(order, operator) if operator else None
+        return validation.panel(order, operator, documents) if operator else None
 
     return {"signature_panel": signature_panel, "validation_panel": validation_panel,
             "id_doc_types": workflow.ID_DOC_TYPES}

@@ -185,6 +185,14 @@ def order_with_people(order_id: int) -> Order:
             .get())
 
 
+def with_people(order: Order) -> Order:
+    """``order`` itself when its AE, company and people came with it (the order file reads
+    them in one query), else the order read again with them."""
+    if {"ae", "company", "holder", "legal_representative"} <= order.__rel__.keys():
+        return order
+    return order_with_people(order.id)
+
+
 def current_documents(order_id: int) -> list[Document]:
     return list(Document
                 .select()
@@ -933,13 +941,15 @@ class SignaturePanel:
     sent_at: dt.datetime | None = None
 
 
-def panel(order: Order, operator: Operator, now: dt.datetime | None = None) -> SignaturePanel | None:
-    """What the order file shows; None for an order that has nothing to sign (type « P »)."""
+def panel(order: Order, operator: Operator, now: dt.datetime | None = None,
+          documents: list[Document] | None = None) -> SignaturePanel | None:
+    """What the order file shows; None for an order that has nothing to sign (type « P »).
+    The file passes the current documents it has already read."""
     now = now or utcnow()
-    full = order_with_people(order.id)
+    full = with_people(order)
     if not workflow.contractual_kinds(full):
         return None
-    docs = current_documents(order.id)
+    docs = current_documents(order.id) if documents is None else documents
     requests = active_requests(order.id)
     sent = full.substate in workflow.SENT_FOR_SIGNATURE_SUBSTATES or bool(requests)
     result = SignaturePanel(full, sent)

@@ -233,13 +233,15 @@ class ValidationPanel:
         return CONFIRMATION.format(number=self.order.number)
 
 
-def panel(order: Order, operator: Operator) -> ValidationPanel | None:
-    """None for an order outside the validation phase that was never validated."""
-    full = signatures.order_with_people(order.id)
+def panel(order: Order, operator: Operator,
+          documents: list[Document] | None = None) -> ValidationPanel | None:
+    """None for an order outside the validation phase that was never validated. The file
+    passes the current documents it has already read."""
+    full = signatures.with_people(order)
     if full.phase != workflow.PHASE_VALIDATION and not workflow.is_validated(full):
         if full.phase != workflow.PHASE_ENTRY:
             return None
-    docs = signatures.current_documents(order.id)
+    docs = signatures.current_documents(order.id) if documents is None else documents
     can_edit = (operator.has_role(workflow.ROLE_AEA) and full.phase == workflow.PHASE_VALIDATION
                 and not workflow.is_read_only(full))
     return ValidationPanel(

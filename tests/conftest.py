@@ -14,6 +14,7 @@ import peewee
 import pytest
 
 from app import create_app
+from database import close_pooled_connections
 from models import (AE, Company, Operator, OperatorCertificate, OperatorPortal, Order, Person,
                     Portal, db, holder_search_fields, utcnow)
 
@@ -78,6 +79,7 @@ def app(tmp_path, database_url):
     yield app
     if not db.is_closed():
         db.close()
+    close_pooled_connections(db.obj)  # PostgreSQL counts the connections a finished test keeps
 
 
 @pytest.fixture
