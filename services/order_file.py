@@ -18,6 +18,7 @@ from typing import Any, Iterable, NamedTuple
 from peewee import JOIN, Case
 
 import workflow
+from formatting import paris_date, paris_time
 from models import (AE, AuditEvent, Company, Document, Operator, OperatorScope, Order,
                     OrderReview, Person, Portal, db, utcnow)
 from services import audit
@@ -160,9 +161,22 @@ def _current_documents(order_id: int):
 
 
 def history(order: Order) -> list[HistoryLine]:
-    return [HistoryLine(event.at, _who(event), action_label(event.action),
-                        describe_details(event.action, event.details))
-            for event in AuditEvent.for_order(order)]
+    """The order's audit trail; consecutive views by one operator make one line (« 4
+    consultations depuis le … »), or a file read daily would be mostly its own views."""
+    lines: list[HistoryLine] = []
+    views: list[AuditEvent] = []  # the run of views the last line stands for
+    for event in AuditEvent.for_order(order):
+        if (event.action == ACTION_ORDER_VIEWED and views
+                and views[-1].operator_id == event.operator_id):
+            views.append(event)
+            lines[-1] = HistoryLine(event.at, lines[-1].who, lines[-1].action,
+                                    f"{len(views)} consultations depuis le "
+                                    f"{paris_date(views[0].at)} à {paris_time(views[0].at)}")
+            continue
+        views = [event] if event.action == ACTION_ORDER_VIEWED else []
+        lines.append(HistoryLine(event.at, _who(event), action_label(event.action),
+                                 describe_details(event.action, event.details)))
+    return lines
 
 
 def _who(event: AuditEvent) -> str:

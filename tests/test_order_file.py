@@ -10,7 +10,7 @@ import pytest
 from markupsafe import escape
 from playhouse.test_utils import assert_query_count, count_queries
 
-from formatting import paris_time
+from formatting import paris_date, paris_time
 from models import AuditEvent, Document, Order, OrderReview, Person, Portal, utcnow
 from services import order_file
 from tests.conftest import csrf_token_from, login_as
@@ -506,3 +506,22 @@ def test_query_count_does_not_grow_with_the_dossier(client, desk, make_order, ma
         record(client, small, token, "CNI", "X4RTBPFW4", headers=HTMX)
     with assert_query_count(counter.count):
         record(client, big, token, "CNI", "X4RTBPFW4", headers=HTMX)
+
+
+def test_views_in_a_row_by_one_operator_make_one_history_line(app, client, desk, make_operator):
+    order = desk["order"]
+    login_as(client, desk["camille"])
+    for _ in range(3):
+        open_file(client, order)
+    other = app.test_client()
+    login_as(other, make_operator(desk["ae"], name="Lucas Bernard"))
+    open_file(other, order)
+    html = open_file(client, order).get_data(as_text=True)
+    first_view = events(order, "order_viewed")[0].at
+    history = text(section(html, "Historique"))
+    # Every view stays in the audit trail; the page folds Camille's first three into one line.
+    assert len(events(order, "order_viewed")) == 5
+    assert history.count("Consultation du dossier") == 3
+    assert (f"Camille Martin Consultation du dossier 3 consultations depuis le "
+            f"{paris_date(first_view)} à {paris_time(first_view)}") in history
+    assert "Lucas Bernard Consultation du dossier" in history
