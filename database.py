@@ -146,6 +146,26 @@ def _v8_digest(database: Database) -> None:
     migrate(_migrator(database).add_column("ae", "digest_send_empty", BooleanField(default=True)))
 
 
+def _v9_list_filter_indexes(database: Database) -> None:
+    """v9 (issue 3): the Type and Processus filters read their own indexes, newest first; one
+    index serves the sub-state lists and their counters whatever the other filters (date
+    range, portal, type, processus) from its entries alone, replacing two."""
+    migrator = _migrator(database)
+    migrate(
+        migrator.drop_index("order", "order_ae_id_phase_substate_created_at"),
+        migrator.drop_index("order", "order_ae_id_phase_substate_portal_id"),
+        migrator.add_index("order", ("ae_id", "phase", "substate", "created_at", "portal_id",
+                                     "order_type", "process"), False),
+        migrator.add_index("order", ("ae_id", "order_type", "created_at"), False),
+        migrator.add_index("order", ("ae_id", "process", "created_at"), False),
+        # A name and a period: the holder's orders are sifted by date inside the name index.
+        migrator.drop_index("order", "order_holder_search"),
+        migrator.drop_index("order", "order_holder_search_last"),
+        migrator.add_index("order", ("holder_search", "created_at"), False),
+        migrator.add_index("order", ("holder_search_last", "created_at"), False),
+    )
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -154,6 +174,7 @@ MIGRATIONS = {
     6: _v6_generation,
     7: _v7_signatures,
     8: _v8_digest,
+    9: _v9_list_filter_indexes,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

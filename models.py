@@ -198,12 +198,16 @@ class Order(BaseModel):
     class Meta:
         indexes = (
             (("ae", "portal", "created_at"), False),
-            (("ae", "phase", "substate", "created_at"), False),  # sub-state lists, newest first
-            (("ae", "phase", "substate", "portal"), False),      # sub-state counters
+            # Sub-state lists newest first, and their counters under any date range, portal,
+            # type or processus filter, read from the index alone.
+            (("ae", "phase", "substate", "created_at", "portal", "order_type", "process"), False),
+            (("ae", "order_type", "created_at"), False),  # the Type filter, newest first
+            (("ae", "process", "created_at"), False),     # the Processus filter, newest first
             (("ae", "created_at"), False),
             (("ae", "number"), False),  # the list sorted by number
-            (("holder_search",), False),
-            (("holder_search_last",), False),
+            # A name's orders, with their dates: the period is checked in the index.
+            (("holder_search", "created_at"), False),
+            (("holder_search_last", "created_at"), False),
             (("ae", "updated_at"), False),
         )
 

@@ -32,6 +32,7 @@ SYLLABLES = ("bo", "la", "mer", "ri", "du", "fon", "ta", "ne", "gi", "rard", "la
              "mo", "reau", "che", "val", "lier", "per", "rin", "bon", "net", "ber", "trand", "leau")
 LAST = tuple(sorted({(a + b + c).capitalize() for a in SYLLABLES for b in SYLLABLES for c in
                      ("", "t", "au", "in", "et", "ard", "ier")}))
+PAPER_SHARE = 0.1  # orders of type « P » (paper), the rest « D »
 KINDS = ("cgu", "subscription_contract", "authorization_letter", "holder_id", "payment_proof")
 
 
@@ -51,7 +52,9 @@ def generate(order_count: int) -> None:
     for offset in range(0, order_count, BATCH):
         size = min(BATCH, order_count - offset)
         with db.atomic():
-            _batch(rng, ae, portals, first_number + offset, size, start, order_count)
+            # Orders are spread evenly over the three years: this batch starts where it falls.
+            batch_start = start + (offset / order_count) * dt.timedelta(days=3 * 365)
+            _batch(rng, ae, portals, first_number + offset, size, batch_start, order_count)
         print(f"{offset + size}/{order_count} commandes ({time.perf_counter() - began:.0f} s)", flush=True)
 
 
@@ -77,7 +80,8 @@ def _batch(rng, ae, portals, first_number, size, start, total) -> None:
             "number": number, "ae": ae.id, "portal": rng.choice(portals).id, "created_at": created,
             "updated_at": created, "company": company_ids[index], "holder": person_ids[2 * index],
             "legal_representative": person_ids[2 * index + 1], "phase": phase, "substate": substate,
-            "order_type": "D", "otp_contact": "0612345678", "process": "generation",
+            "order_type": "P" if rng.random() < PAPER_SHARE else "D",
+            "otp_contact": "0612345678", "process": "generation",
             **holder_search_fields(holder["first_name"], holder["last_name"]),
         })
     order_ids = _insert(Order, orders)

@@ -17,7 +17,7 @@ from extensions import client_ip
 from formatting import paris_date
 from models import utcnow
 from services import audit, order_search
-from services.order_file import active_reviews
+from services.order_file import with_reviewer
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"
@@ -30,20 +30,26 @@ def list_orders():
     scope = current_scope()
     filters = order_search.parse_filters(request.args, scope)
     per_page = current_app.config["ORDERS_PER_PAGE"]
-    total = order_search.count(scope, filters)
-    capped = total > order_search.COUNT_CAP
-    last_page = None if capped else max(1, (total + per_page - 1) // per_page)
+    cap = order_search.count_cap(filters)
     page = _page_number(request.args.get("page"))
-    page = page if capped else min(page, last_page)
-    # One row more than shown says whether a next page exists, even past the counted cap.
-    rows = list(order_search.search(scope, filters).offset((page - 1) * per_page).limit(per_page + 1))
+    # Page 1 holding the whole list (a number, a name, a SIREN) needs no count; past page 1
+    # the count comes first, so a page beyond the end shows the last one.
+    total = order_search.count(scope, filters) if page > 1 else None
+    if total is not None and total <= cap:
+        page = min(page, _page_count(total, per_page))
+    rows = _page_rows(scope, filters, page, per_page)
+    if total is None and len(rows) > per_page:
+        total = order_search.count(scope, filters)
+    capped = total is not None and total > cap
+    if total is None:
+        total = len(rows)  # exact: the whole list is on this page
+    last_page = None if capped else _page_count(total, per_page)
     orders, has_next = rows[:per_page], len(rows) > per_page
     context = dict(
         orders=orders, page=page, last_page=last_page, total=total, capped=capped,
-        has_next=has_next, count_cap=order_search.COUNT_CAP, filters=filters,
+        has_next=has_next, count_cap=cap, filters=filters,
         counts=order_search.substate_counts(scope, filters), portals=scope.portals(),
-        reviews=_reviews(orders), loaded_at=loaded_at.isoformat(),
-        workflow=workflow, sorts=order_search.SORTS,
+        loaded_at=loaded_at.isoformat(), workflow=workflow, sorts=order_search.SORTS,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
@@ -106,9 +112,15 @@ def _csv_lines(query):
         yield buffer.getvalue()
 
 
-def _reviews(orders) -> dict:
-    """Who else is reviewing which of the shown orders (one query)."""
-    return active_reviews([order["id"] for order in orders], excluding=current_operator())
+def _page_rows(scope, filters, page: int, per_page: int) -> list[dict]:
+    """One row more than shown says whether a next page exists, even past the counted cap.
+    Each row says who else is reviewing that order right now (``reviewer``)."""
+    query = order_search.search(scope, filters).offset((page - 1) * per_page).limit(per_page + 1)
+    return list(with_reviewer(query, excluding=current_operator()))
+
+
+def _page_count(total: int, per_page: int) -> int:
+    return max(1, (total + per_page - 1) // per_page)
 
 
 def _page_number(raw: str | None) -> int:

@@ -302,6 +302,21 @@ def active_reviews(order_ids: Iterable[int], excluding: Operator | None = None,
     return {order_id: Review(name, since) for order_id, since, name in query.tuples()}
 
 
+def with_reviewer(query, excluding: Operator, now: dt.datetime | None = None):
+    """The Commandes list's query (``Order.listing``) with, in each row, who else is reviewing
+    that order right now (``reviewer``, ``reviewing_since``): joined, not a query of its own."""
+    cutoff = (now or utcnow()) - REVIEW_TIMEOUT
+    reviewer = Operator.alias()
+    return (query
+            .select_extend(reviewer.display_name.alias("reviewer"),
+                           OrderReview.since.alias("reviewing_since"))
+            .switch(Order)
+            .join(OrderReview, JOIN.LEFT_OUTER,
+                  on=((OrderReview.order == Order.id) & (OrderReview.last_seen >= cutoff)
+                      & (OrderReview.operator != excluding.id)))
+            .join(reviewer, JOIN.LEFT_OUTER, on=(OrderReview.operator == reviewer.id)))
+
+
 def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:
     """Audit the view and take the review over; returns who else was reviewing it until now."""
     previous = active_reviews([order.id], excluding=operator).get(order.id)

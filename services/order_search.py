@@ -39,10 +39,13 @@ class OrderFilters:
     type: str = ""
     tri: str = "date_desc"
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # Not from the URL: the name is shared by so many orders that the list is best read in
+    # date order, checking the name, rather than gathering every holder of it first.
+    common_name: bool = field(default=False, compare=False)
 
     def url_args(self, **overrides) -> dict[str, str]:
         """Non-empty filter values, for links that keep the current filters."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "problems"}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name in URL_FIELDS}
         values.update(overrides)
         return {k: v for k, v in values.items() if v and not (k == "tri" and v == "date_desc")}
 
@@ -51,10 +54,15 @@ class OrderFilters:
         return bool(self.url_args(tri=""))
 
 
+URL_FIELDS = tuple(f.name for f in fields(OrderFilters)
+                   if f.name not in ("problems", "common_name"))
+MIN_NAME = 2  # one letter matches a sixth of the archive and finds nobody in particular
+COMMON_NAME = 2_000  # orders sharing a name beyond which the list is read in date order
+
+
 def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters:
     problems: list[str] = []
-    raw = {f.name: (args.get(f.name) or "").strip()[:MAX_TEXT]
-           for f in fields(OrderFilters) if f.name != "problems"}
+    raw = {name: (args.get(name) or "").strip()[:MAX_TEXT] for name in URL_FIELDS}
 
     def reject(name: str, message: str) -> None:
         problems.append(message)
@@ -62,6 +70,8 @@ def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters
 
     if raw["numero"] and not raw["numero"].isdigit():
         reject("numero", f"N° de commande ignoré : « {raw['numero']} » n'est pas un nombre.")
+    if raw["nom"] and len(search_key(raw["nom"])) < MIN_NAME:
+        reject("nom", f"Nom ignoré : saisissez au moins {MIN_NAME} lettres du prénom ou du nom.")
     if raw["siren"]:
         siren = workflow.normalize_siren(raw["siren"])
         if len(siren) != 9 or not siren.isdigit():
@@ -86,7 +96,19 @@ def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters
             else:
                 reject(name, f"Filtre « {name.replace('_', '-')} » ignoré : valeur inconnue.")
     raw["tri"] = raw["tri"] or "date_desc"
-    return OrderFilters(**raw, problems=tuple(problems))
+    common = bool(raw["nom"]) and _is_common_name(search_key(raw["nom"]))
+    return OrderFilters(**raw, problems=tuple(problems), common_name=common)
+
+
+def _is_common_name(prefix: str) -> bool:
+    """Whether more than COMMON_NAME orders have a holder whose name starts with `prefix`:
+    counted in the name indexes, stopping there (a fraction of a millisecond)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    found = 0
+    for column in (Order.holder_search, Order.holder_search_last):
+        found += (Order.select(Order.id).where((column >= prefix) & (column < upper))
+                  .limit(COMMON_NAME + 1).count())
+    return found > COMMON_NAME
 
 
 def _parse_date(text: str) -> dt.date | None:
@@ -107,17 +129,26 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     """peewee expressions for the filters; `with_state=False` leaves out phase and
     sub-state so the counters show every sub-state of the other filters' orders."""
     where = []
-    if filters.numero:
-        where.append(Order.number == int(filters.numero))
-    if filters.nom and search_key(filters.nom):
-        where.append(_name_starts_with(search_key(filters.nom)))
-    if filters.siren:
-        where.append(Company.siren == workflow.normalize_siren(filters.siren))
+    period = []
     if filters.du:
-        where.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.du)))
+        period.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.du)))
     if filters.au:
         next_day = _parse_date(filters.au) + dt.timedelta(days=1)
-        where.append(Order.created_at < _paris_midnight_utc(next_day))
+        period.append(Order.created_at < _paris_midnight_utc(next_day))
+    if filters.numero:
+        where.append(Order.number == int(filters.numero))
+    if filters.nom and filters.common_name:
+        # Many holders share it: the orders are read newest first (or within the period) and
+        # the name checked on each; ``id + 0`` keeps the planner from gathering them all first.
+        where.append((Order.id + 0).in_(_name_matches(search_key(filters.nom), [])))
+    elif filters.nom:
+        # A rarer name, with the period inside its sub-select: the planner starts from the few
+        # holders of that name, not from every order of a period that may hold thousands.
+        where.append(Order.id.in_(_name_matches(search_key(filters.nom), period)))
+        period = []
+    if filters.siren:
+        where.append(Company.siren == workflow.normalize_siren(filters.siren))
+    where.extend(period)
     if filters.portail:
         where.append(Order.portal == int(filters.portail))
     if filters.processus:
@@ -128,24 +159,30 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
         if filters.phase:
             where.append(Order.phase == filters.phase)
         if filters.sous_etat:
-            phase, substate = workflow.substate_filter(filters.sous_etat)
-            where.append(Order.phase == phase)
-            if substate is not None:  # orders in validation always carry their sub-state
-                where.append(Order.substate == substate)
+            where.extend(_substate_condition(filters.sous_etat))
     return where
 
 
-def _name_starts_with(prefix: str):
-    """Holder whose first name or surname starts with `prefix` (accents and case ignored), as
-    index range scans — a `LIKE '%…%'` would read every order of the archive."""
+def _substate_condition(code: str) -> list:
+    """The list's sub-state as (phase, substate) equalities. Outside the validation phase the
+    sub-state is always NULL (workflow.compute_substate), and saying so lets both the list
+    and its counters read the (ae, phase, substate, …) indexes by equality even with a date
+    range, where the planner would otherwise walk the dates of the whole AE."""
+    phase, substate = workflow.substate_filter(code)
+    return [Order.phase == phase,
+            Order.substate.is_null() if substate is None else Order.substate == substate]
+
+
+def _name_matches(prefix: str, period: list):
+    """Ids of the orders whose holder's first name or surname starts with `prefix` (accents and
+    case ignored), within `period` (conditions on the order's date, possibly none): two index
+    range scans — a `LIKE '%…%'` would read every order of the archive."""
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     by_first_name = Order.select(Order.id).where(
-        (Order.holder_search >= prefix) & (Order.holder_search < upper))
+        (Order.holder_search >= prefix) & (Order.holder_search < upper), *period)
     by_surname = Order.select(Order.id).where(
-        (Order.holder_search_last >= prefix) & (Order.holder_search_last < upper))
-    # A sub-select of ids: the planner looks the few matches up by primary key instead of
-    # walking the whole AE (every order shares its `ae`, so that index does not narrow).
-    return Order.id.in_(by_first_name | by_surname)
+        (Order.holder_search_last >= prefix) & (Order.holder_search_last < upper), *period)
+    return by_first_name + by_surname  # UNION ALL: IN (…) ignores duplicates by itself
 
 
 def ordering(filters: OrderFilters) -> list:
@@ -178,24 +215,37 @@ def _matching(scope: OperatorScope, filters: OrderFilters, *columns, with_state:
     return query
 
 
+def count_cap(filters: OrderFilters) -> int:
+    """Past this the list says « Plus de N commandes ». A common name stops sooner: each of
+    its orders is checked against the name, and a list of thousands is refined, not read."""
+    return COMMON_NAME if filters.common_name else COUNT_CAP
+
+
 def count(scope: OperatorScope, filters: OrderFilters) -> int:
-    """Matching orders, counted up to COUNT_CAP + 1."""
-    return _matching(scope, filters, Order.id).limit(COUNT_CAP + 1).count()
+    """Matching orders, counted up to count_cap + 1."""
+    return _matching(scope, filters, Order.id).limit(count_cap(filters) + 1).count()
 
 
 def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, int]:
     """Orders per list sub-state (à vérifier, en signature, à valider, à générer) over the
-    other filters, in one query: a COUNT(*) per sub-state joined by UNION ALL, each an
-    equality range of the (ae, phase, substate, …) indexes that SQLite counts without reading
-    the rows — twice as fast as one GROUP BY over the same entries."""
-    parts = []
-    for code in workflow.SUBSTATE_FILTERS:
-        phase, substate = workflow.substate_filter(code)
-        part = (_matching(scope, filters, Value(code), fn.COUNT(SQL("*")), with_state=False)
-                .where(Order.phase == phase))
-        if substate is not None:
-            part = part.where(Order.substate == substate)
-        parts.append(part)
+    other filters, in one query.
+
+    Over large sets, a COUNT(*) per sub-state joined by UNION ALL: each an equality range of
+    the (ae, phase, substate, created_at, …) index, counted from the index alone — twice as
+    fast as one GROUP BY over the same entries. A number, name or SIREN leaves few orders:
+    one grouped pass over them beats four passes that would each look the name up again."""
+    if filters.numero or filters.nom or filters.siren:
+        counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
+        query = (_matching(scope, filters, Order.phase, Order.substate, fn.COUNT(SQL("*")),
+                           with_state=False)
+                 .where(Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION]))
+                 .group_by(Order.phase, Order.substate))
+        for phase, substate, number in query.tuples():
+            _add(counts, phase, substate, number)
+        return counts
+    parts = [_matching(scope, filters, Value(code), fn.COUNT(SQL("*")), with_state=False)
+             .where(*_substate_condition(code))
+             for code in workflow.SUBSTATE_FILTERS]
     return dict(reduce(operator.add, parts).tuples())
 
 

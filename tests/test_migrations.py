@@ -67,6 +67,15 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     from models import AE, DigestRun
     assert DigestRun.select().count() == 0 and AE.get_by_id(order.ae_id).digest_send_empty is True
 
+    # v9 (issue 3): the upgraded table has the indexes a fresh one is created with, no more.
+    # Names compared on 63 characters: PostgreSQL cuts longer ones there.
+    expected = {index._name[:63] for index in Order._meta.fields_to_index()}
+    found = {index.name[:63] for index in database.get_indexes("order")
+             if not index.name.endswith("_pkey")}
+    assert found == expected
+    assert "order_ae_id_order_type_created_at" in found
+    assert "order_ae_id_phase_substate_portal_id" not in found
+
     # Running the migration again changes nothing.
     assert migrate_database(database) == LATEST_VERSION
     assert Order.select().count() == 1
