@@ -41,8 +41,9 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def timed(function, runs: int) -> list[float]:
-    function()  # warm-up: first query plans and page cache
+def timed(function, runs: int, warm_up: bool = True) -> list[float]:
+    if warm_up:
+        function()  # first query plans and page cache
     samples = []
     for _ in range(runs):
         began = time.perf_counter()
@@ -51,14 +52,12 @@ def timed(function, runs: int) -> list[float]:
     return samples
 
 
-def cpu_reference(runs: int = 30) -> tuple[float, float]:
-    """A fixed pure-Python loop, timed like the pages: on a shared virtual machine the CPU
-    itself can be twice slower at times, which shows here as it shows in the pages' p95."""
-    def loop():
-        total = 0
-        for number in range(200_000):
-            total += number * number
-    return percentiles(timed(loop, runs))
+def cpu_loop() -> None:
+    """A fixed pure-Python loop, timed with the pages: on a shared virtual machine the CPU itself
+    is at times nearly twice slower, which shows here as it shows in the pages' p95."""
+    total = 0
+    for number in range(200_000):
+        total += number * number
 
 
 def main() -> None:
@@ -77,42 +76,52 @@ def main() -> None:
     with client.session_transaction() as session:
         session.update(operator_id=operator.id, cert_fp=certificate.fingerprint_sha256,
                        last_seen=int(time.time()) + 10**6)
-    print(f"{total} commandes, {runs} mesures par ligne (ms)")
-    print("référence CPU (boucle Python fixe) p50 {:.1f} p95 {:.1f}".format(*cpu_reference()))
-    print(f"{'liste':32} {'p50':>7} {'p95':>7} {'SQL p50':>8} {'SQL p95':>8}")
+    print(f"{total} commandes, {runs} mesures par ligne (ms), mesures entrelacées")
     surname = sample.holder.last_name.lower()
     values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id,
               "surname": surname[:6], "surname_start": surname[:3]}
-    for name, template in COMBINATIONS.items():
-        query_string = template.format(**values)
+    with db.connection_context():
+        ids = [o.id for o in Order.visible_to(scope).order_by(Order.id).limit(2000)]
+    rng = random.Random(7)
 
-        def page():
-            response = client.get(f"/commandes?{query_string}")
-            assert response.status_code == 200
+    def get(path):
+        def request():
+            assert client.get(path).status_code == 200
+        return request
 
-        def raw_sql():
-            from werkzeug.datastructures import MultiDict
-            args = MultiDict(part.split("=", 1) for part in query_string.split("&") if part)
+    def rows_sql(query_string):
+        from werkzeug.datastructures import MultiDict
+        args = MultiDict(part.split("=", 1) for part in query_string.split("&") if part)
+
+        def run():
             with db.connection_context():
                 filters = order_search.parse_filters(args, scope)
                 page_number = int(args.get("page", 1))
                 sql, params = order_search.search(scope, filters).paginate(page_number, 50).sql()
                 db.execute_sql(sql, params).fetchall()
+        return run
 
-        p50, p95 = percentiles(timed(page, runs))
-        s50, s95 = percentiles(timed(raw_sql, runs))
-        print(f"{name:32} {p50:7.1f} {p95:7.1f} {s50:8.1f} {s95:8.1f}")
-    with db.connection_context():
-        ids = [o.id for o in Order.visible_to(scope).order_by(Order.id).limit(2000)]
-    rng = random.Random(7)
-
-    def order_file():
-        response = client.get(f"/commandes/{rng.choice(ids)}")
-        assert response.status_code == 200
-
-    p50, p95 = percentiles(timed(order_file, runs))
-    print(f"{'fiche de commande':32} {p50:7.1f} {p95:7.1f}")
-    print("référence CPU (boucle Python fixe) p50 {:.1f} p95 {:.1f}".format(*cpu_reference()))
+    lines = {}
+    for name, template in COMBINATIONS.items():
+        query_string = template.format(**values)
+        lines[name] = (get(f"/commandes?{query_string}"), rows_sql(query_string))
+    lines["fiche de commande"] = (lambda: get(f"/commandes/{rng.choice(ids)}")(), None)
+    lines["référence CPU (boucle fixe)"] = (cpu_loop, None)
+    # Round after round over every line, so that the machine's slower spells fall on all alike.
+    samples = {name: ([], []) for name in lines}
+    for function, sql in lines.values():
+        function()
+        sql and sql()
+    for _ in range(runs):
+        for name, (function, sql) in lines.items():
+            samples[name][0].extend(timed(function, 1, warm_up=False))
+            if sql:
+                samples[name][1].extend(timed(sql, 1, warm_up=False))
+    print(f"{'':32} {'p50':>7} {'p95':>7} {'SQL p50':>8} {'SQL p95':>8}   (SQL : la requête des lignes)")
+    for name, (page_samples, sql_samples) in samples.items():
+        p50, p95 = percentiles(page_samples)
+        sql_columns = "{:8.1f} {:8.1f}".format(*percentiles(sql_samples)) if sql_samples else ""
+        print(f"{name:32} {p50:7.1f} {p95:7.1f} {sql_columns}")
 
 
 if __name__ == "__main__":
