@@ -240,8 +240,8 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
 
     Over large sets, a COUNT(*) per sub-state joined by UNION ALL: each an equality range of
     the (ae, phase, substate, created_at, …) index, counted from the index alone — twice as
-    fast as one GROUP BY over the same entries. A number, name or SIREN leaves few orders:
-    one grouped pass over them beats four passes that would each look the name up again."""
+    fast as one GROUP BY over the same entries. With a number, name or SIREN, one grouped pass
+    over its orders beats four passes that would each look the name or SIREN up again."""
     if filters.numero or filters.nom or filters.siren:
         counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
         query = (_matching(scope, filters, Order.phase, Order.substate, fn.COUNT(SQL("*")),
