@@ -115,7 +115,7 @@ def _csv_lines(query):
 def _page_rows(scope, filters, page: int, per_page: int) -> list[dict]:
     """One row more than shown says whether a next page exists, even past the counted cap.
     Each row says who else is reviewing that order right now (``reviewer``)."""
-    query = order_search.search(scope, filters).offset((page - 1) * per_page).limit(per_page + 1)
+    query = order_search.page(scope, filters, (page - 1) * per_page, per_page + 1)
     return list(with_reviewer(query, excluding=current_operator()))
 
 

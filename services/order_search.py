@@ -210,6 +210,14 @@ def search(scope: OperatorScope, filters: OrderFilters):
     return query.order_by(*ordering(filters))
 
 
+def page(scope: OperatorScope, filters: OrderFilters, offset: int, limit: int):
+    """One page of the list: the page's ids are sorted and cut on the order table alone, then
+    only those orders are joined to their company, holder and portal — joining every match
+    before sorting costs thousands of lookups when a name or a type matches thousands."""
+    ids = _matching(scope, filters, Order.id).order_by(*ordering(filters)).offset(offset).limit(limit)
+    return Order.listing(scope).where(Order.id.in_(ids)).order_by(*ordering(filters))
+
+
 COUNT_CAP = 10_000  # past this the list says « plus de 10 000 »: an exact count costs a full scan
 
 
