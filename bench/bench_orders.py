@@ -96,8 +96,8 @@ def main() -> None:
         def run():
             with db.connection_context():
                 filters = order_search.parse_filters(args, scope)
-                page_number = int(args.get("page", 1))
-                sql, params = order_search.search(scope, filters).paginate(page_number, 50).sql()
+                offset = (int(args.get("page", 1)) - 1) * 50
+                sql, params = order_search.page(scope, filters, offset, 51).sql()
                 db.execute_sql(sql, params).fetchall()
         return run
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import reduce
 from typing import Mapping
 
-from peewee import SQL, Value, fn
+from peewee import SQL, Expression, Value, fn
 
 import workflow
 from formatting import PARIS
@@ -146,11 +146,11 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     if filters.nom and filters.common_name:
         # Many holders share it: the orders are read newest first (or within the period) and
         # the name checked on each; ``id + 0`` keeps the planner from gathering them all first.
-        where.append((Order.id + 0).in_(_name_matches(search_key(filters.nom), [])))
+        where.append(_in(Order.id + 0, _name_matches(search_key(filters.nom), [])))
     elif filters.nom:
         # A rarer name, with the period inside its sub-select: the planner starts from the few
         # holders of that name, not from every order of a period that may hold thousands.
-        where.append(Order.id.in_(_name_matches(search_key(filters.nom), period)))
+        where.append(_in(Order.id, _name_matches(search_key(filters.nom), period)))
         period = []
     if filters.siren:
         where.append(Company.siren == workflow.normalize_siren(filters.siren))
@@ -188,6 +188,13 @@ def _name_matches(prefix: str, period: list):
     return by_first_name + by_surname  # UNION ALL: IN (…) ignores duplicates by itself
 
 
+def _in(column, subquery) -> Expression:
+    """`column IN (subquery)`. peewee compiles the sub-select of every ``in_`` once more to
+    see whether it is empty, nested ones included; written with a lower-case operator (the
+    same SQL) it does not, which halves the time spent building the list's queries."""
+    return Expression(column, "in", subquery)
+
+
 def _starts_with(column, prefix: str):
     """`column` starts with `prefix`, as a range the column's index answers."""
     return (column >= prefix) & (column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
@@ -215,7 +222,7 @@ def page(scope: OperatorScope, filters: OrderFilters, offset: int, limit: int):
     only those orders are joined to their company, holder and portal — joining every match
     before sorting costs thousands of lookups when a name or a type matches thousands."""
     ids = _matching(scope, filters, Order.id).order_by(*ordering(filters)).offset(offset).limit(limit)
-    return Order.listing(scope).where(Order.id.in_(ids)).order_by(*ordering(filters))
+    return Order.listing(scope).where(_in(Order.id, ids)).order_by(*ordering(filters))
 
 
 COUNT_CAP = 10_000  # past this the list says « plus de 10 000 »: an exact count costs a full scan
