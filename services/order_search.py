@@ -157,10 +157,14 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     where.extend(period)
     if filters.portail:
         where.append(Order.portal == int(filters.portail))
-    if filters.processus:
-        where.append(Order.process == filters.processus)
-    if filters.type:
-        where.append(Order.order_type == filters.type)
+    # With the phase and sub-state pinned (a sub-state list, each counter), processus and type
+    # are read in the (ae, phase, substate, created_at, portal, type, processus) index; as
+    # expressions they keep the planner from the narrower type index, which would look up
+    # every paper order of the period in the table.
+    state_pinned = not with_state or filters.phase or filters.sous_etat
+    for value, column in ((filters.processus, Order.process), (filters.type, Order.order_type)):
+        if value:
+            where.append((fn.COALESCE(column, "") if state_pinned else column) == value)
     if with_state:
         if filters.phase:
             where.append(Order.phase == filters.phase)
