@@ -32,23 +32,26 @@ def list_orders():
     per_page = current_app.config["ORDERS_PER_PAGE"]
     cap = order_search.count_cap(filters)
     page = _page_number(request.args.get("page"))
-    # Page 1 holding the whole list (a number, a name, a SIREN) needs no count; past page 1
-    # the count comes first, so a page beyond the end shows the last one.
-    total = order_search.count(scope, filters) if page > 1 else None
-    if total is not None and total <= cap:
+    counts, total = order_search.counters(scope, filters)  # total: exact, when it came along
+    capped = False
+    # Past page 1 the count comes first, so that a page beyond the end shows the last one.
+    if total is None and page > 1:
+        total = order_search.count(scope, filters)
+        capped = total > cap
+    if total is not None and not capped:
         page = min(page, _page_count(total, per_page))
     rows = _page_rows(scope, filters, page, per_page)
     if total is None and len(rows) > per_page:
         total = order_search.count(scope, filters)
-    capped = total is not None and total > cap
-    if total is None:
-        total = len(rows)  # exact: the whole list is on this page
+        capped = total > cap
+    elif total is None:
+        total = len(rows)  # the whole list is on page 1: nothing left to count
     last_page = None if capped else _page_count(total, per_page)
     orders, has_next = rows[:per_page], len(rows) > per_page
     context = dict(
         orders=orders, page=page, last_page=last_page, total=total, capped=capped,
         has_next=has_next, count_cap=cap, filters=filters,
-        counts=order_search.substate_counts(scope, filters), portals=scope.portals(),
+        counts=counts, portals=scope.portals(),
         loaded_at=loaded_at.isoformat(), workflow=workflow, sorts=order_search.SORTS,
     )
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):

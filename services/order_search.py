@@ -253,6 +253,30 @@ def count(scope: OperatorScope, filters: OrderFilters) -> int:
     return _matching(scope, filters, Order.id).limit(count_cap(filters) + 1).count()
 
 
+def counters(scope: OperatorScope, filters: OrderFilters) -> tuple[dict[str, int], int | None]:
+    """The list's sub-state counters, and its exact total when it comes with them: a number,
+    a SIREN or a name that is not common leaves few orders, and one grouped pass over all of
+    them gives both (the name or SIREN looked up once, not once per counter and once more
+    to count)."""
+    if not (filters.numero or filters.siren or (filters.nom and not filters.common_name)):
+        return substate_counts(scope, filters), None
+    counts, total = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0), 0
+    for phase, substate, number in _grouped(scope, filters).tuples():
+        _add(counts, phase, substate, number)
+        if _in_state_filter(filters, phase, substate):
+            total += number
+    return counts, total
+
+
+def _in_state_filter(filters: OrderFilters, phase: str, substate: str | None) -> bool:
+    """Whether orders in (phase, substate) pass the « Phase » and « Sous-état » filters."""
+    if filters.phase and phase != filters.phase:
+        return False
+    if filters.sous_etat:
+        return (phase, substate) == workflow.substate_filter(filters.sous_etat)
+    return True
+
+
 def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, int]:
     """Orders per list sub-state (à vérifier, en signature, à valider, à générer) over the
     other filters, in one query.
@@ -263,17 +287,21 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
     over its orders beats four passes that would each look the name or SIREN up again."""
     if filters.numero or filters.nom or filters.siren:
         counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
-        query = (_matching(scope, filters, Order.phase, Order.substate, fn.COUNT(SQL("*")),
-                           with_state=False)
-                 .where(Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION]))
-                 .group_by(Order.phase, Order.substate))
-        for phase, substate, number in query.tuples():
+        active = Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])
+        for phase, substate, number in _grouped(scope, filters).where(active).tuples():
             _add(counts, phase, substate, number)
         return counts
     parts = [_matching(scope, filters, Value(code), fn.COUNT(SQL("*")), with_state=False)
              .where(*_substate_condition(code))
              for code in workflow.SUBSTATE_FILTERS]
     return dict(reduce(operator.add, parts).tuples())
+
+
+def _grouped(scope: OperatorScope, filters: OrderFilters):
+    """The orders of the filters but phase and sub-state, counted per (phase, sub-state)."""
+    return (_matching(scope, filters, Order.phase, Order.substate, fn.COUNT(SQL("*")),
+                      with_state=False)
+            .group_by(Order.phase, Order.substate))
 
 
 def _add(counts: dict[str, int], phase: str, substate: str | None, number: int) -> None:

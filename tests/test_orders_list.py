@@ -242,6 +242,14 @@ def test_each_counter_equals_the_orders_its_link_lists(client, desk, make_order,
         counted = int(re.search(rf">{label} : (\d+)<", html).group(1))
         listed = client.get(f"/commandes?{query}&sous_etat={code}").get_data(as_text=True)
         assert len(numbers_in(listed)) == counted, (code, query)
+        assert total_in(listed) == counted, (code, query)
+    assert total_in(html) == len(numbers_in(html))
+
+
+def total_in(html: str) -> int:
+    """The number the list says above the table (« Aucune commande », « 1 commande », « N … »)."""
+    said = re.search(r"(Aucune|\d+) commandes?\b", html).group(1)
+    return 0 if said == "Aucune" else int(said)
 
 
 def test_a_name_shared_by_many_orders_is_listed_newest_first_and_counted_up_to_a_cap(
