@@ -9,8 +9,8 @@ from __future__ import annotations
 from peewee import (BooleanField, CharField, Database, OperationalError, PostgresqlDatabase,
                     SqliteDatabase)
 from playhouse.db_url import connect
-from playhouse.pool import PooledDatabase
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+from playhouse.pool import PooledDatabase
 
 from models import (ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db,
                     holder_search_fields)
@@ -149,7 +149,8 @@ def _v8_digest(database: Database) -> None:
 def _v9_list_filter_indexes(database: Database) -> None:
     """v9 (issue 3): the Type and Processus filters read their own indexes, newest first; one
     index serves the sub-state lists and their counters whatever the other filters (date
-    range, portal, type, processus) from its entries alone, replacing two."""
+    range, portal, type, processus) from its entries alone, replacing two; the name indexes
+    carry the order's date."""
     migrator = _migrator(database)
     migrate(
         migrator.drop_index("order", "order_ae_id_phase_substate_created_at"),
