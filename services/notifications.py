@@ -535,7 +535,9 @@ def panel(order: Order, operator: Operator) -> Panel:
 
 AUDIT_ACTIONS = {
     "notification_queued": "Notification au demandeur enregistrée (boîte d'envoi)",
-    "notification_sent": "Notification envoyée au demandeur",
+    # Sent by the outbox for every kind (requester, signers, operators): the details say which
+    # type and to whom.
+    "notification_sent": "Notification envoyée",
     "notification_retry": "Échec d'envoi d'une notification (nouvel essai prévu)",
     "notification_failed": "Échec définitif d'envoi d'une notification",
     "notification_requeued": "Notification remise dans la boîte d'envoi",

@@ -166,7 +166,8 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     expect(row).to_contain_text("importé")
     expect(row).to_contain_text("Demandeur")
     expect(operator.locator("#historique-notifications")).to_contain_text("envoyée")
-    expect(operator.locator("#historique")).to_contain_text("Notification envoyée au demandeur")
+    sent = operator.locator("#historique tr", has_text="Notification envoyée")
+    expect(sent).to_contain_text("Type : Pièce manquante")
     shot(operator, "fiche-apres-depot")
     assert len(site.smtp.inbox.messages) == 1, "sent once"
 

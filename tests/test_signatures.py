@@ -101,6 +101,12 @@ def test_sending_generates_the_documents_and_writes_to_each_signer(app, client, 
     html = text(client.get(f"/commandes/{order.id}").get_data(as_text=True))
     assert "Statut des documents contractuels" in html and "envoyé" in html
     assert "Envoyer pour signature" not in html.split("Signature des documents contractuels")[1][:200]
+    # Once sent, the audit trail says to whom each e-mail went (a signer is not the requester).
+    outbox.run(app, force=True)
+    history = text(client.get(f"/commandes/{order.id}").get_data(as_text=True)).split("Historique")[-1]
+    assert re.search(r"Messagerie Notification envoyée Notification n° : \d+ ; Destinataire : "
+                     r"porteur@example.org ; Tentatives : 1 ; Type : Lien de signature", history)
+    assert "au demandeur" not in history
 
 
 def test_sending_is_refused_until_step_one_holds(app, client, make_ae, make_operator, make_order):
