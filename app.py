@@ -90,7 +90,7 @@ def _register_blueprints(app: Flask) -> None:
     import scheduler
     from blueprints.followup import bp as followup_bp
     from blueprints.notifications import bp as notifications_bp
-    from services import mail
+    from adapters import mail
 
     app.register_blueprint(notifications_bp)
     app.register_blueprint(followup_bp)

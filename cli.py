@@ -66,7 +66,7 @@ def operator_add(ae_name, name, email, roles, portals, cert_path):
     """Crée un opérateur et lui associe un certificat."""
     from models import AE, OperatorPortal, Portal, ROLES, Operator
     from services import audit
-    from services.login import CertificateAlreadyBound, bind_certificate
+    from services.operator_auth.login import CertificateAlreadyBound, bind_certificate
 
     role_list = [r.strip() for r in roles.split(",") if r.strip()]
     unknown = [r for r in role_list if r not in ROLES]
@@ -107,7 +107,7 @@ def _read_certificate(path: str) -> x509.Certificate:
 def seed_demo():
     """Crée les données et les clés de démonstration (idempotent)."""
     from flask import current_app
-    from services.demo import seed_demo as run_seed
+    from demo.seed import seed_demo as run_seed
 
     summary = run_seed(current_app)
     click.echo(summary)

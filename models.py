@@ -407,9 +407,9 @@ def next_order_number() -> int:
 
 class MessageTemplate(BaseModel):
     """An AE's wording of one notification type; the built-in wording serves until an admin
-    edits it (services.notifications.DEFAULT_TEMPLATES)."""
+    edits it (services.messaging.notifications.DEFAULT_TEMPLATES)."""
     ae = ForeignKeyField(AE, backref="message_templates", on_delete="CASCADE")
-    code = CharField()  # see services.notifications.MESSAGE_TYPES
+    code = CharField()  # see services.messaging.notifications.MESSAGE_TYPES
     subject = CharField()
     body = TextField()
     updated_at = DateTimeField(default=utcnow)
@@ -451,7 +451,7 @@ class GenerationAttempt(BaseModel):
     instruction = TextField()           # canonical JSON, exactly as signed
     token_serial = CharField()
     token_label = CharField(default="")
-    key_type = CharField()              # see services.generation.KEY_TYPES
+    key_type = CharField()              # see services.certificates.generation.KEY_TYPES
     created_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField()
     state = CharField(default="open")   # open | issued | written | failed | superseded

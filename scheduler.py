@@ -4,7 +4,7 @@ Jobs are listed in ``jobs()``: the outbox (notifications to requesters) now; the
 digest will join it there. Run them
 
 * as their own process: ``flask --app app scheduler`` (the production way, one process or
-  several: every job is safe to run concurrently, see services.outbox);
+  several: every job is safe to run concurrently, see services.messaging.outbox);
 * inside the server as well when ``RADESK_SCHEDULER=1`` (the demo): started by the first request
   a server process serves, never by the CLI or the tests' in-process apps.
 
@@ -39,7 +39,7 @@ class Job(NamedTuple):
 
 
 def outbox_job(app: Flask):
-    from services import outbox
+    from services.messaging import outbox
     report = outbox.run(app)
     if report.attempted:
         log.info("Boîte d'envoi : %s", report)
@@ -51,7 +51,7 @@ SIGNATURE_REMINDERS_JOB = "signature_reminders"  # issue 6
 
 def signature_reminders_job(app: Flask):
     """Remind the signers whose delay (RADESK_SIGNATURE_REMINDER_HOURS) has passed (issue 6)."""
-    from services import signatures
+    from services.signing import signatures
     sent = signatures.send_due_reminders(app)
     if sent:
         log.info("Signature : %d relance(s) envoyée(s)", sent)
@@ -161,7 +161,7 @@ outbox_cli = AppGroup("outbox", help="Boîte d'envoi des notifications.")
 def outbox_flush():
     """Envoie maintenant toutes les notifications en attente (code de sortie 1 si un envoi
     a échoué)."""
-    from services import outbox
+    from services.messaging import outbox
 
     app = current_app._get_current_object()
     with db.connection_context():
@@ -221,7 +221,8 @@ def digest_preview(who: str):
 def digest_send_now():
     """Met en boîte d'envoi les résumés du créneau en cours (une seule fois par opérateur et
     créneau), puis les envoie."""
-    from services import digest, outbox
+    from services import digest
+    from services.messaging import outbox
 
     app = current_app._get_current_object()
     with db.connection_context():

@@ -842,7 +842,7 @@ def expiry_date_problem(value) -> str | None:
 
 # --- Certificate generation, hand-over, activation, revocation (issue 8) ----------------
 #
-# ``certificate`` is duck-typed like services.generation.CertificateState: ``written_at``
+# ``certificate`` is duck-typed like services.certificates.generation.CertificateState: ``written_at``
 # (None until confirmed written onto the key) and ``revoked_at`` (None unless revoked).
 
 def _certificate_check(certificate, *, written: bool) -> Check:

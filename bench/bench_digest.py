@@ -23,7 +23,7 @@ from bench.generate import STAGES  # noqa: E402
 from models import (AE, Company, Operator, OperatorPortal, Order, Person, Portal, db,  # noqa: E402
                     holder_search_fields)
 from services import digest  # noqa: E402
-from services.order_search import substate_counts_by_portal  # noqa: E402
+from services.orders.order_search import substate_counts_by_portal  # noqa: E402
 
 OPERATORS = 20
 

@@ -64,7 +64,7 @@ def prepare(folder: Path, gigabytes: float):
     from app import create_app
     from models import (AE, Company, Document, Operator, OperatorCertificate, Order, Person,
                         Portal, db, utcnow)
-    from services import documents
+    from services.dossiers import documents
 
     config = {"INSTANCE_PATH": folder / "instance",
               "DATABASE_URL": f"sqlite:///{folder / 'radesk.db'}", "SECRET_KEY": "bench"}
@@ -214,7 +214,7 @@ def _in_process(config: dict, order_id: int) -> float:
     """The archive produced and thrown away by the app's own code, no network in between."""
     from app import create_app
     from models import Order, db
-    from services import documents, dossier_archive
+    from services.dossiers import documents, dossier_archive
     app = create_app(config)
     with app.test_request_context(), db.connection_context():
         order = Order.get_by_id(order_id)

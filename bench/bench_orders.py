@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from models import Operator, OperatorScope, Order, Portal, db  # noqa: E402
-from services import order_search  # noqa: E402
+from services.orders import order_search  # noqa: E402
 
 COMBINATIONS = {
     "aucun filtre": "",

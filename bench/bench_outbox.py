@@ -40,7 +40,8 @@ def run(args, url: str | None) -> None:
 
     from app import create_app
     from models import AE, Company, Operator, Order, Person, Portal, db
-    from services import mail, notifications, outbox
+    from adapters import mail
+    from services.messaging import notifications, outbox
     from tests.e2e_support import free_port
     from tests.smtp_support import SmtpServer
 

@@ -29,8 +29,9 @@ def main() -> None:
     from app import create_app
     from models import (AE, Company, Operator, Order, Person, Portal, SignatureRequest, db,
                         holder_search_fields)
-    from services import contracts, pades, signatures
-    from services.documents import import_document
+    from services.signing import contracts, signatures
+    from adapters import pades
+    from services.dossiers.documents import import_document
     from tests.pdf_samples import text_pdf
     import workflow
 

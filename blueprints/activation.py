@@ -14,8 +14,8 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
 from flask_limiter.errors import RateLimitExceeded
 
 from extensions import client_ip, limiter
-from services import activation
-from services.activation import ACTIVATION_PATH, ActivationRefused
+from services.certificates import activation
+from services.certificates.activation import ACTIVATION_PATH, ActivationRefused
 
 bp = Blueprint("activation", __name__, url_prefix=ACTIVATION_PATH)
 

@@ -3,7 +3,7 @@ with a TLS client certificate verified by a trusted reverse proxy; logout.
 
 The PIN never reaches this server: login.js sends it to the bridge on 127.0.0.1 only, and the
 server receives a signature over a nonce it issued. Checking certificates and proofs, and
-auditing their outcome, is the job of services.login; this module handles HTTP, the session
+auditing their outcome, is the job of services.operator_auth.login; this module handles HTTP, the session
 and the refusals it decides itself (rate limit, untrusted proxy, malformed request).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from limits import parse as parse_limit
 from blueprints.common import current_operator, end_operator_session, start_operator_session
 from extensions import client_ip, is_trusted_proxy, limiter
 from services import audit
-from services.login import (LoginRefused, issue_login_nonce, login_with_bridge_proof,
+from services.operator_auth.login import (LoginRefused, issue_login_nonce, login_with_bridge_proof,
                             login_with_proxy_certificate)
 
 bp = Blueprint("auth", __name__)

@@ -1,5 +1,5 @@
 """The requester's follow-up page (« page de suivi »), opened from the link in their e-mails:
-no operator login, the signed link is the key (services.followup). It shows the order's state
+no operator login, the signed link is the key (services.messaging.followup). It shows the order's state
 and what is missing, and lets the requester correct their information and upload pieces.
 
 Every endpoint answers an HTMX request with the block it replaces and a plain request with the
@@ -13,9 +13,9 @@ from jinja2_fragments.flask import render_blocks
 import scheduler
 import workflow
 from extensions import client_ip, limiter
-from services import followup
-from services.document_store import RefusedDocument
-from services.documents import document_store
+from services.messaging import followup
+from adapters.document_store import RefusedDocument
+from services.dossiers.documents import document_store
 
 bp = Blueprint("followup", __name__, url_prefix="/suivi")
 

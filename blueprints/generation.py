@@ -2,7 +2,7 @@
 orders to generate; the public key the token bridge checks the server's instructions with.
 
 The generation itself is a dialogue between generation.js, the token bridge on the AET's
-workstation and the JSON endpoints here, each one step of services.generation. Hand-over and
+workstation and the JSON endpoints here, each one step of services.certificates.generation. Hand-over and
 revocation are plain forms (they work without JavaScript).
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import workflow
 from blueprints.common import current_operator, current_scope, order_or_404, role_required
 from extensions import client_ip
 from models import Order
-from services import activation, generation
-from services.ca import fingerprint_sha256
+from services.certificates import activation, generation
+from adapters.ca import fingerprint_sha256
 
 bp = Blueprint("generation", __name__)
 

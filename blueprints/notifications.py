@@ -16,7 +16,7 @@ import workflow
 from blueprints.common import (current_operator, login_required, order_or_404, passive,
                                role_required)
 from extensions import client_ip
-from services import notifications
+from services.messaging import notifications
 
 bp = Blueprint("notifications", __name__)
 

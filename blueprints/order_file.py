@@ -9,7 +9,8 @@ import workflow
 from blueprints.common import (current_operator, current_scope, login_required, order_or_404,
                                passive, role_required)
 from extensions import client_ip
-from services import notifications, order_file
+from services.messaging import notifications
+from services.orders import order_file
 
 bp = Blueprint("order_file", __name__, url_prefix="/commandes")
 

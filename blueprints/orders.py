@@ -16,8 +16,9 @@ from blueprints.common import current_operator, current_scope, login_required, p
 from extensions import client_ip
 from formatting import paris_date
 from models import utcnow
-from services import audit, order_search
-from services.order_file import with_reviewer
+from services import audit
+from services.orders import order_search
+from services.orders.order_file import with_reviewer
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"

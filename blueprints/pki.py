@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, abort, current_app, render_template
 
-from services.ca import get_ca
+from adapters.ca import get_ca
 
 bp = Blueprint("pki", __name__, url_prefix="/pki")
 

@@ -9,7 +9,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, url_for
 import workflow
 from blueprints.common import current_operator, order_or_404, role_required
 from extensions import client_ip
-from services import signatures, validation
+from services.signing import signatures
+from services import validation
 
 bp = Blueprint("signature", __name__, url_prefix="/commandes")
 bp.record_once(lambda state: signatures.register(state.app))

@@ -1,5 +1,5 @@
 """The signer's page (« Signature des documents »), opened from the personal link of their
-e-mail: no login, the signed link is the key (services.signatures). The signer reads each
+e-mail: no login, the signed link is the key (services.signing.signatures). The signer reads each
 document (page previews rendered on the server, as in the Visionneuse), receives a one-time
 code, consents and signs — or declines with a reason. Plain forms: works without JavaScript.
 
@@ -11,10 +11,10 @@ from flask import Blueprint, abort, current_app, render_template, request, send_
 
 from extensions import client_ip, limiter
 from formatting import paris_date
-from services import signatures
-from services.documents import document_store
-from services.previews import DEFAULT_WIDTH, PreviewRenderer, snap_width
-from services.viewer import widths
+from services.signing import signatures
+from services.dossiers.documents import document_store
+from adapters.previews import DEFAULT_WIDTH, PreviewRenderer, snap_width
+from services.dossiers.viewer import widths
 
 bp = Blueprint("signing", __name__, url_prefix="/signature")
 

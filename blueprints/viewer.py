@@ -15,9 +15,9 @@ from blueprints.common import current_operator, current_scope, login_required, o
 from extensions import client_ip
 from formatting import PARIS
 from models import Document, Order
-from services import documents, dossier_archive, viewer
-from services.previews import THUMBNAIL_WIDTH, PreviewRenderer, snap_width
-from services.viewer import widths
+from services.dossiers import documents, dossier_archive, viewer
+from adapters.previews import THUMBNAIL_WIDTH, PreviewRenderer, snap_width
+from services.dossiers.viewer import widths
 
 bp = Blueprint("viewer", __name__, url_prefix="/commandes")
 bp.record_once(lambda state: documents.init_app(state.app))

@@ -10,7 +10,7 @@ per portal they see: « à vérifier » and « à valider » for AEA, « à gén
 * **A missed slot** (everything was down) is sent once, late: only the latest past slot is
   due, and the e-mail says when it was due and when its counts were taken.
 * **Fast.** One grouped query counts every portal of every AE with a due operator
-  (services.order_search.substate_counts_by_portal, the list's own counting rules).
+  (services.orders.order_search.substate_counts_by_portal, the list's own counting rules).
 * ``now`` is always passed in (a controllable clock for the tests).
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import workflow
 from formatting import PARIS, paris_datetime
 from models import AE, DigestRun, Notification, Operator, OperatorPortal, Portal, db, utcnow
 from services import audit
-from services.order_search import substate_counts_by_portal
+from services.orders.order_search import substate_counts_by_portal
 
 log = logging.getLogger("radesk.digest")
 
@@ -175,7 +175,7 @@ def html(app: Flask, content: dict) -> str:
 
 def compose(app: Flask, notification: Notification) -> flask_mail.Message:
     """The outbox's composer for digests: text and HTML from the run's stored content."""
-    from services.mail import DeliveryError
+    from adapters.mail import DeliveryError
 
     run = DigestRun.get_or_none(DigestRun.notification == notification.id)
     if run is None:
@@ -233,7 +233,7 @@ def due_operators(now: dt.datetime) -> list[tuple[Operator, dt.datetime]]:
 
 def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     """Queue every due digest (the scheduler's job, ``digest send-now``)."""
-    from services.notifications import new_message_id
+    from services.messaging.notifications import new_message_id
 
     now = now or utcnow()
     report = RunReport()
@@ -297,7 +297,7 @@ def set_settings(ae: AE, slots_text: str, send_empty: bool, admin: Operator, ip:
 
 def find_operator(who: str) -> Operator:
     """The operator named on the command line: n°, e-mail, demo key (demo-aea) or name."""
-    from services.demo import DEMO_KEYS
+    from demo.seed import DEMO_KEYS
 
     who = (who or "").strip()
     keys = {key.label: key.email for key in DEMO_KEYS}
@@ -317,7 +317,7 @@ def find_operator(who: str) -> Operator:
 
 def register(app: Flask) -> None:
     """Wire digests into the outbox and the notification labels."""
-    from services import notifications, outbox
+    from services.messaging import notifications, outbox
 
     outbox.COMPOSERS[TYPE_DIGEST] = compose
     notifications.TYPE_LABELS.update(TYPE_LABELS)

@@ -21,7 +21,8 @@ from flask import Flask
 import workflow
 from formatting import paris_datetime
 from models import Document, Operator, Order, db, utcnow
-from services import audit, signatures
+from services import audit
+from services.signing import signatures
 
 ACTION_FLAGS = "validation_flags_updated"
 ACTION_VALIDATED = "order_validated"
@@ -140,7 +141,7 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
 
 def _notify_requester(app: Flask, order: Order, type_: str, subject: str, text: str,
                       operator: Operator) -> None:
-    from services import notifications
+    from services.messaging import notifications
 
     recipient = notifications.requester_address(order)
     if recipient:

@@ -32,7 +32,9 @@ def sample(number: int) -> bytes:
 
 def arm(point: str) -> None:
     """Make the import kill this process at ``point``."""
-    from services import audit, document_store, documents
+    from services import audit
+    from adapters import document_store
+    from services.dossiers import documents
 
     if point == "after_pending":
         document_store.DocumentStore._write_atomically = lambda self, path, data: die()
@@ -68,7 +70,7 @@ def main() -> None:
     count = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     from app import create_app
     from models import Order, db
-    from services import documents
+    from services.dossiers import documents
 
     app = create_app({"INSTANCE_PATH": Path(instance), "DATABASE_URL": database_url,
                       "SECRET_KEY": "crash-test", "TESTING": True})

@@ -281,8 +281,8 @@ def make_operator_key(app, softhsm, operator, *, label: str, pin: str = "1234",
     """A SoftHSM2 key for ``operator``: key pair generated on the token, certificate issued by
     the app's embedded CA (trusted by the operator's AE), written on the token and bound.
     Call inside ``instance.seeding()``. Returns the tests.softhsm.SoftToken."""
-    from services.ca import get_ca
-    from services.login import bind_certificate, trust_embedded_ca
+    from adapters.ca import get_ca
+    from services.operator_auth.login import bind_certificate, trust_embedded_ca
     from token_bridge import provision
 
     ca = get_ca(app)
@@ -347,7 +347,7 @@ def seeded_demo_site(directory: Path, prepare_order) -> Iterator[SimpleNamespace
     """The demo (8 orders) served by the real app with the bridge holding the demo keys, e-mails
     going to a real SMTP server (tests.smtp_support) and the outbox job running every second.
     ``prepare_order(app)`` returns the id of the order the test works on."""
-    from services.demo import seed_demo, softhsm_conf_path
+    from demo.seed import seed_demo, softhsm_conf_path
     from tests.smtp_support import SmtpServer
     from token_bridge import provision
 

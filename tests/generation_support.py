@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 
 from models import utcnow
-from services.generation_local import instruction_keys
+from demo.generation_local import instruction_keys
 from token_bridge import generation as bridge
 from token_bridge import provision
 from token_bridge.protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION

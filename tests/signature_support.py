@@ -10,7 +10,7 @@ from pathlib import Path
 
 import workflow
 from models import Notification, Person
-from services.documents import import_document
+from services.dossiers.documents import import_document
 from tests.pdf_samples import text_pdf
 
 LINK = re.compile(r"https?://[^\s\"<>]+/signature/[A-Za-z0-9_.\-]+")

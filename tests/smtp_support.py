@@ -87,7 +87,7 @@ class SmtpServer:
 
 def use_smtp(app, port: int, **settings) -> None:
     """Point ``app`` (and its Flask-Mail state) at an SMTP server on 127.0.0.1:``port``."""
-    from services import mail
+    from adapters import mail
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=5, **settings)
     mail.init_app(app)
 

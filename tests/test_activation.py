@@ -15,8 +15,8 @@ from pkcs11 import Attribute, ObjectClass
 
 import workflow
 from models import Activation, AuditEvent, Order, utcnow
-from services import activation as activation_service
-from services.generation_local import instruction_keys
+from services.certificates import activation as activation_service
+from demo.generation_local import instruction_keys
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import (ORIGIN, PageSteps, activation_code, activation_link,
                                       blank_key, mails, post_json, text_of, validated_order)
@@ -239,7 +239,7 @@ def test_a_revoked_certificate_cannot_be_activated(app, client, delivered, make_
     path, token = open_link(client, app)
     code = activation_code(mails(instance_path(app)))
     client.post(f"{path}/code", data={"csrf_token": token, "code": code})
-    from services import generation
+    from services.certificates import generation
     aea = make_operator(bpoi, roles="AEA")
     generation.revoke(app, order, aea, reason="keyCompromise", confirmed=True)
     refused = post_json(client, f"{path}/terminee", {}, token)

@@ -21,8 +21,8 @@ from app import create_app
 from blueprints import auth
 from models import AuditEvent, LoginChallenge, Operator, db, utcnow
 from services import audit
-from services.ca import get_ca
-from services.login import MESSAGES, bind_certificate, issue_login_nonce, trust_embedded_ca
+from adapters.ca import get_ca
+from services.operator_auth.login import MESSAGES, bind_certificate, issue_login_nonce, trust_embedded_ca
 from tests.conftest import csrf_token_from
 from tests.softhsm import TestCA
 from token_bridge.protocol import ALGORITHM_ECDSA, build_login_message

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-import services.ca as ca_module
+import adapters.ca as ca_module
 from models import AuditEvent, IssuedCertificate
-from services.ca import EmbeddedCA, UnknownCertificate, get_ca, serial_to_hex
+from adapters.ca import EmbeddedCA, UnknownCertificate, get_ca, serial_to_hex
 
 PUBLIC_URL = "http://localhost"
 OPERATOR_KEY = ec.generate_private_key(ec.SECP256R1())

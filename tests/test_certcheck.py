@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from formatting import paris_date
-from services.ca import EmbeddedCA, serial_to_hex
-from services.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
+from adapters.ca import EmbeddedCA, serial_to_hex
+from services.operator_auth.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
                                 load_certificate, load_certificates)
 
 PUBLIC_URL = "http://localhost"

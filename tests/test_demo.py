@@ -6,9 +6,9 @@ import pytest
 
 from models import AE, AuditEvent, Document, Operator, OperatorScope, Order, Portal, db
 from tests.conftest import fresh_database_url, make_test_app
-from services.demo import DEMO_PIN, seed_demo, softhsm_conf_path
-from services import demo_generation
-from services.document_store import DocumentStore
+from demo.seed import DEMO_PIN, seed_demo, softhsm_conf_path
+from demo import holder_keys as demo_generation
+from adapters.document_store import DocumentStore
 from token_bridge import proof, protocol, tokens
 
 SEED_NUMBERS = (960072, 960066, 960017, 959313, 959149, 958051, 956855)
@@ -108,7 +108,7 @@ def test_second_run_changes_nothing(seeded):
 def test_orders_handed_over_or_done_carry_holder_certificates(seeded):
     """issue 8: generated the real way onto SoftHSM2 holder keys, shown in the order file."""
     from models import Activation, HolderCertificate
-    from services import generation
+    from services.certificates import generation
     handed = list(Order.select().where(Order.phase.in_(("handover", "done"))))
     assert handed
     for order in handed:

@@ -10,7 +10,7 @@ import pytest
 from pdf2image import convert_from_bytes
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from services import demo_documents as docs
+from demo import documents as docs
 
 COMPANY = "Boileau Colbert Conseil"
 ORDER = 960072

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from models import AE, AuditEvent, DigestRun, Notification, Operator, OperatorScope, Portal, db
-from services import digest, outbox
-from services.order_search import parse_filters, substate_counts
+from services import digest
+from services.messaging import outbox
+from services.orders.order_search import parse_filters, substate_counts
 from tests.conftest import csrf_token_from, login_as
 from tests.e2e_support import free_port
 from tests.smtp_support import running_smtp, use_smtp

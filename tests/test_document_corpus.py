@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from models import Document, PendingFile
-from services import documents
-from services.document_store import RefusedDocument
+from services.dossiers import documents
+from adapters.document_store import RefusedDocument
 from tests.bad_inputs import REFUSED, STORED, corpus
 from tests.conftest import login_as
 

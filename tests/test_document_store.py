@@ -15,8 +15,9 @@ from PIL import Image
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
-from services import demo_documents, document_store
-from services.document_store import DocumentStore, RefusedDocument, sniff_media_type
+from demo import documents as demo_documents
+from adapters import document_store
+from adapters.document_store import DocumentStore, RefusedDocument, sniff_media_type
 
 MIB = 1024 * 1024
 

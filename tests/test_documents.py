@@ -1,4 +1,4 @@
-"""Importing a document into a dossier (services.documents.import_document): the rows, the
+"""Importing a document into a dossier (services.dossiers.documents.import_document): the rows, the
 file, the audit event, replaced versions, refusals, and consistency after a crash at any point
 (the importing process killed with SIGKILL)."""
 from __future__ import annotations
@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 from models import AuditEvent, Document, Order, PendingFile, utcnow
-from services import audit, documents
-from services.document_store import RefusedDocument
+from services import audit
+from services.dossiers import documents
+from adapters.document_store import RefusedDocument
 from tests.pdf_samples import text_pdf
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from models import AuditEvent, Document, Order, utcnow
-from services import documents, dossier_archive
+from services.dossiers import documents, dossier_archive
 from tests.conftest import login_as
 from tests.pdf_samples import text_pdf
 

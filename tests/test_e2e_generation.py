@@ -39,7 +39,7 @@ def site(tmp_path_factory):
     saved_conf = os.environ.get("SOFTHSM2_CONF")
     with AppInstance.create(directory, extra_env={"RADESK_PKI_URL": PKI_URL}) as instance:
         from models import Order, Person
-        from services.demo import DEMO_SO_PIN, seed_demo, softhsm_conf_path
+        from demo.seed import DEMO_SO_PIN, seed_demo, softhsm_conf_path
         from token_bridge import provision
         with instance.seeding() as app:
             app.config["RADESK_PKI_URL"] = PKI_URL
@@ -147,7 +147,7 @@ def test_aet_generates_then_holder_activates(browser, site, tmp_path):
     assert subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value.startswith("IDCFR-")
     assert leaf.public_key().key_size == 3072
     with site.instance.seeding() as app:
-        from services.ca import get_ca
+        from adapters.ca import get_ca
         ca = get_ca(app)
         root, issuing = ca.root_certificate, ca.issuing_certificate
         crls = ca.current_crl().public_bytes(serialization.Encoding.PEM) + \

@@ -27,8 +27,8 @@ LINK = re.compile(r"https?://[^\s\"<>]+/suivi/[A-Za-z0-9_.\-]+")
 def _incomplete_order(app):
     """An order of « BPOI » at « à vérifier » whose Extrait de KBIS was never uploaded."""
     from models import AE
-    from services import demo_documents as docs
-    from services.documents import import_document
+    from demo import documents as docs
+    from services.dossiers.documents import import_document
     from tests.e2e_support import make_order
 
     ae = AE.get(AE.name == "BPOI")
@@ -129,7 +129,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     expect(requester.get_by_role("heading", name=f"Suivi de votre commande N° {NUMBER}")).to_be_visible()
     expect(requester.locator("#ce-qui-manque")).to_contain_text("Déposer la pièce manquante : Extrait de KBIS.")
     expect(requester.get_by_text("Camille Martin")).to_have_count(0)
-    from services import demo_documents as docs
+    from demo import documents as docs
     kbis = tmp_path / "kbis.pdf"
     kbis.write_bytes(docs.kbis_pdf("Boileau Colbert Conseil", "434202180", "12 rue de la République, Toulouse",
                                    "Alice Colbert", dt.date(2012, 3, 14)))

@@ -31,8 +31,8 @@ CONTRACTS = ("CGU", "Contrat d'abonnement", "Lettre d'autorisation de demande de
 def _order_to_check(app):
     """An order of « BPOI » at « à vérifier » with every justificatif, no ID number yet."""
     from models import AE
-    from services import demo_documents as docs
-    from services.documents import import_document
+    from demo import documents as docs
+    from services.dossiers.documents import import_document
     from tests.e2e_support import make_order
 
     ae = AE.get(AE.name == "BPOI")
@@ -176,7 +176,7 @@ def test_check_record_send_sign_validate(browser, site, tmp_path):
     # with the server unreachable, as in tests/test_signatures.py, it reports both trusted.)
     from cryptography import x509
     from models import Document
-    from services import pades
+    from adapters import pades
     root = (site.instance.instance_path / "ca" / "root.crt").read_bytes()
     nss = nss_trusting(root, tmp_path / "nss")
     with site.instance.query():

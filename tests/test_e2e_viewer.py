@@ -28,7 +28,7 @@ SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")  # a folder, to look at the p
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from services.demo import seed_demo, softhsm_conf_path
+    from demo.seed import seed_demo, softhsm_conf_path
     from token_bridge import provision
 
     directory = tmp_path_factory.mktemp("e2e-viewer")

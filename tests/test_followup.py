@@ -17,7 +17,7 @@ import pytest
 from itsdangerous import TimestampSigner
 
 from models import AuditEvent, Document, Notification, Order, Person, utcnow
-from services import followup
+from services.messaging import followup
 from tests.conftest import csrf_token_from, login_as
 from tests.pdf_samples import text_pdf
 

@@ -15,8 +15,8 @@ from cryptography.x509.oid import AttributeOID, NameOID
 
 import workflow
 from models import AuditEvent, GenerationAttempt, HolderCertificate, IssuedCertificate, Order
-from services import generation
-from services.ca import get_ca
+from services.certificates import generation
+from adapters.ca import get_ca
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import PageSteps, blank_key, validated_order
 from tests.softhsm import SoftHSM
@@ -268,7 +268,7 @@ class RefusingCA:
         pass
 
     def issue_holder_certificate(self, csr, identity):
-        from services.ca import HolderRequestRefused
+        from adapters.ca import HolderRequestRefused
         raise HolderRequestRefused("quota de certificats atteint pour cette AE.")
 
 

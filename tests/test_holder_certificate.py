@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from models import IssuedCertificate
-from services import ca as ca_module
-from services.ca import HolderIdentity, HolderRequestRefused, get_ca, serial_to_hex
+from adapters import ca as ca_module
+from adapters.ca import HolderIdentity, HolderRequestRefused, get_ca, serial_to_hex
 
 PKI_URL = "https://pki.radesk.example.fr"
 LINT = Path(sys.executable).with_name("lint_etsi_cert")

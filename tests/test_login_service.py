@@ -16,8 +16,8 @@ from flask import session
 from formatting import paris_date
 from models import (AuditEvent, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db,
                     utcnow)
-from services.ca import EmbeddedCA, get_ca, serial_to_hex
-from services.login import (CertificateAlreadyBound, LoginRefused, bind_certificate,
+from adapters.ca import EmbeddedCA, get_ca, serial_to_hex
+from services.operator_auth.login import (CertificateAlreadyBound, LoginRefused, bind_certificate,
                             issue_login_nonce, login_with_bridge_proof,
                             login_with_proxy_certificate, trust_embedded_ca)
 from token_bridge.protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message

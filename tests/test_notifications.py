@@ -13,7 +13,7 @@ import pytest
 from playhouse.test_utils import assert_query_count, count_queries
 
 from models import AuditEvent, Document, MessageTemplate, Notification, Order, utcnow
-from services import notifications
+from services.messaging import notifications
 from tests.conftest import csrf_token_from, login_as
 
 HTMX = {"HX-Request": "true"}

@@ -12,7 +12,7 @@ from playhouse.test_utils import assert_query_count, count_queries
 
 from formatting import paris_date, paris_time
 from models import AuditEvent, Document, Order, OrderReview, Person, Portal, utcnow
-from services import order_file
+from services.orders import order_file
 from tests.conftest import csrf_token_from, login_as
 
 HTMX = {"HX-Request": "true"}

@@ -10,7 +10,7 @@ from playhouse.test_utils import count_queries
 
 import workflow
 from models import AuditEvent, Order, OrderReview, Portal, utcnow
-from services import order_file
+from services.orders import order_file
 from tests.conftest import login_as
 
 
@@ -256,7 +256,7 @@ def test_a_name_shared_by_many_orders_is_listed_newest_first_and_counted_up_to_a
         client, desk, make_order, monkeypatch):
     """Past order_search.COMMON_NAME orders a name is checked on each order read in date order
     (not gathered first), and counted only up to that cap (« Plus de … commandes »)."""
-    from services import order_search
+    from services.orders import order_search
     monkeypatch.setattr(order_search, "COMMON_NAME", 3)
     ae = desk["ae"]
     for index in range(5):

@@ -17,8 +17,8 @@ import pytest
 
 import scheduler
 from models import AuditEvent, Notification, db, utcnow
-from services import notifications, outbox
-from services.mail import FolderTransport
+from services.messaging import notifications, outbox
+from adapters.mail import FolderTransport
 from tests.e2e_support import free_port
 from tests.smtp_support import SmtpServer, running_smtp, use_smtp
 
@@ -230,7 +230,7 @@ def test_without_mail_server_messages_become_eml_files(app, runner, desk):
     assert LINK.search(message.get_body(("html",)).get_content())
     assert not list((app.config["INSTANCE_PATH"] / "mail").glob(".tmp-*"))
     # Written again (a send retried after a lease ran out), it replaces the same file.
-    from services.mail import compose
+    from adapters.mail import compose
     with app.app_context():
         again = compose(app, outbox._letter(app, _reload(notification)))
         FolderTransport(app.config["INSTANCE_PATH"] / "mail").send(again)

@@ -12,8 +12,10 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from models import AuditEvent
-from services import demo_documents, documents, previews, sandbox
-from services.previews import PreviewRenderer, snap_width
+from demo import documents as demo_documents
+from services.dossiers import documents
+from adapters import previews, sandbox
+from adapters.previews import PreviewRenderer, snap_width
 from tests.conftest import login_as
 from tests.pdf_samples import text_pdf
 

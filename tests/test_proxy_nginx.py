@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from blueprints import auth
-from services.login import MESSAGES
+from services.operator_auth.login import MESSAGES
 from tests.e2e_support import (REPO, AppInstance, ServerProcess, free_port, make_ae,
                                make_operator, make_order, pem, start_app_server, wait_for_port)
 from tests.softhsm import TestCA
@@ -127,8 +127,8 @@ def proxy(tmp_path_factory):
         server_ca = server_certificate(tls_dir)
         clients = {}
         with instance.seeding() as app:
-            from services.ca import get_ca
-            from services.login import bind_certificate, trust_embedded_ca
+            from adapters.ca import get_ca
+            from services.operator_auth.login import bind_certificate, trust_embedded_ca
 
             ae = make_ae("BPOI")
             ca = get_ca(app)

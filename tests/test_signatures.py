@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives import serialization
 import workflow
 from models import (AuditEvent, Document, Notification, Order, SignatureItem, SignatureRequest,
                     utcnow)
-from services import outbox, pades, signatures
-from services.ca import get_ca
-from services.documents import document_store
+from services.messaging import outbox
+from adapters import pades
+from services.signing import signatures
+from adapters.ca import get_ca
+from services.dossiers.documents import document_store
 from tests.conftest import csrf_token_from, login_as
 from tests.signature_support import (code_in, eml_messages, link_in, nss_trusting, pdfsig, queued,
                                      ready_order, received)

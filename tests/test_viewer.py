@@ -15,7 +15,7 @@ from PIL import Image
 from playhouse.test_utils import count_queries
 
 from models import AuditEvent, Document, Order, utcnow
-from services import documents
+from services.dossiers import documents
 from tests.conftest import csrf_token_from, login_as
 from tests.pdf_samples import text_pdf
 

@@ -12,8 +12,8 @@ import zlib
 
 import pytest
 
-from services import zipstream
-from services.zipstream import Archive, Deflater, Entry
+from adapters import zipstream
+from adapters.zipstream import Archive, Deflater, Entry
 
 WHEN = dt.datetime(2025, 3, 14, 9, 5, 30)
 

@@ -3,7 +3,7 @@ versions), its manifest, SHA256SUMS and the order's audit trail, produced while 
 
 The documents go from the store to the socket 4 MiB at a time, untouched: PDF, JPEG and PNG are
 compressed already, so they are stored, and their CRC-32 was computed at import
-(services.zipstream). Memory therefore stays constant whatever the dossier weighs; only the
+(adapters.zipstream). Memory therefore stays constant whatever the dossier weighs; only the
 text files (a few kilobytes, deflated) are prepared before the first byte is sent, which also
 gives the response its length.
 """
@@ -19,9 +19,9 @@ from typing import Iterable
 import workflow
 from formatting import paris_datetime, to_paris
 from models import AuditEvent, Document, Order, utcnow
-from services import order_file
-from services.documents import EXTENSIONS, _slug, importer_name
-from services.zipstream import Archive, Deflater, Entry
+from services.orders import order_file
+from services.dossiers.documents import EXTENSIONS, _slug, importer_name
+from adapters.zipstream import Archive, Deflater, Entry
 
 HISTORY_BATCH = 500
 MANIFEST = "manifeste.csv"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from models import HolderCertificate, Operator, Order
-from services import generation
+from services.certificates import generation
 from token_bridge import generation as bridge
 from token_bridge.protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
 

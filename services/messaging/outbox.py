@@ -1,4 +1,4 @@
-"""The outbox: notifications are stored first (services.notifications.queue), then sent here
+"""The outbox: notifications are stored first (services.messaging.notifications.queue), then sent here
 by a job (scheduler.py, or ``flask --app app outbox flush``).
 
 Reliability, step by step:
@@ -27,9 +27,9 @@ from peewee import JOIN
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
 from services import audit
-from services.followup import make_link
-from services.mail import DeliveryError, Letter, compose, transport
-from services.notifications import type_label
+from services.messaging.followup import make_link
+from adapters.mail import DeliveryError, Letter, compose, transport
+from services.messaging.notifications import type_label
 
 LEASE = dt.timedelta(minutes=5)   # well above an SMTP exchange bounded by MAIL_TIMEOUT
 MAX_DELAY = dt.timedelta(hours=6)

@@ -8,10 +8,10 @@ the hash of the content, a database row that names a file can always trust what 
 The type is decided from the bytes, never from the file name; every refusal carries a French
 message meant for the person who uploaded the file. No Flask and no peewee here: the caller
 links rows to files inside its own transaction, after ``put`` has returned
-(services.documents.import_document does, with crash recovery).
+(services.dossiers.documents.import_document does, with crash recovery).
 
 Reading an untrusted file is bounded: ``pdfinfo`` runs in a subprocess with time and memory
-limits (services.sandbox); a JPEG is decoded in draft mode (1/64 of the pixels), a small PNG
+limits (adapters.sandbox); a JPEG is decoded in draft mode (1/64 of the pixels), a small PNG
 in process (at most 16 MB), a larger one in the bounded image worker.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import BinaryIO
 from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError
 from PIL import Image
 
-from services.sandbox import BoundedTimeout, python_worker, run_bounded
+from adapters.sandbox import BoundedTimeout, python_worker, run_bounded
 
 # Pillow warns of large images before we check them against our own, lower, limit.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

@@ -2,7 +2,7 @@
 
 One page at a time, at a width taken from a fixed ladder (so zoom levels share renders),
 rotated clockwise by quarter turns; the width is that of the image served, after rotation. Each render runs in a subprocess with time and memory limits
-(services.sandbox): ``pdftoppm`` for a PDF page, the Pillow worker for an image (EXIF
+(adapters.sandbox): ``pdftoppm`` for a PDF page, the Pillow worker for an image (EXIF
 orientation applied) and for turning a rendered page. Results are cached under
 ``<instance>/previews/<sha[:2]>/<sha>/`` keyed by content hash, page, width and rotation; a
 failed render is remembered for a while, so a broken file costs one attempt, not one per view.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from services.document_store import JPEG, MIB, PDF, PNG
-from services.sandbox import BoundedTimeout, python_worker, run_bounded
+from adapters.document_store import JPEG, MIB, PDF, PNG
+from adapters.sandbox import BoundedTimeout, python_worker, run_bounded
 
 WIDTHS = (160, 400, 600, 800, 1000, 1200, 1600, 2000, 2400)
 THUMBNAIL_WIDTH = 160

@@ -2,7 +2,7 @@
 
 At hand-over the AET marks the key delivered: an ``Activation`` is created with a secret link
 (kept as a SHA-256), the link goes to the holder's e-mail address and a one-time code to the
-Contact OTP (e-mail, or SMS through services.sms). The holder opens the link, types the code
+Contact OTP (e-mail, or SMS through adapters.sms). The holder opens the link, types the code
 (limited tries, expiry, single use), and the page then has the token bridge replace the
 activation PIN the key was given at generation by a PIN of the holder's choosing; the order
 then moves to « Terminée ». Codes are kept as keyed hashes, never in clear.
@@ -21,9 +21,10 @@ from markupsafe import Markup, escape
 import workflow
 from formatting import paris_date, paris_datetime
 from models import AE, Activation, Order, Person, db, utcnow
-from services import audit, generation
-from services.generation import SignedInstruction
-from services.sms import SmsError, gateway
+from services import audit
+from services.certificates import generation
+from services.certificates.generation import SignedInstruction
+from adapters.sms import SmsError, gateway
 from token_bridge.protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
 
 ACTIVATION_PATH = "/activation"
@@ -362,12 +363,12 @@ def _queue_email(app: Flask, ae: AE, order: Order, recipient: str, subject: str,
     html = Markup("\n").join(Markup("<p>{}</p>").format(
         Markup("<br>\n").join(escape(line) for line in paragraph.split("\n")))
         for paragraph in text.split("\n\n"))
-    from services import outbox
+    from services.messaging import outbox
     queue_email = getattr(outbox, "queue_email", None)
     if queue_email is not None:
         queue_email(ae, order, recipient, subject, text, str(html), kind)
         return
-    from services.mail import DeliveryError, transport
+    from adapters.mail import DeliveryError, transport
     message = flask_mail.Message(
         subject=subject, recipients=[recipient], body=text, html=str(html),
         sender=app.config["MAIL_DEFAULT_SENDER"],

@@ -4,7 +4,7 @@ message an operator writes from one of them, its checks, and queueing it in the 
 A message type is a pre-written French text with variables taken from the order
 (``{numero}``, ``{porteur}``, ``{pieces_manquantes}``…). The text the operator edits is the
 wording with every variable filled in, except ``{lien}``: the follow-up link is made when the
-e-mail is sent (services.outbox), so that it is never shown to an operator and its validity
+e-mail is sent (services.messaging.outbox), so that it is never shown to an operator and its validity
 starts when it leaves.
 
 Queueing writes the notification and its audit event in one transaction; sending is the
@@ -510,7 +510,7 @@ PREVIEW_LINK = "[lien personnel vers la page de suivi, créé à l'envoi]"
 
 def preview_text(app, order: Order, draft_: Draft) -> str:
     """The e-mail's text part as the requester will read it; the link is made at sending."""
-    from services.mail import Letter, text_part
+    from adapters.mail import Letter, text_part
 
     days = app.config["RADESK_FOLLOWUP_LINK_DAYS"]
     expires = dt.datetime.now(PARIS).date() + dt.timedelta(days=days - 1)

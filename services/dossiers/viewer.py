@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import workflow
 from formatting import PARIS
 from models import Company, Document, Operator, Order
-from services import documents as documents_service
-from services.previews import THUMBNAIL_WIDTH, WIDTHS, normalize_rotation
+from services.dossiers import documents as documents_service
+from adapters.previews import THUMBNAIL_WIDTH, WIDTHS, normalize_rotation
 
 ZOOMS = (50, 75, 100, 125, 150, 200, 300, 400)  # % of the main area's width; 100 fits it
 FIT = 100

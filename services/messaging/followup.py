@@ -26,7 +26,8 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 import workflow
 from formatting import PARIS
 from models import Notification, Order, Person, db, utcnow
-from services import audit, notifications
+from services import audit
+from services.messaging import notifications
 
 SALT = "radesk-suivi-v1"
 REQUESTER = "Demandeur"
@@ -230,10 +231,10 @@ def upload_document(order: Order, kind: str, filename: str, data: bytes, ip: str
     """The requester's new or replacement piece, through the document store. Raises
     WorkflowError (not allowed) or RefusedDocument (the store's French refusal).
 
-    services.documents.import_document commits the piece with its audit event in its own
+    services.dossiers.documents.import_document commits the piece with its audit event in its own
     crash-safe steps; the order is then marked « modifié par le demandeur » (and, if it had
     been sent for signature, taken back to « à vérifier ») in one more transaction."""
-    from services.documents import import_document
+    from services.dossiers.documents import import_document
 
     problem = workflow.requester_change_problem(order)
     if problem is not None:
@@ -279,7 +280,7 @@ def messages_for(order: Order, limit: int = 10) -> list[Notification]:
 
 def page(order: Order, token: str, **extra) -> dict:
     """Everything the follow-up page shows for ``order`` (from a checked link)."""
-    from services.documents import document_store
+    from services.dossiers.documents import document_store
 
     order = notifications.order_for_message(order.id)
     documents = list(notifications.current_documents(order))

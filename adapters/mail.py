@@ -2,7 +2,7 @@
 or written as ``.eml`` files under ``<instance>/mail/`` when no ``MAIL_SERVER`` is configured
 (the demo default).
 
-Sending is the outbox's business (services.outbox): this module only turns a notification into
+Sending is the outbox's business (services.messaging.outbox): this module only turns a notification into
 a ``flask_mail.Message`` and hands messages to a transport, which reports each failure as a
 ``DeliveryError`` saying, in French, why, and whether trying again later can help.
 """

@@ -1,5 +1,5 @@
 """Demo (issue 8): holder certificates for the demo orders in « Remise » and « Terminée »,
-generated the real way (services.generation_local: instruction, key pair generated on a SoftHSM2
+generated the real way (demo.generation_local: instruction, key pair generated on a SoftHSM2
 key, request signed there, issued by the embedded CA, written back), and three blank keys the
 demo AET can generate onto.
 
@@ -19,8 +19,10 @@ from flask import Flask
 
 import workflow
 from models import AE, Activation, HolderCertificate, Operator, Order, db
-from services import audit, generation, generation_local
-from services.activation import HOLDER, link_hash
+from services import audit
+from services.certificates import generation
+from demo import generation_local
+from services.certificates.activation import HOLDER, link_hash
 from token_bridge import provision
 from token_bridge.protocol import KEY_EC_P256, KEY_RSA_3072
 

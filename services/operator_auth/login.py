@@ -25,8 +25,8 @@ from peewee import IntegrityError
 
 from models import AE, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db, utcnow
 from services import audit
-from services.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
-from services.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
+from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
+from services.operator_auth.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
                                 load_certificate, load_certificates)
 from token_bridge.proof import InvalidProof, verify_login_proof
 

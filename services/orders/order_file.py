@@ -22,7 +22,7 @@ from formatting import paris_date, paris_time
 from models import (AE, AuditEvent, Company, Document, Operator, OperatorScope, Order,
                     OrderReview, Person, Portal, db, utcnow)
 from services import audit
-from services import documents  # issue 4
+from services.dossiers import documents  # issue 4
 
 REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
@@ -41,18 +41,19 @@ DETAIL_LABELS = {"portal": "Portail", "number": "N°"}
 AUDIT_ACTIONS.update(documents.AUDIT_ACTIONS)
 DETAIL_LABELS.update(documents.DETAIL_LABELS)
 # Certificate generation, hand-over and activation (issue 8): their events and details.
-from services import activation as _activation, generation as _generation  # noqa: E402
+from services.certificates import activation as _activation, generation as _generation  # noqa: E402
 AUDIT_ACTIONS.update(_generation.AUDIT_ACTIONS)
 AUDIT_ACTIONS.update(_activation.AUDIT_ACTIONS)
 DETAIL_LABELS.update(_generation.DETAIL_LABELS)
 DETAIL_FORMATTERS = dict(_generation.DETAIL_FORMATTERS)  # key -> function(value) -> French text
 # Notifications to the requester and the follow-up page (issue 5).
-from services import notifications as _notifications  # noqa: E402
+from services.messaging import notifications as _notifications  # noqa: E402
 AUDIT_ACTIONS.update(_notifications.AUDIT_ACTIONS)
 DETAIL_LABELS.update(_notifications.DETAIL_LABELS)
 DETAIL_FORMATTERS.update(_notifications.DETAIL_FORMATTERS)
 # Signature of the contractual documents, validation, hold and refusal (issue 6).
-from services import signatures as _signatures, validation as _validation  # noqa: E402
+from services.signing import signatures as _signatures  # noqa: E402
+from services import validation as _validation
 AUDIT_ACTIONS.update(_signatures.AUDIT_ACTIONS)
 AUDIT_ACTIONS.update(_validation.AUDIT_ACTIONS)
 DETAIL_LABELS.update(_signatures.DETAIL_LABELS)

@@ -1,5 +1,5 @@
 """Image work on untrusted files, run as a separate process under time and memory limits
-(services.sandbox). Pillow only: no application code, no database, no network.
+(adapters.sandbox). Pillow only: no application code, no database, no network.
 
     preview_worker.py verify FORMAT MAX_PIXELS        < bytes    decode fully, or fail
     preview_worker.py image SRC DST WIDTH ROTATION MAX_PIXELS     EXIF orientation, scale, rotate

@@ -1,7 +1,7 @@
 """« Envoyer pour signature » and the signers' side (SPEC §4 steps 2–3, issue 6).
 
-Sending: the contractual documents are generated from the order (services.contracts) and
-imported as new versions (services.documents.import_document, so older versions stay); then,
+Sending: the contractual documents are generated from the order (services.signing.contracts) and
+imported as new versions (services.dossiers.documents.import_document, so older versions stay); then,
 in one transaction, the order moves to « en signature », one ``SignatureRequest`` per signer is
 created with the documents they sign (``workflow.signers_documents``), each signer's e-mail and
 the requester's notice are queued in the outbox, and one audit event is written.
@@ -12,7 +12,7 @@ the outbox): a link is a token signed with the app's secret over the request's i
 one-time code is an HMAC of the secret, the request and its ``code_nonce``. Neither is stored.
 
 Signing: after the code and the signer's consent, each document gets a PAdES signature with
-the AE's seal (services.pades) and is imported as a new version, in a transaction that also
+the AE's seal (adapters.pades) and is imported as a new version, in a transaction that also
 records the evidence, marks the document « signé » once every signer has signed it, and moves
 the order to « à valider » once every contractual document is. Sending and signing of one order
 are serialised by a per-order file lock, so two signatures never start from the same version.
@@ -39,9 +39,13 @@ import workflow
 from formatting import paris_date, paris_datetime
 from models import (AE, Company, Document, Notification, Operator, Order, Person,
                     SignatureItem, SignatureMessage, SignatureRequest, db, utcnow)
-from services import audit, contracts, documents, notifications, pades
-from services.document_store import RefusedDocument
-from services.sms import SmsError, gateway
+from services import audit
+from services.signing import contracts
+from services.dossiers import documents
+from services.messaging import notifications
+from adapters import pades
+from adapters.document_store import RefusedDocument
+from adapters.sms import SmsError, gateway
 
 SALT = "radesk-signature-v1"
 CODE_TTL = dt.timedelta(minutes=10)
@@ -824,7 +828,7 @@ def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
     wake_outbox(app)
 
 
-# --- E-mails composed when they leave (registered with services.outbox) --------------------------
+# --- E-mails composed when they leave (registered with services.messaging.outbox) --------------------------
 
 def _html(text: str) -> str:
     def line(value: str) -> Markup:
@@ -850,7 +854,7 @@ def _message(app: Flask, notification: Notification, subject: str, text: str) ->
 
 def compose_signer_message(app: Flask, notification: Notification) -> flask_mail.Message:
     """The e-mail of a signer (link, reminder, code) or of the operator told of a refusal."""
-    from services.mail import DeliveryError
+    from adapters.mail import DeliveryError
 
     link = SignatureMessage.get_or_none(SignatureMessage.notification == notification.id)
     request = SignatureRequest.get_or_none(SignatureRequest.id == link.request_id) if link else None
@@ -899,7 +903,7 @@ def compose_signer_message(app: Flask, notification: Notification) -> flask_mail
 
 def register(app: Flask) -> None:
     """Wire this module into the outbox, the notification history and the scheduler."""
-    from services import outbox
+    from services.messaging import outbox
 
     for type_ in SIGNER_TYPES:
         outbox.COMPOSERS[type_] = compose_signer_message

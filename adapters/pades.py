@@ -5,7 +5,7 @@ update, so the signatures already there stay valid. It is made with the AE's ele
 a key kept under ``<instance>/seals/`` and a certificate issued by the embedded CA
 (``EmbeddedCA.issue_seal_certificate``), renewed when it nears its end or was revoked. The
 signer's name, quality and the verified one-time code are written in the signature (``/Name``,
-``/Reason``), and the server keeps the evidence (services.signatures).
+``/Reason``), and the server keeps the evidence (services.signing.signatures).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 
 from models import AE, IssuedCertificate
-from services.ca import _load_or_create_key, _publish_new, _replace, get_ca, serial_to_hex
+from adapters.ca import _load_or_create_key, _publish_new, _replace, get_ca, serial_to_hex
 
 RENEW_BEFORE = dt.timedelta(days=30)
 _lock = threading.Lock()

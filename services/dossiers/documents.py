@@ -2,7 +2,7 @@
 check of a justificatif, and reading the dossier's documents with their versions.
 
 Importing is crash-safe. The file is checked first (nothing written when refused); then a
-``PendingFile`` row is committed, the file written atomically (services.document_store), and
+``PendingFile`` row is committed, the file written atomically (adapters.document_store), and
 one transaction links it: the new ``Document`` row, the previous version marked replaced, the
 order's sub-state, the audit event, and the ``PendingFile`` row deleted. Killed at any point,
 the process leaves either a complete import, or a ``PendingFile`` row naming a file that no
@@ -27,7 +27,7 @@ from peewee import JOIN, PostgresqlDatabase
 import workflow
 from models import Document, Operator, Order, PendingFile, db, utcnow
 from services import audit
-from services.document_store import JPEG, MIB, PDF, PNG, DocumentStore, RefusedDocument
+from adapters.document_store import JPEG, MIB, PDF, PNG, DocumentStore, RefusedDocument
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from flask import Flask
 import workflow
 from models import AE, Company, Document, Operator, Order, Person, Portal, db, holder_search_fields, utcnow
 from services import audit
-from services import demo_documents as docs
-from services.document_store import DocumentStore
+from demo import documents as docs
+from adapters.document_store import DocumentStore
 
 BPOI_PORTALS = ("BPOI-Occitanie", "BPOI-Rhône", "BPOI-Rhône-Alpes")
 OTHER_AE, OTHER_PORTALS = "AE Atlantique", ("Atlantique-Nantes", "Atlantique-Bordeaux")
@@ -82,7 +82,7 @@ def seed_demo(app: Flask, order_count: int = ORDER_COUNT) -> str:
         store = DocumentStore(instance / "documents")
         orders_created = _orders(bpoi, other, store, order_count)
         # issue 8: holder certificates of the orders in « Remise » / « Terminée », blank keys
-        from services import demo_generation
+        from demo import holder_keys as demo_generation
         certified = demo_generation.seed(app, instance, softhsm_conf_path(instance),
                                          DEMO_PIN, DEMO_SO_PIN)
     return (f"Démo prête : {keys_created} clé(s) créée(s), {orders_created} commande(s) créée(s), "
@@ -108,8 +108,8 @@ def softhsm_conf_path(instance: Path) -> Path:
 def _demo_keys(app: Flask, instance: Path, aes: dict[str, AE]) -> int:
     """One SoftHSM2 token per demo operator, its auth key generated on the token and its
     certificate issued by the embedded CA and bound to the operator."""
-    from services.ca import get_ca
-    from services.login import bind_certificate, trust_embedded_ca
+    from adapters.ca import get_ca
+    from services.operator_auth.login import bind_certificate, trust_embedded_ca
     from token_bridge import provision
 
     ca = get_ca(app)

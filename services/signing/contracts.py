@@ -6,7 +6,7 @@ Each names the AE (the provider), the company, the holder, the legal representat
 mandataire, the product and its validity, and ends with the list of its signers (the same rule
 as the signature requests: ``workflow.document_signers``). The clauses of the CGU and of the
 subscription contract are the AE's standard texts (``CGU_ARTICLES``, ``SUBSCRIPTION_ARTICLES``
-of services.demo_documents, with the AE's name as the provider). reportlab runs with
+of demo.documents, with the AE's name as the provider). reportlab runs with
 ``invariant=1``: the same order gives the same bytes.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 
 import workflow
 from formatting import to_paris
-from services.demo_documents import CGU_ARTICLES, CGU_DEFINITIONS, SUBSCRIPTION_ARTICLES
+from demo.documents import CGU_ARTICLES, CGU_DEFINITIONS, SUBSCRIPTION_ARTICLES
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian package fonts-dejavu-core
 REGULAR, BOLD = "RADeskSans", "RADeskSans-Bold"
@@ -57,7 +57,7 @@ class Party:
 
 @dataclass(frozen=True)
 class ContractData:
-    """What the documents say, read from the order (services.signatures.contract_data)."""
+    """What the documents say, read from the order (services.signing.signatures.contract_data)."""
     ae_name: str
     number: int
     created_on: dt.date

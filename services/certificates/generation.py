@@ -42,7 +42,7 @@ import workflow
 from models import (AE, Company, GenerationAttempt, HolderCertificate, IssuedCertificate,
                     Operator, Order, Person, Portal, db, utcnow)
 from services import audit
-from services.ca import (HolderCA, HolderIdentity, HolderRequestRefused, _load_or_create_key,
+from adapters.ca import (HolderCA, HolderIdentity, HolderRequestRefused, _load_or_create_key,
                          check_holder_request, fingerprint_sha256, get_ca, serial_to_hex)
 from token_bridge.protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION,
                                    INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072, KEY_TYPES,
@@ -93,7 +93,7 @@ REVOCATION_REASONS = {  # what an AEA may choose, in French (RFC 5280 names)
 }
 
 
-# The audit trail's words for the details of these events (services.order_file shows them).
+# The audit trail's words for the details of these events (services.orders.order_file shows them).
 DETAIL_LABELS = {
     "serial": "N° de série", "fingerprint_sha256": "Empreinte SHA-256", "valid_from": "Valide du",
     "valid_until": "au", "key_type": "Clé", "token": "Clé USB", "token_serial": "N° de clé USB",
