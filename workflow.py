@@ -642,12 +642,18 @@ def next_step_checklist(order, documents: Iterable, operator, ae) -> list[Check]
 
 # --- Transitions: the new (phase, substate), or the reasons why not ----------
 
-class WorkflowError(Exception):
-    """An action was refused; ``reasons`` are the French sentences to show."""
+class Refused(Exception):
+    """An action was refused and nothing changed; ``reasons`` are the French sentences to show.
+    The one refusal of the application: services raise it, each blueprint has one handler."""
 
-    def __init__(self, reasons: Iterable[str]):
-        self.reasons = list(reasons)
+    def __init__(self, reasons: Iterable[str] | str, code: str = "refused"):
+        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
+        self.code = code
         super().__init__(" ".join(self.reasons))
+
+    @property
+    def message(self) -> str:
+        return " ".join(self.reasons)
 
 
 State = tuple[str, str | None]  # (phase, substate)
@@ -656,7 +662,7 @@ State = tuple[str, str | None]  # (phase, substate)
 def _allowed(checks: list[Check], new_state: State) -> State:
     reasons = failed_reasons(checks)
     if reasons:
-        raise WorkflowError(reasons)
+        raise Refused(reasons)
     return new_state
 
 
@@ -776,7 +782,7 @@ def after_requester_change(order) -> State:
     back to « à vérifier », so that the operator checks it again before validating."""
     problem = requester_change_problem(order)
     if problem is not None:
-        raise WorkflowError([problem])
+        raise Refused([problem])
     if order.phase == PHASE_VALIDATION:
         return PHASE_VALIDATION, SUBSTATE_TO_CHECK
     return order.phase, order.substate

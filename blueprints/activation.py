@@ -15,7 +15,8 @@ from flask_limiter.errors import RateLimitExceeded
 
 from extensions import client_ip, limiter
 from services.certificates import activation
-from services.certificates.activation import ACTIVATION_PATH, ActivationRefused
+from services.certificates.activation import ACTIVATION_PATH
+from workflow import Refused
 
 bp = Blueprint("activation", __name__, url_prefix=ACTIVATION_PATH)
 
@@ -61,7 +62,7 @@ def check_code(secret: str):
     found = _activation_or_404(secret)
     try:
         activation.verify_code(current_app, found, request.form.get("code"), ip=client_ip())
-    except ActivationRefused as refused:
+    except Refused as refused:
         return _page(secret, activation.by_link(secret), error=refused.message, status=400)
     verified = dict(session.get(SESSION_KEY) or {})
     verified[str(found.id)] = time.time()
@@ -77,7 +78,7 @@ def new_code(secret: str):
     try:
         activation.send_code(current_app, found, ip=client_ip())
         flash(CODE_SENT, "success")
-    except ActivationRefused as refused:
+    except Refused as refused:
         flash(refused.message, "error")
     return redirect(url_for(".page", secret=secret), 303)
 
@@ -89,7 +90,7 @@ def instruction(secret: str):
         return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
     try:
         signed = activation.instruction(current_app, found, request.headers.get("Origin"))
-    except ActivationRefused as refused:
+    except Refused as refused:
         return jsonify(message=refused.message), 409
     return jsonify(signed.as_json())
 
@@ -101,7 +102,7 @@ def completed(secret: str):
         return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
     try:
         activation.complete(current_app, found, ip=client_ip())
-    except ActivationRefused as refused:
+    except Refused as refused:
         return jsonify(message=refused.message), 409
     return jsonify(message="Votre clé est activée : elle s'ouvre désormais avec le code PIN que "
                            "vous venez de choisir. Vous pouvez fermer cette page.")

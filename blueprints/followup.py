@@ -85,7 +85,7 @@ def update_information(token: str):
             changed = followup.update_information(order, values, ip=client_ip())
             message = ("Vos informations sont enregistrées." if changed
                        else "Aucune modification : vos informations sont inchangées.")
-        except workflow.WorkflowError as refused:
+        except workflow.Refused as refused:
             problems = {"": " ".join(refused.reasons)}
     return _answer(order, token, "information", "vos-informations", message, problems,
                    values if problems else None)
@@ -113,7 +113,7 @@ def upload(token: str):
                        f"(« {document.filename} »). Merci !")
         except RefusedDocument as refused:
             problem = refused.message
-        except workflow.WorkflowError as refused:
+        except workflow.Refused as refused:
             problem = " ".join(refused.reasons)
     return _answer(order, token, "pieces", "vos-pieces", message,
                    {"fichier": problem} if problem else {}, {"piece": kind} if problem else None)
@@ -145,7 +145,7 @@ def renew():
     try:
         notification = followup.renew_link(order, sender=current_app.config["MAIL_DEFAULT_SENDER"],
                                            ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         return render_template("followup/message.html", title="Nouveau lien de suivi",
                                message=" ".join(refused.reasons))
     scheduler.wake(current_app)

@@ -78,7 +78,7 @@ def start(order_id: int):
                                   token_serial=data.get("serial"), token_label=data.get("label"),
                                   key_type=data.get("key_type"),
                                   origin=request.headers.get("Origin"), ip=client_ip())
-    except generation.GenerationRefused as refused:
+    except workflow.Refused as refused:
         return _refused(refused)
     return jsonify(signed.as_json())
 
@@ -92,7 +92,7 @@ def submit_request(order_id: int):
                                            nonce=data.get("nonce"),
                                            instruction_text=data.get("instruction"),
                                            csr_pem=data.get("csr_pem"), ip=client_ip())
-    except generation.GenerationRefused as refused:
+    except workflow.Refused as refused:
         return _refused(refused)
     return jsonify(certificate_pem=_pem(issued.certificate),
                    chain_pem=[_pem(c) for c in issued.chain],
@@ -109,7 +109,7 @@ def written(order_id: int):
                                          nonce=data.get("nonce"),
                                          certificate_sha256=data.get("certificate_sha256"),
                                          ip=client_ip())
-    except generation.GenerationRefused as refused:
+    except workflow.Refused as refused:
         return _refused(refused)
     flash(f"Certificat n° {row.serial_hex} généré et inscrit sur la clé USB : la commande "
           f"passe en phase « {workflow.PHASES[workflow.PHASE_HANDOVER]} ».", "success")
@@ -136,7 +136,7 @@ def hand_over(order_id: int):
     try:
         done = activation.hand_over(current_app, order, current_operator(), ip=client_ip())
         flash(DELIVERED.format(done.recipient), "success")
-    except activation.ActivationRefused as refused:
+    except workflow.Refused as refused:
         flash(refused.message, "error")
     return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
 
@@ -148,7 +148,7 @@ def resend(order_id: int):
     try:
         done = activation.resend(current_app, order, current_operator(), ip=client_ip())
         flash(RESENT.format(done.recipient), "success")
-    except activation.ActivationRefused as refused:
+    except workflow.Refused as refused:
         flash(refused.message, "error")
     return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
 
@@ -162,7 +162,7 @@ def revoke(order_id: int):
                                   reason=request.form.get("reason"),
                                   confirmed=request.form.get("confirm") == "1", ip=client_ip())
         flash(REVOKED.format(state.row.serial_hex, state.revocation_label), "success")
-    except generation.GenerationRefused as refused:
+    except workflow.Refused as refused:
         flash(refused.message, "error")
     return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
 

@@ -84,7 +84,7 @@ def send(order_id: int):
     try:
         notifications.queue(order, draft, operator=current_operator(), ip=client_ip(),
                             sender=current_app.config["MAIL_DEFAULT_SENDER"])
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         context = _context(order_id, draft=draft, problems=refused.reasons)
         if _is_htmx():
             return render_block(PAGE, "notification_form", **context)
@@ -112,7 +112,7 @@ def resend(order_id: int, notification_id: int):
         notifications.resend(notification, current_operator(), ip=client_ip())
         message, category = "Notification remise dans la boîte d'envoi.", "success"
         scheduler.wake(current_app)
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         message, category = " ".join(refused.reasons), "error"
     if not _is_htmx():
         flash(message, category)
@@ -144,7 +144,7 @@ def save_wording():
             changed = notifications.save_wording(operator, code, request.form.get("objet", ""),
                                                  request.form.get("message", ""), ip=client_ip())
             message = "Modèle enregistré." if changed else "Modèle inchangé : rien à enregistrer."
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         problems = refused.reasons
     if not _is_htmx():
         flash(" ".join(problems) or message, "error" if problems else "success")

@@ -56,7 +56,7 @@ def record_id_document(order_id: int):
         if order_file.record_id_document(order, operator, request.form.get("id_doc_type"),
                                          request.form.get("id_doc_number"), ip=client_ip()):
             message = ID_DOCUMENT_SAVED
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         problem, message = " ".join(refused.reasons), None
     if not _is_htmx():
         flash(problem or message, "error" if problem else "success")

@@ -46,7 +46,7 @@ def _back(order_id: int):
     return redirect(url_for("order_file.show", order_id=order_id, _anchor="signature"), 303)
 
 
-def _refused(refusal: workflow.WorkflowError) -> None:
+def _refused(refusal: workflow.Refused) -> None:
     flash(" ".join(refusal.reasons), "error")
 
 
@@ -57,7 +57,7 @@ def send(order_id: int):
     try:
         requests = signatures.send_for_signature(current_app, order, current_operator(),
                                                  ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         _refused(refused)
     else:
         flash(f"Documents envoyés pour signature à {len(requests)} signataire"
@@ -79,7 +79,7 @@ def remind(order_id: int, request_id: int):
     request = _request_or_404(order, request_id)
     try:
         signatures.remind(current_app, order, request, current_operator(), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         _refused(refused)
     else:
         flash(f"Relance envoyée à {request.name}.", "success")
@@ -93,7 +93,7 @@ def resend(order_id: int, request_id: int):
     request = _request_or_404(order, request_id)
     try:
         signatures.resend_link(current_app, order, request, current_operator(), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         _refused(refused)
     else:
         flash(f"Nouveau lien de signature envoyé à {request.name} ; l'ancien ne fonctionne plus.",
@@ -107,7 +107,7 @@ def cancel(order_id: int):
     order = order_or_404(order_id)
     try:
         signatures.cancel(current_app, order, current_operator(), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         _refused(refused)
     else:
         flash("Demande de signature annulée : les liens envoyés ne fonctionnent plus et la "

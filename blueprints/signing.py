@@ -7,6 +7,8 @@ A tampered link answers 404; a replaced or cancelled one, or one past its expiry
 (410) and shows nothing of the documents."""
 from __future__ import annotations
 
+import workflow
+
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 
 from extensions import client_ip, limiter
@@ -135,7 +137,7 @@ def send_code(token: str):
         return refusal
     try:
         where = signatures.send_code(current_app, signing_request, ip=client_ip())
-    except signatures.SigningRefused as refused:
+    except workflow.Refused as refused:
         return _show(token, signing_request, problem=refused.message, status=422)
     return _show(token, signatures.refreshed(signing_request),
                  message=f"Un code à usage unique vient de vous être envoyé ({where}). Il est "
@@ -152,7 +154,7 @@ def sign(token: str):
         signatures.sign(current_app, signing_request, request.form.get("code", ""),
                         request.form.get("consentement") == "oui", ip=client_ip(),
                         user_agent=_user_agent())
-    except signatures.SigningRefused as refused:
+    except workflow.Refused as refused:
         return _show(token, signatures.refreshed(signing_request), problem=refused.message,
                      status=422)
     return _show(token, signatures.refreshed(signing_request),
@@ -169,7 +171,7 @@ def decline(token: str):
     try:
         signatures.decline(current_app, signing_request, request.form.get("motif", ""),
                            ip=client_ip(), user_agent=_user_agent())
-    except signatures.SigningRefused as refused:
+    except workflow.Refused as refused:
         return _show(token, signatures.refreshed(signing_request), problem=refused.message,
                      status=422)
     return _show(token, signatures.refreshed(signing_request),

@@ -30,7 +30,7 @@ def confirm(order_id: int):
     try:
         validation.set_flags(order, operator, _ticked("payment_ok"), _ticked("dossier_complete_ok"),
                              request.form.get("version", ""), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         flash(" ".join(refused.reasons), "error")
         return _back(order.id)
     panel = validation.panel(order, operator)
@@ -48,7 +48,7 @@ def validate(order_id: int):
     try:
         validation.validate(order, current_operator(), session.get("cert_fp", ""),
                             request.form.get("version", ""), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         flash("Validation refusée : " + " ".join(refused.reasons), "error")
         return _back(order.id)
     flash(f"Commande N° {order.number} validée : elle passe en phase « Génération du "
@@ -63,7 +63,7 @@ def hold(order_id: int):
     try:
         validation.hold(current_app, order, current_operator(), request.form.get("commentaire", ""),
                         ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         flash(" ".join(refused.reasons), "error")
     else:
         flash("Commande mise en attente ; le demandeur est prévenu.", "success")
@@ -76,7 +76,7 @@ def resume(order_id: int):
     order = order_or_404(order_id)
     try:
         validation.resume(order, current_operator(), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         flash(" ".join(refused.reasons), "error")
     else:
         flash("Traitement de la commande repris.", "success")
@@ -90,7 +90,7 @@ def refuse(order_id: int):
     try:
         validation.refuse(current_app, order, current_operator(),
                           request.form.get("commentaire", ""), ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         flash(" ".join(refused.reasons), "error")
         return _back(order.id)
     flash(f"Commande N° {order.number} refusée : elle est annulée et le demandeur est prévenu.",

@@ -142,7 +142,7 @@ def _apply_verification(order: Order, document_id: int) -> tuple[str | None, str
     try:
         result = documents.set_verified(order, document_id, current_operator(), verified,
                                         expires_on, ip=client_ip())
-    except workflow.WorkflowError as refused:
+    except workflow.Refused as refused:
         return " ".join(refused.reasons), None
     if not result.changed:
         return None, UNCHANGED

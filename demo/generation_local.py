@@ -3,6 +3,8 @@ bridge's functions called in this process instead of over HTTP. Used by the demo
 (holder keys on SoftHSM2), the benchmark and the tests; the checks are the same ones."""
 from __future__ import annotations
 
+import workflow
+
 from dataclasses import dataclass
 
 from flask import Flask
@@ -28,7 +30,7 @@ def generate(app: Flask, order: Order, operator: Operator, *, module_path: str, 
              token_label: str, pin: str, key_type: str = generation.DEFAULT_KEY_TYPE,
              origin: str | None = None, ip: str = "") -> LocalResult:
     """Generate ``order``'s certificate onto the blank token ``token_serial``, as the page does.
-    Raises GenerationRefused or the bridge's BridgeError; a failure is reported like the page
+    Raises Refused or the bridge's BridgeError; a failure is reported like the page
     reports it (the order keeps its phase, an unwritten certificate is revoked)."""
     origin = origin or app.config["RADESK_LOGIN_ORIGINS"][0]
     keys = instruction_keys(app)
@@ -52,7 +54,7 @@ def generate(app: Flask, order: Order, operator: Operator, *, module_path: str, 
         row = generation.confirm_written(app, order, operator, nonce=instruction["nonce"],
                                          certificate_sha256=finalization["certificate_sha256"],
                                          ip=ip)
-    except generation.GenerationRefused:
+    except workflow.Refused:
         raise  # decided and recorded by the server already
     except bridge.BridgeError as error:
         generation.report_failure(app, order, operator, nonce=instruction["nonce"], stage=stage,

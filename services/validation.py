@@ -84,15 +84,15 @@ def _lock(order_id: int, *, unvalidated: bool = False) -> Order | None:
 def set_flags(order: Order, operator: Operator, payment_ok: bool, dossier_complete_ok: bool,
               version: str, ip: str = "") -> str:
     """Record « Règlement (OK) » and « Dossier complet (OK) »; returns the new dossier version.
-    Raises WorkflowError when the dossier changed since ``version`` or may not change."""
+    Raises Refused when the dossier changed since ``version`` or may not change."""
     with db.atomic() as transaction:
         current = _lock(order.id)
         docs = signatures.current_documents(order.id)
         if version != dossier_version(current, docs):
-            raise workflow.WorkflowError([STALE])
+            raise workflow.Refused([STALE])
         reasons = workflow.validation_flags_blockers(current, operator)
         if reasons:
-            raise workflow.WorkflowError(reasons)
+            raise workflow.Refused(reasons)
         if (bool(current.payment_ok), bool(current.dossier_complete_ok)) == (payment_ok,
                                                                              dossier_complete_ok):
             transaction.rollback()
@@ -111,14 +111,14 @@ def set_flags(order: Order, operator: Operator, payment_ok: bool, dossier_comple
 
 def validate(order: Order, operator: Operator, certificate_fingerprint: str, version: str,
              ip: str = "") -> None:
-    """Validate the order, exactly once. Raises WorkflowError with the French reasons."""
+    """Validate the order, exactly once. Raises Refused with the French reasons."""
     with db.atomic():
         current = _lock(order.id, unvalidated=True)
         if current is None:
-            raise workflow.WorkflowError(["La commande a déjà été validée."])
+            raise workflow.Refused(["La commande a déjà été validée."])
         docs = signatures.current_documents(order.id)
         if version != dossier_version(current, docs):
-            raise workflow.WorkflowError([STALE])
+            raise workflow.Refused([STALE])
         phase, substate = workflow.after_validation(current, docs, operator, current.ae)
         now = utcnow()
         moved = (Order
@@ -130,7 +130,7 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
                         & (Order.substate == workflow.SUBSTATE_TO_VALIDATE))
                  .execute())
         if moved != 1:
-            raise workflow.WorkflowError(["La commande a déjà été validée."])
+            raise workflow.Refused(["La commande a déjà été validée."])
         audit.record(ACTION_VALIDATED, operator=operator, order=current, ip=ip,
                      details={"reglement": "oui", "dossier_complet": "oui",
                               "certificat": certificate_fingerprint,
@@ -151,13 +151,13 @@ def _notify_requester(app: Flask, order: Order, type_: str, subject: str, text: 
 def hold(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "") -> None:
     problem = workflow.comment_problem(comment, "Le commentaire")
     if problem:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     comment = comment.strip()
     with db.atomic():
         current = _lock(order.id)
         reasons = workflow.hold_blockers(current, operator)
         if reasons:
-            raise workflow.WorkflowError(reasons)
+            raise workflow.Refused(reasons)
         now = utcnow()
         (Order
          .update(on_hold_at=now, hold_comment=comment, updated_at=now)
@@ -180,7 +180,7 @@ def resume(order: Order, operator: Operator, ip: str = "") -> None:
         current = _lock(order.id)
         reasons = workflow.resume_blockers(current, operator)
         if reasons:
-            raise workflow.WorkflowError(reasons)
+            raise workflow.Refused(reasons)
         since = current.on_hold_at
         (Order
          .update(on_hold_at=None, hold_comment=None, updated_at=utcnow())
@@ -194,7 +194,7 @@ def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str =
     """The order is refused: « Annulée », every open signing link voided, the requester told."""
     problem = workflow.comment_problem(comment, "Le commentaire")
     if problem:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     comment = comment.strip()
     with db.atomic():
         current = _lock(order.id)

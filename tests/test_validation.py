@@ -98,7 +98,7 @@ def test_an_unsigned_document_blocks_validation(client, desk):
     html, token, version = page(client, order)
     response = confirm(client, order, token, version, payment_ok=True, dossier_complete_ok=True)
     assert "Document contractuel non signé : CGU." in text(response.get_data(as_text=True))
-    with pytest.raises(workflow.WorkflowError):
+    with pytest.raises(workflow.Refused):
         validation.validate(order, operator, "fp", validation.dossier_version(
             Order.get_by_id(order.id), list(Document.select().where(Document.order == order.id,
                                                                    Document.is_current == True))))  # noqa: E712
@@ -134,7 +134,7 @@ def test_twenty_concurrent_validations_give_exactly_one(app, desk):
             try:
                 validation.validate(fresh, operator, "f" * 64, version, ip="10.0.0.1")
                 result = "validated"
-            except workflow.WorkflowError as refused:
+            except workflow.Refused as refused:
                 result = " ".join(refused.reasons)
         with lock:
             outcomes.append(result)

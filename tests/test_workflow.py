@@ -433,7 +433,7 @@ SEND_FOR_SIGNATURE_CASES = {
                          SEND_FOR_SIGNATURE_CASES.values(), ids=SEND_FOR_SIGNATURE_CASES.keys())
 def test_send_for_signature_blocked_for_one_reason(order, documents, operator, expected):
     assert wf.send_for_signature_blockers(order, documents, operator) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_send_for_signature(order, documents, operator)
     assert refused.value.reasons == [expected]
 
@@ -510,7 +510,7 @@ ALL_SIGNED_CASES = {
                          ALL_SIGNED_CASES.values(), ids=ALL_SIGNED_CASES.keys())
 def test_all_signed_blocked_for_one_reason(order, documents, expected):
     assert wf.all_signed_blockers(order, documents) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_all_signed(order, documents)
     assert refused.value.reasons == [expected]
 
@@ -579,7 +579,7 @@ VALIDATION_CASES = {
                          VALIDATION_CASES.values(), ids=VALIDATION_CASES.keys())
 def test_validation_blocked_for_one_reason(order, documents, operator, ae, expected):
     assert wf.validation_blockers(order, documents, operator, ae) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_validation(order, documents, operator, ae)
     assert refused.value.reasons == [expected]
 
@@ -628,7 +628,7 @@ GENERATION_CASES = {
                          GENERATION_CASES.values(), ids=GENERATION_CASES.keys())
 def test_generation_blocked_for_one_reason(order, operator, expected):
     assert wf.generation_blockers(order, operator) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_generation(order, operator)
     assert refused.value.reasons == [expected]
 
@@ -653,7 +653,7 @@ HANDOVER_CASES = {
                          HANDOVER_CASES.values(), ids=HANDOVER_CASES.keys())
 def test_handover_blocked_for_one_reason(order, operator, expected):
     assert wf.handover_blockers(order, operator) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_handover_activated(order, operator)
     assert refused.value.reasons == [expected]
 
@@ -665,7 +665,7 @@ def test_handover_activated_by_an_aet_or_reported_by_the_system():
 
 
 def test_system_activation_still_checks_the_phase():
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_handover_activated(make_order(phase="done", substate=None))
     assert refused.value.reasons == [
         "La commande n'est pas en phase « Remise » (phase actuelle : « Terminée »)."]
@@ -686,7 +686,7 @@ CANCEL_CASES = {
                          CANCEL_CASES.values(), ids=CANCEL_CASES.keys())
 def test_cancel_blocked_for_one_reason(order, operator, expected):
     assert wf.cancel_blockers(order, operator) == [expected]
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.cancel(order, operator)
     assert refused.value.reasons == [expected]
 
@@ -702,7 +702,7 @@ def test_cancel_allowed_before_validation(phase, substate):
 def test_submission():
     assert wf.after_submission(make_order(phase="entry", substate=None)) == (
         "validation", "to_check")
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_submission(make_order())
     assert refused.value.reasons == [
         "La commande n'est pas en phase « Saisie des informations » "
@@ -710,7 +710,7 @@ def test_submission():
 
 
 def test_workflow_error_message_joins_reasons():
-    error = wf.WorkflowError(["Rôle AEA requis.", "La commande a déjà été validée."])
+    error = wf.Refused(["Rôle AEA requis.", "La commande a déjà été validée."])
     assert str(error) == "Rôle AEA requis. La commande a déjà été validée."
 
 

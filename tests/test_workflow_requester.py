@@ -108,6 +108,6 @@ def test_a_requester_change_takes_a_dossier_back_to_check(phase, substate, after
 def test_a_frozen_order_refuses_requester_changes(overrides, reason):
     frozen = order(**overrides)
     assert wf.requester_change_problem(frozen) == reason
-    with pytest.raises(wf.WorkflowError) as refused:
+    with pytest.raises(wf.Refused) as refused:
         wf.after_requester_change(frozen)
     assert refused.value.reasons == [reason]

@@ -54,15 +54,6 @@ AUDIT_ACTIONS = {
 }
 
 
-class ActivationRefused(Exception):
-    def __init__(self, reasons: list[str] | str, code: str = "refused"):
-        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
-        self.code = code
-        super().__init__(" ".join(self.reasons))
-
-    @property
-    def message(self) -> str:
-        return " ".join(self.reasons)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -119,9 +110,9 @@ def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation
     state = generation.current_certificate(order)
     problems = workflow.delivery_blockers(order, operator, state)
     if problems:
-        raise ActivationRefused(problems, "state")
+        raise workflow.Refused(problems, "state")
     if Activation.select().where(Activation.certificate == state.row.id).exists():
-        raise ActivationRefused("La clé a déjà été remise : utilisez « Renvoyer le lien et le "
+        raise workflow.Refused("La clé a déjà été remise : utilisez « Renvoyer le lien et le "
                                 "code d'activation » si le porteur ne les a pas reçus.", "state")
     secret = secrets.token_urlsafe(32)
     now = utcnow()
@@ -148,7 +139,7 @@ def resend(app: Flask, order: Order, operator, *, ip: str = "") -> Activation:
         problems.append("La clé n'a pas encore été remise : cliquez d'abord sur « Clé remise "
                         "au porteur ».")
     if problems:
-        raise ActivationRefused(problems, "state")
+        raise workflow.Refused(problems, "state")
     secret = secrets.token_urlsafe(32)
     channel, recipient = _code_channel(order)  # the Contact OTP may have been corrected
     Activation.update(link_hash=link_hash(secret), link_expires_at=utcnow() + LINK_TTL,
@@ -164,7 +155,7 @@ def send_code(app: Flask, activation: Activation, *, operator=None, ip: str = ""
     """A new one-time code to the Contact OTP; the previous code stops working."""
     problem = link_problem(activation) or _resend_problem(activation)
     if problem:
-        raise ActivationRefused(problem, "resend")
+        raise workflow.Refused(problem, "resend")
     order = Order.get_by_id(activation.order_id)
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     now = utcnow()
@@ -177,13 +168,13 @@ def send_code(app: Flask, activation: Activation, *, operator=None, ip: str = ""
                        & Activation.activated_at.is_null())
                 .execute())
         if sent != 1:
-            raise ActivationRefused("Nombre maximal de codes atteint pour cette remise.", "resend")
+            raise workflow.Refused("Nombre maximal de codes atteint pour cette remise.", "resend")
         audit.record(ACTION_CODE_SENT, operator=operator, order=order, ip=ip,
                      actor=None if operator else HOLDER,
                      details={"channel": activation.channel, "recipient": activation.recipient})
     try:
         _deliver_code(app, activation, order, code)
-    except ActivationRefused as failure:
+    except workflow.Refused as failure:
         audit.record(ACTION_CODE_FAILED, operator=operator, order=order, ip=ip,
                      actor=None if operator else HOLDER,
                      details={"channel": activation.channel, "recipient": activation.recipient,
@@ -206,15 +197,15 @@ def verify_code(app: Flask, activation: Activation, code: object, *, ip: str = "
     """Accept the one-time code (single use), or say why not; every try is audited."""
     problem = link_problem(activation)
     if problem:
-        raise ActivationRefused(problem, "link")
+        raise workflow.Refused(problem, "link")
     order = Order.get_by_id(activation.order_id)
     typed = "".join(str(code or "").split())
     now = utcnow()
     if activation.code_hash is None:
-        raise ActivationRefused("Aucun code en cours : demandez un nouveau code.", "no_code")
+        raise workflow.Refused("Aucun code en cours : demandez un nouveau code.", "no_code")
     if activation.code_expires_at < now:
         _audit_refusal(order, ip, "expired")
-        raise ActivationRefused("Ce code a expiré : demandez un nouveau code.", "expired")
+        raise workflow.Refused("Ce code a expiré : demandez un nouveau code.", "expired")
     # One guarded UPDATE spends a try: concurrent guesses cannot exceed the limit.
     spent = (Activation
              .update(code_tries=Activation.code_tries + 1)
@@ -223,23 +214,23 @@ def verify_code(app: Flask, activation: Activation, code: object, *, ip: str = "
              .execute())
     if spent != 1:
         _audit_refusal(order, ip, "too_many_tries")
-        raise ActivationRefused("Trop d'essais avec ce code : demandez un nouveau code.",
+        raise workflow.Refused("Trop d'essais avec ce code : demandez un nouveau code.",
                                 "too_many_tries")
     tries_left = CODE_MAX_TRIES - Activation.get_by_id(activation.id).code_tries
     if not hmac.compare_digest(_code_hash(app, activation.id, typed), activation.code_hash):
         _audit_refusal(order, ip, "wrong_code", tries_left)
         if tries_left == 0:
-            raise ActivationRefused("Code incorrect. Plus aucun essai avec ce code : demandez "
+            raise workflow.Refused("Code incorrect. Plus aucun essai avec ce code : demandez "
                                     "un nouveau code.", "too_many_tries")
         plural = "s" if tries_left > 1 else ""
-        raise ActivationRefused(f"Code incorrect. Il reste {tries_left} essai{plural}.", "wrong_code")
+        raise workflow.Refused(f"Code incorrect. Il reste {tries_left} essai{plural}.", "wrong_code")
     with db.atomic():
         used = (Activation
                 .update(verified_at=now, code_hash=None)
                 .where((Activation.id == activation.id) & Activation.code_hash.is_null(False))
                 .execute())
         if used != 1:
-            raise ActivationRefused("Ce code vient d'être utilisé.", "no_code")
+            raise workflow.Refused("Ce code vient d'être utilisé.", "no_code")
         audit.record(ACTION_CODE_ACCEPTED, order=order, actor=HOLDER, ip=ip,
                      details={"channel": activation.channel})
 
@@ -254,9 +245,9 @@ def _audit_refusal(order: Order, ip: str, code: str, tries_left: int | None = No
 def instruction(app: Flask, activation: Activation, origin: str | None) -> SignedInstruction:
     """What the holder's bridge needs to replace the activation PIN: signed, for this key."""
     if not is_verified(activation):
-        raise ActivationRefused("Saisissez d'abord le code d'activation reçu.", "not_verified")
+        raise workflow.Refused("Saisissez d'abord le code d'activation reçu.", "not_verified")
     if origin not in app.config["RADESK_LOGIN_ORIGINS"]:
-        raise ActivationRefused("Origine de la page inconnue : rechargez la page.", "origin")
+        raise workflow.Refused("Origine de la page inconnue : rechargez la page.", "origin")
     certificate = activation.certificate
     return generation.sign_instruction(app, {
         "v": INSTRUCTION_VERSION, "kind": INSTRUCTION_ACTIVATION, "origin": origin,
@@ -272,7 +263,7 @@ def instruction(app: Flask, activation: Activation, origin: str | None) -> Signe
 def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
     """The bridge set the holder's PIN: the order moves to « Terminée »."""
     if not is_verified(activation):
-        raise ActivationRefused("Saisissez d'abord le code d'activation reçu.", "not_verified")
+        raise workflow.Refused("Saisissez d'abord le code d'activation reçu.", "not_verified")
     now = utcnow()
     with db.atomic():
         Order.update(updated_at=Order.updated_at).where(Order.id == activation.order_id).execute()
@@ -281,14 +272,14 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
                       if s.row.id == activation.certificate_id), None)
         try:
             phase, substate = workflow.after_activation(order, state)
-        except workflow.WorkflowError as refused:
-            raise ActivationRefused(refused.reasons, "state") from None
+        except workflow.Refused as refused:
+            raise workflow.Refused(refused.reasons, "state") from None
         activated = (Activation
                      .update(activated_at=now)
                      .where((Activation.id == activation.id) & Activation.activated_at.is_null())
                      .execute())
         if activated != 1:
-            raise ActivationRefused("Cette clé a déjà été activée.", "state")
+            raise workflow.Refused("Cette clé a déjà été activée.", "state")
         Order.update(phase=phase, substate=substate, updated_at=now).where(
             Order.id == order.id).execute()
         audit.record(ACTION_ACTIVATED, order=order, actor=HOLDER, ip=ip,
@@ -318,7 +309,7 @@ def _deliver_code(app: Flask, activation: Activation, order: Order, code: str) -
         try:
             gateway(app).send(activation.recipient, text)
         except SmsError as error:
-            raise ActivationRefused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
+            raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
         return
     text = (f"Bonjour,\n\nVotre code d'activation de clé USB pour la commande N° {order.number} "
             f"est :\n\n{code}\n\nIl est valable {minutes} minutes et ne sert qu'une fois. "
@@ -349,7 +340,7 @@ def _send_link(app: Flask, activation: Activation, order: Order, secret: str) ->
         try:
             gateway(app).send(recipient, f"{ae.name} : activez votre clé USB sur {link}")
         except SmsError as error:
-            raise ActivationRefused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
+            raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
         return
     _queue_email(app, ae, order, recipient,
                  f"Activation de votre clé USB — commande N° {order.number}", text,
@@ -378,6 +369,6 @@ def _queue_email(app: Flask, ae: AE, order: Order, recipient: str, subject: str,
         with transport(app) as postman:
             postman.send(message)
     except DeliveryError as failure:
-        raise ActivationRefused(f"L'e-mail à {recipient} n'a pas pu être envoyé : "
+        raise workflow.Refused(f"L'e-mail à {recipient} n'a pas pu être envoyé : "
                                 f"{failure.reason} Réessayez avec « Renvoyer le code "
                                 f"d'activation ».", "mail") from None

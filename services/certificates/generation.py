@@ -136,17 +136,6 @@ DETAIL_FORMATTERS = {
 }
 
 
-class GenerationRefused(Exception):
-    """A step refused; ``reasons`` are the French sentences shown to the operator."""
-
-    def __init__(self, reasons: list[str] | str, code: str = "refused"):
-        self.reasons = [reasons] if isinstance(reasons, str) else list(reasons)
-        self.code = code
-        super().__init__(" ".join(self.reasons))
-
-    @property
-    def message(self) -> str:
-        return " ".join(self.reasons)
 
 
 @dataclass(frozen=True)
@@ -333,7 +322,7 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
         current = _locked_order(order)
         problems = workflow.generation_start_blockers(current, operator)
         if problems:
-            raise GenerationRefused(problems, "state")
+            raise workflow.Refused(problems, "state")
         (GenerationAttempt
          .update(state="superseded", finished_at=now)
          .where((GenerationAttempt.order == order.id) & (GenerationAttempt.state == "open"))
@@ -371,14 +360,14 @@ def accept_request(app: Flask, order: Order, operator: Operator, *, nonce: objec
         identity = holder_identity(order)
         problems = workflow.generation_start_blockers(order, operator)
         if problems:
-            raise GenerationRefused(problems, "state")
+            raise workflow.Refused(problems, "state")
         certificate = get_holder_ca(app).issue_holder_certificate(csr, identity)
     except HolderRequestRefused as refused:
         _fail(attempt, order, operator, ip, "request", "ca_refused",
               f"L'AC a refusé la demande de certificat : {refused.message}")
-        raise GenerationRefused(f"L'AC a refusé la demande de certificat : {refused.message} "
+        raise workflow.Refused(f"L'AC a refusé la demande de certificat : {refused.message} "
                                 f"Aucun certificat n'a été émis.", "ca_refused") from None
-    except GenerationRefused as refused:
+    except workflow.Refused as refused:
         _fail(attempt, order, operator, ip, "request", refused.code, refused.message)
         raise
     try:
@@ -416,29 +405,29 @@ def _open_attempt(order: Order, nonce: object, instruction_text: object, operato
     if attempt.expires_at < utcnow():
         _fail(attempt, order, operator, ip, "request", "expired",
               "L'instruction de génération a expiré : recommencez.")
-        raise GenerationRefused("L'instruction de génération a expiré : recommencez.", "expired")
+        raise workflow.Refused("L'instruction de génération a expiré : recommencez.", "expired")
     if instruction_text != attempt.instruction:
         _fail(attempt, order, operator, ip, "request", "tampered",
               "L'instruction renvoyée par la page ne correspond pas à celle du serveur : "
               "demande refusée, aucun certificat émis.")
-        raise GenerationRefused("L'instruction renvoyée par la page ne correspond pas à celle "
+        raise workflow.Refused("L'instruction renvoyée par la page ne correspond pas à celle "
                                 "du serveur : demande refusée, aucun certificat émis.", "tampered")
     return attempt
 
 
 def _checked_request(attempt: GenerationAttempt, csr_pem: object) -> x509.CertificateSigningRequest:
     if not isinstance(csr_pem, str) or len(csr_pem) > MAX_CSR_CHARS:
-        raise GenerationRefused("Demande de certificat absente ou illisible.", "tampered")
+        raise workflow.Refused("Demande de certificat absente ou illisible.", "tampered")
     try:
         csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
-        raise GenerationRefused("Demande de certificat illisible.", "tampered") from None
+        raise workflow.Refused("Demande de certificat illisible.", "tampered") from None
     try:
         check_holder_request(csr)  # signature: the key signed this very request
     except HolderRequestRefused as refused:
-        raise GenerationRefused(refused.message, "tampered") from None
+        raise workflow.Refused(refused.message, "tampered") from None
     if _challenge_password(csr) != csr_binding(attempt.instruction):
-        raise GenerationRefused("La demande de certificat n'a pas été faite pour cette "
+        raise workflow.Refused("La demande de certificat n'a pas été faite pour cette "
                                 "instruction : refusée, aucun certificat émis.", "tampered")
     public_key = csr.public_key()
     expected_rsa = attempt.key_type == KEY_RSA_3072
@@ -446,11 +435,11 @@ def _checked_request(attempt: GenerationAttempt, csr_pem: object) -> x509.Certif
                               and public_key.key_size == 3072)) \
             or (attempt.key_type == KEY_EC_P256
                 and not isinstance(public_key, ec.EllipticCurvePublicKey)):
-        raise GenerationRefused(f"La clé de la demande n'est pas du type demandé "
+        raise workflow.Refused(f"La clé de la demande n'est pas du type demandé "
                                 f"({KEY_TYPES[attempt.key_type]}).", "tampered")
     if HolderCertificate.select().where(
             HolderCertificate.public_key_sha256 == _key_digest(public_key)).exists():
-        raise GenerationRefused("Cette paire de clés a déjà été certifiée : une nouvelle paire "
+        raise workflow.Refused("Cette paire de clés a déjà été certifiée : une nouvelle paire "
                                 "doit être générée sur une clé vierge.", "tampered")
     return csr
 
@@ -471,7 +460,7 @@ def _record_issued(attempt, order, operator, certificate: x509.Certificate, ip) 
                    .where((GenerationAttempt.id == attempt.id) & (GenerationAttempt.state == "open"))
                    .execute())
         if claimed != 1:
-            raise GenerationRefused("Cette génération a été reprise ailleurs entre-temps.", "nonce")
+            raise workflow.Refused("Cette génération a été reprise ailleurs entre-temps.", "nonce")
         issued = IssuedCertificate.get(IssuedCertificate.serial_hex == serial_hex)
         row = HolderCertificate.create(
             order=order.id, attempt=attempt.id, issued=issued.id, serial_hex=serial_hex,
@@ -517,7 +506,7 @@ def confirm_written(app: Flask, order: Order, operator: Operator, *, nonce: obje
                 .where((GenerationAttempt.id == attempt.id) & (GenerationAttempt.state == "issued"))
                 .execute())
         if moved != 1 or done != 1:
-            raise GenerationRefused("La commande a changé entre-temps : rechargez la fiche.", "state")
+            raise workflow.Refused("La commande a changé entre-temps : rechargez la fiche.", "state")
         HolderCertificate.update(written_at=now).where(HolderCertificate.id == row.id).execute()
         audit.record(ACTION_GENERATED, operator=operator, order=order, ip=ip,
                      details=_certificate_details(row))
@@ -574,7 +563,7 @@ def record_unknown_order(operator: Operator, order_id: int, endpoint: str | None
 def _refuse(order, operator, ip, stage: str, problems: list[str], code: str = "refused"):
     audit.record(ACTION_REFUSED, operator=operator, order=order, ip=ip,
                  details={"stage": stage, "code": code, "reasons": problems})
-    raise GenerationRefused(problems, code)
+    raise workflow.Refused(problems, code)
 
 
 # --- revocation by an AEA -------------------------------------------------------------------
@@ -589,7 +578,7 @@ def revoke(app: Flask, order: Order, operator: Operator, *, reason: object, conf
     if not confirmed:
         problems.append("Cochez la case qui confirme la révocation : elle est irréversible.")
     if problems:
-        raise GenerationRefused(problems)
+        raise workflow.Refused(problems)
     get_holder_ca(app).revoke(state.row.serial_hex, reason, operator=operator, ip=ip, order=order)
     return next(s for s in certificates_of(order) if s.row.id == state.row.id)
 

@@ -291,10 +291,10 @@ class VerificationResult:
 def set_verified(order: Order, document_id: int, operator: Operator, verified: bool,
                  expires_on: dt.date | None = None, ip: str = "") -> VerificationResult:
     """Mark a justificatif « vérifié » (with its expiry date, if any), or withdraw the mark.
-    Raises ``workflow.WorkflowError`` with the French reasons when refused."""
+    Raises ``workflow.Refused`` with the French reasons when refused."""
     problem = workflow.expiry_date_problem(expires_on) if verified else None
     if problem is not None:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     now = utcnow()
     with db.atomic() as transaction:
         Order.update(updated_at=now).where(Order.id == order.id).execute()  # lock, see _link
@@ -302,7 +302,7 @@ def set_verified(order: Order, document_id: int, operator: Operator, verified: b
         document = document_of_order(current, document_id)
         reasons = workflow.document_verification_blockers(current, document, operator)
         if reasons:
-            raise workflow.WorkflowError(reasons)
+            raise workflow.Refused(reasons)
         if verified:
             unchanged = document.verified_at is not None and document.expires_on == expires_on
             values = dict(verified_at=now, verified_by=operator.id, expires_on=expires_on)

@@ -102,12 +102,12 @@ def order_of(check: LinkCheck) -> Order:
 # --- A new link ----------------------------------------------------------------------------
 
 def renew_link(order: Order, *, sender: str | None, ip: str = "") -> Notification:
-    """Queue an e-mail with a new link to the order's own address. Refused (WorkflowError)
+    """Queue an e-mail with a new link to the order's own address. Refused (Refused)
     when one was asked for a moment ago or when the order has no address."""
     order = notifications.order_for_message(order.id)
     message = notifications.link_renewal_message(order)
     if not message.recipient:
-        raise workflow.WorkflowError(["Aucune adresse e-mail n'est enregistrée pour cette "
+        raise workflow.Refused(["Aucune adresse e-mail n'est enregistrée pour cette "
                                       "commande : contactez l'Autorité d'Enregistrement."])
     recent = (Notification
               .select()
@@ -116,7 +116,7 @@ def renew_link(order: Order, *, sender: str | None, ip: str = "") -> Notificatio
                      & (Notification.created_at > utcnow() - RENEWAL_COOLDOWN))
               .exists())
     if recent:
-        raise workflow.WorkflowError([
+        raise workflow.Refused([
             f"Un nouveau lien a déjà été envoyé à {mask_address(message.recipient)} il y a moins "
             f"de 10 minutes : consultez votre messagerie (et le dossier des indésirables)."])
     return notifications.queue(order, message, operator=None, sender=sender, ip=ip,
@@ -181,10 +181,10 @@ def clean_information(form: Mapping[str, str]) -> dict[str, str]:
 
 def update_information(order: Order, values: Mapping[str, str], ip: str = "") -> bool:
     """Store the requester's corrections; True when something changed, False when unchanged.
-    Raises WorkflowError (reasons) when refused; nothing is written then."""
+    Raises Refused (reasons) when refused; nothing is written then."""
     problems = information_problems(values)
     if problems:
-        raise workflow.WorkflowError(list(problems.values()))
+        raise workflow.Refused(list(problems.values()))
     new = {"email": validate_email(values["email"], check_deliverability=False).normalized,
            "telephone": values["telephone"],
            "contact_otp": workflow.normalize_otp_contact(values["contact_otp"])}
@@ -229,7 +229,7 @@ def uploadable_kinds(order: Order) -> list[str]:
 
 def upload_document(order: Order, kind: str, filename: str, data: bytes, ip: str = ""):
     """The requester's new or replacement piece, through the document store. Raises
-    WorkflowError (not allowed) or RefusedDocument (the store's French refusal).
+    Refused (not allowed) or RefusedDocument (the store's French refusal).
 
     services.dossiers.documents.import_document commits the piece with its audit event in its own
     crash-safe steps; the order is then marked « modifié par le demandeur » (and, if it had
@@ -238,9 +238,9 @@ def upload_document(order: Order, kind: str, filename: str, data: bytes, ip: str
 
     problem = workflow.requester_change_problem(order)
     if problem is not None:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     if kind not in uploadable_kinds(order):
-        raise workflow.WorkflowError(["Choisissez une des pièces justificatives demandées."])
+        raise workflow.Refused(["Choisissez une des pièces justificatives demandées."])
     document = import_document(order, kind, filename, data, operator=None,
                                actor_label=REQUESTER, ip=ip)
     _mark_changed(order, f"Pièce déposée par le demandeur : {workflow.document_kind_label(kind)}",

@@ -180,15 +180,15 @@ def wording_problems(subject: str, body: str) -> list[str]:
 
 def save_wording(operator: Operator, code: str, subject: str, body: str, ip: str = "") -> bool:
     """An admin's new wording for one type; True when saved, False when unchanged.
-    Raises WorkflowError with the French reasons when refused."""
+    Raises Refused with the French reasons when refused."""
     if not operator.has_role("admin"):
-        raise workflow.WorkflowError(["Rôle admin requis."])
+        raise workflow.Refused(["Rôle admin requis."])
     if code not in MESSAGE_TYPES:
-        raise workflow.WorkflowError(["Type de message inconnu."])
+        raise workflow.Refused(["Type de message inconnu."])
     subject, body = _one_line(subject), normalize_text(body)
     problems = wording_problems(subject, body)
     if problems:
-        raise workflow.WorkflowError(problems)
+        raise workflow.Refused(problems)
     with db.atomic():
         current = wording(operator.ae_id, code)
         if current == (subject, body):
@@ -209,9 +209,9 @@ def save_wording(operator: Operator, code: str, subject: str, body: str, ip: str
 def reset_wording(operator: Operator, code: str, ip: str = "") -> bool:
     """Back to the built-in wording; True when there was a change to undo."""
     if not operator.has_role("admin"):
-        raise workflow.WorkflowError(["Rôle admin requis."])
+        raise workflow.Refused(["Rôle admin requis."])
     if code not in MESSAGE_TYPES:
-        raise workflow.WorkflowError(["Type de message inconnu."])
+        raise workflow.Refused(["Type de message inconnu."])
     with db.atomic():
         deleted = (MessageTemplate
                    .delete()
@@ -389,17 +389,17 @@ def new_message_id(sender: str | None) -> str:
 def queue(order: Order, draft_: Draft, *, operator: Operator | None, sender: str | None,
           ip: str = "", actor: str | None = None) -> Notification:
     """Store the notification (the outbox) and its audit event in one transaction.
-    Raises WorkflowError with the French reasons when refused; nothing is stored then."""
+    Raises Refused with the French reasons when refused; nothing is stored then."""
     problems = [] if draft_.type in SYSTEM_TYPES else message_problems(draft_)
     if problems:
-        raise workflow.WorkflowError(problems)
+        raise workflow.Refused(problems)
     with db.atomic():
         current = Order.get_by_id(order.id)  # the state now, not when the page was opened
         # An operator's message waits on the dossier's state; the system's (a new follow-up
         # link the requester asked for) does not: the page stays readable after validation.
         problem = None if draft_.type in SYSTEM_TYPES else sending_problem(current, operator)
         if problem is not None:
-            raise workflow.WorkflowError([problem])
+            raise workflow.Refused([problem])
         now = utcnow()
         notification = Notification.create(
             ae=current.ae_id, order=current.id, type=draft_.type, recipient=draft_.recipient,
@@ -489,14 +489,14 @@ def resend(notification: Notification, operator: Operator, ip: str = "") -> None
     if problem is None and notification.state != "failed":
         problem = "Seule une notification en échec peut être renvoyée."
     if problem is not None:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     with db.atomic():
         changed = (Notification
                    .update(state="queued", tries=0, next_try_at=utcnow())
                    .where((Notification.id == notification.id) & (Notification.state == "failed"))
                    .execute())
         if not changed:
-            raise workflow.WorkflowError(["Seule une notification en échec peut être renvoyée."])
+            raise workflow.Refused(["Seule une notification en échec peut être renvoyée."])
         audit.record("notification_requeued", operator=operator, order=notification.order, ip=ip,
                      details={"notification": notification.id,
                               "type": type_label(notification.type),

@@ -236,14 +236,14 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
                        number: str | None, ip: str = "") -> bool:
     """Record the holder's ID document; True when saved, False when it was already that.
 
-    Raises ``workflow.WorkflowError`` with the French reason when refused: malformed number,
+    Raises ``workflow.Refused`` with the French reason when refused: malformed number,
     operator without the AEA role, or a read-only dossier. Nothing is written then.
     """
     if not operator.has_role(workflow.ROLE_AEA):
-        raise workflow.WorkflowError([f"Rôle {workflow.ROLE_AEA} requis."])
+        raise workflow.Refused([f"Rôle {workflow.ROLE_AEA} requis."])
     problem = workflow.id_document_problem(doc_type, number)
     if problem is not None:
-        raise workflow.WorkflowError([problem])
+        raise workflow.Refused([problem])
     new = {"type": doc_type, "number": workflow.normalize_id_number(number)}
     now = utcnow()
     with db.atomic() as transaction:
@@ -254,7 +254,7 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
         current = Order.get_by_id(order.id)
         problem = read_only_problem(current)
         if problem is not None:
-            raise workflow.WorkflowError([problem])
+            raise workflow.Refused([problem])
         old = {"type": current.id_doc_type, "number": current.id_doc_number}
         if old == new:
             transaction.rollback()  # a no-op is not a state change: no event, no new updated_at

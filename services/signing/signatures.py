@@ -300,7 +300,7 @@ def _labels(kinds) -> list[str]:
 
 def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "") -> list[SignatureRequest]:
     """Generate the contractual documents, then send them to their signers. Raises
-    ``workflow.WorkflowError`` (French reasons) when refused; nothing is sent then."""
+    ``workflow.Refused`` (French reasons) when refused; nothing is sent then."""
     with order_lock(app, order.id):
         full = order_with_people(order.id)
         _check_sendable(full, current_documents(order.id), operator)
@@ -312,7 +312,7 @@ def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "
                     full, kind, contracts.filename(kind, full.number), contracts.generate(kind, data),
                     actor_label=GENERATOR, ip=ip)
             except RefusedDocument as refused:
-                raise workflow.WorkflowError([refused.message]) from None
+                raise workflow.Refused([refused.message]) from None
             generated[kind] = document.id
         with db.atomic():
             current = _lock_order(order.id)
@@ -320,7 +320,7 @@ def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "
             _check_sendable(current, docs, operator)
             by_kind = {d.kind: d for d in docs}
             if any(by_kind[kind].id != document_id for kind, document_id in generated.items()):
-                raise workflow.WorkflowError(["Le dossier a changé pendant l'envoi : "
+                raise workflow.Refused(["Le dossier a changé pendant l'envoi : "
                                               "recommencez."])
             requests = _start_round(app, current, by_kind, operator, ip)
     wake_outbox(app)
@@ -333,7 +333,7 @@ def _check_sendable(order: Order, docs: list[Document], operator: Operator) -> N
         (role, person_name(signer_person(order, role)), signer_person(order, role).email)
         for role in workflow.signers_documents(order))
     if reasons:
-        raise workflow.WorkflowError(reasons)
+        raise workflow.Refused(reasons)
 
 
 def _start_round(app: Flask, order: Order, by_kind: dict, operator: Operator,
@@ -420,7 +420,7 @@ def resend_link(app: Flask, order: Order, request: SignatureRequest, operator: O
         request = SignatureRequest.get_by_id(request.id)
         reasons = workflow.signature_followup_blockers(current, operator, request, now)
         if reasons:
-            raise workflow.WorkflowError(reasons)
+            raise workflow.Refused(reasons)
         expires = now + link_lifetime(app)
         (SignatureRequest
          .update(link_nonce=secrets.token_urlsafe(16), last_sent_at=now, expires_at=expires)
@@ -453,7 +453,7 @@ def remind(app: Flask, order: Order, request: SignatureRequest, operator: Operat
                 reasons.append("Ce lien de signature a expiré : envoyez un nouveau lien plutôt "
                                "qu'une relance.")
             if reasons:
-                raise workflow.WorkflowError(reasons)
+                raise workflow.Refused(reasons)
         (SignatureRequest
          .update(reminders=SignatureRequest.reminders + 1, reminded_at=now)
          .where(SignatureRequest.id == request.id)
@@ -591,12 +591,6 @@ def record_opened(request: SignatureRequest, ip: str = "", user_agent: str = "")
     return bool(opened)
 
 
-class SigningRefused(Exception):
-    """What the signer is told, in French; nothing changed (except a spent try)."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 def send_code(app: Flask, request: SignatureRequest, ip: str = "") -> str:
@@ -607,13 +601,13 @@ def send_code(app: Flask, request: SignatureRequest, ip: str = "") -> str:
         request = SignatureRequest.get_by_id(request.id)
         reasons = workflow.signing_blockers(order, request, now)
         if reasons:
-            raise SigningRefused(" ".join(reasons))
+            raise workflow.Refused(" ".join(reasons))
         if request.code_sent_at is not None and now - request.code_sent_at < CODE_INTERVAL:
             wait = int((CODE_INTERVAL - (now - request.code_sent_at)).total_seconds()) + 1
-            raise SigningRefused(f"Un code vient de vous être envoyé : patientez {wait} secondes "
+            raise workflow.Refused(f"Un code vient de vous être envoyé : patientez {wait} secondes "
                                  f"avant d'en demander un autre.")
         if request.codes_sent >= CODE_MAX_SENT:
-            raise SigningRefused(f"Vous avez demandé {CODE_MAX_SENT} codes : contactez "
+            raise workflow.Refused(f"Vous avez demandé {CODE_MAX_SENT} codes : contactez "
                                  f"l'Autorité d'Enregistrement pour recevoir un nouveau lien.")
         nonce = secrets.token_urlsafe(12)
         (SignatureRequest
@@ -643,7 +637,7 @@ def _send_sms_code(app: Flask, order: Order, request_id: int, nonce: str, phone:
     try:
         gateway(app).send(workflow.normalize_otp_contact(phone), text)
     except SmsError as error:
-        raise SigningRefused(f"Le SMS n'a pas pu être envoyé : {error.reason}") from None
+        raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}") from None
 
 
 def _spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
@@ -651,9 +645,9 @@ def _spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
     now = utcnow()
     code = "".join((code or "").split())
     if request.code_nonce is None:
-        raise SigningRefused("Demandez d'abord un code : cliquez sur « Recevoir un code ».")
+        raise workflow.Refused("Demandez d'abord un code : cliquez sur « Recevoir un code ».")
     if request.code_expires_at is None or request.code_expires_at <= now:
-        raise SigningRefused("Ce code a expiré : demandez-en un nouveau.")
+        raise workflow.Refused("Ce code a expiré : demandez-en un nouveau.")
     with db.atomic():
         spent = (SignatureRequest
                  .update(code_tries=SignatureRequest.code_tries + 1)
@@ -662,7 +656,7 @@ def _spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
                         & (SignatureRequest.code_tries < CODE_MAX_TRIES))
                  .execute())
     if not spent:
-        raise SigningRefused("Trop d'essais avec ce code : demandez-en un nouveau.")
+        raise workflow.Refused("Trop d'essais avec ce code : demandez-en un nouveau.")
     expected = _code(app.config["SECRET_KEY"], request.id, request.code_nonce)
     if not (len(code) == 6 and hmac.compare_digest(code, expected)):
         left = CODE_MAX_TRIES - request.code_tries - 1
@@ -671,9 +665,9 @@ def _spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
                          actor=f"{request.name} (signataire)",
                          details={"signataire": request.name, "essais": request.code_tries + 1})
         if left <= 0:
-            raise SigningRefused("Code incorrect. Trop d'essais avec ce code : demandez-en un "
+            raise workflow.Refused("Code incorrect. Trop d'essais avec ce code : demandez-en un "
                                  "nouveau.")
-        raise SigningRefused(f"Code incorrect. Il vous reste {left} essai{'s' if left > 1 else ''}.")
+        raise workflow.Refused(f"Code incorrect. Il vous reste {left} essai{'s' if left > 1 else ''}.")
     with db.atomic():
         used = (SignatureRequest
                 .update(code_nonce=None, code_verified_at=now)
@@ -681,22 +675,22 @@ def _spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
                        & (SignatureRequest.code_nonce == request.code_nonce))
                 .execute())
     if not used:
-        raise SigningRefused("Ce code vient d'être utilisé : demandez-en un nouveau.")
+        raise workflow.Refused("Ce code vient d'être utilisé : demandez-en un nouveau.")
 
 
 def sign(app: Flask, request: SignatureRequest, code: str, consent: bool, ip: str = "",
          user_agent: str = "") -> SignatureRequest:
     """The signer confirms with the code and their consent: each of their documents gets a
-    PAdES signature. Raises SigningRefused with the French reason."""
+    PAdES signature. Raises workflow.Refused with the French reason."""
     if not consent:
-        raise SigningRefused("Cochez la case « J'ai lu les documents et j'accepte de les signer "
+        raise workflow.Refused("Cochez la case « J'ai lu les documents et j'accepte de les signer "
                              "électroniquement » pour signer.")
     with order_lock(app, request.order_id):
         request = SignatureRequest.get_by_id(request.id)
         order = order_with_people(request.order_id)
         reasons = workflow.signing_blockers(order, request, utcnow())
         if reasons:
-            raise SigningRefused(" ".join(reasons))
+            raise workflow.Refused(" ".join(reasons))
         _spend_code(app, request, code)
         request = SignatureRequest.get_by_id(request.id)
         seal = pades.ae_seal(app, order.ae)
@@ -726,7 +720,7 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
                seal: pades.Seal, ip: str, user_agent: str) -> None:
     current = next((d for d in current_documents(order.id) if d.kind == item.kind), None)
     if current is None or current.id not in _chain_ids(order.id, item.kind):
-        raise SigningRefused(f"Le document « {workflow.document_kind_label(item.kind)} » a été "
+        raise workflow.Refused(f"Le document « {workflow.document_kind_label(item.kind)} » a été "
                              f"remplacé depuis l'envoi : l'Autorité d'Enregistrement doit vous "
                              f"l'envoyer à nouveau.")
     store = documents.document_store(app)
@@ -748,7 +742,7 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
                     .order_by(Document.id.desc())
                     .first())
         if replaced is None or replaced.id != current.id:
-            raise SigningRefused("Le document a changé pendant la signature : recommencez.")
+            raise workflow.Refused("Le document a changé pendant la signature : recommencez.")
         now = utcnow()
         (SignatureItem
          .update(signed_at=now, sha256_before=current.sha256, sha256_after=sha_after,
@@ -784,7 +778,7 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
             item.kind, order.number), signed, actor_label=f"{request.name} (signature électronique)",
             ip=ip, within=record)
     except RefusedDocument as refused:
-        raise SigningRefused(refused.message) from None
+        raise workflow.Refused(refused.message) from None
 
 
 def _signed_roles(order_id: int, kind: str) -> set[str]:
@@ -802,7 +796,7 @@ def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
     """The signer refuses to sign, with a reason; the operator who sent is told."""
     problem = workflow.comment_problem(reason, "Le motif du refus")
     if problem:
-        raise SigningRefused(problem)
+        raise workflow.Refused(problem)
     reason = reason.strip()
     now = utcnow()
     with db.atomic():
@@ -810,7 +804,7 @@ def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
         request = SignatureRequest.get_by_id(request.id)
         reasons = workflow.signing_blockers(order, request, now)
         if reasons:
-            raise SigningRefused(" ".join(reasons))
+            raise workflow.Refused(" ".join(reasons))
         (SignatureRequest
          .update(state=workflow.SIGNATURE_DECLINED, declined_at=now, decline_reason=reason,
                  ip=ip, user_agent=user_agent[:250])
