@@ -28,7 +28,7 @@ from app import create_app  # noqa: E402
 from models import AE, Company, Operator, Order, Person, Portal, db, utcnow  # noqa: E402
 from demo import generation_local  # noqa: E402
 from token_bridge import provision  # noqa: E402
-from token_bridge.protocol import KEY_EC_P256, KEY_RSA_3072, KEY_TYPES  # noqa: E402
+from bridge_protocol import KEY_EC_P256, KEY_RSA_3072, KEY_TYPES  # noqa: E402
 from token_bridge.tokens import find_token, login, pkcs11_library  # noqa: E402
 
 PIN, SO_PIN = "1234", "12345678"

@@ -12,7 +12,7 @@ from flask import Flask
 from models import HolderCertificate, Operator, Order
 from services.certificates import generation
 from token_bridge import generation as bridge
-from token_bridge.protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
+from bridge_protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from services.certificates import generation
 from demo import generation_local
 from services.certificates.activation import HOLDER, link_hash
 from token_bridge import provision
-from token_bridge.protocol import KEY_EC_P256, KEY_RSA_3072
+from bridge_protocol import KEY_EC_P256, KEY_RSA_3072
 
 BLANK_KEYS = ("cle-vierge-1", "cle-vierge-2", "cle-vierge-3")
 POLICY_OIDS = {"BPOI": "1.2.250.1.999.1.1", "AE Atlantique": "1.2.250.1.999.2.1"}  # demo values

@@ -13,7 +13,7 @@ from models import utcnow
 from demo.generation_local import instruction_keys
 from token_bridge import generation as bridge
 from token_bridge import provision
-from token_bridge.protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
+from bridge_protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
 
 ORIGIN = "http://127.0.0.1:5000"
 PIN = "1234"

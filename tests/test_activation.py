@@ -22,7 +22,7 @@ from tests.generation_support import (ORIGIN, PageSteps, activation_code, activa
                                       blank_key, mails, post_json, text_of, validated_order)
 from tests.softhsm import SoftHSM
 from token_bridge import generation as bridge
-from token_bridge.protocol import INSTRUCTION_ACTIVATION
+from bridge_protocol import INSTRUCTION_ACTIVATION
 from token_bridge.tokens import pkcs11_library
 
 

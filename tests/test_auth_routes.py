@@ -25,7 +25,7 @@ from adapters.ca import get_ca
 from services.operator_auth.login import MESSAGES, bind_certificate, issue_login_nonce, trust_embedded_ca
 from tests.conftest import csrf_token_from
 from tests.softhsm import TestCA
-from token_bridge.protocol import ALGORITHM_ECDSA, build_login_message
+from bridge_protocol import ALGORITHM_ECDSA, build_login_message
 
 PEM = serialization.Encoding.PEM
 

@@ -9,7 +9,9 @@ from tests.conftest import fresh_database_url, make_test_app
 from demo.seed import DEMO_PIN, seed_demo, softhsm_conf_path
 from demo import holder_keys as demo_generation
 from adapters.document_store import DocumentStore
-from token_bridge import proof, protocol, tokens
+import bridge_protocol as protocol
+from services.operator_auth import login_proof as proof
+from token_bridge import tokens
 
 SEED_NUMBERS = (960072, 960066, 960017, 959313, 959149, 958051, 956855)
 

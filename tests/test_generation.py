@@ -20,7 +20,7 @@ from adapters.ca import get_ca
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import PageSteps, blank_key, validated_order
 from tests.softhsm import SoftHSM
-from token_bridge.protocol import csr_binding
+from bridge_protocol import csr_binding
 from token_bridge.tokens import BridgeError
 
 

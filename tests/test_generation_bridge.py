@@ -17,9 +17,9 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 from tests.softhsm import SoftHSM
 from token_bridge import generation as bridge
 from token_bridge import provision
-from token_bridge.protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
-                                   INSTRUCTION_GENERATION, KEY_EC_P256, KEY_RSA_3072,
-                                   canonical_json, csr_binding)
+from bridge_protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
+                             INSTRUCTION_GENERATION, KEY_EC_P256, KEY_RSA_3072,
+                             canonical_json, csr_binding)
 from token_bridge.server import create_bridge_app
 from token_bridge.tokens import BridgeError, PinAttempts, list_tokens, pkcs11_library
 

@@ -20,7 +20,7 @@ from adapters.ca import EmbeddedCA, get_ca, serial_to_hex
 from services.operator_auth.login import (CertificateAlreadyBound, LoginRefused, bind_certificate,
                             issue_login_nonce, login_with_bridge_proof,
                             login_with_proxy_certificate, trust_embedded_ca)
-from token_bridge.protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message
+from bridge_protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message
 
 ORIGIN = "https://radesk.example"
 IP = "192.0.2.10"

@@ -18,9 +18,9 @@ from pkcs11 import TokenFlag
 
 from tests.softhsm import SoftHSM
 from token_bridge import provision
-from token_bridge.proof import InvalidProof, parse_login_proof, verify_login_proof
-from token_bridge.protocol import (ALGORITHM_ECDSA, ALGORITHM_RSA, LOGIN_DOMAIN,
-                                   build_login_message)
+from services.operator_auth.login_proof import InvalidProof, parse_login_proof, verify_login_proof
+from bridge_protocol import (ALGORITHM_ECDSA, ALGORITHM_RSA, LOGIN_DOMAIN,
+                             build_login_message)
 from token_bridge.server import create_bridge_app
 from token_bridge.tokens import (BridgeError, PinAttempts, list_tokens, sign_login_challenge,
                                  unlock_token)

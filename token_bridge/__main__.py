@@ -12,7 +12,7 @@ import sys
 
 from werkzeug.serving import make_server
 
-from token_bridge.protocol import is_valid_origin
+from bridge_protocol import is_valid_origin
 from token_bridge.server import DEFAULT_PORT, create_bridge_app
 from token_bridge.tokens import (
     DEFAULT_MAX_PIN_TRIES,

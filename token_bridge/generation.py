@@ -35,13 +35,13 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11
 
+from bridge_protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
+                             INSTRUCTION_GENERATION, INSTRUCTION_KEY_PATH, INSTRUCTION_VERSION,
+                             KEY_EC_P256, KEY_TYPES, MAX_INSTRUCTION_CHARS, csr_binding,
+                             is_valid_nonce, is_valid_serial)
 from token_bridge import provision
-from token_bridge.protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
-                                   INSTRUCTION_GENERATION, INSTRUCTION_KEY_PATH,
-                                   INSTRUCTION_VERSION, KEY_EC_P256, KEY_TYPES,
-                                   MAX_INSTRUCTION_CHARS, csr_binding, is_valid_nonce)
 from token_bridge.tokens import (_TOKEN_GONE, BridgeError, PinAttempts, _tries_left,
-                                 find_token, is_valid_serial, login, looks_blank,
+                                 find_token, login, looks_blank,
                                  pin_locked, pkcs11_library, public_key_info_der)
 
 KEY_FETCH_TIMEOUT = 5.0

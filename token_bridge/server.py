@@ -10,14 +10,14 @@ from pathlib import Path
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from bridge_protocol import (API_VERSION, INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
+                             INSTRUCTION_GENERATION, build_login_message, is_valid_nonce,
+                             is_valid_serial)
 from token_bridge import generation
-from token_bridge.protocol import (API_VERSION, INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
-                                   INSTRUCTION_GENERATION, build_login_message, is_valid_nonce)
 from token_bridge.tokens import (
     DEFAULT_MAX_PIN_TRIES,
     BridgeError,
     PinAttempts,
-    is_valid_serial,
     list_tokens,
     sign_login_challenge,
 )

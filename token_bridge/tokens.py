@@ -7,7 +7,6 @@ reinitializing the library closes every open session, and one workstation needs 
 import hashlib
 import json
 import os
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pkcs11 import exceptions as p11
 from pkcs11.util.ec import encode_ec_public_key, encode_ecdsa_signature
 from pkcs11.util.rsa import encode_rsa_public_key
 
-from token_bridge.protocol import ALGORITHM_ECDSA, ALGORITHM_RSA
+from bridge_protocol import ALGORITHM_ECDSA, ALGORITHM_RSA
 
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 DEFAULT_MAX_PIN_TRIES = 3
@@ -495,10 +494,3 @@ def unlock_token(
             raise no_token() from error
     if attempts is not None:
         attempts.reset(serial)
-
-
-_SERIAL = re.compile(r"[\x21-\x7e]{1,64}")
-
-
-def is_valid_serial(serial: object) -> bool:
-    return isinstance(serial, str) and _SERIAL.fullmatch(serial) is not None

@@ -25,7 +25,7 @@ from services import audit
 from services.certificates import generation
 from services.certificates.generation import SignedInstruction
 from adapters.sms import SmsError, gateway
-from token_bridge.protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
+from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
 
 ACTIVATION_PATH = "/activation"
 CODE_DIGITS = 6

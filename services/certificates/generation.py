@@ -44,10 +44,10 @@ from models import (AE, Company, GenerationAttempt, HolderCertificate, IssuedCer
 from services import audit
 from adapters.ca import (HolderCA, HolderIdentity, HolderRequestRefused, _load_or_create_key,
                          check_holder_request, fingerprint_sha256, get_ca, serial_to_hex)
-from token_bridge.protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION,
-                                   INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072, KEY_TYPES,
-                                   canonical_json, csr_binding, is_valid_origin)
-from token_bridge.tokens import is_valid_serial
+from bridge_protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION,
+                             INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072, KEY_TYPES,
+                             canonical_json, csr_binding, is_valid_origin)
+from bridge_protocol import is_valid_serial
 
 INSTRUCTION_TTL = dt.timedelta(minutes=15)
 DEFAULT_KEY_TYPE = KEY_RSA_3072

@@ -28,7 +28,7 @@ from services import audit
 from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
 from services.operator_auth.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
                                 load_certificate, load_certificates)
-from token_bridge.proof import InvalidProof, verify_login_proof
+from services.operator_auth.login_proof import InvalidProof, verify_login_proof
 
 METHOD_BRIDGE, METHOD_PROXY = "bridge", "proxy"
 EXPIRED_CHALLENGES_KEPT = dt.timedelta(hours=1)

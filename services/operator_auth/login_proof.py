@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from token_bridge.protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message
+from bridge_protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message
 
 MIN_RSA_BITS = 2048
 # Bounds for what a browser relays from the bridge: a login proof is a few kilobytes.

@@ -1,4 +1,5 @@
-"""What the bridge signs and names it shares with the server.
+"""The token bridge's protocol: what the bridge signs and the names it shares with the server.
+Both programs import this module, and it imports neither of them.
 
 The bridge never signs data handed to it: it builds this domain-separated message itself from
 the requesting page's Origin and the server's nonce, so a signature made for one site, or for
@@ -20,6 +21,8 @@ ALGORITHMS = (ALGORITHM_RSA, ALGORITHM_ECDSA)
 _ORIGIN = re.compile(r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 # secrets.token_urlsafe(32) gives 43 characters; unpadded base64url only.
 _NONCE = re.compile(r"[A-Za-z0-9_-]{32,128}")
+# A key's serial as PKCS#11 reports it: printable ASCII, at most 64 characters.
+_SERIAL = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 def is_valid_origin(origin: str) -> bool:
@@ -32,6 +35,10 @@ def is_valid_origin(origin: str) -> bool:
 
 def is_valid_nonce(nonce: str) -> bool:
     return isinstance(nonce, str) and _NONCE.fullmatch(nonce) is not None
+
+
+def is_valid_serial(serial: object) -> bool:
+    return isinstance(serial, str) and _SERIAL.fullmatch(serial) is not None
 
 
 def build_login_message(origin: str, nonce: str) -> bytes:
