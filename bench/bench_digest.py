@@ -1,4 +1,4 @@
-"""The activity digest's run (issue 7) at 50 portals and 100,000 orders: the one grouped
+"""The activity digest's run at 50 portals and 100,000 orders: the one grouped
 counting query, and a whole run that queues the digests of 20 operators (counts, contents,
 outbox rows, once-only rows, audit). Target: ≤ 100 ms. Builds its own SQLite archive in a
 temporary folder (orders only: the counts read nothing else).

@@ -1,4 +1,4 @@
-"""Documents (issue 4), measured on the real server (gunicorn, as deploy/README.md runs it):
+"""Documents, measured on the real server (gunicorn, as deploy/README.md runs it):
 
 1. first view of page 1 of a 30-page PDF (preview cache empty), against ``pdftoppm``
    rendering that page alone at the same width (target: at most 1.3 times as long);

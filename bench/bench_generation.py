@@ -1,4 +1,4 @@
-"""Certificate generation (issue 8) on SoftHSM2: the whole generation (signed instruction, key
+"""Certificate generation on SoftHSM2: the whole generation (signed instruction, key
 pair generated on the key, request signed there, checked and issued by the embedded CA, written
 back with its chain, activation PIN set, order moved to « Remise », every step audited) against
 the bare key-pair generation on the same key. Target: at most 1.5 times as long.

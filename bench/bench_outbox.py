@@ -1,4 +1,4 @@
-"""The outbox (issue 5): how fast notifications are queued, sent to a real SMTP server
+"""The outbox: how fast notifications are queued, sent to a real SMTP server
 (aiosmtpd on loopback), recorded as failed tries while the server is down, and written as .eml
 files without a server.
 

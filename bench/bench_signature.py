@@ -1,4 +1,4 @@
-"""Signature of the contractual documents (issue 6): what « Envoyer pour signature » and a
+"""Signature of the contractual documents: what « Envoyer pour signature » and a
 signer's « Signer les documents » cost, on SQLite, in one process.
 
     .venv/bin/python -m bench.bench_signature [--rounds 10]
