@@ -42,8 +42,9 @@ import workflow
 from models import (AE, Company, GenerationAttempt, HolderCertificate, IssuedCertificate,
                     Operator, Order, Person, Portal, db, utcnow)
 from services import audit
-from adapters.ca import (HolderCA, HolderIdentity, HolderRequestRefused, _load_or_create_key,
-                         check_holder_request, fingerprint_sha256, get_ca, serial_to_hex)
+from adapters.atomic_files import load_or_create_key
+from adapters.ca import (HolderCA, HolderIdentity, HolderRequestRefused, check_holder_request,
+                         fingerprint_sha256, get_ca, serial_to_hex)
 from bridge_protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION,
                              INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072, KEY_TYPES,
                              canonical_json, csr_binding, is_valid_origin)
@@ -168,7 +169,7 @@ def instruction_key(app: Flask) -> ec.EllipticCurvePrivateKey:
             if key is None:
                 folder = Path(app.config["INSTANCE_PATH"]) / "bridge"
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                key = _load_or_create_key(folder / "instructions.key")
+                key = load_or_create_key(folder / "instructions.key")
                 app.extensions["radesk_instruction_key"] = key
     return key
 
