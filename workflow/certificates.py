@@ -1,6 +1,6 @@
 """Certificate generation, hand-over, activation and revocation: their guards.
 
-``certificate`` is duck-typed like services.certificates.generation.CertificateState:
+``certificate`` is duck-typed like services.certificates.holder_certificates.CertificateState:
 ``written_at`` (None until confirmed written onto the key) and ``revoked_at`` (None unless
 revoked).
 """
