@@ -21,9 +21,7 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import time
 import warnings
 import zipfile
@@ -34,6 +32,7 @@ from typing import BinaryIO
 from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError
 from PIL import Image
 
+from adapters.atomic_files import TEMP_PREFIX, fsync_folder, replace_file
 from adapters.sandbox import BoundedTimeout, python_worker, run_bounded
 
 # Pillow warns of large images before we check them against our own, lower, limit.
@@ -69,7 +68,6 @@ _PDF_ACTIVE_CONTENT = re.compile(
 _PAGE_SIZE_LINE = re.compile(r"Page\s+(\d+)\s+size:\s+([\d.]+) x ([\d.]+) pts")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_TEMP_PREFIX = ".tmp-"
 
 
 def pdfinfo_from_bytes(data: bytes, *, timeout: float, last_page: int = 1,
@@ -283,23 +281,12 @@ class DocumentStore:
             path.unlink()
         except FileNotFoundError:
             return False
-        _fsync_dir(path.parent)
+        fsync_folder(path.parent)
         return True
 
     def _write_atomically(self, path: Path, data: bytes) -> None:
         self._make_dirs(path.parent)
-        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as temp:
-                temp.write(data)
-                temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        _fsync_dir(path.parent)  # the new name itself must survive a power cut
+        replace_file(path, data, 0o600)
 
     def _make_dirs(self, folder: Path) -> None:
         """Create the fan-out folders, syncing each parent so the new entries are durable."""
@@ -310,7 +297,7 @@ class DocumentStore:
             folder = folder.parent
         for folder in reversed(missing):
             folder.mkdir(exist_ok=True)
-            _fsync_dir(folder.parent)
+            fsync_folder(folder.parent)
 
     def remove_stale_temp_files(self, older_than_seconds: float = 3600.0) -> int:
         """Delete temporary files left by a crash in the middle of a write; returns how many.
@@ -319,17 +306,10 @@ class DocumentStore:
             return 0
         limit = time.time() - older_than_seconds
         removed = 0
-        for temp in self.root.glob(f"*/*/{_TEMP_PREFIX}*"):
+        for temp in self.root.glob(f"*/*/{TEMP_PREFIX}*"):
             with contextlib.suppress(FileNotFoundError):
                 if temp.stat().st_mtime < limit:
                     temp.unlink()
                     removed += 1
         return removed
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

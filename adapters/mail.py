@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import os
 import re
 import smtplib
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ import flask_mail
 from flask import Flask
 from markupsafe import Markup, escape
 
+from adapters.atomic_files import replace_file
 from formatting import paris_date
 
 mail = flask_mail.Mail()
@@ -226,17 +225,7 @@ class FolderTransport:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             target = self.path_for(message)
-            fd, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(message.as_bytes())
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
-                raise
+            replace_file(target, message.as_bytes(), 0o600)
         except OSError as error:
             raise DeliveryError(f"Écriture du message impossible dans {self.folder} : "
                                 f"{error.strerror or error}.", server_down=True) from error

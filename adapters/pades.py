@@ -1,4 +1,4 @@
-"""PAdES signatures of the contractual documents (issue 6), made with pyHanko.
+"""PAdES signatures of the contractual documents, made with pyHanko.
 
 Each signer's signature is a PAdES baseline (B-B) signature added to the PDF as an incremental
 update, so the signatures already there stay valid. It is made with the AE's electronic seal:
@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 
 from models import AE, IssuedCertificate
-from adapters.ca import _load_or_create_key, _publish_new, _replace, get_ca, serial_to_hex
+from adapters.atomic_files import load_or_create_key, publish_new, replace_file
+from adapters.ca import get_ca, serial_to_hex
 
 RENEW_BEFORE = dt.timedelta(days=30)
 _lock = threading.Lock()
@@ -54,7 +55,7 @@ def ae_seal(app: Flask, ae: AE) -> Seal:
         ca = get_ca(app)
         directory = Path(app.config["INSTANCE_PATH"]) / "seals"
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = _load_or_create_key(directory / f"ae-{ae.id}.key")
+        key = load_or_create_key(directory / f"ae-{ae.id}.key")
         path = directory / f"ae-{ae.id}.crt"
         certificate = None
         if path.exists():
@@ -63,9 +64,9 @@ def ae_seal(app: Flask, ae: AE) -> Seal:
             issued = ca.issue_seal_certificate(key.public_key(), organization=ae.name)
             pem = issued.public_bytes(serialization.Encoding.PEM)
             if certificate is None:
-                pem = _publish_new(path, pem, 0o644)  # another process may have won: adopt it
+                pem = publish_new(path, pem, 0o644)  # another process may have won: adopt it
             else:
-                _replace(path, pem)
+                replace_file(path, pem, 0o644)
             certificate = x509.load_pem_x509_certificate(pem)
         # The issuing CA only: a root embedded in the signature makes NSS (pdfsig) reject
         # every signature after the first of a document; relying parties hold the root.

@@ -33,7 +33,7 @@ def sample(number: int) -> bytes:
 def arm(point: str) -> None:
     """Make the import kill this process at ``point``."""
     from services import audit
-    from adapters import document_store
+    from adapters import atomic_files, document_store
     from services.dossiers import documents
 
     if point == "after_pending":
@@ -46,9 +46,9 @@ def arm(point: str) -> None:
                 os.ftruncate(fd, os.fstat(fd).st_size // 2)
                 die()
             real_fsync(fd)
-        document_store.os.fsync = fsync
-    elif point == "after_rename":
-        document_store._fsync_dir = lambda folder: die()
+        os.fsync = fsync
+    elif point == "after_rename":  # the file has its name, the folder is not synced yet
+        atomic_files.fsync_folder = lambda folder: die()
     elif point == "before_commit":
         real_record = audit.record
 

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-import adapters.ca as ca_module
+from adapters.atomic_files import publish_new
+from adapters.ca import authority
 from models import AuditEvent, IssuedCertificate
 from adapters.ca import EmbeddedCA, UnknownCertificate, get_ca, serial_to_hex
 
@@ -96,8 +97,8 @@ def test_get_ca_caches_one_ca_per_app(app):
 
 def test_losing_writer_adopts_the_existing_file(tmp_path):
     target = tmp_path / "root.key"
-    assert ca_module._publish_new(target, b"winner", 0o600) == b"winner"
-    assert ca_module._publish_new(target, b"loser", 0o600) == b"winner"
+    assert publish_new(target, b"winner", 0o600) == b"winner"
+    assert publish_new(target, b"loser", 0o600) == b"winner"
     assert target.read_bytes() == b"winner"
     assert [p.name for p in tmp_path.iterdir()] == ["root.key"]  # no temporary file left
 
@@ -277,7 +278,7 @@ def test_current_crl_is_republished_when_missing_or_near_next_update(ca, monkeyp
     assert crl_number(ca.current_crl()) == crl_number(fresh)  # still fresh: served as is
 
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=6, hours=1)
-    monkeypatch.setattr(ca_module, "_now", lambda: later)
+    monkeypatch.setattr(authority, "now_utc", lambda: later)
     renewed = ca.current_crl()
     assert crl_number(renewed) == crl_number(fresh) + 1
     assert renewed.next_update_utc > later + dt.timedelta(days=6)

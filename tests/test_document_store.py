@@ -192,7 +192,7 @@ def test_same_content_twice_is_written_once(store, monkeypatch):
 def test_write_syncs_file_and_folders(store, monkeypatch):
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(document_store.os, "fsync",
+    monkeypatch.setattr(os, "fsync",
                         lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")),
                                     real_fsync(fd)))
     stored = store.put(make_image("PNG"))
@@ -207,7 +207,7 @@ def test_write_syncs_file_and_folders(store, monkeypatch):
 def test_failed_write_leaves_no_temporary_file(store, monkeypatch):
     def crash(src, dst):
         raise OSError("disk full")
-    monkeypatch.setattr(document_store.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     data = make_image("JPEG")
 
     with pytest.raises(OSError):

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from models import IssuedCertificate
-from adapters import ca as ca_module
+from adapters.ca import holder as profile
 from adapters.ca import HolderIdentity, HolderRequestRefused, get_ca, serial_to_hex
 
 PKI_URL = "https://pki.radesk.example.fr"
@@ -77,16 +77,16 @@ def test_profile_extensions(ca):
     with pytest.raises(x509.ExtensionNotFound):
         extensions.get_extension_for_class(x509.ExtendedKeyUsage)
 
-    qc = extensions.get_extension_for_oid(x509.ObjectIdentifier(ca_module.QC_STATEMENTS_OID))
-    statements = ca_module._QcStatements.load(qc.value.value)
+    qc = extensions.get_extension_for_oid(x509.ObjectIdentifier(profile.QC_STATEMENTS_OID))
+    statements = profile._QcStatements.load(qc.value.value)
     ids = [s["statement_id"].dotted for s in statements]
-    assert ids == [ca_module.QC_SYNTAX_V2, ca_module.QC_COMPLIANCE, ca_module.QC_SSCD,
-                   ca_module.QC_TYPE, ca_module.QC_PDS]
-    semantics = ca_module._SemanticsInformation.load(statements[0]["statement_info"].dump())
-    assert semantics["semantics_identifier"].dotted == ca_module.SEMANTICS_NATURAL
-    types = ca_module._QcTypes.load(statements[3]["statement_info"].dump())
-    assert [t.dotted for t in types] == [ca_module.QC_TYPE_ESIGN]
-    pds = ca_module._PdsLocations.load(statements[4]["statement_info"].dump())
+    assert ids == [profile.QC_SYNTAX_V2, profile.QC_COMPLIANCE, profile.QC_SSCD,
+                   profile.QC_TYPE, profile.QC_PDS]
+    semantics = profile._SemanticsInformation.load(statements[0]["statement_info"].dump())
+    assert semantics["semantics_identifier"].dotted == profile.SEMANTICS_NATURAL
+    types = profile._QcTypes.load(statements[3]["statement_info"].dump())
+    assert [t.dotted for t in types] == [profile.QC_TYPE_ESIGN]
+    pds = profile._PdsLocations.load(statements[4]["statement_info"].dump())
     assert {(p["language"].native, p["url"].native) for p in pds} == {
         ("en", "https://pki.radesk.example.fr/pki/pds/en"),
         ("fr", "https://pki.radesk.example.fr/pki/pds/fr")}
@@ -161,5 +161,5 @@ def test_pds_pages_are_served(client):
 
 def test_asn1_any_round_trip_is_der():
     # The qcStatements are DER: re-encoding what was parsed gives the same bytes.
-    extension = ca_module.qc_statements({"en": "https://a.example.fr/pds"})
-    assert ca_module._QcStatements.load(extension.value).dump(force=True) == extension.value
+    extension = profile.qc_statements({"en": "https://a.example.fr/pds"})
+    assert profile._QcStatements.load(extension.value).dump(force=True) == extension.value

@@ -18,6 +18,7 @@ pair generated here a moment before.
 from __future__ import annotations
 
 import base64
+import contextlib
 import binascii
 import datetime as dt
 import hashlib
@@ -254,6 +255,24 @@ def _checked_token(lib, serial: str, attempts: PinAttempts | None):
     return token
 
 
+_GONE = "Clé USB introuvable : elle a peut-être été retirée."
+
+
+@contextlib.contextmanager
+def _on_key(module_path: str, serial: str, attempts: PinAttempts | None, *, action: str,
+            gone: str = _GONE):
+    """The module's token ``serial``, its PIN not locked. A key removed meanwhile, or any other
+    PKCS#11 failure of the block, becomes the BridgeError the page shows."""
+    with pkcs11_library(module_path) as lib:
+        token = _checked_token(lib, serial, attempts)
+        try:
+            yield lib, token
+        except _TOKEN_GONE as error:
+            raise BridgeError("no_token", gone) from error
+        except p11.PKCS11Error as error:
+            raise _token_error(action) from error
+
+
 def generate_key_pair(module_path: str, instruction_text: str, instruction: dict, pin: str,
                       attempts: PinAttempts | None = None) -> dict:
     """On the blank key of the instruction: a key pair and a certificate request signed there.
@@ -262,31 +281,26 @@ def generate_key_pair(module_path: str, instruction_text: str, instruction: dict
         raise _no_pin()
     serial, key = instruction["token"]["serial"], instruction["key"]
     key_id = bytes.fromhex(key["id"])
-    with pkcs11_library(module_path) as lib:
-        token = _checked_token(lib, serial, attempts)
-        try:
-            with token.open() as session:
-                if not looks_blank(session):
-                    raise _not_blank()  # seen before the PIN: no try spent on a used key
-            with login(lib, token, pin, attempts, rw=True) as session:
-                if attempts is not None:
-                    attempts.reset(serial)
-                if not looks_blank(session):
-                    raise _not_blank()
-                algorithm = "EC" if key["type"] == KEY_EC_P256 else "RSA"
-                public, private = provision.generate_keypair_in_session(
-                    session, algorithm, key_id, key["label"], rsa_bits=3072)
-                try:
-                    public_key = serialization.load_der_public_key(public_key_info_der(public))
-                    csr = _certificate_request(private, public_key, instruction_text, instruction)
-                except Exception:
-                    _destroy_quietly(private, public)
-                    raise
-        except _TOKEN_GONE as error:
-            raise BridgeError("no_token", "Clé USB retirée pendant la génération : rien n'a été "
-                                          "émis. Réinsérez une clé vierge et recommencez.") from error
-        except p11.PKCS11Error as error:
-            raise _token_error("générer la paire de clés") from error
+    with _on_key(module_path, serial, attempts, action="générer la paire de clés",
+                 gone="Clé USB retirée pendant la génération : rien n'a été émis. Réinsérez "
+                      "une clé vierge et recommencez.") as (lib, token):
+        with token.open() as session:
+            if not looks_blank(session):
+                raise _not_blank()  # seen before the PIN: no try spent on a used key
+        with login(lib, token, pin, attempts, rw=True) as session:
+            if attempts is not None:
+                attempts.reset(serial)
+            if not looks_blank(session):
+                raise _not_blank()
+            algorithm = "EC" if key["type"] == KEY_EC_P256 else "RSA"
+            public, private = provision.generate_keypair_in_session(
+                session, algorithm, key_id, key["label"], rsa_bits=3072)
+            try:
+                public_key = serialization.load_der_public_key(public_key_info_der(public))
+                csr = _certificate_request(private, public_key, instruction_text, instruction)
+            except Exception:
+                _destroy_quietly(private, public)
+                raise
     spki = public_key.public_bytes(serialization.Encoding.DER,
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
     return {"csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
@@ -331,27 +345,22 @@ def write_certificate(module_path: str, finalization: dict, pin: str, certificat
         raise _refused("Ce certificat n'est pas celui que le serveur a émis pour cette clé.")
     serial = finalization["token"]["serial"]
     key_id = bytes.fromhex(finalization["key"]["id"])
-    with pkcs11_library(module_path) as lib:
-        token = _checked_token(lib, serial, attempts)
-        try:
-            with login(lib, token, pin, attempts, rw=True) as session:
-                if attempts is not None:
-                    attempts.reset(serial)
-                publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                                    Attribute.ID: key_id}))
-                if len(publics) != 1 or public_key_info_der(publics[0]) != _spki(certificate):
-                    raise _refused("Le certificat émis ne correspond pas à la paire de clés "
-                                   "générée sur cette clé USB.")
-                provision.write_certificate_in_session(session, certificate, key_id,
-                                                       finalization["token"].get("label") or "signature")
-                for authority in chain:
-                    provision.write_ca_certificate_in_session(session, authority)
-                session.set_pin(pin, finalization["activation_pin"])
-        except _TOKEN_GONE as error:
-            raise BridgeError("no_token", "Clé USB retirée avant la fin de l'inscription du "
-                                          "certificat.") from error
-        except p11.PKCS11Error as error:
-            raise _token_error("recevoir le certificat") from error
+    label = finalization["token"].get("label") or "signature"
+    gone = "Clé USB retirée avant la fin de l'inscription du certificat."
+    with _on_key(module_path, serial, attempts, action="recevoir le certificat",
+                 gone=gone) as (lib, token):
+        with login(lib, token, pin, attempts, rw=True) as session:
+            if attempts is not None:
+                attempts.reset(serial)
+            publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                                                Attribute.ID: key_id}))
+            if len(publics) != 1 or public_key_info_der(publics[0]) != _spki(certificate):
+                raise _refused("Le certificat émis ne correspond pas à la paire de clés "
+                               "générée sur cette clé USB.")
+            provision.write_certificate_in_session(session, certificate, key_id, label)
+            for authority in chain:
+                provision.write_ca_certificate_in_session(session, authority)
+            session.set_pin(pin, finalization["activation_pin"])
     if attempts is not None:
         attempts.reset(serial)
     return {"written": True, "certificate_sha256": digest}
@@ -363,23 +372,17 @@ def abandon_generation(module_path: str, instruction: dict, pin: str,
     if not pin:
         raise _no_pin()
     serial, key_id = instruction["token"]["serial"], bytes.fromhex(instruction["key"]["id"])
-    with pkcs11_library(module_path) as lib:
-        token = _checked_token(lib, serial, attempts)
-        try:
-            with login(lib, token, pin, attempts, rw=True) as session:
-                if any(True for _ in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
-                                                          Attribute.ID: key_id})):
-                    return False
-                keys = [obj for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
-                        for obj in session.get_objects({Attribute.CLASS: object_class,
-                                                        Attribute.ID: key_id})]
-                for obj in keys:
-                    obj.destroy()
-                return bool(keys)
-        except _TOKEN_GONE as error:
-            raise BridgeError("no_token", "Clé USB introuvable : elle a peut-être été retirée.") from error
-        except p11.PKCS11Error as error:
-            raise _token_error("être remise à blanc") from error
+    with _on_key(module_path, serial, attempts, action="être remise à blanc") as (lib, token):
+        with login(lib, token, pin, attempts, rw=True) as session:
+            if any(True for _ in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
+                                                      Attribute.ID: key_id})):
+                return False
+            keys = [obj for object_class in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+                    for obj in session.get_objects({Attribute.CLASS: object_class,
+                                                    Attribute.ID: key_id})]
+            for obj in keys:
+                obj.destroy()
+            return bool(keys)
 
 
 def activate(module_path: str, serial: str, instruction: dict, new_pin: object,
@@ -389,33 +392,28 @@ def activate(module_path: str, serial: str, instruction: dict, new_pin: object,
             or not new_pin.isprintable():
         raise BridgeError("pin_invalid", f"Le nouveau code PIN doit compter de {MIN_NEW_PIN} à "
                                          f"{MAX_NEW_PIN} caractères.")
-    with pkcs11_library(module_path) as lib:
-        token = _checked_token(lib, serial, attempts)
+    with _on_key(module_path, serial, attempts, action="changer de code PIN") as (lib, token):
+        with token.open() as session:
+            digests = {c.fingerprint(hashes.SHA256()).hex() for c in _certificates(session)}
+        if instruction["certificate_sha256"] not in digests:
+            raise BridgeError("wrong_key", "Cette clé USB ne porte pas le certificat de "
+                                           "cette commande : choisissez la clé qui vous a "
+                                           "été remise.")
         try:
-            with token.open() as session:
-                digests = {c.fingerprint(hashes.SHA256()).hex() for c in _certificates(session)}
-            if instruction["certificate_sha256"] not in digests:
-                raise BridgeError("wrong_key", "Cette clé USB ne porte pas le certificat de "
-                                               "cette commande : choisissez la clé qui vous a "
-                                               "été remise.")
-            try:
-                session = login(lib, token, instruction["activation_pin"], attempts, rw=True)
-            except BridgeError as error:
-                if error.code == "pin_incorrect":
-                    raise BridgeError("already_activated",
-                                      "La clé n'accepte plus le code d'activation : elle a "
-                                      "sans doute déjà été activée avec un code PIN personnel.",
-                                      error.tries_left) from error
-                raise
+            session = login(lib, token, instruction["activation_pin"], attempts, rw=True)
+        except BridgeError as error:
+            if error.code == "pin_incorrect":
+                raise BridgeError("already_activated",
+                                  "La clé n'accepte plus le code d'activation : elle a "
+                                  "sans doute déjà été activée avec un code PIN personnel.",
+                                  error.tries_left) from error
+            raise
+        try:
             with session:
                 session.set_pin(instruction["activation_pin"], new_pin)
-        except _TOKEN_GONE as error:
-            raise BridgeError("no_token", "Clé USB introuvable : elle a peut-être été retirée.") from error
         except (p11.PinLenRange, p11.PinInvalid) as error:
             raise BridgeError("pin_invalid", "Nouveau code PIN refusé par la clé (longueur ou "
                                              "caractères).") from error
-        except p11.PKCS11Error as error:
-            raise _token_error("changer de code PIN") from error
     if attempts is not None:
         attempts.reset(serial)
     return {"activated": True}

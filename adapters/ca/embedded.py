@@ -1,0 +1,185 @@
+"""The embedded CA: a root, an issuing CA under it, and the certificates the issuing CA signs
+(operators' logins, AEs' seals, holders' qualified certificates), each registered; revoking
+one republishes the CRLs. One CA per app, opened on first use.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+from cryptography import x509
+
+from adapters.atomic_files import load_or_create_key
+from adapters.ca.authority import (REVOCATION_REASONS, Authority, load_or_create_certificate,
+                                   make_issuing, make_root, register)
+from adapters.ca.holder import HolderIdentity, holder_certificate
+from adapters.ca.operators import operator_certificate, seal_certificate
+from models import IssuedCertificate, db, utcnow
+from services import audit
+
+
+class UnknownCertificate(LookupError):
+    def __init__(self, serial_hex: str):
+        self.message = (f"Aucun certificat émis par l'AC intégrée ne porte le numéro de série "
+                        f"{serial_hex}.")
+        super().__init__(self.message)
+
+
+class EmbeddedCA:
+    def __init__(self, directory: Path, public_url: str, root: Authority, issuing: Authority,
+                 pki_url: str | None = None):
+        self.directory = directory
+        self.public_url = public_url
+        self._root = root
+        self._issuing = issuing
+        self.crl_url = f"{public_url}/pki/issuing.crl"
+        self.issuer_url = f"{public_url}/pki/issuing.crt"
+        # Holder certificates name where the PKI files are published (RADESK_PKI_URL, by
+        # default the public URL): plain HTTP for the CRL and CA certificate, as EN 319 412-2
+        # wants (relying parties fetch them without TLS), HTTPS for the PDS (EN 319 412-5).
+        pki_url = (pki_url or public_url).rstrip("/")
+        self.holder_crl_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crl"
+        self.holder_issuer_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crt"
+        self.pds_urls = {language: f"{_with_scheme(pki_url, 'https')}/pki/pds/{language}"
+                         for language in ("en", "fr")}
+
+    @classmethod
+    def open(cls, instance_path: Path, public_url: str,
+             pki_url: str | None = None) -> "EmbeddedCA":
+        """Load the CA from ``<instance>/ca/``, creating it on first use."""
+        public_url = public_url.rstrip("/")
+        directory = Path(instance_path) / "ca"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root_key = load_or_create_key(directory / "root.key")
+        root = load_or_create_certificate(directory / "root.crt", lambda: make_root(root_key))
+        issuing_key = load_or_create_key(directory / "issuing.key")
+        issuing = load_or_create_certificate(
+            directory / "issuing.crt",
+            lambda: make_issuing(issuing_key, root_key, root, public_url))
+        with db.atomic():
+            register(root, "ca")
+            register(issuing, "ca")
+        return cls(directory, public_url,
+                   Authority(root_key, root, directory / "root.crl"),
+                   Authority(issuing_key, issuing, directory / "issuing.crl"), pki_url)
+
+    @property
+    def root_certificate(self) -> x509.Certificate:
+        return self._root.certificate
+
+    @property
+    def issuing_certificate(self) -> x509.Certificate:
+        return self._issuing.certificate
+
+    def chain(self) -> list[x509.Certificate]:
+        """Issuing CA first, then the root: what a leaf's holder presents above it."""
+        return [self.issuing_certificate, self.root_certificate]
+
+    def issue_operator_certificate(self, public_key, *, given_name: str, surname: str,
+                                   email: str, organization: str,
+                                   not_before: dt.datetime | None = None,
+                                   not_after: dt.datetime | None = None,
+                                   client_auth: bool = True,
+                                   validity_days: int = 825) -> x509.Certificate:
+        """An operator's login certificate (digitalSignature + clientAuth), registered."""
+        certificate = operator_certificate(
+            self._issuing, public_key, given_name=given_name, surname=surname, email=email,
+            organization=organization, not_before=not_before, not_after=not_after,
+            client_auth=client_auth, validity_days=validity_days, crl_url=self.crl_url,
+            issuer_url=self.issuer_url)
+        register(certificate, "operator")
+        return certificate
+
+    def issue_holder_certificate(self, csr: x509.CertificateSigningRequest,
+                                 identity: HolderIdentity) -> x509.Certificate:
+        """The holder's qualified signing certificate for ``identity``, registered; raises
+        HolderRequestRefused when the request does not qualify."""
+        certificate = holder_certificate(self._issuing, csr, identity,
+                                         crl_url=self.holder_crl_url,
+                                         issuer_url=self.holder_issuer_url,
+                                         pds_urls=self.pds_urls)
+        register(certificate, "holder")
+        return certificate
+
+    def issue_seal_certificate(self, public_key, *, organization: str,
+                               validity_days: int = 3 * 365) -> x509.Certificate:
+        """An AE's electronic seal for the contractual documents its signers sign, registered
+        as kind « seal »."""
+        certificate = seal_certificate(self._issuing, public_key, organization=organization,
+                                       validity_days=validity_days, crl_url=self.crl_url,
+                                       issuer_url=self.issuer_url)
+        register(certificate, "seal")
+        return certificate
+
+    def revoke(self, serial_hex: str, reason: str = "unspecified", *, operator=None,
+               ip: str = "", order=None) -> IssuedCertificate:
+        """Revoke a certificate this CA issued and republish the CRLs.
+
+        Call it outside any transaction of the caller's: the CRL is published once the
+        revocation is committed. Revoking twice keeps the first date and reason."""
+        serial_hex = serial_hex.lower().lstrip("0") or "0"
+        flag = REVOCATION_REASONS.get(reason)
+        if flag is None:
+            raise ValueError(f"Motif de révocation inconnu : {reason}.")
+        with db.atomic():
+            # The guarded UPDATE decides who revokes when two operators click together.
+            revoked_now = (IssuedCertificate
+                           .update(revoked_at=utcnow(), revocation_reason=flag.value)
+                           .where((IssuedCertificate.serial_hex == serial_hex)
+                                  & IssuedCertificate.revoked_at.is_null())
+                           .execute())
+            row = IssuedCertificate.get_or_none(IssuedCertificate.serial_hex == serial_hex)
+            if row is None:
+                raise UnknownCertificate(serial_hex)
+            if revoked_now:
+                audit.record("certificate_revoked", operator=operator, ip=ip, order=order,
+                             actor=None if operator else "AC intégrée",
+                             details={"serial": serial_hex, "kind": row.kind,
+                                      "subject": row.subject, "reason": flag.value})
+        self._issuing.publish()
+        if row.kind == "ca":
+            self._root.publish()
+        return row
+
+    def publish_crl(self) -> Path:
+        """Sign and write ``<instance>/ca/issuing.crl`` (DER), valid for 7 days."""
+        return self._issuing.publish()
+
+    def current_crl(self) -> x509.CertificateRevocationList:
+        """The issuing CA's published CRL, republished when missing or about to go stale."""
+        return self._issuing.current_crl()
+
+    def current_root_crl(self) -> x509.CertificateRevocationList:
+        """The root's CRL (revoked CA certificates), kept fresh the same way."""
+        return self._root.current_crl()
+
+    def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
+        """The CRL signed by ``issuer`` when it is one of this CA's two certificates."""
+        for authority in (self._issuing, self._root):
+            if issuer == authority.certificate:
+                return authority.current_crl()
+        return None
+
+
+def _with_scheme(url: str, scheme: str) -> str:
+    return f"{scheme}://{url.split('://', 1)[-1]}"
+
+
+# --- one CA per app -------------------------------------------------------------
+
+_open_lock = threading.Lock()
+
+
+def get_ca(app) -> EmbeddedCA:
+    """The app's embedded CA, opened once (the database must be connected)."""
+    ca = app.extensions.get("radesk_ca")
+    if ca is None:
+        with _open_lock:
+            ca = app.extensions.get("radesk_ca")
+            if ca is None:
+                ca = EmbeddedCA.open(Path(app.config["INSTANCE_PATH"]),
+                                     app.config["RADESK_PUBLIC_URL"],
+                                     app.config.get("RADESK_PKI_URL"))
+                app.extensions["radesk_ca"] = ca
+    return ca

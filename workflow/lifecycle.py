@@ -1,0 +1,52 @@
+"""Where an order stands: its sub-state as the documents make it, whether its dossier is
+frozen, and the operator step it waits for.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from workflow.documents import document_rows
+from workflow.vocabulary import (CATEGORY_CONTRACTUAL, PHASE_ENTRY, PHASE_GENERATION,
+                                 PHASE_HANDOVER, PHASE_VALIDATION, SENT_FOR_SIGNATURE_SUBSTATES,
+                                 STEP_GENERATE, STEP_HAND_OVER, STEP_SEND_FOR_SIGNATURE,
+                                 STEP_VALIDATE, SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_CHECK,
+                                 SUBSTATE_TO_VALIDATE)
+
+
+def compute_substate(order, documents: Iterable) -> str | None:
+    """The sub-state the order should have; None outside the validation phase.
+
+    Whether the dossier was sent for signature is not visible in the documents (contractual
+    documents are « non signé » before and after sending), so it is read from the stored
+    sub-state, which only ``after_send_for_signature`` moves past « à vérifier ». Once sent,
+    the documents decide between « en signature » and « à valider », so a contractual
+    document replaced by an unsigned version takes the order back to « en signature ».
+    """
+    if order.phase != PHASE_VALIDATION:
+        return None
+    if order.substate not in SENT_FOR_SIGNATURE_SUBSTATES:
+        return SUBSTATE_TO_CHECK
+    contractual = [row for row in document_rows(order, documents)
+                   if row.category == CATEGORY_CONTRACTUAL]
+    if all(row.complete for row in contractual):
+        return SUBSTATE_TO_VALIDATE
+    return SUBSTATE_IN_SIGNATURE
+
+
+def is_validated(order) -> bool:
+    return order.validated_at is not None or getattr(order, "validated_by_id", None) is not None
+
+
+def is_read_only(order) -> bool:
+    """Validation is irreversible: from then on, and once cancelled, the dossier is frozen."""
+    return is_validated(order) or order.phase not in (PHASE_ENTRY, PHASE_VALIDATION)
+
+
+def next_step(order, documents: Iterable) -> str | None:
+    """The operator action the order waits for (a ``STEPS`` code), None once finished."""
+    if order.phase in (PHASE_ENTRY, PHASE_VALIDATION):
+        # Entry leads to the first operator step; its checklist then says the phase is wrong.
+        if compute_substate(order, documents) in SENT_FOR_SIGNATURE_SUBSTATES:
+            return STEP_VALIDATE
+        return STEP_SEND_FOR_SIGNATURE
+    return {PHASE_GENERATION: STEP_GENERATE, PHASE_HANDOVER: STEP_HAND_OVER}.get(order.phase)
