@@ -10,7 +10,7 @@ from models.base import BaseModel, SchemaVersion, db, holder_search_fields, sear
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.documents import Document, PendingFile
 from models.generation import Activation, GenerationAttempt, HolderCertificate
-from models.login import LoginChallenge
+from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import Company, Order, OrderReview, Person, next_order_number
 from models.scope import OperatorScope
@@ -23,12 +23,13 @@ ALL_MODELS = [
     Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
     SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
+    LoginSession,
 ]
 
 __all__ = [
     "ALL_MODELS", "AE", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
     "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
-    "LoginChallenge", "MessageTemplate", "Notification", "Operator",
+    "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Operator",
     "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderReview",
     "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "db", "holder_search_fields",
