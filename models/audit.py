@@ -1,11 +1,17 @@
 """The audit trail: append-only, hash-chained events, and the head that serialises appends."""
 from __future__ import annotations
 
-from peewee import JOIN, BigIntegerField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from typing import TYPE_CHECKING
+
+from peewee import (JOIN, BigIntegerField, CharField, DateTimeField, ForeignKeyField, IntegerField,
+                    TextField)
 
 from models.base import BaseModel, utcnow
 from models.orders import Order
 from models.tenants import AE, Operator
+
+if TYPE_CHECKING:  # the scope module imports these models
+    from models.scope import OperatorScope
 
 
 class AuditEvent(BaseModel):
@@ -25,7 +31,7 @@ class AuditEvent(BaseModel):
         indexes = ((("order", "at"), False), (("ae", "at"), False))
 
     @classmethod
-    def visible_to(cls, scope: "OperatorScope"):
+    def visible_to(cls, scope: OperatorScope):
         return cls.select().where(cls.ae == scope.ae_id)
 
     @classmethod

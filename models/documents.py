@@ -1,12 +1,17 @@
 """An order's documents, and the files being added to the document store."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTimeField,
                     ForeignKeyField, IntegerField)
 
 from models.base import BaseModel, utcnow
 from models.orders import Order
 from models.tenants import Operator
+
+if TYPE_CHECKING:  # the scope module imports these models
+    from models.scope import OperatorScope
 
 
 class Document(BaseModel):
@@ -33,7 +38,7 @@ class Document(BaseModel):
         indexes = ((("order", "kind", "is_current"), False),)
 
     @classmethod
-    def visible_to(cls, scope: "OperatorScope"):
+    def visible_to(cls, scope: OperatorScope):
         return (cls
                 .select(cls)
                 .join(Order)

@@ -1,11 +1,16 @@
 """E-mails to send (the outbox), the AEs' wordings of them, and the activity digests."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from models.base import BaseModel, utcnow
 from models.orders import Order
 from models.tenants import AE, Operator
+
+if TYPE_CHECKING:  # the scope module imports these models
+    from models.scope import OperatorScope
 
 
 class Notification(BaseModel):
@@ -25,7 +30,7 @@ class Notification(BaseModel):
     message_id = CharField(unique=True)
 
     @classmethod
-    def visible_to(cls, scope: "OperatorScope"):
+    def visible_to(cls, scope: OperatorScope):
         return (cls
                 .select(cls)
                 .join(Order)

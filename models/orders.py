@@ -1,11 +1,16 @@
 """Orders and the people and companies they name; who has an order file open."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
                     IntegerField, TextField, fn)
 
 from models.base import BaseModel, utcnow
 from models.tenants import AE, Operator, Portal
+
+if TYPE_CHECKING:  # the scope module imports these models
+    from models.scope import OperatorScope
 
 
 class Company(BaseModel):
@@ -77,14 +82,14 @@ class Order(BaseModel):
         )
 
     @classmethod
-    def visible_to(cls, scope: "OperatorScope"):
+    def visible_to(cls, scope: OperatorScope):
         """Orders of the scope's AE, limited to the portals the operator may see."""
         return (cls
                 .select()
                 .where(scope.order_condition()))
 
     @classmethod
-    def listing(cls, scope: "OperatorScope"):
+    def listing(cls, scope: OperatorScope):
         """The Commandes list and its CSV: one flat dict per order (holder, company and portal
         columns under their own names), newest first. Dicts, not models: building three
         related models per row was a fifth of the page's time."""
