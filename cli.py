@@ -93,6 +93,63 @@ def operator_add(ae_name, name, email, roles, portals, cert_path):
     click.echo(f"Opérateur « {name} » créé (id {operator.id}) pour l'AE « {ae_name} ».")
 
 
+@operator_cli.command("deactivate")
+@click.option("--id", "operator_id", required=True, type=int, help="N° de l'opérateur.")
+def operator_deactivate(operator_id):
+    """Désactive un opérateur ; ses sessions ouvertes prennent fin aussitôt."""
+    from services.administration import set_operator_active
+
+    with db.connection_context():
+        operator = _operator(operator_id)
+        ended = set_operator_active(operator, False, actor="ligne de commande")
+    click.echo(f"Opérateur « {operator.display_name} » désactivé ({ended} session(s) fermée(s)).")
+
+
+@operator_cli.command("activate")
+@click.option("--id", "operator_id", required=True, type=int, help="N° de l'opérateur.")
+def operator_activate(operator_id):
+    """Réactive un opérateur désactivé."""
+    from services.administration import set_operator_active
+
+    with db.connection_context():
+        operator = _operator(operator_id)
+        set_operator_active(operator, True, actor="ligne de commande")
+    click.echo(f"Opérateur « {operator.display_name} » réactivé.")
+
+
+@operator_cli.command("unbind-cert")
+@click.option("--cert", "cert_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Certificat (PEM ou DER) à dissocier.")
+@click.option("--fingerprint", default=None, help="Ou son empreinte SHA-256 (hexadécimal).")
+def operator_unbind_cert(cert_path, fingerprint):
+    """Dissocie un certificat de son opérateur ; les sessions ouvertes avec lui prennent fin."""
+    from adapters.ca import fingerprint_sha256
+    from models import OperatorCertificate
+    from services.operator_auth.login import unbind_certificate
+
+    if (cert_path is None) == (fingerprint is None):
+        raise click.UsageError("indiquez --cert ou --fingerprint (l'un des deux).")
+    wanted = (fingerprint_sha256(_read_certificate(cert_path)) if cert_path
+              else fingerprint.replace(":", "").strip().lower())
+    with db.connection_context():
+        certificate = OperatorCertificate.get_or_none(
+            OperatorCertificate.fingerprint_sha256 == wanted)
+        if certificate is None:
+            raise click.ClickException("aucun opérateur n'a ce certificat.")
+        name = certificate.operator.display_name
+        ended = unbind_certificate(certificate, actor="ligne de commande")
+    click.echo(f"Certificat dissocié de « {name} » ({ended} session(s) fermée(s)).")
+
+
+def _operator(operator_id: int):
+    from models import Operator
+
+    operator = Operator.get_or_none(Operator.id == operator_id)
+    if operator is None:
+        raise click.BadParameter(f"aucun opérateur n° {operator_id}.", param_hint="--id")
+    return operator
+
+
 def _read_certificate(path: str) -> x509.Certificate:
     data = open(path, "rb").read()
     try:

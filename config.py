@@ -62,6 +62,8 @@ class Config:
             if o.strip()
         ]
         self.SESSION_IDLE_MINUTES = int(env.get("RADESK_SESSION_IDLE_MINUTES", "30"))
+        # Absolute lifetime of an operator session, however active: a new login after it.
+        self.SESSION_MAX_HOURS = float(env.get("RADESK_SESSION_MAX_HOURS", "12"))
         self.LOGIN_NONCE_SECONDS = int(env.get("RADESK_LOGIN_NONCE_SECONDS", "120"))
         self.LOGIN_RATE_LIMIT = env.get("RADESK_LOGIN_RATE_LIMIT", "10 per minute")
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
@@ -70,18 +72,18 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # the session's idle timeout bounds the token's life
         self.ORDERS_PER_PAGE = 50
-        # Certificate generation (issue 8): where holder certificates say the CRL, CA
+        # Certificate generation: where holder certificates say the CRL, CA
         # certificate and PDS are published; the CA and SMS gateway to use ("module:factory").
         self.RADESK_PKI_URL = env.get("RADESK_PKI_URL") or None
         self.RADESK_HOLDER_CA = env.get("RADESK_HOLDER_CA") or None
         self.RADESK_SMS_GATEWAY = env.get("RADESK_SMS_GATEWAY") or None
-        # Documents (issue 4): upload limits, and the bounds of one preview render.
+        # Documents: upload limits, and the bounds of one preview render.
         self.DOCUMENT_MAX_MB = float(env.get("RADESK_DOCUMENT_MAX_MB", "20"))
         self.DOCUMENT_MAX_PAGES = int(env.get("RADESK_DOCUMENT_MAX_PAGES", "200"))
         self.DOCUMENT_MAX_PIXELS = int(env.get("RADESK_DOCUMENT_MAX_PIXELS", "40000000"))
         self.PREVIEW_TIMEOUT_SECONDS = float(env.get("RADESK_PREVIEW_TIMEOUT_SECONDS", "20"))
         self.PREVIEW_MEMORY_MB = int(env.get("RADESK_PREVIEW_MEMORY_MB", "1024"))
-        # --- Notifications, outbox and the requester's follow-up page (issue 5) ---
+        # --- Notifications, outbox and the requester's follow-up page ---
         self.MAIL_TIMEOUT = float(env.get("MAIL_TIMEOUT", "30"))  # seconds per SMTP exchange
         self.MAIL_SUPPRESS_SEND = False  # Flask-Mail would otherwise not send when TESTING
         self.RADESK_SCHEDULER = _bool(env.get("RADESK_SCHEDULER"))  # run jobs in the server too
@@ -89,7 +91,7 @@ class Config:
         self.RADESK_OUTBOX_MAX_TRIES = int(env.get("RADESK_OUTBOX_MAX_TRIES", "8"))
         self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
-        # --- Signature of the contractual documents (issue 6) ---
+        # --- Signature of the contractual documents ---
         self.RADESK_SIGNATURE_LINK_DAYS = int(env.get("RADESK_SIGNATURE_LINK_DAYS", "14"))
         self.RADESK_SIGNATURE_REMINDER_HOURS = float(env.get("RADESK_SIGNATURE_REMINDER_HOURS", "72"))
         self.RADESK_SIGNATURE_MAX_REMINDERS = int(env.get("RADESK_SIGNATURE_MAX_REMINDERS", "3"))

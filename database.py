@@ -97,18 +97,8 @@ def _v3_order_review(database: Database) -> None:
     migrate(_migrator(database).add_index("order", ("ae_id", "updated_at"), False))
 
 
-def _v5_notifications(database: Database) -> None:
-    """v5 (issue 5): the AEs' notification wordings; when the requester last changed an order."""
-    from peewee import DateTimeField
-    from models import MessageTemplate
-
-    database.create_tables([MessageTemplate], safe=True)
-    migrate(_migrator(database).add_column("order", "requester_modified_at",
-                                           DateTimeField(null=True)))
-
-
 def _v4_documents(database: Database) -> None:
-    """v4 (issue 4): a justificatif's expiry date; each file's CRC-32 (for the dossier's ZIP);
+    """v4: a justificatif's expiry date; each file's CRC-32 (for the dossier's ZIP);
     imports in progress (crash recovery)."""
     from peewee import BigIntegerField, DateField
     from models import PendingFile
@@ -119,8 +109,18 @@ def _v4_documents(database: Database) -> None:
             migrator.add_column("document", "crc32", BigIntegerField(null=True)))
 
 
+def _v5_notifications(database: Database) -> None:
+    """v5: the AEs' notification wordings; when the requester last changed an order."""
+    from peewee import DateTimeField
+    from models import MessageTemplate
+
+    database.create_tables([MessageTemplate], safe=True)
+    migrate(_migrator(database).add_column("order", "requester_modified_at",
+                                           DateTimeField(null=True)))
+
+
 def _v6_generation(database: Database) -> None:
-    """v6 (issue 8): generation attempts, holder certificates, activations; the AE's policy."""
+    """v6: generation attempts, holder certificates, activations; the AE's policy."""
     from models import Activation, GenerationAttempt, HolderCertificate
 
     database.create_tables([GenerationAttempt, HolderCertificate, Activation], safe=True)
@@ -128,7 +128,7 @@ def _v6_generation(database: Database) -> None:
 
 
 def _v7_signatures(database: Database) -> None:
-    """v7 (issue 6): signature requests and their documents; an order put on hold."""
+    """v7: signature requests and their documents; an order put on hold."""
     from peewee import DateTimeField, TextField
     from models import SignatureItem, SignatureMessage, SignatureRequest
 
@@ -139,7 +139,7 @@ def _v7_signatures(database: Database) -> None:
 
 
 def _v8_digest(database: Database) -> None:
-    """v8 (issue 7): the digests sent per (operator, slot); whether an AE sends empty ones."""
+    """v8: the digests sent per (operator, slot); whether an AE sends empty ones."""
     from models import DigestRun
 
     database.create_tables([DigestRun], safe=True)
@@ -147,7 +147,7 @@ def _v8_digest(database: Database) -> None:
 
 
 def _v9_list_filter_indexes(database: Database) -> None:
-    """v9 (issue 3): the Type and Processus filters read their own indexes, newest first; one
+    """v9: the Type and Processus filters read their own indexes, newest first; one
     index serves the sub-state lists and their counters whatever the other filters (date
     range, portal, type, processus) from its entries alone, replacing two; the name indexes
     carry the order's date."""
@@ -167,6 +167,15 @@ def _v9_list_filter_indexes(database: Database) -> None:
     )
 
 
+def _v10_login_sessions(database: Database) -> None:
+    """v10: server-side login sessions; the session cookie now names one of them. Sessions
+    opened before the upgrade (cookies naming an operator) are no longer recognised: their
+    operators log in again."""
+    from models import LoginSession
+
+    database.create_tables([LoginSession], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -176,6 +185,7 @@ MIGRATIONS = {
     7: _v7_signatures,
     8: _v8_digest,
     9: _v9_list_filter_indexes,
+    10: _v10_login_sessions,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -1,10 +1,13 @@
-"""Flask extensions shared by blueprints, and the client address they key on."""
+"""Flask extensions shared by blueprints (rate limits, HTMX, operator sessions), and the client
+address they key on."""
 from __future__ import annotations
 
 import ipaddress
 
 from flask import current_app, request
+from flask_htmx import HTMX
 from flask_limiter import Limiter
+from flask_login import LoginManager
 
 
 def _trusted_networks() -> list:
@@ -46,3 +49,7 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])
+# `htmx` is the one way to ask "is this an HTMX request": `if htmx:`.
+htmx = HTMX()
+# Operator sessions; blueprints.common gives it its loader and what to do when logged out.
+login_manager = LoginManager()

@@ -65,6 +65,7 @@ def prepare(folder: Path, gigabytes: float):
     from models import (AE, Company, Document, Operator, OperatorCertificate, Order, Person,
                         Portal, db, utcnow)
     from services.dossiers import documents
+    from services.operator_auth.sessions import open_session
 
     config = {"INSTANCE_PATH": folder / "instance",
               "DATABASE_URL": f"sqlite:///{folder / 'radesk.db'}", "SECRET_KEY": "bench"}
@@ -96,8 +97,8 @@ def prepare(folder: Path, gigabytes: float):
                             media_type="application/pdf", filename=f"piece-{number}.pdf",
                             is_current=number == count - 1, imported_at=utcnow(),
                             imported_by_label="Demandeur")
-        cookie = app.session_interface.get_signing_serializer(app).dumps(
-            {"operator_id": operator.id, "cert_fp": "b" * 64, "last_seen": int(time.time())})
+        _, token = open_session(operator, "b" * 64, method="bridge")
+        cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": token})
         return (config, cookie, orders[0].id, pdf.id, store.path_for(pdf.sha256), orders[1].id,
                 paths)
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
 from models import Operator, OperatorScope, Order, Portal, db  # noqa: E402
 from services.orders import order_search  # noqa: E402
+from services.operator_auth.sessions import open_session  # noqa: E402
 
 COMBINATIONS = {
     "aucun filtre": "",
@@ -73,9 +74,9 @@ def main() -> None:
         portal = Portal.select().where(Portal.ae == operator.ae).first()
         certificate = operator.certificates.get()
         total = Order.visible_to(scope).count()
+        _, token = open_session(operator, certificate.fingerprint_sha256, method="bridge")
     with client.session_transaction() as session:
-        session.update(operator_id=operator.id, cert_fp=certificate.fingerprint_sha256,
-                       last_seen=int(time.time()) + 10**6)
+        session["_user_id"] = token
     print(f"{total} commandes, {runs} mesures par ligne (ms), mesures entrelacées")
     surname = sample.holder.last_name.lower()
     values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id,

@@ -3,8 +3,9 @@ with a TLS client certificate verified by a trusted reverse proxy; logout.
 
 The PIN never reaches this server: login.js sends it to the bridge on 127.0.0.1 only, and the
 server receives a signature over a nonce it issued. Checking certificates and proofs, and
-auditing their outcome, is the job of services.operator_auth.login; this module handles HTTP, the session
-and the refusals it decides itself (rate limit, untrusted proxy, malformed request).
+auditing their outcome, is the job of services.operator_auth.login; this module handles HTTP,
+the session (blueprints.common) and the refusals it decides itself (rate limit, untrusted
+proxy, malformed request).
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from limits import parse as parse_limit
 
-from blueprints.common import current_operator, end_operator_session, start_operator_session
+from blueprints.common import (current_certificate_fingerprint, current_operator,
+                               end_operator_session, start_operator_session)
 from extensions import client_ip, is_trusted_proxy, limiter
 from services import audit
-from services.operator_auth.login import (LoginRefused, issue_login_nonce, login_with_bridge_proof,
-                            login_with_proxy_certificate)
+from services.operator_auth import sessions
+from services.operator_auth.login import (METHOD_BRIDGE, METHOD_PROXY, LoginRefused,
+                                          issue_login_nonce, login_with_bridge_proof,
+                                          login_with_proxy_certificate)
 
 bp = Blueprint("auth", __name__)
 
@@ -39,6 +43,8 @@ NONCE_MISMATCH = "Défi de connexion expiré ou inconnu : réessayez."
 PAGE_EXPIRED = "La page a expiré : rechargez-la puis réessayez."
 LOGGED_OUT = "Vous êtes déconnecté."
 SESSION_EXPIRED = "Session expirée après inactivité : reconnectez-vous."
+SESSION_TOO_OLD = "Session expirée : sa durée maximale est atteinte, reconnectez-vous."
+EXPIRED_NOTICES = {sessions.IDLE: SESSION_EXPIRED, sessions.MAX_AGE: SESSION_TOO_OLD}
 
 # What login.js may report when no proof can be made on this workstation.
 BRIDGE_PROBLEMS = ("bridge_unavailable", "no_key")
@@ -111,9 +117,8 @@ def index():
 def login():
     if current_operator() is not None:
         return redirect(_next_url(request.args.get("next")))
-    # common.py leaves this mark when it ended an idle session.
-    notice = SESSION_EXPIRED if session.pop("expired", False) else None
-    return _login_page(notice=notice)
+    # common.py leaves this mark when it ended an idle or too old session.
+    return _login_page(notice=EXPIRED_NOTICES.get(session.pop("expired", None)))
 
 
 @bp.post("/connexion/defi")
@@ -143,7 +148,7 @@ def key_login():
         result = login_with_bridge_proof(origin=origin, ip=ip, **proof)
     except LoginRefused as refused:
         return jsonify(message=refused.message), 403
-    start_operator_session(result.operator, result.fingerprint)
+    start_operator_session(result.operator, result.fingerprint, METHOD_BRIDGE)
     return jsonify(redirect=_next_url(payload.get("next")))
 
 
@@ -177,7 +182,7 @@ def certificate_login():
         result = login_with_proxy_certificate(certificate_pem=unquote(escaped_pem), ip=ip)
     except LoginRefused as refused:
         return _login_page(error=refused.message, status=403)
-    start_operator_session(result.operator, result.fingerprint)
+    start_operator_session(result.operator, result.fingerprint, METHOD_PROXY)
     return redirect(_next_url(request.args.get("next")))
 
 
@@ -186,7 +191,7 @@ def logout():
     operator = current_operator()
     if operator is not None:
         audit.record("logout", operator=operator, ip=client_ip(),
-                     details={"certificate_sha256": session.get("cert_fp")})
+                     details={"certificate_sha256": current_certificate_fingerprint()})
     end_operator_session()
     flash(LOGGED_OUT, "success")
     return redirect(url_for("auth.login"))

@@ -1,10 +1,13 @@
-"""The administration screen of an AE's admins (issue 7): its operators at a glance (roles,
-portals, bound certificates, active or not, digest on or off)."""
+"""The administration of an AE's operators: the admins' screen shows them at a glance (roles,
+portals, bound certificates, active or not, digest on or off); an operator is deactivated or
+reactivated here, whatever the caller (screen or command line)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import Operator, OperatorCertificate, OperatorPortal, Portal
+from models import Operator, OperatorCertificate, OperatorPortal, Portal, db
+from services import audit
+from services.operator_auth import sessions
 
 ROLE_LABELS = {"AEA": "AEA (vérification, validation)", "AET": "AET (génération)",
                "admin": "Administrateur"}
@@ -40,3 +43,20 @@ def operators(ae_id: int) -> list[OperatorLine]:
                          None if op.all_portals else portals.get(op.id, []),
                          certificates.get(op.id, []))
             for op in people]
+
+
+def set_operator_active(operator: Operator, active: bool, *, by: Operator | None = None,
+                        actor: str | None = None, ip: str = "") -> int:
+    """Deactivate or reactivate an operator, with its audit event. Deactivating ends the
+    operator's open sessions in the same transaction, so none outlives it by one request;
+    returns how many were ended."""
+    with db.atomic():
+        Operator.update(active=active).where(Operator.id == operator.id).execute()
+        operator.active = active
+        ended = 0 if active else sessions.end_operator_sessions(
+            operator, sessions.OPERATOR_DEACTIVATED)
+        audit.record("operator_reactivated" if active else "operator_deactivated",
+                     operator=by, ae=operator.ae_id, actor=actor, ip=ip,
+                     details={"operator": operator.display_name, "operator_id": operator.id,
+                              "sessions_ended": ended})
+    return ended

@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import os
 import re
-import time
 import uuid
 
 import peewee
@@ -140,13 +139,17 @@ def make_order():
     return make
 
 
-def login_as(client, operator) -> None:
-    """Test shortcut around the USB-key login (which has its own tests)."""
+def login_as(client, operator) -> str:
+    """Test shortcut around the USB-key login (which has its own tests): a login session of the
+    operator's certificate, and Flask-Login's cookie key naming it. Returns its token."""
+    from services.operator_auth.sessions import open_session
+
     certificate = operator.certificates.get()
+    _, token = open_session(operator, certificate.fingerprint_sha256, method="bridge")
     with client.session_transaction() as session:
-        session["operator_id"] = operator.id
-        session["cert_fp"] = certificate.fingerprint_sha256
-        session["last_seen"] = int(time.time())
+        session["_user_id"] = token
+        session["_fresh"] = True
+    return token
 
 
 def csrf_token_from(html: str) -> str:

@@ -7,7 +7,6 @@ import base64
 import html
 import datetime as dt
 import json
-import time
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from app import create_app
 from blueprints import auth
-from models import AuditEvent, LoginChallenge, Operator, db, utcnow
+from models import AuditEvent, LoginChallenge, LoginSession, Operator, db, utcnow
 from services import audit
 from adapters.ca import get_ca
 from services.operator_auth.login import MESSAGES, bind_certificate, issue_login_nonce, trust_embedded_ca
@@ -106,8 +105,8 @@ def text(response) -> str:
 
 
 def logged_in(client) -> bool:
-    with client.session_transaction() as session:
-        return "operator_id" in session
+    """Whether the client's cookie opens the operator pages."""
+    return client.get("/commandes").status_code == 200
 
 
 def events(action: str) -> list[dict]:
@@ -451,6 +450,9 @@ def test_certificate_from_a_trusted_proxy_logs_in(proxied, remote_addr):
     event = events("login")[-1]
     # Behind the proxy the operator's own address is the one it forwarded.
     assert event["method"] == "proxy" and event["ip"] == "192.0.2.7"
+    session = LoginSession.get()
+    assert (session.method, session.ip, session.operator_id) == ("proxy", "192.0.2.7",
+                                                                 proxied.operator.id)
 
 
 def test_proxy_certificate_is_still_verified_by_the_app(proxied):
@@ -507,9 +509,8 @@ def test_default_config_trusts_no_proxy(client, bpoi):
 def test_idle_session_expires_back_to_the_login_page(client, app, bpoi, origin):
     assert key_login(client, bpoi.key, origin).status_code == 200
     assert client.get("/commandes").status_code == 200
-    idle = app.config["SESSION_IDLE_MINUTES"] * 60 + 1
-    with client.session_transaction() as session:
-        session["last_seen"] = int(time.time()) - idle
+    idle = dt.timedelta(minutes=app.config["SESSION_IDLE_MINUTES"], seconds=1)
+    LoginSession.update(last_seen_at=utcnow() - idle).execute()
 
     response = client.get("/commandes")
     assert response.status_code == 302

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from flask import session
 
 from formatting import paris_date
-from models import (AuditEvent, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db,
+from models import (AuditEvent, LoginChallenge, LoginSession, Operator, OperatorCertificate,
+                    TrustedCA, db,
                     utcnow)
 from adapters.ca import EmbeddedCA, get_ca, serial_to_hex
 from services.operator_auth.login import (CertificateAlreadyBound, LoginRefused, bind_certificate,
@@ -111,7 +112,7 @@ def refused_login(call, **kwargs) -> LoginRefused:
     assert refusals[-1].ip == IP
     assert json.loads(refusals[-1].details)["code"] == refused.value.code
     assert events("login") == []
-    assert "operator_id" not in session and "cert_fp" not in session
+    assert "_user_id" not in session and LoginSession.select().count() == 0
     return refused.value
 
 

@@ -6,7 +6,7 @@ import peewee
 from playhouse.db_url import connect
 
 from database import LATEST_VERSION, current_version, migrate_database
-from models import Operator, Order, SchemaVersion, db
+from models import LoginSession, Operator, Order, SchemaVersion, db
 
 DATA = Path(__file__).parent / "data"
 
@@ -60,14 +60,14 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     operator = Operator.get_by_id(1)
     assert operator.display_name == "Ancien Opérateur"
     assert operator.digest_enabled is False
-    # v5 (issue 5): the AEs' notification wordings, and the requester's last change.
+    # v5: the AEs' notification wordings, and the requester's last change.
     from models import MessageTemplate
     assert MessageTemplate.select().count() == 0 and order.requester_modified_at is None
-    # v8 (issue 7): the digests sent per (operator, slot); AEs send all-zero digests by default.
+    # v8: the digests sent per (operator, slot); AEs send all-zero digests by default.
     from models import AE, DigestRun
     assert DigestRun.select().count() == 0 and AE.get_by_id(order.ae_id).digest_send_empty is True
 
-    # v9 (issue 3): the upgraded table has the indexes a fresh one is created with, no more.
+    # v9: the upgraded table has the indexes a fresh one is created with, no more.
     # Names compared on 63 characters: PostgreSQL cuts longer ones there.
     expected = {index._name[:63] for index in Order._meta.fields_to_index()}
     found = {index.name[:63] for index in database.get_indexes("order")
@@ -75,6 +75,14 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     assert found == expected
     assert "order_ae_id_order_type_created_at" in found
     assert "order_ae_id_phase_substate_portal_id" not in found
+
+    # v10: the login sessions' table, with the columns and indexes a fresh one has.
+    assert LoginSession.select().count() == 0
+    assert ({column.name for column in database.get_columns("login_session")}
+            == {field.column_name for field in LoginSession._meta.sorted_fields})
+    assert ({index.name[:63] for index in database.get_indexes("login_session")
+             if not index.name.endswith("_pkey")}
+            == {index._name[:63] for index in LoginSession._meta.fields_to_index()})
 
     # Running the migration again changes nothing.
     assert migrate_database(database) == LATEST_VERSION

@@ -11,7 +11,8 @@ from markupsafe import escape
 from playhouse.test_utils import assert_query_count, count_queries
 
 from formatting import paris_date, paris_time
-from models import AuditEvent, Document, Order, OrderReview, Person, Portal, utcnow
+from models import (AuditEvent, Document, LoginSession, Order, OrderReview, Person, Portal,
+                    utcnow)
 from services.orders import order_file
 from tests.conftest import csrf_token_from, login_as
 
@@ -441,12 +442,10 @@ def test_heartbeat_does_not_keep_the_session_alive(client, desk):
     order = desk["order"]
     login_as(client, desk["camille"])
     token = page_token(client, order)
-    with client.session_transaction() as session:
-        session["last_seen"] -= 600
-        idle_since = session["last_seen"]
+    idle_since = utcnow() - dt.timedelta(minutes=10)
+    LoginSession.update(last_seen_at=idle_since).execute()
     client.post(f"/commandes/{order.id}/presence", data={"csrf_token": token}, headers=HTMX)
-    with client.session_transaction() as session:
-        assert session["last_seen"] == idle_since
+    assert LoginSession.get().last_seen_at == idle_since
 
 
 def test_review_expires_after_five_minutes(app, desk, make_operator):

@@ -29,6 +29,7 @@ from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
 from services.operator_auth.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
                                 load_certificate, load_certificates)
 from services.operator_auth.login_proof import InvalidProof, verify_login_proof
+from services.operator_auth.sessions import CERTIFICATE_UNBOUND, end_operator_sessions
 
 METHOD_BRIDGE, METHOD_PROXY = "bridge", "proxy"
 EXPIRED_CHALLENGES_KEPT = dt.timedelta(hours=1)
@@ -256,6 +257,22 @@ def bind_certificate(operator: Operator, certificate: x509.Certificate) -> Opera
             )
     except IntegrityError:
         raise CertificateAlreadyBound() from None
+
+
+def unbind_certificate(certificate: OperatorCertificate, *, by: Operator | None = None,
+                       actor: str | None = None, ip: str = "") -> int:
+    """Take a login certificate away from its operator, with its audit event; the sessions it
+    opened end in the same transaction. Returns how many were ended."""
+    operator = certificate.operator
+    with db.atomic():
+        certificate.delete_instance()
+        ended = end_operator_sessions(operator, CERTIFICATE_UNBOUND,
+                                      fingerprint=certificate.fingerprint_sha256)
+        audit.record("certificate_unbound", operator=by, ae=operator.ae_id, actor=actor, ip=ip,
+                     details={"operator": operator.display_name, "operator_id": operator.id,
+                              "fingerprint": certificate.fingerprint_sha256,
+                              "subject": certificate.subject, "sessions_ended": ended})
+    return ended
 
 
 def trust_embedded_ca(ae: AE, ca: EmbeddedCA) -> TrustedCA:

@@ -1,0 +1,37 @@
+"""Database models (peewee) on a DatabaseProxy initialised by the app factory.
+
+Queries live on the models as small methods returning query objects. Every query for tenant
+data (orders, documents, notifications, audit events) goes through an ``OperatorScope`` so a
+view cannot forget the AE and portal restriction. One module per family of tables; every
+name is importable from ``models`` itself.
+"""
+from models.audit import AuditEvent, AuditHead
+from models.base import BaseModel, SchemaVersion, db, holder_search_fields, search_key, utcnow
+from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
+from models.documents import Document, PendingFile
+from models.generation import Activation, GenerationAttempt, HolderCertificate
+from models.login import LoginChallenge, LoginSession
+from models.notifications import DigestRun, MessageTemplate, Notification
+from models.orders import Company, Order, OrderReview, Person, next_order_number
+from models.scope import OperatorScope
+from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
+from models.tenants import AE, ROLES, Operator, OperatorPortal, Portal
+
+# Every table, for a fresh database (peewee orders them by their foreign keys).
+ALL_MODELS = [
+    AE, Portal, Operator, OperatorPortal, OperatorCertificate, TrustedCA, IssuedCertificate,
+    Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
+    SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
+    HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
+    LoginSession,
+]
+
+__all__ = [
+    "ALL_MODELS", "AE", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
+    "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
+    "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Operator",
+    "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderReview",
+    "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
+    "SignatureMessage", "SignatureRequest", "TrustedCA", "db", "holder_search_fields",
+    "next_order_number", "search_key", "utcnow",
+]

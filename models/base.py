@@ -1,0 +1,40 @@
+"""The database proxy, the base model, and the small helpers every model module shares."""
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+
+from peewee import DatabaseProxy, DateTimeField, IntegerField, Model
+
+db = DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamp: stored everywhere, shown in Europe/Paris."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def search_key(text: str) -> str:
+    """Lower-case, accent-free form used by the name filter: « Lefèvre » matches « lefevre »."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+
+
+def holder_search_fields(first_name: str, last_name: str) -> dict[str, str]:
+    """The order's name-filter columns: the holder's name first-name-first and surname-first, so
+    a prefix of either name is found through an index."""
+    return {"holder_search": search_key(f"{first_name} {last_name}"),
+            "holder_search_last": search_key(f"{last_name} {first_name}")}
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row: the schema version in force (see database.MIGRATIONS)."""
+    id = IntegerField(primary_key=True)
+    version = IntegerField()
+    migrated_at = DateTimeField(default=utcnow)

@@ -1,0 +1,53 @@
+"""An order's documents, and the files being added to the document store."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTimeField,
+                    ForeignKeyField, IntegerField)
+
+from models.base import BaseModel, utcnow
+from models.orders import Order
+from models.tenants import Operator
+
+if TYPE_CHECKING:  # the scope module imports these models
+    from models.scope import OperatorScope
+
+
+class Document(BaseModel):
+    order = ForeignKeyField(Order, backref="documents", on_delete="CASCADE")
+    kind = CharField()          # see workflow.DOCUMENT_KINDS
+    category = CharField()      # justificatif | contractuel
+    status = CharField()        # imported | not_imported | unsigned | signed
+    filename = CharField(null=True)
+    sha256 = CharField(null=True, index=True)
+    media_type = CharField(null=True)
+    size = IntegerField(null=True)
+    page_count = IntegerField(null=True)
+    imported_at = DateTimeField(null=True)
+    imported_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL")
+    imported_by_label = CharField(default="")  # "Demandeur", "Système", operator name
+    is_current = BooleanField(default=True)     # False once replaced by a newer version
+    verified_at = DateTimeField(null=True)
+    verified_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL",
+                                  backref="documents_verified")
+    expires_on = DateField(null=True)           # justificatif's expiry date, noted when verified
+    crc32 = BigIntegerField(null=True)          # of the file, for the dossier's ZIP
+
+    class Meta:
+        indexes = ((("order", "kind", "is_current"), False),)
+
+    @classmethod
+    def visible_to(cls, scope: OperatorScope):
+        return (cls
+                .select(cls)
+                .join(Order)
+                .where(scope.order_condition()))
+
+
+class PendingFile(BaseModel):
+    """A file being added to the document store, noted before the file is written and removed
+    in the transaction that links it to its Document row. A row left behind names a file an
+    interrupted import may have written without linking it: recovery deletes such files."""
+    sha256 = CharField(index=True)
+    created_at = DateTimeField(default=utcnow, index=True)
