@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 from config import Config, instance_secret
 from database import (close_pooled_connections, migrate_database, open_database,
                       refresh_planner_statistics)
-from extensions import limiter
+from extensions import htmx, limiter
 from models import db
 
 csrf = CSRFProtect()
@@ -35,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     csrf.init_app(app)
     limiter.init_app(app)
+    htmx.init_app(app)
     _register_request_hooks(app)
     _register_blueprints(app)
     _register_template_helpers(app)

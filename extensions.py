@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 
 from flask import current_app, request
+from flask_htmx import HTMX
 from flask_limiter import Limiter
 
 
@@ -46,3 +47,6 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])
+# flask-htmx 0.4.0 ships no instance (``from flask_htmx import htmx`` is its submodule, always
+# true): this one is, and ``if htmx:`` is how a view asks whether htmx sent the request.
+htmx = HTMX()
