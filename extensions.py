@@ -49,7 +49,8 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])
-# `htmx` is the one way to ask "is this an HTMX request": `if htmx:`.
+# flask-htmx 0.4.0 ships no instance (``from flask_htmx import htmx`` is its submodule, always
+# true): this one is, and ``if htmx:`` is how a view asks whether htmx sent the request.
 htmx = HTMX()
 # Operator sessions; blueprints.common gives it its loader and what to do when logged out.
 login_manager = LoginManager()

@@ -1,14 +1,15 @@
-"""« Administration » (issue 7): an AE's admins see its operators, switch each one's activity
-digest on or off, set the AE's digest times, and preview the digest an operator would receive
-now. Forms work without JavaScript (POST, then back to the page); with htmx the digest switch
-replaces only its row. Another AE's operator ids answer 404."""
+"""« Administration »: an AE's admins see its operators, switch each one's activity digest on or
+off, set the AE's digest times, and preview the digest an operator would receive now. Forms work
+without JavaScript (POST, then back to the page); with htmx the digest switch replaces only its
+row. Another AE's operator ids answer 404."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
 from blueprints.common import current_operator, role_required
-from extensions import client_ip
+from blueprints.lookups import operator_or_404
+from extensions import client_ip, htmx
 from models import utcnow
 from services import administration, digest
 
@@ -16,13 +17,6 @@ bp = Blueprint("admin", __name__)
 
 PAGE = "admin/operators.html"
 PREVIEW = "admin/preview.html"
-
-
-def _operator_or_404(operator_id: int):
-    operator = administration.operator_of_ae(current_operator().ae_id, operator_id)
-    if operator is None:
-        abort(404)
-    return operator
 
 
 @bp.get("/parametres/operateurs")
@@ -36,12 +30,12 @@ def operators():
 @bp.post("/parametres/operateurs/<int:operator_id>/resume")
 @role_required("admin")
 def switch_digest(operator_id: int):
-    operator = _operator_or_404(operator_id)
-    enabled = request.form.get("resume") == "1"
+    operator = operator_or_404(operator_id)
+    enabled = request.form.get("digest") == "1"
     digest.set_digest(operator, enabled, current_operator(), ip=client_ip())
     message = (f"Résumé d'activité activé pour {operator.display_name}." if enabled else
                f"Résumé d'activité désactivé pour {operator.display_name}.")
-    if request.headers.get("HX-Request") == "true":
+    if htmx:
         line = next(line for line in administration.operators(operator.ae_id)
                     if line.operator.id == operator.id)
         return render_block(PAGE, "operator_row", line=line, message=message)
@@ -52,22 +46,29 @@ def switch_digest(operator_id: int):
 @bp.post("/parametres/resume")
 @role_required("admin")
 def save_settings():
-    ae = current_operator().ae
-    send_empty = request.form.get("envoyer_vide") == "1"
-    try:
-        slots = digest.set_settings(ae, request.form.get("heures", ""), send_empty,
-                                    current_operator(), ip=client_ip())
-    except digest.DigestError as refused:
-        return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
-                               slots=request.form.get("heures", ""), send_empty=send_empty,
-                               slot_error=str(refused)), 422
+    operator = current_operator()
+    slots = digest.set_settings(operator.ae, request.form.get("slots", ""), _send_empty(),
+                                operator, ip=client_ip())
     flash(f"Heures d'envoi enregistrées : {slots.replace(',', ', ')}.", "success")
     return redirect(url_for(".operators", _anchor="reglages-resume"), 303)
+
+
+@bp.errorhandler(digest.DigestError)
+def bad_slots(problem: digest.DigestError):
+    """Malformed sending times: the page again, with what was typed and why it is refused."""
+    ae = current_operator().ae
+    return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
+                           slots=request.form.get("slots", ""), send_empty=_send_empty(),
+                           slot_error=str(problem)), 422
+
+
+def _send_empty() -> bool:
+    return request.form.get("send_empty") == "1"
 
 
 @bp.get("/parametres/operateurs/<int:operator_id>/apercu")
 @role_required("admin")
 def preview(operator_id: int):
-    operator = _operator_or_404(operator_id)
+    operator = operator_or_404(operator_id)
     content = digest.preview(current_app._get_current_object(), operator, utcnow())
     return render_template(PREVIEW, target=operator, digest=content)

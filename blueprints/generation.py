@@ -2,18 +2,21 @@
 orders to generate; the public key the token bridge checks the server's instructions with.
 
 The generation itself is a dialogue between generation.js, the token bridge on the AET's
-workstation and the JSON endpoints here, each one step of services.certificates.generation. Hand-over and
-revocation are plain forms (they work without JavaScript).
+workstation and the JSON endpoints here, each one step of services.certificates.generation.
+Hand-over and revocation are plain forms (they work without JavaScript).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect,
-                   render_template, request, url_for)
+from flask import (Blueprint, Response, current_app, flash, jsonify, render_template, request,
+                   url_for)
+from werkzeug.exceptions import NotFound
 
 import workflow
+from blueprints import refusals
 from blueprints.common import current_operator, current_scope, order_or_404, role_required
 from extensions import client_ip
 from models import Order
@@ -27,24 +30,45 @@ DELIVERED = ("Clé remise : le lien d'activation a été envoyé au porteur et l
              "au Contact OTP ({}).")
 RESENT = "Nouveau lien et nouveau code d'activation envoyés ({})."
 REVOKED = "Certificat n° {} révoqué ({}). La liste de révocation a été republiée."
+JSON_STEPS: set[str] = set()  # endpoints that answer generation.js in JSON, refusals included
 
 
-def _order_or_404(order_id: int) -> Order:
-    """The order, within the operator's scope; an id outside it is audited, then 404."""
-    order = current_scope().order_or_none(order_id)
-    if order is None:
-        generation.record_unknown_order(current_operator(), order_id, request.endpoint, client_ip())
-        abort(404)
-    return order
+@bp.errorhandler(workflow.Refused)
+def refused(refusal: workflow.Refused):
+    """generation.js reads a refused step's reasons as JSON; the forms show them in the file."""
+    if request.endpoint in JSON_STEPS:
+        return jsonify(message=refusal.message, reasons=refusal.reasons, code=refusal.code), 409
+    return refusals.show_refusal(refusal, "certificat")
 
 
-def _payload() -> dict:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
+def _step(name: str):
+    """Registers a generation step, called by generation.js: POST …/generation/<name>, AET only,
+    ``view(order, data)`` with the order from order_or_404 and the JSON body, JSON answers
+    (refusals too). A step aimed outside the operator's scope is audited before its 404: a
+    forged request leaves a trace."""
+    def register(view):
+        @functools.wraps(view)
+        def step(order_id: int):
+            try:
+                order = order_or_404(order_id)
+            except NotFound:
+                generation.record_unknown_order(current_operator(), order_id, request.endpoint,
+                                                client_ip())
+                raise
+            data = request.get_json(silent=True)
+            return view(order, data if isinstance(data, dict) else {})
+
+        bp.add_url_rule(f"/commandes/<int:order_id>/generation/{name}", view.__name__,
+                        role_required(workflow.ROLE_AET)(step), methods=["POST"])
+        JSON_STEPS.add(f"{bp.name}.{view.__name__}")
+        return view
+    return register
 
 
-def _refused(error) -> tuple[Response, int]:
-    return jsonify(message=error.message, reasons=error.reasons, code=error.code), 409
+def _act(action, order: Order, **fields):
+    """``action(app, order, operator, …, ip=…)`` done by the logged-in operator, from their
+    address: how every certificate service is called from here."""
+    return action(current_app, order, current_operator(), ip=client_ip(), **fields)
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -69,102 +93,71 @@ def instruction_key():
 
 # --- generation steps (JSON, called by generation.js) -----------------------------------------
 
-@bp.post("/commandes/<int:order_id>/generation/instruction")
-@role_required(workflow.ROLE_AET)
-def start(order_id: int):
-    order, data = _order_or_404(order_id), _payload()
-    try:
-        signed = generation.start(current_app, order, current_operator(),
-                                  token_serial=data.get("serial"), token_label=data.get("label"),
-                                  key_type=data.get("key_type"),
-                                  origin=request.headers.get("Origin"), ip=client_ip())
-    except workflow.Refused as refused:
-        return _refused(refused)
+@_step("instruction")
+def start(order: Order, data: dict):
+    signed = _act(generation.start, order, token_serial=data.get("serial"),
+                  token_label=data.get("label"), key_type=data.get("key_type"),
+                  origin=request.headers.get("Origin"))
     return jsonify(signed.as_json())
 
 
-@bp.post("/commandes/<int:order_id>/generation/demande")
-@role_required(workflow.ROLE_AET)
-def submit_request(order_id: int):
-    order, data = _order_or_404(order_id), _payload()
-    try:
-        issued = generation.accept_request(current_app, order, current_operator(),
-                                           nonce=data.get("nonce"),
-                                           instruction_text=data.get("instruction"),
-                                           csr_pem=data.get("csr_pem"), ip=client_ip())
-    except workflow.Refused as refused:
-        return _refused(refused)
+@_step("demande")
+def submit_request(order: Order, data: dict):
+    issued = _act(generation.accept_request, order, nonce=data.get("nonce"),
+                  instruction_text=data.get("instruction"), csr_pem=data.get("csr_pem"))
     return jsonify(certificate_pem=_pem(issued.certificate),
                    chain_pem=[_pem(c) for c in issued.chain],
                    certificate_sha256=fingerprint_sha256(issued.certificate),
                    finalization=issued.finalization.as_json())
 
 
-@bp.post("/commandes/<int:order_id>/generation/inscrit")
-@role_required(workflow.ROLE_AET)
-def written(order_id: int):
-    order, data = _order_or_404(order_id), _payload()
-    try:
-        row = generation.confirm_written(current_app, order, current_operator(),
-                                         nonce=data.get("nonce"),
-                                         certificate_sha256=data.get("certificate_sha256"),
-                                         ip=client_ip())
-    except workflow.Refused as refused:
-        return _refused(refused)
+@_step("inscrit")
+def written(order: Order, data: dict):
+    row = _act(generation.confirm_written, order, nonce=data.get("nonce"),
+               certificate_sha256=data.get("certificate_sha256"))
     flash(f"Certificat n° {row.serial_hex} généré et inscrit sur la clé USB : la commande "
           f"passe en phase « {workflow.PHASES[workflow.PHASE_HANDOVER]} ».", "success")
     return jsonify(redirect=url_for("order_file.show", order_id=order.id, _anchor="certificat"))
 
 
-@bp.post("/commandes/<int:order_id>/generation/echec")
-@role_required(workflow.ROLE_AET)
-def failed(order_id: int):
-    order, data = _order_or_404(order_id), _payload()
-    reason = generation.report_failure(current_app, order, current_operator(),
-                                       nonce=data.get("nonce"), stage=data.get("stage"),
-                                       code=data.get("code"), message=data.get("message"),
-                                       ip=client_ip())
+@_step("echec")
+def failed(order: Order, data: dict):
+    reason = _act(generation.report_failure, order, nonce=data.get("nonce"),
+                  stage=data.get("stage"), code=data.get("code"), message=data.get("message"))
     return jsonify(message=reason)
 
 
 # --- hand-over and revocation (forms) --------------------------------------------------------
 
+def _back(order_id: int, message: str):
+    return refusals.back_to_order_file(order_id, "certificat", message)
+
+
+def _deliver(order_id: int, action, message: str):
+    """Hand-over, or sending its link and code again: ``action(app, order, operator)``."""
+    order = order_or_404(order_id)
+    return _back(order.id, message.format(_act(action, order).recipient))
+
+
 @bp.post("/commandes/<int:order_id>/remise")
 @role_required(workflow.ROLE_AET)
 def hand_over(order_id: int):
-    order = order_or_404(order_id)
-    try:
-        done = activation.hand_over(current_app, order, current_operator(), ip=client_ip())
-        flash(DELIVERED.format(done.recipient), "success")
-    except workflow.Refused as refused:
-        flash(refused.message, "error")
-    return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
+    return _deliver(order_id, activation.hand_over, DELIVERED)
 
 
 @bp.post("/commandes/<int:order_id>/remise/renvoi")
 @role_required(workflow.ROLE_AET)
 def resend(order_id: int):
-    order = order_or_404(order_id)
-    try:
-        done = activation.resend(current_app, order, current_operator(), ip=client_ip())
-        flash(RESENT.format(done.recipient), "success")
-    except workflow.Refused as refused:
-        flash(refused.message, "error")
-    return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
+    return _deliver(order_id, activation.resend, RESENT)
 
 
 @bp.post("/commandes/<int:order_id>/revocation")
 @role_required(workflow.ROLE_AEA)
 def revoke(order_id: int):
     order = order_or_404(order_id)
-    try:
-        state = generation.revoke(current_app, order, current_operator(),
-                                  reason=request.form.get("reason"),
-                                  confirmed=request.form.get("confirm") == "1", ip=client_ip())
-        flash(REVOKED.format(state.row.serial_hex, state.revocation_label), "success")
-    except workflow.Refused as refused:
-        flash(refused.message, "error")
-    return redirect(url_for("order_file.show", order_id=order.id, _anchor="certificat"), 303)
+    state = _act(generation.revoke, order, reason=request.form.get("reason"),
+                 confirmed=request.form.get("confirm") == "1")
+    return _back(order.id, REVOKED.format(state.row.serial_hex, state.revocation_label))
 
 
 # --- the order file's « Certificat du porteur » panel ------------------------------------------

@@ -1,7 +1,8 @@
 """The Commandes tab: the operator's orders, filtered through the URL, newest first.
 
 HTMX requests get only the results block; plain requests (no JavaScript, reload,
-bookmark, back button) get the whole page built from the same URL."""
+bookmark, back button) get the whole page built from the same URL. The URL names the filters
+in English; services.orders.order_search names them in French, so this module translates."""
 from __future__ import annotations
 
 import csv
@@ -13,7 +14,7 @@ from jinja2_fragments.flask import render_block
 
 import workflow
 from blueprints.common import current_operator, current_scope, login_required, passive
-from extensions import client_ip
+from extensions import client_ip, htmx
 from formatting import paris_date
 from models import utcnow
 from services import audit
@@ -22,6 +23,15 @@ from services.orders.order_file import with_reviewer
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"
+# URL parameter -> the filter it sets in order_search. The French names are read too: they are
+# in bookmarks and in the links of activity digests (services.digest builds them).
+URL_PARAMETERS = {"number": "numero", "name": "nom", "siren": "siren", "from": "du", "to": "au",
+                  "portal": "portail", "process": "processus", "phase": "phase",
+                  "substate": "sous_etat", "type": "type", "sort": "tri"}
+FILTER_PARAMETERS = {field: name for name, field in URL_PARAMETERS.items()}
+URL_SORTS = {"date_desc": "date_desc", "date_asc": "date_asc",  # the URL's -> order_search's
+             "number_desc": "numero_desc", "number_asc": "numero_asc"}
+FILTER_SORTS = {code: value for value, code in URL_SORTS.items()}
 
 
 @bp.get("")
@@ -29,7 +39,22 @@ TEMPLATE = "orders/list.html"
 def list_orders():
     loaded_at = utcnow()  # before reading: a change made meanwhile is noticed by the next poll
     scope = current_scope()
-    filters = order_search.parse_filters(request.args, scope)
+    filters = _filters(scope)
+    counts, page = _page(scope, filters)
+    context = dict(
+        **page, filters=filters, counts=counts, portals=scope.portals(),
+        loaded_at=loaded_at.isoformat(), workflow=workflow, sort=FILTER_SORTS[filters.tri],
+        sorts={FILTER_SORTS[code]: label for code, label in order_search.SORTS.items()},
+    )
+    if htmx and not htmx.history_restore_request:
+        # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
+        context["refresh_form"] = htmx.trigger != "filters-form"
+        return render_block(TEMPLATE, "results", **context)
+    return render_template(TEMPLATE, **context)
+
+
+def _page(scope, filters: order_search.OrderFilters) -> tuple[dict[str, int], dict]:
+    """The sub-state counters, and the asked page of the list with what the pager says."""
     per_page = current_app.config["ORDERS_PER_PAGE"]
     cap = order_search.count_cap(filters)
     page = _page_number(request.args.get("page"))
@@ -47,19 +72,9 @@ def list_orders():
         capped = total > cap
     elif total is None:
         total = len(rows)  # the whole list is on page 1: nothing left to count
-    last_page = None if capped else _page_count(total, per_page)
-    orders, has_next = rows[:per_page], len(rows) > per_page
-    context = dict(
-        orders=orders, page=page, last_page=last_page, total=total, capped=capped,
-        has_next=has_next, count_cap=cap, filters=filters,
-        counts=counts, portals=scope.portals(),
-        loaded_at=loaded_at.isoformat(), workflow=workflow, sorts=order_search.SORTS,
-    )
-    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
-        # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
-        context["refresh_form"] = request.headers.get("HX-Trigger") != "filters-form"
-        return render_block(TEMPLATE, "results", **context)
-    return render_template(TEMPLATE, **context)
+    return counts, dict(orders=rows[:per_page], page=page, total=total, capped=capped,
+                        last_page=None if capped else _page_count(total, per_page),
+                        has_next=len(rows) > per_page, count_cap=cap)
 
 
 @bp.get("/nouveautes")
@@ -68,14 +83,35 @@ def list_orders():
 def changes_notice():
     """Polled by the list: says how many orders changed since it was loaded."""
     scope = current_scope()
-    filters = order_search.parse_filters(request.args, scope)
+    filters = _filters(scope)
     try:
-        since = dt.datetime.fromisoformat(request.args.get("depuis", ""))
+        since = dt.datetime.fromisoformat(request.args.get("since")
+                                          or request.args.get("depuis", ""))  # older pages
     except ValueError:
         since = utcnow()
     changed = order_search.changed_since(scope, filters, since)
     return render_template("orders/_changes_notice.html", changed=changed, filters=filters,
                            loaded_at=since.isoformat())
+
+
+def _filters(scope) -> order_search.OrderFilters:
+    """The filters the URL asks for (its English names, or the French ones of older links)."""
+    args = {field: request.args.get(name) or request.args.get(field) or ""
+            for name, field in URL_PARAMETERS.items()}
+    args["tri"] = URL_SORTS.get(args["tri"], args["tri"])
+    return order_search.parse_filters(args, scope)
+
+
+@bp.app_template_global()
+def list_args(filters: order_search.OrderFilters, **changes) -> dict[str, str]:
+    """The URL arguments of a link to the list: the current filters with ``changes`` (English
+    names and sorts, as in the URL; ``page`` too)."""
+    if "sort" in changes:
+        changes["sort"] = URL_SORTS.get(changes["sort"], changes["sort"])
+    values = filters.url_args(**{URL_PARAMETERS.get(name, name): value
+                                 for name, value in changes.items()})
+    return {FILTER_PARAMETERS.get(field, field): FILTER_SORTS.get(value, value) if field == "tri"
+            else value for field, value in values.items()}
 
 
 CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",
@@ -87,7 +123,7 @@ CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Port
 def export_csv():
     """The current filtered list as CSV for a French spreadsheet (BOM, « ; »), streamed."""
     scope = current_scope()
-    filters = order_search.parse_filters(request.args, scope)
+    filters = _filters(scope)
     audit.record("orders_exported", operator=current_operator(), ip=client_ip(),
                  details={"filters": filters.url_args()})
     query = order_search.search(scope, filters)

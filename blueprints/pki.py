@@ -45,10 +45,10 @@ def issuing_certificate():
     return _der(certificate.public_bytes(Encoding.DER), CERT_TYPE, "issuing.crt", 86400)
 
 
-# --- issue 8: the PKI Disclosure Statement holder certificates name (qcStatements, QcPDS) ---
-
 @bp.get("/pds/<language>")
 def disclosure_statement(language: str):
+    """The PKI Disclosure Statement that holder certificates name (qcStatements, QcPDS)."""
     if language not in ("en", "fr"):
         abort(404)
-    return render_template("pki/pds.html", language=language, crl_url=get_ca(current_app).holder_crl_url)
+    return render_template("pki/pds.html", language=language,
+                           crl_url=get_ca(current_app).holder_crl_url)

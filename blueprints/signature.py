@@ -1,19 +1,28 @@
-"""« Envoyer pour signature » and its follow-up in the order file (issue 6): sending, a
-reminder, a new link, cancellation. Plain forms (they work without JavaScript): each answers
-with a redirect to the order file's « Signature des documents contractuels » section and a
-message. Every route answers 404 outside the operator's scope."""
+"""« Envoyer pour signature » and its follow-up in the order file: sending, a reminder, a new
+link, cancellation. Plain forms (they work without JavaScript): each answers with a redirect to
+the order file's « Signature des documents contractuels » section and a message. Every route
+answers 404 outside the operator's scope."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, current_app
 
 import workflow
+from blueprints import refusals
 from blueprints.common import current_operator, order_or_404, role_required
+from blueprints.lookups import signature_request_or_404
 from extensions import client_ip
 from services.signing import signatures
 from services import validation
 
 bp = Blueprint("signature", __name__, url_prefix="/commandes")
 bp.record_once(lambda state: signatures.register(state.app))
+refusals.register(bp, "signature")
+
+SENT = "Documents envoyés pour signature à {count} signataire{s} ; le demandeur est prévenu."
+REMINDED = "Relance envoyée à {name}."
+RESENT = "Nouveau lien de signature envoyé à {name} ; l'ancien ne fonctionne plus."
+CANCELLED = ("Demande de signature annulée : les liens envoyés ne fonctionnent plus et la "
+             "commande revient au sous-état « à vérifier ».")
 
 
 @bp.app_context_processor
@@ -42,74 +51,41 @@ def document_label(kind: str) -> str:
     return workflow.document_kind_label(kind)
 
 
-def _back(order_id: int):
-    return redirect(url_for("order_file.show", order_id=order_id, _anchor="signature"), 303)
-
-
-def _refused(refusal: workflow.Refused) -> None:
-    flash(" ".join(refusal.reasons), "error")
+def _back(order_id: int, message: str):
+    return refusals.back_to_order_file(order_id, "signature", message)
 
 
 @bp.post("/<int:order_id>/signature/envoi")
 @role_required(workflow.ROLE_AEA)
 def send(order_id: int):
     order = order_or_404(order_id)
-    try:
-        requests = signatures.send_for_signature(current_app, order, current_operator(),
-                                                 ip=client_ip())
-    except workflow.Refused as refused:
-        _refused(refused)
-    else:
-        flash(f"Documents envoyés pour signature à {len(requests)} signataire"
-              f"{'s' if len(requests) > 1 else ''} ; le demandeur est prévenu.", "success")
-    return _back(order.id)
+    requests = signatures.send_for_signature(current_app, order, current_operator(), ip=client_ip())
+    return _back(order.id, SENT.format(count=len(requests), s="s" if len(requests) > 1 else ""))
 
 
-def _request_or_404(order, request_id: int):
-    request = signatures.request_of(order, request_id)
-    if request is None:
-        abort(404)
-    return request
+def _follow_up(order_id: int, request_id: int, action, message: str):
+    """A reminder or a new link for one signer: ``action(app, order, request, operator)``."""
+    order = order_or_404(order_id)
+    request = signature_request_or_404(order, request_id)
+    action(current_app, order, request, current_operator(), ip=client_ip())
+    return _back(order.id, message.format(name=request.name))
 
 
 @bp.post("/<int:order_id>/signature/<int:request_id>/relance")
 @role_required(workflow.ROLE_AEA)
 def remind(order_id: int, request_id: int):
-    order = order_or_404(order_id)
-    request = _request_or_404(order, request_id)
-    try:
-        signatures.remind(current_app, order, request, current_operator(), ip=client_ip())
-    except workflow.Refused as refused:
-        _refused(refused)
-    else:
-        flash(f"Relance envoyée à {request.name}.", "success")
-    return _back(order.id)
+    return _follow_up(order_id, request_id, signatures.remind, REMINDED)
 
 
 @bp.post("/<int:order_id>/signature/<int:request_id>/nouveau-lien")
 @role_required(workflow.ROLE_AEA)
 def resend(order_id: int, request_id: int):
-    order = order_or_404(order_id)
-    request = _request_or_404(order, request_id)
-    try:
-        signatures.resend_link(current_app, order, request, current_operator(), ip=client_ip())
-    except workflow.Refused as refused:
-        _refused(refused)
-    else:
-        flash(f"Nouveau lien de signature envoyé à {request.name} ; l'ancien ne fonctionne plus.",
-              "success")
-    return _back(order.id)
+    return _follow_up(order_id, request_id, signatures.resend_link, RESENT)
 
 
 @bp.post("/<int:order_id>/signature/annulation")
 @role_required(workflow.ROLE_AEA)
 def cancel(order_id: int):
     order = order_or_404(order_id)
-    try:
-        signatures.cancel(current_app, order, current_operator(), ip=client_ip())
-    except workflow.Refused as refused:
-        _refused(refused)
-    else:
-        flash("Demande de signature annulée : les liens envoyés ne fonctionnent plus et la "
-              "commande revient au sous-état « à vérifier ».", "success")
-    return _back(order.id)
+    signatures.cancel(current_app, order, current_operator(), ip=client_ip())
+    return _back(order.id, CANCELLED)

@@ -12,9 +12,10 @@ from jinja2_fragments.flask import render_block, render_blocks
 
 import workflow
 from blueprints.common import current_operator, current_scope, login_required, order_or_404
-from extensions import client_ip
+from blueprints.lookups import document_or_404
+from extensions import client_ip, htmx
 from formatting import PARIS
-from models import Document, Order
+from models import Order
 from services.dossiers import documents, dossier_archive, viewer
 from adapters.previews import THUMBNAIL_WIDTH, PreviewRenderer, snap_width
 from services.dossiers.viewer import widths
@@ -29,17 +30,6 @@ VERIFIED = "Pièce marquée « vérifiée »."
 UNVERIFIED = "Vérification retirée."
 UNCHANGED = "Rien à enregistrer : la pièce était déjà dans cet état."
 BAD_DATE = "Date d'expiration invalide : utilisez le format jj/mm/aaaa."
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _document_or_404(order: Order, document_id: int) -> Document:
-    document = documents.document_of_order(order, document_id)
-    if document is None or not document.sha256:
-        abort(404)
-    return document
 
 
 @bp.app_template_global("today_paris")
@@ -62,7 +52,7 @@ def show(order_id: int):
     state = viewer.load(order, current_operator(), request.args.get("document", type=int),
                         request.args.get("page", type=int), request.args.get("zoom", type=int),
                         request.args.get("rotation", type=int))
-    if _is_htmx() and request.headers.get("HX-Target") == "document-view":
+    if htmx and htmx.target == "document-view":
         return render_block(PAGE, "document_view", view=state)
     documents.record_viewer_opened(order, current_operator(), ip=client_ip())
     return render_template(PAGE, view=state)
@@ -104,7 +94,7 @@ def _cached(response: Response, etag: str) -> Response:
 @login_required
 def original(order_id: int, document_id: int):
     order = order_or_404(order_id)
-    document = _document_or_404(order, document_id)
+    document = document_or_404(order, document_id)
     path = documents.document_store().path_for(document.sha256)
     if not path.is_file():
         abort(404)
@@ -120,33 +110,41 @@ def original(order_id: int, document_id: int):
 @bp.post("/<int:order_id>/documents/<int:document_id>/verification")
 @login_required
 def verification(order_id: int, document_id: int):
+    """A justificatif marked « vérifiée » (with its expiry date, if any), or no longer."""
     order = order_or_404(order_id)
-    _document_or_404(order, document_id)
-    problem, message = _apply_verification(order, document_id)
-    if not _is_htmx():
+    document_or_404(order, document_id)
+    verified = request.form.get("action") != "unverify"
+    expires_on = _expiry_date() if verified else None
+    result = documents.set_verified(order, document_id, current_operator(), verified,
+                                    expires_on, ip=client_ip())
+    message = (VERIFIED if verified else UNVERIFIED) if result.changed else UNCHANGED
+    return _verification_answer(order, document_id, message=message)
+
+
+@bp.errorhandler(workflow.Refused)
+def refused(refusal: workflow.Refused):
+    """Only the check of a justificatif is refused here: its reasons go in its block."""
+    order = order_or_404(request.view_args["order_id"])
+    return _verification_answer(order, request.view_args["document_id"], problem=refusal.message)
+
+
+def _verification_answer(order: Order, document_id: int, problem: str | None = None,
+                         message: str | None = None):
+    """htmx: the verification block and the side panel's badges; without it, back to the
+    viewer as it was (the form's ``back``) with a message."""
+    if not htmx:
         flash(problem or message, "error" if problem else "success")
-        back = request.form.get("retour") or ""
-        return redirect(_local(back, order.id) + "#verification", 303)
+        return redirect(_local(request.form.get("back") or "", order.id) + "#verification", 303)
     state = viewer.load(order, current_operator(), document_id, 1, None, None)
     return render_blocks(PAGE, ["verification", "panel_badges"], view=state,
                          problem=problem, message=message, out_of_band=True)
 
 
-def _apply_verification(order: Order, document_id: int) -> tuple[str | None, str | None]:
-    """(problem, message) of « Marquer vérifiée » / « Retirer la vérification »."""
-    verified = request.form.get("action") != "retirer"
+def _expiry_date() -> dt.date | None:
     try:
-        expires_on = _parse_date(request.form.get("expires_on", "")) if verified else None
+        return _parse_date(request.form.get("expires_on", ""))
     except ValueError:
-        return BAD_DATE, None
-    try:
-        result = documents.set_verified(order, document_id, current_operator(), verified,
-                                        expires_on, ip=client_ip())
-    except workflow.Refused as refused:
-        return " ".join(refused.reasons), None
-    if not result.changed:
-        return None, UNCHANGED
-    return None, VERIFIED if verified else UNVERIFIED
+        raise workflow.Refused(BAD_DATE) from None
 
 
 def _parse_date(text: str) -> dt.date | None:

@@ -264,7 +264,7 @@ def test_switched_off_in_the_admin_screen_the_digest_stops(app, client, desk):
     token = csrf_token_from(html)
     julien = desk["julien"]
     answer = client.post(f"/parametres/operateurs/{julien.id}/resume",
-                         data={"csrf_token": token, "resume": "0"},
+                         data={"csrf_token": token, "digest": "0"},
                          headers={"HX-Request": "true"})
     row = unescape(answer.get_data(as_text=True))
     assert row.lstrip().startswith(f'<tr id="operateur-{julien.id}"')
@@ -276,18 +276,18 @@ def test_switched_off_in_the_admin_screen_the_digest_stops(app, client, desk):
                                                             "chloe@bpoi.example"}
     # without JavaScript: a plain POST comes back to the page
     plain = client.post(f"/parametres/operateurs/{julien.id}/resume",
-                        data={"csrf_token": token, "resume": "1"})
+                        data={"csrf_token": token, "digest": "1"})
     assert plain.status_code == 303 and _reload(julien).digest_enabled
 
 
 def test_admin_sets_slot_times_and_malformed_ones_are_refused(app, client, desk):
     login_as(client, desk["camille"])
     token = csrf_token_from(client.get("/parametres/operateurs").get_data(as_text=True))
-    refused = client.post("/parametres/resume", data={"csrf_token": token, "heures": "7h,12:10"})
+    refused = client.post("/parametres/resume", data={"csrf_token": token, "slots": "7h,12:10"})
     assert refused.status_code == 422
     assert "Heure(s) d'envoi invalide(s) : « 7h »" in unescape(refused.get_data(as_text=True))
     assert AE.get_by_id(desk["ae"].id).digest_slots == "07:10,12:10,17:10"
-    saved = client.post("/parametres/resume", data={"csrf_token": token, "heures": "18:00, 8:30"},
+    saved = client.post("/parametres/resume", data={"csrf_token": token, "slots": "18:00, 8:30"},
                         follow_redirects=True)
     assert "Heures d'envoi enregistrées : 08:30, 18:00." in unescape(saved.get_data(as_text=True))
     ae = AE.get_by_id(desk["ae"].id)

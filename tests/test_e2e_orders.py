@@ -1,6 +1,8 @@
-"""Issue 3 in the browser: an AEA operator finds order 960072 by number, by name and by SIREN,
-opens it with « Traiter », sees its documents and what is missing, records a CNI number with
-« Modifier », and finds the change in the order's audit trail."""
+"""The Commandes list and the order file in the browser: an AEA operator finds order 960072 by
+number, by name and by SIREN, opens it with « Traiter », sees its documents and what is missing,
+records a CNI number with « Modifier », and finds the change in the order's audit trail; on an
+order that lacks only that number, « Modifier » makes « Envoyer pour signature » available
+without a reload."""
 from __future__ import annotations
 
 import re
@@ -9,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e_support import (AppInstance, launch_chromium, log_in_through_the_page, make_ae,
-                               make_operator, make_operator_key, make_order, start_app_server,
-                               start_bridge)
+from tests.e2e_support import (AppInstance, RequestRecorder, launch_chromium,
+                               log_in_through_the_page, make_ae, make_operator, make_operator_key,
+                               make_order, start_app_server, start_bridge)
 from tests.softhsm import SoftHSM
 
 pytestmark = pytest.mark.browser
@@ -37,10 +39,15 @@ def site(tmp_path_factory):
                 Document.create(order=order, kind=kind, category=category, status=status)
             make_order(ae, 960066, "Alice", "Colbert")
             make_order(ae, 959313, "Léa", "Durand", siren="552100554")
+            # Every piece imported, a valid Contact OTP: only the ID document number is missing.
+            ready = make_order(ae, 960080, "Marc", "Petit", siren="552032534")
+            for kind in ("kbis", "holder_id", "legal_rep_id", "payment_proof"):
+                Document.create(order=ready, kind=kind, category="justificatif", status="imported")
             other = make_ae("AE Atlantique", portals=("Atlantique-Nantes",))
             make_order(other, 970001, "Sandra", "Boileau")
         with start_app_server(instance) as server, start_bridge(instance, softhsm):
-            yield SimpleNamespace(instance=instance, server=server, token=token)
+            yield SimpleNamespace(instance=instance, server=server, token=token,
+                                  ready_id=ready.id)
 
 
 @pytest.fixture
@@ -61,11 +68,11 @@ def rows(page):
 
 def test_find_open_and_record_the_id_number(page, site):
     base = site.instance.url
-    expect(rows(page)).to_have_count(3)  # the other AE's order is not listed
+    expect(rows(page)).to_have_count(4)  # the other AE's order is not listed
 
     page.get_by_label("N° de commande").fill("960072")
     expect(rows(page)).to_have_count(1)
-    assert "numero=960072" in page.url  # kept in the URL
+    assert "number=960072" in page.url  # kept in the URL
     expect(rows(page).first).to_contain_text("Sandra Boileau, 0002 434202180")
 
     page.get_by_label("N° de commande").fill("")
@@ -86,8 +93,8 @@ def test_find_open_and_record_the_id_number(page, site):
     expect(page.get_by_label("SIREN")).to_have_value("")
     page.wait_for_load_state("networkidle")
     previous = parse_qs(urlsplit(page.url).query)
-    expect(page.get_by_label("N° de commande")).to_have_value(previous.get("numero", [""])[0])
-    expect(page.get_by_label("Nom du porteur")).to_have_value(previous.get("nom", [""])[0])
+    expect(page.get_by_label("N° de commande")).to_have_value(previous.get("number", [""])[0])
+    expect(page.get_by_label("Nom du porteur")).to_have_value(previous.get("name", [""])[0])
     expect(rows(page)).to_have_count(1)
     page.go_forward()
     expect(page.get_by_label("SIREN")).to_have_value("434202180")
@@ -116,3 +123,25 @@ def test_find_open_and_record_the_id_number(page, site):
     history = page.locator("#historique")
     expect(history).to_contain_text("880692310285")
     expect(history).to_contain_text("Camille Martin")
+
+
+def test_modifier_updates_the_panels_that_waited_for_the_number(page, site):
+    page.goto(f"{site.instance.url}/commandes/{site.ready_id}")
+    send = page.get_by_role("button", name="Envoyer pour signature")
+    expect(page.locator("#signature")).to_contain_text("sera possible une fois l'étape 1 terminée")
+    expect(send).to_have_count(0)
+    expect(page.locator("#checklist")).to_contain_text("1 condition non remplie.")
+    version = page.locator('#validation input[name="version"]').input_value()
+    requests = RequestRecorder(page)
+
+    page.get_by_label("Type de justificatif").select_option("CNI")
+    page.get_by_label("Numéro").fill("880692310285")
+    page.get_by_role("button", name="Modifier").click()
+
+    expect(send).to_be_enabled()
+    expect(page.locator("#signature")).not_to_contain_text("sera possible")
+    expect(page.locator("#checklist")).to_contain_text("Toutes les conditions sont remplies.")
+    expect(page.locator("#historique")).to_contain_text("880692310285")
+    # « Valider » now carries the dossier's new version, so it would not be refused as stale.
+    expect(page.locator('#validation input[name="version"]')).not_to_have_value(version)
+    assert [r.resource_type for r in requests.requests if r.resource_type == "document"] == []

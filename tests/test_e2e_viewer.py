@@ -1,4 +1,4 @@
-"""Issue 4 in the browser, on the demo data: demo-aea opens order 960072, clicks « Consulter »;
+"""The Visionneuse in the browser, on the demo data: demo-aea opens order 960072, clicks « Consulter »;
 a new tab shows the side panel; unfolding a document shows its title, import date and time
 and a thumbnail; paging through a multi-page PDF (buttons and keyboard, next page prefetched)
 and rotating an ID image work; a justificatif is marked « vérifiée »; « Télécharger le

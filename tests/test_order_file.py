@@ -115,11 +115,11 @@ def test_sections_and_fields(client, desk):
     assert "Prénom Alain" in text(section(html, "Représentant légal"))
     assert ">Mandataire</h2>" not in html
     assert "<dt>" in html and '<th scope="col">Statut</th>' in html
-    # No dead buttons: « Envoyer pour signature » waits for step 1; « Valider » (issue 6) is a
+    # No dead buttons: « Envoyer pour signature » waits for step 1; « Valider » is a
     # live form whose server side says what is missing.
     assert "Envoyer pour signature</button>" not in html
     assert f'action="/commandes/{desk["order"].id}/validation/confirmation"' in html
-    # « Consulter » and « Télécharger le dossier » (issue 4) are live links.
+    # « Consulter » and « Télécharger le dossier » are live links.
     order_id = desk["order"].id
     assert f'href="/commandes/{order_id}/visionneuse" target="visionneuse-960072">Consulter' in html
     assert f'href="/commandes/{order_id}/dossier.zip" download>Télécharger le dossier' in html
@@ -190,8 +190,8 @@ def test_modifier_saves_a_cni_and_audits_old_and_new(client, desk):
     assert 'hx-target="this" hx-swap="outerHTML"' in fragment
     assert 'role="status">N° de justificatif d&#39;identité enregistré.' in fragment
     assert "CNI X4RTBPFW4" in fragment
-    # The checklist and the audit trail follow, out of band.
-    assert fragment.count('hx-swap-oob="true"') == 2
+    # The checklist, the signature and validation blocks and the audit trail follow, out of band.
+    assert fragment.count('hx-swap-oob="true"') == 4
     assert "Remplie : N° de justificatif d'identité du porteur renseigné" in text(fragment)
 
     saved = Order.get_by_id(order.id)
@@ -275,8 +275,38 @@ def test_same_value_again_changes_nothing(client, desk):
     updated_at = Order.get_by_id(order.id).updated_at
     fragment = record(client, order, token, "CNI", "x4rtbpfw4", headers=HTMX).get_data(as_text=True)
     assert "inchangé" in fragment
+    assert "hx-swap-oob" not in fragment  # nothing changed elsewhere either
     assert len(events(order, "id_document_recorded")) == 1
     assert Order.get_by_id(order.id).updated_at == updated_at
+
+
+def test_a_saved_number_updates_every_panel_that_waited_for_it(client, desk, make_order):
+    """An order lacking only its ID document number: once « Modifier » saves it, the response
+    brings « Envoyer pour signature », the checklist and the validation block up to date."""
+    order = make_order(desk["ae"], otp_contact="06 12 34 56 78")
+    for kind in ("kbis", "holder_id", "legal_rep_id", "payment_proof"):
+        Document.create(order=order, kind=kind, category="justificatif", status="imported",
+                        imported_at=utcnow(), imported_by_label="Demandeur")
+    login_as(client, desk["camille"])
+    page = open_file(client, order).get_data(as_text=True)
+    before = section(page, "Signature des documents contractuels")
+    assert "Envoyer pour signature</button>" not in before
+    assert "Le N° de justificatif d'identité du porteur n'est pas renseigné." in text(before)
+
+    fragment = record(client, order, csrf_token_from(page), "CNI", "X4RTBPFW4",
+                      headers=HTMX).get_data(as_text=True)
+    for panel in ("checklist", "signature", "validation", "historique"):
+        assert len(re.findall(rf'<section id="{panel}"[^>]*hx-swap-oob="true"', fragment)) == 1
+    after = section(fragment, "Signature des documents contractuels")
+    assert "Envoyer pour signature</button>" in after and "sera possible" not in after
+    assert "Toutes les conditions sont remplies." in text(section(fragment, "Ce qui manque"))
+    # « Valider » carries the dossier's version: the old one would now be refused as stale.
+    fresh = open_file(client, order).get_data(as_text=True)
+    assert dossier_version(fragment) == dossier_version(fresh) != dossier_version(page)
+
+
+def dossier_version(html: str) -> str:
+    return re.search(r'name="version" value="([^"]+)"', html).group(1)
 
 
 def test_read_only_once_validated(client, desk, make_order):
@@ -395,16 +425,16 @@ def test_second_operator_sees_who_is_on_it(app, desk, make_operator):
     # The latest opener took it over: Camille's heartbeat now shows Lucas.
     token = page_token(first, order)
     open_file(second, order)
-    beat = first.post(f"/commandes/{order.id}/presence", data={"affiche": "", "csrf_token": token},
+    beat = first.post(f"/commandes/{order.id}/presence", data={"shown": "", "csrf_token": token},
                       headers=HTMX)
     assert beat.status_code == 200
     assert "En cours de traitement par Lucas Bernard depuis" in beat.get_data(as_text=True)
     fragment = beat.get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="presence"') and "<html" not in fragment
     assert OrderReview.get(OrderReview.order == order.id).operator_id != desk["camille"].id
-    shown = re.search(r'hx-vals=\'\{"affiche": "([^"]*)"\}\'', fragment).group(1)
+    shown = re.search(r'hx-vals=\'\{"shown": "([^"]*)"\}\'', fragment).group(1)
     again = first.post(f"/commandes/{order.id}/presence",
-                       data={"affiche": shown, "csrf_token": token}, headers=HTMX)
+                       data={"shown": shown, "csrf_token": token}, headers=HTMX)
     assert again.status_code == 204  # still Lucas: nothing to swap
 
 
@@ -417,7 +447,7 @@ def test_heartbeat_takes_back_a_review_left_idle(app, desk, make_operator):
     open_file(second, order)  # Lucas takes it over, then closes his tab
     OrderReview.update(last_seen=utcnow() - dt.timedelta(minutes=6)).execute()
     beat = first.post(f"/commandes/{order.id}/presence",
-                      data={"affiche": "Lucas Bernard|x", "csrf_token": token}, headers=HTMX)
+                      data={"shown": "Lucas Bernard|x", "csrf_token": token}, headers=HTMX)
     assert beat.status_code == 200
     assert "En cours de traitement par" not in beat.get_data(as_text=True)
     assert OrderReview.get(OrderReview.order == order.id).operator_id == camille.id
@@ -433,7 +463,7 @@ def test_own_review_is_not_announced_and_heartbeat_is_quiet(client, desk):
     review = OrderReview.get(OrderReview.order == order.id)
     OrderReview.update(last_seen=review.last_seen - dt.timedelta(minutes=1)).execute()
     beat = client.post(f"/commandes/{order.id}/presence",
-                       data={"affiche": "", "csrf_token": csrf_token_from(html)}, headers=HTMX)
+                       data={"shown": "", "csrf_token": csrf_token_from(html)}, headers=HTMX)
     assert beat.status_code == 204  # nothing new to show
     assert OrderReview.get(OrderReview.order == order.id).last_seen > review.last_seen - dt.timedelta(seconds=1)
 

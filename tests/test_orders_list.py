@@ -52,23 +52,23 @@ def test_columns_and_newest_first(client, desk):
 
 
 @pytest.mark.parametrize("query, expected", [
-    ("numero=960066", [960066]),
-    ("nom=boileau", [960072]),
-    ("nom=Lefevre", [959313]),          # accents and case ignored
-    ("nom=hél", [959313]),
+    ("number=960066", [960066]),
+    ("name=boileau", [960072]),
+    ("name=Lefevre", [959313]),          # accents and case ignored
+    ("name=hél", [959313]),
     ("siren=434202180", [960072, 960066]),
     ("siren=434 202 180", [960072, 960066]),
     ("siren=0002 434202180", [960072, 960066]),
     ("siren=0002434202180", [960072, 960066]),
-    ("sous_etat=to_check", [960072]),
-    ("sous_etat=in_signature", [960066]),
-    ("sous_etat=to_validate", [959313]),
-    ("sous_etat=to_generate", [958051]),
+    ("substate=to_check", [960072]),
+    ("substate=in_signature", [960066]),
+    ("substate=to_validate", [959313]),
+    ("substate=to_generate", [958051]),
     ("phase=generation", [958051]),
     ("type=P", []),
-    ("processus=generation&siren=552100554", [959313, 958051]),
-    ("tri=numero_asc", [958051, 959313, 960066, 960072]),
-    ("tri=date_asc", [958051, 959313, 960066, 960072]),
+    ("process=generation&siren=552100554", [959313, 958051]),
+    ("sort=number_asc", [958051, 959313, 960066, 960072]),
+    ("sort=date_asc", [958051, 959313, 960066, 960072]),
 ])
 def test_filters(client, desk, query, expected):
     html = client.get(f"/commandes?{query}").get_data(as_text=True)
@@ -76,13 +76,13 @@ def test_filters(client, desk, query, expected):
 
 
 def test_portal_and_date_filters(client, desk):
-    html = client.get(f"/commandes?portail={desk['rhone'].id}").get_data(as_text=True)
+    html = client.get(f"/commandes?portal={desk['rhone'].id}").get_data(as_text=True)
     assert numbers_in(html) == [960066, 959313]
     since = (utcnow() - dt.timedelta(days=5)).date().isoformat()
-    html = client.get(f"/commandes?du={since}").get_data(as_text=True)
+    html = client.get(f"/commandes?from={since}").get_data(as_text=True)
     assert numbers_in(html) == [960072, 960066]
     until = (utcnow() - dt.timedelta(days=30)).date().isoformat()
-    html = client.get(f"/commandes?au={until}").get_data(as_text=True)
+    html = client.get(f"/commandes?to={until}").get_data(as_text=True)
     assert numbers_in(html) == [959313, 958051]
 
 
@@ -90,11 +90,30 @@ def test_counters_are_links_that_filter(client, desk):
     html = client.get("/commandes").get_data(as_text=True)
     assert "à vérifier : 1" in html and "en signature : 1" in html
     assert "à valider : 1" in html and "à générer : 1" in html
-    assert 'href="/commandes?sous_etat=to_validate"' in html
+    assert 'href="/commandes?substate=to_validate"' in html
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("numero=960066", [960066]),
+    ("nom=boileau", [960072]),
+    ("sous_etat=in_signature", [960066]),
+    ("processus=generation&siren=552100554&tri=numero_asc", [958051, 959313]),
+])
+def test_the_french_names_of_older_links_still_filter(client, desk, query, expected):
+    """Bookmarks and the links of activity digests already sent name the filters in French."""
+    assert numbers_in(client.get(f"/commandes?{query}").get_data(as_text=True)) == expected
+
+
+def test_links_keep_the_filters_under_their_english_names(client, desk):
+    html = client.get("/commandes?nom=boileau&tri=numero_asc").get_data(as_text=True)
+    assert 'href="/commandes?name=boileau&amp;sort=number_desc"' in html  # the « N° » header
+    assert 'href="/commandes?name=boileau&amp;substate=to_check&amp;sort=number_asc"' in html
+    assert 'href="/commandes/export.csv?name=boileau&amp;sort=number_asc"' in html
+    assert 'name="sort"' in html and 'value="number_asc" selected' in html
 
 
 def test_htmx_request_gets_only_the_results(client, desk):
-    response = client.get("/commandes?nom=colbert", headers={"HX-Request": "true",
+    response = client.get("/commandes?name=colbert", headers={"HX-Request": "true",
                                                              "HX-Trigger": "filters-form"})
     html = response.get_data(as_text=True)
     assert "<html" not in html and 'id="orders-results"' in html
@@ -102,32 +121,41 @@ def test_htmx_request_gets_only_the_results(client, desk):
     assert 'id="filters-form"' not in html  # the operator is typing in it: not replaced
     assert "HX-Request" in response.headers.get("Vary", "")
     # A counter link refreshes the form out-of-band so it shows the new filter.
-    html = client.get("/commandes?sous_etat=to_check", headers={"HX-Request": "true"}).get_data(as_text=True)
+    html = client.get("/commandes?substate=to_check", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'hx-swap-oob="true"' in html and 'value="to_check" selected' in html
 
 
+def test_history_restore_gets_the_whole_page(client, desk):
+    """htmx asks for the page again when its history cache misses (back button): it replaces
+    the whole body, so a fragment would leave a page without its form."""
+    html = client.get("/commandes?name=colbert", headers={
+        "HX-Request": "true", "HX-History-Restore-Request": "true"}).get_data(as_text=True)
+    assert "<html" in html and 'id="filters-form"' in html
+    assert numbers_in(html) == [960066]
+
+
 def test_full_page_keeps_filters_in_the_form(client, desk):
-    html = client.get("/commandes?nom=Boileau&sous_etat=to_check").get_data(as_text=True)
-    assert 'name="nom" value="Boileau"' in html
+    html = client.get("/commandes?name=Boileau&substate=to_check").get_data(as_text=True)
+    assert 'name="name" value="Boileau"' in html
     assert 'value="to_check" selected' in html
 
 
 def test_empty_state_says_why(client, desk):
-    html = client.get("/commandes?numero=970001").get_data(as_text=True)
+    html = client.get("/commandes?number=970001").get_data(as_text=True)
     assert numbers_in(html) == []
     assert "Aucune commande ne correspond à ces filtres" in html
     assert "n'existe pas ou n'est pas sur vos portails" in html
 
 
 @pytest.mark.parametrize("query, message", [
-    ("du=2026-13-45", "Date de début ignorée"),
-    ("au=demain", "Date de fin ignorée"),
+    ("from=2026-13-45", "Date de début ignorée"),
+    ("to=demain", "Date de fin ignorée"),
     ("siren=12345", "SIREN ignoré"),
-    ("numero=96%27%20OR%201%3D1--", "N° de commande ignoré"),
+    ("number=96%27%20OR%201%3D1--", "N° de commande ignoré"),
     ("phase=inconnue", "Filtre « phase » ignoré"),
-    ("portail=999999", "Filtre « portail » ignoré"),
-    ("sous_etat=%3Cscript%3E", "Filtre « sous-etat » ignoré"),
-    ("nom=m", "Nom ignoré : saisissez au moins 2 lettres du prénom ou du nom."),
+    ("portal=999999", "Filtre « portail » ignoré"),
+    ("substate=%3Cscript%3E", "Filtre « sous-etat » ignoré"),
+    ("name=m", "Nom ignoré : saisissez au moins 2 lettres du prénom ou du nom."),
 ])
 def test_bad_filter_values_are_explained_not_errors(client, desk, query, message):
     response = client.get(f"/commandes?{query}")
@@ -138,7 +166,7 @@ def test_bad_filter_values_are_explained_not_errors(client, desk, query, message
 
 
 def test_sql_looking_name_is_plain_text(client, desk):
-    response = client.get("/commandes?nom=%27%3B%20DROP%20TABLE%20%22order%22%3B--")
+    response = client.get("/commandes?name=%27%3B%20DROP%20TABLE%20%22order%22%3B--")
     assert response.status_code == 200
     assert numbers_in(response.get_data(as_text=True)) == []
     assert Order.select().count() == 5
@@ -188,13 +216,13 @@ def test_csv_export_for_a_french_spreadsheet(client, desk):
 
 def test_changes_notice(client, desk):
     loaded_at = utcnow().isoformat()
-    html = client.get(f"/commandes/nouveautes?depuis={loaded_at}").get_data(as_text=True)
+    html = client.get(f"/commandes/nouveautes?since={loaded_at}").get_data(as_text=True)
     assert "nouvelle" not in html
     order = desk["orders"][959313]
     Order.update(updated_at=utcnow() + dt.timedelta(seconds=5)).where(Order.id == order.id).execute()
-    html = client.get(f"/commandes/nouveautes?depuis={loaded_at}").get_data(as_text=True)
+    html = client.get(f"/commandes/nouveautes?since={loaded_at}").get_data(as_text=True)
     assert "1 nouvelle commande / mise à jour" in html
-    html = client.get(f"/commandes/nouveautes?depuis={loaded_at}&sous_etat=to_check").get_data(as_text=True)
+    html = client.get(f"/commandes/nouveautes?since={loaded_at}&substate=to_check").get_data(as_text=True)
     assert "nouvelle" not in html  # the changed order is not in this filtered list
 
 
@@ -223,8 +251,8 @@ def test_rows_say_who_else_is_reviewing_them(client, desk, make_operator):
 
 
 @pytest.mark.parametrize("query", [
-    "", "nom=le", "siren=552100554", "numero=958051", "portail={rhone}", "type=D", "type=P",
-    "du=2000-01-01&au=2100-01-01", "du={week_ago}", "nom=le&portail={rhone}", "processus=generation",
+    "", "name=le", "siren=552100554", "number=958051", "portal={rhone}", "type=D", "type=P",
+    "from=2000-01-01&to=2100-01-01", "from={week_ago}", "name=le&portal={rhone}", "process=generation",
 ])
 def test_each_counter_equals_the_orders_its_link_lists(client, desk, make_order, query):
     """Counted by one query (grouped, or one count per sub-state), listed by another: both
@@ -240,7 +268,7 @@ def test_each_counter_equals_the_orders_its_link_lists(client, desk, make_order,
     html = client.get(f"/commandes?{query}").get_data(as_text=True)
     for code, label in workflow.SUBSTATE_FILTERS.items():
         counted = int(re.search(rf">{label} : (\d+)<", html).group(1))
-        listed = client.get(f"/commandes?{query}&sous_etat={code}").get_data(as_text=True)
+        listed = client.get(f"/commandes?{query}&substate={code}").get_data(as_text=True)
         assert len(numbers_in(listed)) == counted, (code, query)
         assert total_in(listed) == counted, (code, query)
     assert total_in(html) == len(numbers_in(html))
@@ -263,15 +291,15 @@ def test_a_name_shared_by_many_orders_is_listed_newest_first_and_counted_up_to_a
         make_order(ae, number=957100 + index, last_name="Leroux", substate="to_validate",
                    created_at=utcnow() - dt.timedelta(days=100 + index))
     make_order(ae, number=957200, last_name="Martin", substate="to_validate")
-    html = client.get("/commandes?nom=le").get_data(as_text=True)
+    html = client.get("/commandes?name=le").get_data(as_text=True)
     # Lefèvre, Léa Durand, then the five Leroux, newest first; Martin is not a « le… ».
     assert numbers_in(html) == [959313, 958051, 957100, 957101, 957102, 957103, 957104]
     assert "7 commandes" in html  # all on page 1: counted exactly
     client.application.config["ORDERS_PER_PAGE"] = 2
-    html = client.get("/commandes?nom=le").get_data(as_text=True)
+    html = client.get("/commandes?name=le").get_data(as_text=True)
     assert numbers_in(html) == [959313, 958051] and "Plus de 3 commandes" in html
     assert "Page suivante" in html
     assert "à valider : 6" in html and "à générer : 1" in html
     client.application.config["ORDERS_PER_PAGE"] = 50
-    listed = client.get("/commandes?nom=le&sous_etat=to_validate").get_data(as_text=True)
+    listed = client.get("/commandes?name=le&substate=to_validate").get_data(as_text=True)
     assert len(numbers_in(listed)) == 6

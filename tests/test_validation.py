@@ -1,6 +1,6 @@
-"""Issue 6: « Valider » (the two boxes, the confirmation, exactly once under 20 concurrent
-requests on SQLite and PostgreSQL, read-only after), four-eyes, « Mettre en attente » and
-« Refuser la commande »."""
+"""« Valider » (the two boxes, the confirmation, exactly once under 20 concurrent requests on
+SQLite and PostgreSQL, read-only after), four-eyes, « Mettre en attente » and « Refuser la
+commande », and how a refusal comes back to the order file."""
 from __future__ import annotations
 
 import re
@@ -105,6 +105,25 @@ def test_an_unsigned_document_blocks_validation(client, desk):
     assert Order.get_by_id(order.id).phase == "validation"
 
 
+def test_refusals_come_back_to_the_validation_block_with_their_reasons(client, desk):
+    ae, operator, order = desk
+    login_as(client, operator)
+    html, token, version = page(client, order)
+    back = f"/commandes/{order.id}#validation"
+    for path, form, message in [
+        ("validation/confirmation", {"version": version, "payment_ok": "1"},
+         "Validation impossible : La case « Dossier complet (OK) » n'est pas cochée."),
+        ("validation", {"version": "0" * 32},
+         "Validation refusée : Le dossier a été modifié depuis l'ouverture de la page"),
+        ("refus", {"comment": ""}, "Le commentaire est obligatoire."),
+    ]:
+        answer = client.post(f"/commandes/{order.id}/{path}", data={"csrf_token": token, **form})
+        assert (answer.status_code, answer.headers["Location"]) == (303, back)
+        shown = client.get(back).get_data(as_text=True).replace("&#39;", "'")
+        assert f'class="flash flash-error" role="alert">{message}' in shown
+    assert Order.get_by_id(order.id).phase == "validation"
+
+
 def test_four_eyes_keeps_the_recorder_from_validating(app, client, make_ae, make_operator, make_order):
     ae = make_ae()
     AE.update(four_eyes=True).where(AE.id == ae.id).execute()
@@ -156,11 +175,11 @@ def test_hold_resume_and_refuse(app, client, desk):
     ae, operator, order = desk
     login_as(client, operator)
     html, token, version = page(client, order)
-    empty = client.post(f"/commandes/{order.id}/attente", data={"csrf_token": token, "commentaire": " "},
+    empty = client.post(f"/commandes/{order.id}/attente", data={"csrf_token": token, "comment": " "},
                         follow_redirects=True)
     assert "Le commentaire est obligatoire." in text(empty.get_data(as_text=True))
     held = client.post(f"/commandes/{order.id}/attente",
-                       data={"csrf_token": token, "commentaire": "Kbis de plus de 3 mois."},
+                       data={"csrf_token": token, "comment": "Kbis de plus de 3 mois."},
                        follow_redirects=True)
     shown = text(held.get_data(as_text=True))
     assert "Commande en attente depuis le" in shown and "Kbis de plus de 3 mois." in shown
@@ -172,7 +191,7 @@ def test_hold_resume_and_refuse(app, client, desk):
     client.post(f"/commandes/{order.id}/reprise", data={"csrf_token": token})
     assert Order.get_by_id(order.id).on_hold_at is None
     refused = client.post(f"/commandes/{order.id}/refus",
-                          data={"csrf_token": token, "commentaire": "Société radiée."},
+                          data={"csrf_token": token, "comment": "Société radiée."},
                           follow_redirects=True)
     assert "refusée : elle est annulée" in text(refused.get_data(as_text=True))
     order = Order.get_by_id(order.id)
@@ -181,7 +200,7 @@ def test_hold_resume_and_refuse(app, client, desk):
     actions = [e.action for e in AuditEvent.select().where(AuditEvent.order == order.id)]
     assert {"order_on_hold", "order_resumed", "order_refused"} <= set(actions)
     late = client.post(f"/commandes/{order.id}/refus",
-                       data={"csrf_token": token, "commentaire": "encore"}, follow_redirects=True)
+                       data={"csrf_token": token, "comment": "encore"}, follow_redirects=True)
     assert "La commande est déjà annulée." in text(late.get_data(as_text=True))
 
 

@@ -166,7 +166,7 @@ def test_htmx_gets_only_the_main_area(client, desk):
 
 
 def test_lower_right_corner_is_reserved_for_notifications(client, desk, app, monkeypatch):
-    """The regions are there; their content comes from the notification templates (issue 5),
+    """The regions are there; their content comes from the notification templates,
     and without them the corner shows nothing (no dead button)."""
     login_as(client, desk["camille"])
     html = client.get(viewer_url(desk)).get_data(as_text=True)
@@ -232,7 +232,7 @@ def verify(client, desk, document, htmx=True, **form):
 
 def test_marking_a_justificatif_verified_records_who_and_when(client, desk):
     login_as(client, desk["camille"])
-    response = verify(client, desk, desk["kbis"], action="verifier")
+    response = verify(client, desk, desk["kbis"], action="verify")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="verification"')
@@ -248,7 +248,7 @@ def test_marking_a_justificatif_verified_records_who_and_when(client, desk):
 
 def test_order_file_shows_the_check_and_the_viewer_buttons(client, desk):
     login_as(client, desk["camille"])
-    verify(client, desk, desk["kbis"], action="verifier", expires_on="2031-06-30")
+    verify(client, desk, desk["kbis"], action="verify", expires_on="2031-06-30")
     html = client.get(f"/commandes/{desk['order'].id}").get_data(as_text=True)
     documents_section = html[html.index('id="documents"'):html.index("</section>",
                                                                       html.index('id="documents"'))]
@@ -262,7 +262,7 @@ def test_order_file_shows_the_check_and_the_viewer_buttons(client, desk):
 
 def test_an_expired_piece_is_flagged_in_the_viewer_and_the_order_file(client, desk):
     login_as(client, desk["camille"])
-    html = verify(client, desk, desk["holder_id"], action="verifier",
+    html = verify(client, desk, desk["holder_id"], action="verify",
                   expires_on="2024-01-31").get_data(as_text=True)
     assert "Pièce expirée depuis le 31/01/2024" in text(html)
     assert '<span class="expired-mark">expirée</span>' in html  # the side panel's badge
@@ -273,9 +273,9 @@ def test_an_expired_piece_is_flagged_in_the_viewer_and_the_order_file(client, de
 
 def test_without_javascript_the_check_redirects_back_to_the_page(client, desk):
     login_as(client, desk["camille"])
-    response = verify(client, desk, desk["kbis"], htmx=False, action="verifier",
+    response = verify(client, desk, desk["kbis"], htmx=False, action="verify",
                       expires_on="30/06/2031",
-                      retour=f"/commandes/{desk['order'].id}/visionneuse?document="
+                      back=f"/commandes/{desk['order'].id}/visionneuse?document="
                              f"{desk['kbis'].id}&page=2")
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"document={desk['kbis'].id}&page=2"
@@ -286,18 +286,18 @@ def test_without_javascript_the_check_redirects_back_to_the_page(client, desk):
 
 def test_return_address_cannot_leave_the_viewer(client, desk):
     login_as(client, desk["camille"])
-    response = verify(client, desk, desk["kbis"], htmx=False, action="verifier",
-                      retour="https://evil.example/")
+    response = verify(client, desk, desk["kbis"], htmx=False, action="verify",
+                      back="https://evil.example/")
     assert response.headers["Location"].endswith(
         f"/commandes/{desk['order'].id}/visionneuse#verification")
 
 
 def test_withdrawing_and_unchanged(client, desk):
     login_as(client, desk["camille"])
-    verify(client, desk, desk["kbis"], action="verifier")
-    again = verify(client, desk, desk["kbis"], action="verifier").get_data(as_text=True)
+    verify(client, desk, desk["kbis"], action="verify")
+    again = verify(client, desk, desk["kbis"], action="verify").get_data(as_text=True)
     assert "Rien à enregistrer : la pièce était déjà dans cet état." in again
-    withdrawn = verify(client, desk, desk["kbis"], action="retirer").get_data(as_text=True)
+    withdrawn = verify(client, desk, desk["kbis"], action="unverify").get_data(as_text=True)
     assert "Vérification retirée." in withdrawn and "Pas encore vérifiée." in withdrawn
     actions = [e.action for e in AuditEvent.select().where(
         AuditEvent.action.startswith("document_verif")).order_by(AuditEvent.id)]
@@ -316,7 +316,7 @@ def test_refusals_are_explained_in_french(client, desk, who, document, setup, me
     if setup == "validated":
         Order.update(phase="generation", substate=None, validated_at=utcnow()).execute()
     login_as(client, desk[who])
-    html = verify(client, desk, desk[document], action="verifier").get_data(as_text=True)
+    html = verify(client, desk, desk[document], action="verify").get_data(as_text=True)
     assert message in text(html) and 'role="alert"' in html
     assert Document.select().where(Document.verified_at.is_null(False)).count() == 0
     assert not AuditEvent.select().where(AuditEvent.action == "document_verified").exists()
@@ -324,11 +324,11 @@ def test_refusals_are_explained_in_french(client, desk, who, document, setup, me
 
 def test_a_bad_date_is_refused(client, desk):
     login_as(client, desk["camille"])
-    html = verify(client, desk, desk["kbis"], action="verifier",
+    html = verify(client, desk, desk["kbis"], action="verify",
                   expires_on="31/02/2030").get_data(as_text=True)
     assert "Date d'expiration invalide : utilisez le format jj/mm/aaaa." in text(html)
     assert 'aria-invalid="true"' in html
-    html = verify(client, desk, desk["kbis"], action="verifier",
+    html = verify(client, desk, desk["kbis"], action="verify",
                   expires_on="0030-01-01").get_data(as_text=True)
     assert "l'année doit être comprise entre 1900 et 2200" in text(html)
 
@@ -346,6 +346,6 @@ def test_verification_needs_csrf(client, desk):
     login_as(client, desk["camille"])
     response = client.post(
         f"/commandes/{desk['order'].id}/documents/{desk['kbis'].id}/verification",
-        data={"action": "verifier"})
+        data={"action": "verify"})
     assert response.status_code == 400
     assert Document.get_by_id(desk["kbis"].id).verified_at is None

@@ -1,0 +1,37 @@
+"""Lookups that answer 404 for what belongs to an order or an AE: the order itself comes from
+blueprints.common.order_or_404 (the operator's scope), its parts are looked up through it, so
+an id of another order's document or signer is as unknown as another AE's order."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import abort
+
+from blueprints.common import current_operator
+from models import Document, Operator, Order, SignatureRequest
+from services import administration
+from services.dossiers import documents
+from services.signing import signatures
+
+Row = TypeVar("Row")
+
+
+def _found(row: Row | None) -> Row:
+    if row is None:
+        abort(404)
+    return row
+
+
+def document_or_404(order: Order, document_id: int) -> Document:
+    """A document of ``order`` that has a file (a row still waiting for its upload has none)."""
+    document = documents.document_of_order(order, document_id)
+    return _found(document if document is not None and document.sha256 else None)
+
+
+def signature_request_or_404(order: Order, request_id: int) -> SignatureRequest:
+    return _found(signatures.request_of(order, request_id))
+
+
+def operator_or_404(operator_id: int) -> Operator:
+    """An operator of the logged-in operator's AE."""
+    return _found(administration.operator_of_ae(current_operator().ae_id, operator_id))
