@@ -60,14 +60,14 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     operator = Operator.get_by_id(1)
     assert operator.display_name == "Ancien Opérateur"
     assert operator.digest_enabled is False
-    # v5 (issue 5): the AEs' notification wordings, and the requester's last change.
+    # v5: the AEs' notification wordings, and the requester's last change.
     from models import MessageTemplate
     assert MessageTemplate.select().count() == 0 and order.requester_modified_at is None
-    # v8 (issue 7): the digests sent per (operator, slot); AEs send all-zero digests by default.
+    # v8: the digests sent per (operator, slot); AEs send all-zero digests by default.
     from models import AE, DigestRun
     assert DigestRun.select().count() == 0 and AE.get_by_id(order.ae_id).digest_send_empty is True
 
-    # v9 (issue 3): the upgraded table has the indexes a fresh one is created with, no more.
+    # v9: the upgraded table has the indexes a fresh one is created with, no more.
     # Names compared on 63 characters: PostgreSQL cuts longer ones there.
     expected = {index._name[:63] for index in Order._meta.fields_to_index()}
     found = {index.name[:63] for index in database.get_indexes("order")

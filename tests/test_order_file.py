@@ -2,7 +2,6 @@
 the ID document number (HTMX and plain form), « En cours de traitement par … », tenancy,
 and a query count that does not grow with the dossier."""
 import datetime as dt
-import html as html_lib
 import json
 import re
 
@@ -14,6 +13,7 @@ from formatting import paris_date, paris_time
 from models import AuditEvent, Document, Order, OrderReview, Person, Portal, utcnow
 from services.orders import order_file
 from tests.conftest import csrf_token_from, login_as
+from tests.text import text
 
 HTMX = {"HX-Request": "true"}
 
@@ -69,11 +69,6 @@ def document_row(html: str, label: str) -> list[str]:
     return [text(cell).strip() for cell in cells]
 
 
-def text(html: str) -> str:
-    """What a reader sees: tags dropped, entities decoded, blanks collapsed."""
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
-
-
 def record(client, order, token, doc_type, number, headers=None, with_token=True):
     data = {"id_doc_type": doc_type, "id_doc_number": number}
     if with_token:
@@ -114,11 +109,11 @@ def test_sections_and_fields(client, desk):
     assert "Prénom Alain" in text(section(html, "Représentant légal"))
     assert ">Mandataire</h2>" not in html
     assert "<dt>" in html and '<th scope="col">Statut</th>' in html
-    # No dead buttons: « Envoyer pour signature » waits for step 1; « Valider » (issue 6) is a
+    # No dead buttons: « Envoyer pour signature » waits for step 1; « Valider » is a
     # live form whose server side says what is missing.
     assert "Envoyer pour signature</button>" not in html
     assert f'action="/commandes/{desk["order"].id}/validation/confirmation"' in html
-    # « Consulter » and « Télécharger le dossier » (issue 4) are live links.
+    # « Consulter » and « Télécharger le dossier » are live links.
     order_id = desk["order"].id
     assert f'href="/commandes/{order_id}/visionneuse" target="visionneuse-960072">Consulter' in html
     assert f'href="/commandes/{order_id}/dossier.zip" download>Télécharger le dossier' in html

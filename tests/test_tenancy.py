@@ -18,11 +18,11 @@ def two_tenants(app, make_ae, make_operator, make_order):
     their_notification = Notification.create(ae=theirs, order=their_order, type="autre",
                                               recipient="x@example.org", subject="s", body="b",
                                               message_id="<t@example.org>")
-    # issue 6: a signature request of the other AE's order
+    # a signature request of the other AE's order
     their_request = SignatureRequest.create(order=their_order, role="holder", name="Yann Le Goff",
                                             email="y@example.org", link_nonce="n",
                                             expires_at=utcnow())
-    their_operator = make_operator(theirs)  # issue 7: the administration screen
+    their_operator = make_operator(theirs)  # for the administration screen
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request}
@@ -35,12 +35,12 @@ def foreign_value(argument: str, data: dict):
         "number": data["their_order"].number,
         "document_id": data["their_document"].id,
         "notification_id": data["their_notification"].id,
-        "page": 1,  # the viewer's page previews (issue 4): the document is what is foreign
-        # /activation/<secret> (issue 8): public, the link's secret is the key; an unknown one
+        "page": 1,  # the viewer's page previews: the document is what is foreign
+        # /activation/<secret>: public, the link's secret is the key; an unknown one
         # answers 404 (tests/test_activation.py covers the holder's own link).
         "secret": "x" * 43,
-        "request_id": data["their_request"].id,  # issue 6: a signature request
-        "operator_id": data["their_operator"].id,  # issue 7: administration
+        "request_id": data["their_request"].id,  # a signature request
+        "operator_id": data["their_operator"].id,  # administration
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

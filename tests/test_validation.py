@@ -1,4 +1,4 @@
-"""Issue 6: « Valider » (the two boxes, the confirmation, exactly once under 20 concurrent
+"""« Valider » (the two boxes, the confirmation, exactly once under 20 concurrent
 requests on SQLite and PostgreSQL, read-only after), four-eyes, « Mettre en attente » and
 « Refuser la commande »."""
 from __future__ import annotations
@@ -13,10 +13,7 @@ from models import AE, AuditEvent, Document, Notification, Order, db
 from services import audit, validation
 from tests.conftest import csrf_token_from, login_as
 from tests.signature_support import ready_order
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+from tests.text import text
 
 
 def signed_order(app, make_order, ae, recorder=None, **fields):

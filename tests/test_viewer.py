@@ -5,7 +5,6 @@ query count that does not grow with the dossier."""
 from __future__ import annotations
 
 import datetime as dt
-import html as html_lib
 import io
 import json
 import re
@@ -18,6 +17,7 @@ from models import AuditEvent, Document, Order, utcnow
 from services.dossiers import documents
 from tests.conftest import csrf_token_from, login_as
 from tests.pdf_samples import text_pdf
+from tests.text import text
 
 HTMX = {"HX-Request": "true", "HX-Target": "document-view"}
 
@@ -53,10 +53,6 @@ def desk(app, make_ae, make_operator, make_order):
 def viewer_url(desk, **query) -> str:
     base = f"/commandes/{desk['order'].id}/visionneuse"
     return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-
-
-def text(html: str) -> str:
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def panel(html: str) -> str:
@@ -166,7 +162,7 @@ def test_htmx_gets_only_the_main_area(client, desk):
 
 
 def test_lower_right_corner_is_reserved_for_notifications(client, desk, app, monkeypatch):
-    """The regions are there; their content comes from the notification templates (issue 5),
+    """The regions are there; their content comes from the notification templates,
     and without them the corner shows nothing (no dead button)."""
     login_as(client, desk["camille"])
     html = client.get(viewer_url(desk)).get_data(as_text=True)

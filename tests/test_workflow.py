@@ -827,7 +827,7 @@ def test_checklist_of_an_order_to_check_lists_every_condition():
         ("Pièce justificative importée : Preuve de paiement", True),
         ("Contact OTP valide (numéro de mobile ou adresse e-mail)", False),
         ("N° de justificatif d'identité du porteur renseigné", True),
-        ("Commande pas en attente", True),  # issue 6: « Mettre en attente »
+        ("Commande pas en attente", True),  # « Mettre en attente »
     ]
 
 
@@ -836,7 +836,7 @@ def test_checklist_of_an_order_to_validate_shows_four_eyes_only_when_required():
     documents = complete_documents(order)
     codes = [c.code for c in wf.next_step_checklist(order, documents, AEA, PLAIN_AE)]
     assert "four_eyes" not in codes
-    assert codes[-2:] == ["not_validated", "not_on_hold"]  # issue 6: « Mettre en attente »
+    assert codes[-2:] == ["not_validated", "not_on_hold"]  # « Mettre en attente »
     checklist = wf.next_step_checklist(order, documents, AEA, FOUR_EYES_AE)
     assert checklist[-1].code == "four_eyes" and checklist[-1].ok
     assert {"payment_ok", "dossier_complete_ok", "document:cgu", "document:kbis"} <= set(

@@ -1,4 +1,4 @@
-"""What the requester is told and may change (workflow.py, issue 5), on plain objects: the
+"""What the requester is told and may change (workflow.py), on plain objects: the
 missing, expired and unsigned documents the message types name, the follow-up page's plain
 French, and the rule that takes a dossier sent for signature back to « à vérifier »."""
 import datetime as dt
