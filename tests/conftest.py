@@ -15,6 +15,7 @@ from database import close_pooled_connections
 from models import db
 from tests import factories
 from tests.e2e_support import PG_BASE_URL, throwaway_postgres
+from tests.softhsm import SoftHSM
 
 pytest_plugins = ("tests.browser_fixtures",)
 
@@ -89,6 +90,26 @@ def make_operator():
 @pytest.fixture
 def make_order():
     return factories.make_order
+
+
+# --- the usual tenant, and USB keys ----------------------------------------------------------
+
+@pytest.fixture
+def bpoi(make_ae):
+    """AE « BPOI » and its two portals."""
+    return make_ae("BPOI")
+
+
+@pytest.fixture
+def aet(bpoi, make_operator):
+    """Julien Roux, who generates BPOI's certificates."""
+    return make_operator(bpoi, roles="AET", name="Julien Roux")
+
+
+@pytest.fixture
+def softhsm(tmp_path, monkeypatch):
+    """Real SoftHSM2 USB keys of this test's own (tests/softhsm.py)."""
+    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
 
 
 def login_as(client, operator) -> None:

@@ -21,26 +21,10 @@ from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import (ORIGIN, PageSteps, activation_code, activation_link,
                                       blank_key, post_json, validated_order)
 from tests.smtp_support import eml_messages
-from tests.softhsm import SoftHSM
 from tests.text import mail_text
 from token_bridge import generation as bridge
 from bridge_protocol import INSTRUCTION_ACTIVATION
 from token_bridge.tokens import pkcs11_library
-
-
-@pytest.fixture
-def softhsm(tmp_path, monkeypatch):
-    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
-
-
-@pytest.fixture
-def bpoi(make_ae):
-    return make_ae("BPOI")
-
-
-@pytest.fixture
-def aet(bpoi, make_operator):
-    return make_operator(bpoi, roles="AET", name="Julien Roux")
 
 
 def generated(app, client, aet, order, softhsm) -> str:
