@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import tempfile
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qsl, urlsplit
@@ -72,9 +74,9 @@ class OpenedPages:
     def capture(self) -> list[Path]:
         """A screenshot of every page still open, for a failed test."""
         paths = []
-        folder = Path(SCREENSHOTS) if SCREENSHOTS else self.folder
+        self.folder.mkdir(parents=True, exist_ok=True)
         for number, page in enumerate((p for c in self.contexts for p in c.pages), 1):
-            path = folder / f"echec-{number}.png"
+            path = self.folder / f"echec-{number}.png"
             try:
                 page.screenshot(path=str(path), full_page=True, timeout=5_000)
             except Exception:  # noqa: BLE001 — a crashed page: the other captures still count
@@ -93,10 +95,17 @@ _consoles: dict[int, list[str]] = {}
 _OPENED = pytest.StashKey[OpenedPages]()
 
 
+def failure_folder(nodeid: str) -> Path:
+    """Where a failed test's screenshots go: RADESK_SCREENSHOTS, else a folder of the system's
+    temporary directory that pytest's rotation of its own folders does not remove."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+    return Path(SCREENSHOTS or Path(tempfile.gettempdir()) / "radesk-echecs") / name
+
+
 @pytest.fixture
-def new_page(browser, request, tmp_path):
+def new_page(browser, request):
     """``new_page(**context_options)``: a fresh page in a context of its own."""
-    opened = OpenedPages(browser, tmp_path)
+    opened = OpenedPages(browser, failure_folder(request.node.nodeid))
     request.node.stash[_OPENED] = opened
     yield opened.new_page
     opened.close()

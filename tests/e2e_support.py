@@ -341,13 +341,16 @@ def order_with_pieces(number: int, kinds, *, requester_email: str):
             "Lettre d'autorisation de demande de certificat", number, company, holder, legal, None),
         "kbis": lambda: docs.kbis_pdf(company, "434202180", "12 rue de la République, Toulouse",
                                       legal, dt.date(2012, 3, 14)),
-        "holder_id": lambda: docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3), "X4RTBPFW4"),
+        "holder_id": lambda: docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3),
+                                                "X4RTBPFW4"),
         "legal_rep_id": lambda: docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12),
                                                    "880692310285"),
-        "payment_proof": lambda: docs.payment_proof_pdf(number, company, 249.0, dt.date(2026, 1, 5)),
+        "payment_proof": lambda: docs.payment_proof_pdf(number, company, 249.0,
+                                                        dt.date(2026, 1, 5)),
     }
     order = make_order(AE.get(AE.name == "BPOI"), number=number, first_name="Claire",
-                       last_name="Durand", otp_contact="0612345678", requester_email=requester_email)
+                       last_name="Durand", otp_contact="0612345678",
+                       requester_email=requester_email)
     for kind in kinds:
         data = pieces[kind]()
         extension = "jpg" if data[:3] == b"\xff\xd8\xff" else "pdf"
@@ -358,7 +361,8 @@ def order_with_pieces(number: int, kinds, *, requester_email: str):
 # --- sites: the app, the bridge and what they serve ----------------------------------------
 
 @contextlib.contextmanager
-def operator_site(directory: Path, seed: Callable, *, bridge: bool = True) -> Iterator[SimpleNamespace]:
+def operator_site(directory: Path, seed: Callable, *,
+                  bridge: bool = True) -> Iterator[SimpleNamespace]:
     """The app on an empty database that ``seed(app, softhsm)`` fills (inside
     ``instance.seeding()``), served with the bridge holding the keys of ``softhsm`` (unless
     ``bridge`` is False: the test starts it). The site has ``instance``, ``server``,

@@ -1,8 +1,8 @@
-"""The Visionneuse in the browser, on the demo data: demo-aea opens order 960072, clicks « Consulter »;
-a new tab shows the side panel; unfolding a document shows its title, import date and time
-and a thumbnail; paging through a multi-page PDF (buttons and keyboard, next page prefetched)
-and rotating an ID image work; a justificatif is marked « vérifiée »; « Télécharger le
-dossier » gives a ZIP whose manifest hashes match the files."""
+"""The Visionneuse in the browser, on the demo data: demo-aea opens order 960072, clicks
+« Consulter »; a new tab shows the side panel; unfolding a document shows its title, import
+date and time and a thumbnail; paging through a multi-page PDF (buttons and keyboard, next page
+prefetched) and rotating an ID image work; a justificatif is marked « vérifiée »; « Télécharger
+le dossier » gives a ZIP whose manifest hashes match the files."""
 from __future__ import annotations
 
 import csv
