@@ -7,15 +7,14 @@ from __future__ import annotations
 import io
 import os
 import random
-import struct
 import zipfile
-import zlib
 from dataclasses import dataclass
 
 from PIL import Image
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
 
+from tests.image_samples import png_header_only
 from tests.pdf_samples import (javascript_name_tree_pdf, javascript_open_action_pdf,
                                launch_action_pdf, text_pdf, zeros_stream_pdf)
 
@@ -62,13 +61,6 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("payload.exe", b"MZ" + b"\x00" * 200)
     return buffer.getvalue()
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
 def _corrupt_jpeg() -> bytes:
@@ -120,7 +112,7 @@ def corpus() -> list[BadFile]:
         BadFile("page-geante.pdf", text_pdf(size=(144000, 144000)), REFUSED,
                 "Format de page hors norme (page 1 : 5 080 × 5 080 cm ; de 0,1 cm à 508 cm de "
                 "côté)."),
-        BadFile("bombe-entete.png", _png_header_only(20_000, 20_000), REFUSED,
+        BadFile("bombe-entete.png", png_header_only(20_000, 20_000), REFUSED,
                 "Image trop grande (maximum 40 000 000 pixels)."),
         BadFile("bombe.png", _image("PNG", (12_000, 12_000), mode="1"), REFUSED,
                 "Image trop grande (12 000 × 12 000 pixels, maximum 40 000 000 pixels)."),

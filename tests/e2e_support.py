@@ -1,20 +1,19 @@
-"""Helpers for end-to-end tests: the real app served by gunicorn in a subprocess, with its own
+"""Servers for end-to-end tests: the real app served by gunicorn in a subprocess, with its own
 instance folder and database; the real token bridge; SoftHSM2 keys whose certificates come from
-the app's embedded CA; headless Chromium.
+the app's embedded CA; the demo data behind them. The browser side (Playwright fixtures) is in
+tests/browser_fixtures.py.
 
 A typical module (tests/test_e2e_login.py is one)::
 
+    def seed(app, softhsm):
+        ae, operator, token = operator_with_key(app, softhsm, label="cle-camille")
+        make_order(ae, number=960072)
+        return {"token": token}
+
     @pytest.fixture(scope="module")
     def site(tmp_path_factory):
-        directory = tmp_path_factory.mktemp("site")
-        with AppInstance.create(directory) as instance:
-            softhsm = SoftHSM(directory / "softhsm")          # tests/softhsm.py
-            with instance.seeding() as app:
-                ae = make_ae("BPOI")
-                operator = make_operator(ae, "Camille Martin")
-                token = make_operator_key(app, softhsm, operator, label="cle-camille")
-            with start_app_server(instance), start_bridge(instance, softhsm):
-                yield instance, token
+        with operator_site(tmp_path_factory.mktemp("site"), seed) as site:
+            yield site          # site.instance, site.server, site.bridge, site.token…
 
 The app is a subprocess, never a thread of the test process: the peewee database proxy, the
 rate limiter and the CA cache are process-wide, and the test process's fixtures re-point them.
@@ -23,26 +22,23 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import signal
 import socket
 import subprocess
-from types import SimpleNamespace
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-from urllib.parse import parse_qsl, urlsplit
+from types import SimpleNamespace
+from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PG_BASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 START_TIMEOUT = 40.0
 
@@ -71,25 +67,30 @@ def wait_for_port(port: int, timeout: float = START_TIMEOUT, process=None) -> No
 # --- databases ---------------------------------------------------------------------------
 
 @contextlib.contextmanager
+def throwaway_postgres(base_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database on the server ``base_url`` names, dropped afterwards."""
+    from playhouse.db_url import connect
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = connect(base_url)
+    with admin.connection_context():
+        admin.execute_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield base_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connection_context():
+            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
 def throwaway_database(directory: Path) -> Iterator[str]:
     """A database for one app instance: a fresh PostgreSQL database when TEST_DATABASE_URL
     names a server (dropped afterwards), else an SQLite file in ``directory``."""
     if not PG_BASE_URL.startswith("postgres"):
         yield f"sqlite:///{Path(directory) / 'radesk.db'}"
         return
-    import peewee
-    from playhouse.db_url import connect
-
-    name = f"radesk_e2e_{uuid.uuid4().hex[:10]}"
-    admin = connect(PG_BASE_URL)
-    assert isinstance(admin, peewee.PostgresqlDatabase)
-    with admin.connection_context():
-        admin.execute_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_BASE_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connection_context():
-            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_postgres(PG_BASE_URL, "radesk_e2e") as url:
+        yield url
 
 
 # --- the application -----------------------------------------------------------------------
@@ -98,8 +99,8 @@ def throwaway_database(directory: Path) -> Iterator[str]:
 class AppInstance:
     """Everything one app server runs on: instance folder, database, port, configuration.
 
-    ``settings`` are app config keys; they reach the server subprocess as the environment
-    variables config.py reads, and the in-process app (for seeding) as a config dict.
+    The settings reach the server subprocess as the environment variables config.py reads,
+    and the in-process app (for seeding) as a config dict; ``extra_env`` goes to the server only.
     """
     directory: Path
     database_url: str
@@ -107,6 +108,7 @@ class AppInstance:
     bridge_port: int
     trusted_proxies: list[str] = field(default_factory=list)
     public_url: str | None = None
+    pki_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -147,6 +149,7 @@ class AppInstance:
             "RADESK_LOGIN_ORIGINS": [self.origin],
             "RADESK_BRIDGE_URL": self.bridge_url,
             "RADESK_TRUSTED_PROXIES": list(self.trusted_proxies),
+            "RADESK_PKI_URL": self.pki_url,
         }
 
     def environment(self) -> dict[str, str]:
@@ -159,6 +162,7 @@ class AppInstance:
             "RADESK_LOGIN_ORIGINS": self.origin,
             "RADESK_BRIDGE_URL": self.bridge_url,
             "RADESK_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "RADESK_PKI_URL": self.pki_url or "",
             **self.extra_env,
         }
 
@@ -185,7 +189,10 @@ class AppInstance:
 
 
 class ServerProcess:
-    """A subprocess whose output goes to a log file, stopped with its process group."""
+    """A subprocess whose output goes to a log file, stopped with its process group.
+    ``running`` lists those not stopped yet: a failed test shows the end of their logs."""
+
+    running: list["ServerProcess"] = []
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
         self.name = name
@@ -193,9 +200,11 @@ class ServerProcess:
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
+        ServerProcess.running.append(self)
 
     def log_tail(self, lines: int = 40) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
@@ -219,6 +228,8 @@ class ServerProcess:
         raise TimeoutError(f"{self.name} ne répond pas sur {url} :\n{self.log_tail()}")
 
     def stop(self) -> None:
+        if self in ServerProcess.running:
+            ServerProcess.running.remove(self)
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -227,7 +238,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
     def __enter__(self) -> "ServerProcess":
         return self
@@ -270,10 +282,7 @@ def softhsm_environment(softhsm):
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = previous
+        _restore_environment("SOFTHSM2_CONF", previous)
 
 
 def make_operator_key(app, softhsm, operator, *, label: str, pin: str = "1234",
@@ -303,145 +312,122 @@ def make_operator_key(app, softhsm, operator, *, label: str, pin: str = "1234",
     return token
 
 
-# --- rows ---------------------------------------------------------------------------------
-
-def make_operator(ae, display_name: str, roles: str = "AEA", email: str | None = None):
-    from models import Operator
-    return Operator.create(ae=ae, display_name=display_name, roles=roles, all_portals=True,
-                           email=email or f"{display_name.split()[0].lower()}@example.org")
-
-
-def make_ae(name: str, portals=("BPOI-Occitanie", "BPOI-Rhône")):
-    from models import AE, Portal
-    ae = AE.create(name=name)
-    for portal in portals:
-        Portal.create(ae=ae, name=portal)
-    return ae
+def operator_with_key(app, softhsm, *, label: str, roles: str = "AEA", pin: str = "1234"):
+    """AE « BPOI » and its operator Camille Martin, whose SoftHSM2 key ``label`` logs her in.
+    Returns (ae, operator, token)."""
+    from tests.factories import make_ae, make_operator
+    ae = make_ae("BPOI")
+    operator = make_operator(ae, "Camille Martin", roles=roles)
+    return ae, operator, make_operator_key(app, softhsm, operator, label=label, pin=pin)
 
 
-def make_order(ae, number: int, first_name: str = "Sandra", last_name: str = "Boileau",
-               siren: str = "434202180", phase: str = "validation", substate: str = "to_check"):
-    from models import Company, Order, Person, Portal, holder_search_fields
-    portal = Portal.select().where(Portal.ae == ae).order_by(Portal.id).first()
-    company = Company.create(ae=ae, name="Boileau Colbert Conseil", siren=siren)
-    holder = Person.create(ae=ae, civility="Mme", first_name=first_name, last_name=last_name,
-                           email="porteur@example.org", phone="0612345678")
-    legal = Person.create(ae=ae, civility="Mme", first_name="Alice", last_name="Colbert",
-                          email="rl@example.org")
-    return Order.create(number=number, ae=ae, portal=portal, company=company, holder=holder,
-                        legal_representative=legal, phase=phase, substate=substate,
-                        otp_contact="0612345678",
-                        **holder_search_fields(first_name, last_name))
+def order_with_pieces(number: int, kinds, *, requester_email: str):
+    """An order of the demo's « BPOI » at « à vérifier », holder Claire Durand, valid Contact
+    OTP, with the demo's documents ``kinds`` imported by the requester (call it inside
+    ``instance.seeding()``, after seed_demo). Returns the order."""
+    import datetime as dt
+
+    from demo import documents as docs
+    from models import AE
+    from services.dossiers.documents import import_document
+    from tests.factories import make_order
+
+    company, holder, legal = "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert"
+    pieces = {
+        "cgu": lambda: docs.contract_pdf("CGU", number, company, holder, legal, None),
+        "subscription_contract": lambda: docs.contract_pdf(
+            "Contrat d'abonnement", number, company, holder, legal, None),
+        "authorization_letter": lambda: docs.contract_pdf(
+            "Lettre d'autorisation de demande de certificat", number, company, holder, legal, None),
+        "kbis": lambda: docs.kbis_pdf(company, "434202180", "12 rue de la République, Toulouse",
+                                      legal, dt.date(2012, 3, 14)),
+        "holder_id": lambda: docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3),
+                                                "X4RTBPFW4"),
+        "legal_rep_id": lambda: docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12),
+                                                   "880692310285"),
+        "payment_proof": lambda: docs.payment_proof_pdf(number, company, 249.0,
+                                                        dt.date(2026, 1, 5)),
+    }
+    order = make_order(AE.get(AE.name == "BPOI"), number=number, first_name="Claire",
+                       last_name="Durand", otp_contact="0612345678",
+                       requester_email=requester_email)
+    for kind in kinds:
+        data = pieces[kind]()
+        extension = "jpg" if data[:3] == b"\xff\xd8\xff" else "pdf"
+        import_document(order, kind, f"{kind}.{extension}", data, actor_label="Demandeur")
+    return order
 
 
-# --- the browser ----------------------------------------------------------------------------
+# --- sites: the app, the bridge and what they serve ----------------------------------------
 
-def launch_chromium(playwright):
-    """Debian's Chromium, headless (never `playwright install`)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                      headless=True)
+@contextlib.contextmanager
+def operator_site(directory: Path, seed: Callable, *,
+                  bridge: bool = True) -> Iterator[SimpleNamespace]:
+    """The app on an empty database that ``seed(app, softhsm)`` fills (inside
+    ``instance.seeding()``), served with the bridge holding the keys of ``softhsm`` (unless
+    ``bridge`` is False: the test starts it). The site has ``instance``, ``server``,
+    ``softhsm``, ``bridge`` and whatever ``seed`` returned as a dict."""
+    from tests.softhsm import SoftHSM
+    with AppInstance.create(directory) as instance:
+        softhsm = SoftHSM(directory / "softhsm")
+        with instance.seeding() as app:
+            seeded = seed(app, softhsm)
+        with start_app_server(instance) as server, \
+                (start_bridge(instance, softhsm) if bridge else contextlib.nullcontext()) as process:
+            yield SimpleNamespace(instance=instance, server=server, softhsm=softhsm,
+                                  bridge=process, **seeded)
+
+
+@dataclass
+class DemoKeys:
+    """The SoftHSM2 tokens seed_demo made in the instance folder (the bridge's keys)."""
+    conf_path: Path
+    module_path: str
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "SOFTHSM2_CONF": str(self.conf_path),
+                "PKCS11_MODULE": self.module_path}
+
+    def serial(self, label: str) -> str:
+        from token_bridge import provision
+        return next(s for s, name in provision.softhsm_tokens(self.conf_path) if name == label)
 
 
 @contextlib.contextmanager
-def seeded_demo_site(directory: Path, prepare_order) -> Iterator[SimpleNamespace]:
-    """The demo (8 orders) served by the real app with the bridge holding the demo keys, e-mails
-    going to a real SMTP server (tests.smtp_support) and the outbox job running every second.
-    ``prepare_order(app)`` returns the id of the order the test works on."""
+def demo_site(directory: Path, prepare: Callable | None = None, *, order_count: int = 8,
+              smtp: bool = False, pki_url: str | None = None) -> Iterator[SimpleNamespace]:
+    """The demo (``order_count`` orders) served by the real app, with the bridge holding the
+    demo keys. ``prepare(app, keys)``, run after seeding, returns a dict added to the site.
+    With ``smtp``, e-mails go to a real SMTP server (tests.smtp_support, ``site.smtp``) and the
+    outbox job runs every second. The site's ``serial`` is demo-aea's key."""
     from demo.seed import seed_demo, softhsm_conf_path
     from tests.smtp_support import SmtpServer
-    from token_bridge import provision
 
     saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
-    smtp = SmtpServer().start()
-    try:
-        with AppInstance.create(directory, extra_env={
-                "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp.port),
-                "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"}) as instance:
-            with instance.seeding() as app:
-                seed_demo(app, order_count=8)  # the demo AEs, operators and keys
-                order_id = prepare_order(app)
-                module = app.config["PKCS11_MODULE"]
-            conf = softhsm_conf_path(instance.instance_path)
-            serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aea")
-            keys = SimpleNamespace(environment={**os.environ, "SOFTHSM2_CONF": str(conf),
-                                                "PKCS11_MODULE": module})
-            with start_app_server(instance) as server, start_bridge(instance, keys):
-                yield SimpleNamespace(instance=instance, server=server, serial=serial,
-                                      order_id=order_id, smtp=smtp, directory=directory)
-    finally:
-        smtp.stop()
-        if saved_conf is None:
-            os.environ.pop("SOFTHSM2_CONF", None)
-        else:
-            os.environ["SOFTHSM2_CONF"] = saved_conf
+    with contextlib.ExitStack() as stack:
+        stack.callback(_restore_environment, "SOFTHSM2_CONF", saved_conf)
+        server_smtp = stack.enter_context(SmtpServer()) if smtp else None
+        extra_env = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(server_smtp.port),
+                     "RADESK_SCHEDULER": "1", "RADESK_OUTBOX_INTERVAL_SECONDS": "1"} if smtp else {}
+        instance = stack.enter_context(
+            AppInstance.create(directory, pki_url=pki_url, extra_env=extra_env))
+        with instance.seeding() as app:
+            seed_demo(app, order_count=order_count)  # the demo AEs, operators and keys
+            keys = DemoKeys(softhsm_conf_path(instance.instance_path), app.config["PKCS11_MODULE"])
+            prepared = prepare(app, keys) if prepare else {}
+        server = stack.enter_context(start_app_server(instance))
+        bridge = stack.enter_context(start_bridge(instance, keys))
+        yield SimpleNamespace(instance=instance, server=server, bridge=bridge, keys=keys,
+                              serial=keys.serial("demo-aea"), smtp=server_smtp,
+                              directory=directory, **prepared)
 
 
-def log_in_through_the_page(page, base_url: str, token_serial: str, pin: str = "1234") -> None:
-    """The operator's own gesture: choose the key in « Clé USB », type the PIN, « Se connecter »."""
-    from playwright.sync_api import expect
-
-    page.goto(f"{base_url}/connexion")
-    key_chooser = page.get_by_label("Clé USB")
-    expect(key_chooser.locator(f'option[value="{token_serial}"]')).to_have_count(1)
-    key_chooser.select_option(token_serial)
-    page.get_by_label("Code PIN").fill(pin)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"{base_url}/commandes**")
-
-
-class RequestRecorder:
-    """Every request a page makes, to check what reached which server."""
-
-    def __init__(self, page):
-        self.requests = []
-        page.on("request", self._record)  # Playwright wants a Python callable, not list.append
-
-    def _record(self, request) -> None:
-        self.requests.append(request)
-
-    def to(self, base_url: str) -> list:
-        return [r for r in self.requests if r.url.startswith(base_url.rstrip("/") + "/")]
-
-    def assert_never_sent(self, secret: str, base_url: str) -> None:
-        """No request to ``base_url`` carries ``secret`` as a value: not in its URL, headers,
-        JSON body (any key or value) or form body. Values are compared whole, so a base64
-        signature or certificate that happens to contain the digits is no false alarm."""
-        for request in self.to(base_url):
-            sent = _values_sent(request)
-            assert secret not in sent, f"{request.method} {request.url} a transmis le secret"
-            assert "pin" not in {value.lower() for value in sent}, \
-                f"{request.method} {request.url} a transmis un champ « pin »"
-
-    def assert_sent(self, secret: str, base_url: str) -> None:
-        """The opposite, to prove the recorder does see what is sent."""
-        assert any(secret in _values_sent(r) for r in self.to(base_url)), base_url
-
-
-def _values_sent(request) -> set[str]:
-    parts = urlsplit(request.url)
-    values = set(parts.path.split("/"))
-    values.update(v for pair in parse_qsl(parts.query, keep_blank_values=True) for v in pair)
-    values.update(request.headers.values())
-    body = request.post_data or ""
-    try:
-        values.update(_json_strings(json.loads(body)))
-    except ValueError:
-        values.update(v for pair in parse_qsl(body, keep_blank_values=True) for v in pair)
-        values.add(body)
-    return values
-
-
-def _json_strings(data) -> Iterator[str]:
-    """Every key and every scalar value of a JSON document, as text."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield str(key)
-            yield from _json_strings(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _json_strings(item)
-    elif data is not None:
-        yield str(data)
+def _restore_environment(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def pem(certificate) -> str:

@@ -2,10 +2,7 @@
 through the routes with the token bridge's functions in between, and the e-mails it sends."""
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 
@@ -14,6 +11,7 @@ from demo.generation_local import instruction_keys
 from token_bridge import generation as bridge
 from token_bridge import provision
 from bridge_protocol import INSTRUCTION_FINALIZATION, INSTRUCTION_GENERATION
+from tests.text import mail_text
 
 ORIGIN = "http://127.0.0.1:5000"
 PIN = "1234"
@@ -89,26 +87,14 @@ class PageSteps:
         return data
 
 
-def mails(instance_path: Path) -> list[email.message.EmailMessage]:
-    folder = Path(instance_path) / "mail"
-    if not folder.exists():
-        return []
-    return [email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)]
-
-
-def text_of(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
-
-
 def activation_code(messages) -> str:
     code_mails = [m for m in messages if m["Subject"].startswith("Code d'activation")]
-    return re.search(r"^(\d{6})\r?$", text_of(code_mails[-1]), re.M).group(1)
+    return re.search(r"^(\d{6})\r?$", mail_text(code_mails[-1]), re.M).group(1)
 
 
 def activation_link(messages) -> str:
     link_mails = [m for m in messages if m["Subject"].startswith("Activation de votre clé")]
-    return re.search(r"https?://\S+/activation/[A-Za-z0-9_-]+", text_of(link_mails[-1])).group(0)
+    return re.search(r"https?://\S+/activation/[A-Za-z0-9_-]+", mail_text(link_mails[-1])).group(0)
 
 
 def sha256_hex(certificate) -> str:

@@ -1,9 +1,8 @@
-"""Orders ready for « Envoyer pour signature » (issue 6 tests): step 1 done — every required
-justificatif imported, a valid Contact OTP, the holder's ID document recorded."""
+"""For the signature tests: orders ready for « Envoyer pour signature » (step 1 done — every
+required justificatif imported, a valid Contact OTP, the holder's ID document recorded), the
+links and codes the signers receive, and poppler's pdfsig trusting the embedded CA."""
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 import subprocess
 from pathlib import Path
@@ -50,12 +49,6 @@ def code_in(text: str) -> str:
     match = CODE.search(text)
     assert match, f"no code in: {text}"
     return match.group(1)
-
-
-def eml_messages(instance_path: Path):
-    """The .eml files written without MAIL_SERVER, parsed, oldest first."""
-    files = sorted((Path(instance_path) / "mail").glob("*.eml"), key=lambda p: p.stat().st_mtime)
-    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]
 
 
 def pdfsig(path: Path, nss_dir: Path | None = None) -> str:

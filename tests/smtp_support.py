@@ -1,5 +1,6 @@
-"""A real SMTP server for tests (aiosmtpd on a free loopback port), whose received messages are
-parsed back, and the helpers that point an app at it."""
+"""E-mails in tests: a real SMTP server (aiosmtpd on a free loopback port) whose received
+messages are parsed back, the helpers that point an app at it, and the .eml files the app
+writes when no SMTP server is configured."""
 from __future__ import annotations
 
 import contextlib
@@ -9,10 +10,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
 from tests.e2e_support import free_port
+from tests.text import mail_text
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Received:
 
     @property
     def text(self) -> str:
-        return self.message.get_body(("plain",)).get_content()
+        return mail_text(self.message)
 
     @property
     def html(self) -> str:
@@ -97,3 +100,10 @@ def running_smtp(app, **settings):
     with SmtpServer() as server:
         use_smtp(app, server.port, **settings)
         yield server
+
+
+def eml_messages(instance_path: Path) -> list[EmailMessage]:
+    """The .eml files the app wrote in its instance folder (no MAIL_SERVER), parsed, oldest
+    first."""
+    files = sorted((Path(instance_path) / "mail").glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files]

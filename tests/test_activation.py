@@ -19,26 +19,12 @@ from services.certificates import activation as activation_service
 from demo.generation_local import instruction_keys
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import (ORIGIN, PageSteps, activation_code, activation_link,
-                                      blank_key, mails, post_json, text_of, validated_order)
-from tests.softhsm import SoftHSM
+                                      blank_key, post_json, validated_order)
+from tests.smtp_support import eml_messages
+from tests.text import mail_text
 from token_bridge import generation as bridge
 from bridge_protocol import INSTRUCTION_ACTIVATION
 from token_bridge.tokens import pkcs11_library
-
-
-@pytest.fixture
-def softhsm(tmp_path, monkeypatch):
-    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
-
-
-@pytest.fixture
-def bpoi(make_ae):
-    return make_ae("BPOI")
-
-
-@pytest.fixture
-def aet(bpoi, make_operator):
-    return make_operator(bpoi, roles="AET", name="Julien Roux")
 
 
 def generated(app, client, aet, order, softhsm) -> str:
@@ -67,7 +53,7 @@ def instance_path(app) -> Path:
 
 
 def open_link(client, app) -> tuple[str, str]:
-    path = urlsplit(activation_link(mails(instance_path(app)))).path
+    path = urlsplit(activation_link(eml_messages(instance_path(app)))).path
     html = client.get(path).get_data(as_text=True)
     return path, csrf_token_from(html)
 
@@ -86,15 +72,15 @@ def shown(response) -> str:
 
 def test_hand_over_sends_the_link_and_the_code(app, client, delivered):
     order, _ = delivered
-    messages = mails(instance_path(app))
+    messages = eml_messages(instance_path(app))
     link_mail = next(m for m in messages if m["Subject"].startswith("Activation de votre clé"))
     code_mail = next(m for m in messages if m["Subject"].startswith("Code d'activation"))
     assert link_mail["To"] == "porteur@example.org"
     assert code_mail["To"] == "Sandra.Boileau@exemple.fr"
-    assert f"commande N° {order.number}" in text_of(link_mail)
-    assert "S•••@exemple.fr" in text_of(link_mail)
+    assert f"commande N° {order.number}" in mail_text(link_mail)
+    assert "S•••@exemple.fr" in mail_text(link_mail)
     code = activation_code(messages)
-    assert code not in text_of(link_mail)
+    assert code not in mail_text(link_mail)
     row = Activation.get()
     assert row.code_hash and code not in row.code_hash and row.codes_sent == 1
     assert audit_actions(order)[-2:] == ["key_delivered", "activation_code_sent"]
@@ -135,12 +121,12 @@ def test_an_invalid_contact_otp_blocks_the_hand_over(app, client, aet, bpoi, mak
 
 def test_resend_replaces_the_link_and_the_code(app, client, delivered, aet):
     order, _ = delivered
-    first_link = activation_link(mails(instance_path(app)))
+    first_link = activation_link(eml_messages(instance_path(app)))
     Activation.update(code_sent_at=utcnow() - dt.timedelta(minutes=5)).execute()
     login_as(client, aet)
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))
     client.post(f"/commandes/{order.id}/remise/renvoi", data={"csrf_token": token})
-    new_link = activation_link(mails(instance_path(app)))
+    new_link = activation_link(eml_messages(instance_path(app)))
     assert new_link != first_link
     assert client.get(urlsplit(first_link).path).status_code == 404
     assert client.get(urlsplit(new_link).path).status_code == 200
@@ -159,7 +145,7 @@ def test_holder_activates_the_key_with_the_code_and_a_new_pin(app, client, deliv
     wrong = client.post(f"{path}/code", data={"csrf_token": token, "code": "000000"})
     assert wrong.status_code == 400
     assert "Code incorrect. Il reste 4 essais." in wrong.get_data(as_text=True)
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     accepted = client.post(f"{path}/code", data={"csrf_token": token, "code": code}, follow_redirects=True)
     page = accepted.get_data(as_text=True)
     assert "Code accepté" in page and "Nouveau code PIN" in page and "Activer la clé" in page
@@ -191,7 +177,7 @@ def test_the_code_is_single_use_and_tries_are_limited(app, client, delivered):
         assert f"Il reste {left} essai" in response.get_data(as_text=True)
     last = client.post(f"{path}/code", data={"csrf_token": token, "code": "999999"})
     assert "Plus aucun essai avec ce code" in last.get_data(as_text=True)
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     refused = client.post(f"{path}/code", data={"csrf_token": token, "code": code})
     assert "Trop d'essais" in shown(refused)
     assert Activation.get().verified_at is None
@@ -199,14 +185,14 @@ def test_the_code_is_single_use_and_tries_are_limited(app, client, delivered):
 
 def test_an_expired_code_is_refused_and_a_new_one_can_be_asked(app, client, delivered):
     path, token = open_link(client, app)
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     Activation.update(code_expires_at=utcnow() - dt.timedelta(seconds=1),
                       code_sent_at=utcnow() - dt.timedelta(minutes=31)).execute()
     expired = client.post(f"{path}/code", data={"csrf_token": token, "code": code})
     assert "Ce code a expiré : demandez un nouveau code." in expired.get_data(as_text=True)
     asked = client.post(f"{path}/nouveau-code", data={"csrf_token": token}, follow_redirects=True)
     assert "Un nouveau code d'activation vous a été envoyé." in shown(asked)
-    new_code = activation_code(mails(instance_path(app)))
+    new_code = activation_code(eml_messages(instance_path(app)))
     too_soon = client.post(f"{path}/nouveau-code", data={"csrf_token": token}, follow_redirects=True)
     assert "attendez une minute" in too_soon.get_data(as_text=True)
     accepted = client.post(f"{path}/code", data={"csrf_token": token, "code": new_code})
@@ -219,7 +205,7 @@ def test_the_instruction_needs_the_code_first_and_this_browser(app, client, deli
     path, token = open_link(client, app)
     assert post_json(client, f"{path}/instruction", {}, token).status_code == 409
     assert post_json(client, f"{path}/terminee", {}, token).status_code == 409
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     client.post(f"{path}/code", data={"csrf_token": token, "code": code})
     other = app.test_client()
     other_token = csrf_token_from(other.get(path).get_data(as_text=True))
@@ -237,7 +223,7 @@ def test_unknown_or_expired_links(app, client, delivered):
 def test_a_revoked_certificate_cannot_be_activated(app, client, delivered, make_operator, bpoi):
     order, _ = delivered
     path, token = open_link(client, app)
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     client.post(f"{path}/code", data={"csrf_token": token, "code": code})
     from services.certificates import generation
     aea = make_operator(bpoi, roles="AEA")
@@ -249,7 +235,7 @@ def test_a_revoked_certificate_cannot_be_activated(app, client, delivered, make_
 
 def test_codes_are_kept_as_keyed_hashes(app, delivered):
     row = Activation.get()
-    code = activation_code(mails(instance_path(app)))
+    code = activation_code(eml_messages(instance_path(app)))
     assert row.code_hash == activation_service._code_hash(app, row.id, code)
     app.config["SECRET_KEY"] = "autre"
     assert row.code_hash != activation_service._code_hash(app, row.id, code)

@@ -4,7 +4,6 @@ CSRF and the idle timeout."""
 from __future__ import annotations
 
 import base64
-import html
 import datetime as dt
 import json
 from html.parser import HTMLParser
@@ -24,6 +23,7 @@ from adapters.ca import get_ca
 from services.operator_auth.login import MESSAGES, bind_certificate, issue_login_nonce, trust_embedded_ca
 from tests.conftest import csrf_token_from
 from tests.softhsm import TestCA
+from tests.text import source
 from bridge_protocol import ALGORITHM_ECDSA, build_login_message
 
 PEM = serialization.Encoding.PEM
@@ -80,12 +80,12 @@ def bound_key(bpoi, **cert_fields) -> MemoryKey:
 
 
 def csrf(client) -> str:
-    return csrf_token_from(text(client.get("/connexion")))
+    return csrf_token_from(source(client.get("/connexion")))
 
 
 def ask_nonce(client, token: str) -> str:
     response = client.post("/connexion/defi", headers={"X-CSRFToken": token})
-    assert response.status_code == 200, text(response)
+    assert response.status_code == 200, source(response)
     return response.get_json()["nonce"]
 
 
@@ -98,10 +98,6 @@ def key_login(client, key: MemoryKey, origin: str, *, sign_origin=None, body=Non
     sent = {"X-CSRFToken": token, "Origin": origin, **(headers or {})}
     return client.post("/connexion/cle", json=payload,
                        headers={k: v for k, v in sent.items() if v is not None})
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def logged_in(client) -> bool:
@@ -148,7 +144,7 @@ class FormFields(HTMLParser):
 
 def test_login_page_has_the_exact_labels_and_a_nameless_pin(client, app):
     page = client.get("/connexion")
-    html = text(page)
+    html = source(page)
     assert page.status_code == 200
     fields = FormFields(html)
     assert fields.labels["login-key"].strip() == "Clé USB"
@@ -181,11 +177,11 @@ def test_root_sends_to_login_or_to_orders(client, bpoi, origin):
 
 def test_key_login_opens_commandes_and_logout_closes_it(client, bpoi, origin):
     response = key_login(client, bpoi.key, origin)
-    assert response.status_code == 200, text(response)
+    assert response.status_code == 200, source(response)
     assert response.get_json() == {"redirect": "/commandes"}
 
     page = client.get("/commandes")
-    html = text(page)
+    html = source(page)
     assert page.status_code == 200
     assert "<h1>Commandes</h1>" in html and "960072" in html and "Se déconnecter" in html
     login_event = events("login")[-1]
@@ -193,7 +189,7 @@ def test_key_login_opens_commandes_and_logout_closes_it(client, bpoi, origin):
 
     out = client.post("/deconnexion", data={"csrf_token": csrf_token_from(html)})
     assert out.status_code == 302 and out.headers["Location"] == "/connexion"
-    assert "Vous êtes déconnecté." in text(client.get("/connexion"))
+    assert "Vous êtes déconnecté." in source(client.get("/connexion"))
     assert not logged_in(client)
     assert client.get("/commandes").headers["Location"].startswith("/connexion")
     assert events("logout")[-1]["operator"] == bpoi.operator.id
@@ -384,7 +380,7 @@ def test_login_endpoints_are_rate_limited_in_french_and_audited_once(client, app
         client.get("/connexion/certificat")
     page = client.get("/connexion/certificat")
     assert page.status_code == 429
-    assert auth.RATE_LIMITED in text(page)
+    assert auth.RATE_LIMITED in source(page)
 
 
 def test_post_without_csrf_token_is_refused(client, bpoi, origin):
@@ -397,7 +393,7 @@ def test_post_without_csrf_token_is_refused(client, bpoi, origin):
     assert key_login(client, bpoi.key, origin).status_code == 200
     logout = client.post("/deconnexion")
     assert logout.status_code == 400
-    assert auth.PAGE_EXPIRED in text(logout)
+    assert auth.PAGE_EXPIRED in source(logout)
     assert logged_in(client)
 
 
@@ -446,7 +442,7 @@ def test_certificate_from_a_trusted_proxy_logs_in(proxied, remote_addr):
     assert response.status_code == 302
     assert response.headers["Location"] == "/commandes?page=1"
     page = proxied.client.get("/commandes")
-    assert page.status_code == 200 and "960066" in text(page)
+    assert page.status_code == 200 and "960066" in source(page)
     event = events("login")[-1]
     # Behind the proxy the operator's own address is the one it forwarded.
     assert event["method"] == "proxy" and event["ip"] == "192.0.2.7"
@@ -460,7 +456,7 @@ def test_proxy_certificate_is_still_verified_by_the_app(proxied):
     response = proxied.client.get("/connexion/certificat", headers=proxy_headers(stranger.certificate),
                                   environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert response.status_code == 403
-    assert MESSAGES["unknown_certificate"] in text(response)
+    assert MESSAGES["unknown_certificate"] in source(response)
     assert not logged_in(proxied.client)
     assert events("login_refused")[-1]["code"] == "unknown_certificate"
 
@@ -476,7 +472,7 @@ def test_proxy_without_a_verified_certificate_is_refused(proxied, verify, code, 
     response = proxied.client.get("/connexion/certificat", headers=headers,
                                   environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert response.status_code == 403
-    assert message in text(response)
+    assert message in source(response)
     assert not logged_in(proxied.client)
     assert events("login_refused")[-1]["code"] == code
 
@@ -488,7 +484,7 @@ def test_forged_certificate_headers_from_an_untrusted_address_are_refused(proxie
         headers={**proxy_headers(proxied.key.certificate), "X-Real-IP": "127.0.0.1"},
         environ_base={"REMOTE_ADDR": remote_addr})
     assert response.status_code == 403
-    assert auth.UNTRUSTED_PROXY in text(response)
+    assert auth.UNTRUSTED_PROXY in source(response)
     assert not logged_in(proxied.client)
     event = events("login_refused")[-1]
     # X-Real-IP from an untrusted sender is not believed either.
@@ -499,7 +495,7 @@ def test_forged_certificate_headers_from_an_untrusted_address_are_refused(proxie
 def test_default_config_trusts_no_proxy(client, bpoi):
     response = client.get("/connexion/certificat", headers=proxy_headers(bpoi.key.certificate))
     assert response.status_code == 403
-    assert auth.UNTRUSTED_PROXY in text(response)
+    assert auth.UNTRUSTED_PROXY in source(response)
     assert events("login_refused")[-1]["code"] == "untrusted_proxy"
     assert not logged_in(client)
 
@@ -515,11 +511,11 @@ def test_idle_session_expires_back_to_the_login_page(client, app, bpoi, origin):
     response = client.get("/commandes")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/connexion?next=/commandes")
-    page = text(client.get(response.headers["Location"]))
+    page = source(client.get(response.headers["Location"]))
     assert auth.SESSION_EXPIRED in page
     assert not logged_in(client)
     # Said once: reloading the login page does not repeat it.
-    assert auth.SESSION_EXPIRED not in text(client.get("/connexion"))
+    assert auth.SESSION_EXPIRED not in source(client.get("/connexion"))
 
 
 def test_unbinding_the_certificate_ends_the_session(client, bpoi, origin):

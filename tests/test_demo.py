@@ -73,7 +73,7 @@ def test_demo_keys_sign_a_login_challenge(seeded):
     app, _ = seeded
     module = app.config["PKCS11_MODULE"]
     listed = {t["label"]: t for t in tokens.list_tokens(module)}
-    # issue 8: three blank keys for the demo AET's certificate generation sit beside them
+    # three blank keys for the demo AET's certificate generation sit beside them
     assert set(listed) == {"demo-aea", "demo-aet", "demo-autre-ae", *demo_generation.BLANK_KEYS}
     assert all(listed[label]["blank"] for label in demo_generation.BLANK_KEYS)
     nonce = "n" * 43
@@ -108,7 +108,7 @@ def test_second_run_changes_nothing(seeded):
 
 
 def test_orders_handed_over_or_done_carry_holder_certificates(seeded):
-    """issue 8: generated the real way onto SoftHSM2 holder keys, shown in the order file."""
+    """Generated the real way onto SoftHSM2 holder keys, shown in the order file."""
     from models import Activation, HolderCertificate
     from services.certificates import generation
     handed = list(Order.select().where(Order.phase.in_(("handover", "done"))))

@@ -6,9 +6,7 @@ import datetime as dt
 import hashlib
 import io
 import os
-import struct
 import time
-import zlib
 
 import pytest
 from PIL import Image
@@ -18,6 +16,7 @@ from reportlab.pdfgen import canvas
 from demo import documents as demo_documents
 from adapters import document_store
 from adapters.document_store import DocumentStore, RefusedDocument, sniff_media_type
+from tests.image_samples import png_header_only
 
 MIB = 1024 * 1024
 
@@ -36,14 +35,6 @@ def make_image(fmt: str, size=(120, 80)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(buffer, fmt)
     return buffer.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG announcing the given size, without pixel data."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
 @pytest.fixture

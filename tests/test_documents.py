@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import random
 import signal
@@ -16,21 +15,15 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from models import AuditEvent, Document, Order, PendingFile, utcnow
 from services import audit
 from services.dossiers import documents
 from adapters.document_store import RefusedDocument
+from tests.image_samples import png
 from tests.pdf_samples import text_pdf
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def png(color=(200, 30, 30), size=(120, 80)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

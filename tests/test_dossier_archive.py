@@ -14,20 +14,14 @@ import tracemalloc
 import zipfile
 
 import pytest
-from PIL import Image
 
 from models import AuditEvent, Document, Order, utcnow
 from services.dossiers import documents, dossier_archive
 from tests.conftest import login_as
+from tests.image_samples import png
 from tests.pdf_samples import text_pdf
 
 MIB = 1024 * 1024
-
-
-def png(color) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (90, 60), color).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -5,26 +5,23 @@ the order and the CA (pkilint, openssl); the holder activates the key with the e
 and a new PIN, which then unlocks the key."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, ObjectClass
+from playwright.sync_api import expect
 
-from tests.e2e_support import (AppInstance, RequestRecorder, launch_chromium,
-                               log_in_through_the_page, start_app_server, start_bridge)
-from tests.generation_support import activation_code, activation_link, mails
+from tests.browser_fixtures import RequestRecorder, csp_violations, log_in_through_the_page
+from tests.e2e_support import demo_site, softhsm_environment
+from tests.generation_support import activation_code, activation_link
+from tests.smtp_support import eml_messages
 
 pytestmark = pytest.mark.browser
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 
 PKI_URL = "https://pki.radesk.example.fr"
 ORDER_NUMBER = 959313  # a validated demo order (Alice Colbert), in « Génération du certificat »
@@ -33,61 +30,30 @@ HOLDER_PIN = "13572468"
 LINT = Path(sys.executable).with_name("lint_etsi_cert")
 
 
+def _blank_key_and_order(app, keys):
+    """A blank key beside the demo's, and the order's one-time code going by e-mail (the
+    demo's Contact OTP is a mobile number)."""
+    from demo.seed import DEMO_SO_PIN
+    from models import Order
+    from token_bridge import provision
+    blank_serial = provision.init_token("cle-porteur-e2e", TRANSPORT_PIN, DEMO_SO_PIN, keys.conf_path)
+    order = Order.get(Order.number == ORDER_NUMBER)
+    assert order.phase == "generation"
+    Order.update(otp_contact="alice.colbert@exemple.fr").where(Order.id == order.id).execute()
+    return {"blank_serial": blank_serial, "aet_serial": keys.serial("demo-aet"), "order_id": order.id}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("e2e-generation")
-    saved_conf = os.environ.get("SOFTHSM2_CONF")
-    with AppInstance.create(directory, extra_env={"RADESK_PKI_URL": PKI_URL}) as instance:
-        from models import Order, Person
-        from demo.seed import DEMO_SO_PIN, seed_demo, softhsm_conf_path
-        from token_bridge import provision
-        with instance.seeding() as app:
-            app.config["RADESK_PKI_URL"] = PKI_URL
-            seed_demo(app, order_count=20)
-            conf = softhsm_conf_path(instance.instance_path)
-            blank_serial = provision.init_token("cle-porteur-e2e", TRANSPORT_PIN, DEMO_SO_PIN, conf)
-            aet_serial = next(s for s, label in provision.softhsm_tokens(conf) if label == "demo-aet")
-            order = Order.get(Order.number == ORDER_NUMBER)
-            assert order.phase == "generation"
-            # The code goes by e-mail here (the demo's Contact OTP is a mobile number).
-            Order.update(otp_contact="alice.colbert@exemple.fr").where(Order.id == order.id).execute()
-            holder = Person.get_by_id(order.holder_id)
-        keys = SimpleNamespace(conf_path=conf, environment={**os.environ, "SOFTHSM2_CONF": str(conf),
-                                                            "PKCS11_MODULE": app.config["PKCS11_MODULE"]},
-                               module_path=app.config["PKCS11_MODULE"])
-        with start_app_server(instance) as server, start_bridge(instance, keys) as bridge:
-            yield SimpleNamespace(instance=instance, server=server, bridge=bridge, keys=keys,
-                                  blank_serial=blank_serial, aet_serial=aet_serial,
-                                  order_id=order.id, holder=holder)
-    if saved_conf is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = saved_conf
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser):
-    context = browser.new_context(locale="fr-FR")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    violations = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    return context, page, violations
+    with demo_site(tmp_path_factory.mktemp("e2e-generation"), _blank_key_and_order,
+                   order_count=20, pki_url=PKI_URL) as site:
+        yield site
 
 
 def read_key(site, pin: str | None = None):
     """What the key holds: its certificates (public objects), and whether ``pin`` opens it."""
     from token_bridge.tokens import pkcs11_library
-    os.environ["SOFTHSM2_CONF"] = str(site.keys.conf_path)
-    with pkcs11_library(site.keys.module_path) as lib:
+    with softhsm_environment(site.keys), pkcs11_library(site.keys.module_path) as lib:
         token = next(t for t in lib.get_tokens() if t.label == "cle-porteur-e2e")
         with token.open() as session:
             certificates = [x509.load_der_x509_certificate(o[Attribute.VALUE])
@@ -102,8 +68,8 @@ def read_key(site, pin: str | None = None):
     return certificates, opened
 
 
-def test_aet_generates_then_holder_activates(browser, site, tmp_path):
-    context, page, violations = new_page(browser)
+def test_aet_generates_then_holder_activates(new_page, site, tmp_path):
+    page = new_page()
     recorder = RequestRecorder(page)
     base = site.instance.url
     log_in_through_the_page(page, base, site.aet_serial)
@@ -167,15 +133,14 @@ def test_aet_generates_then_holder_activates(browser, site, tmp_path):
     # Hand-over: the link and the code go out by e-mail.
     page.get_by_role("button", name="Clé remise au porteur : envoyer le code d'activation").click()
     expect(page.locator(".flash-success")).to_contain_text("Clé remise")
-    assert violations == []
-    context.close()
+    assert csp_violations(page) == []
 
-    messages = mails(site.instance.instance_path)
+    messages = eml_messages(site.instance.instance_path)
     code, link = activation_code(messages), activation_link(messages)
     assert link.startswith(base + "/activation/")
 
     # The holder, on their own browser: the code, then their own PIN through the bridge.
-    context, page, violations = new_page(browser)
+    page = new_page()
     recorder = RequestRecorder(page)
     page.goto(link)
     expect(page.get_by_role("heading", name="Activation de votre clé USB")).to_be_visible()
@@ -194,8 +159,7 @@ def test_aet_generates_then_holder_activates(browser, site, tmp_path):
     expect(page.locator("#activation-message")).to_contain_text("Votre clé est activée")
     page.screenshot(path=str(tmp_path / "activation.png"), full_page=True)
     recorder.assert_never_sent(HOLDER_PIN, base)
-    assert violations == []
-    context.close()
+    assert csp_violations(page) == []
 
     with site.instance.query():
         from models import Order

@@ -5,62 +5,37 @@ from __future__ import annotations
 import json
 import re
 import time
-from types import SimpleNamespace
-
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e_support import (AppInstance, RequestRecorder, launch_chromium, make_ae,
-                               make_operator, make_operator_key, make_order, start_app_server,
-                               start_bridge)
-from tests.softhsm import SoftHSM
+from tests.browser_fixtures import RequestRecorder, csp_violations
+from tests.e2e_support import operator_site, operator_with_key, start_bridge
+from tests.factories import make_order
 
 pytestmark = pytest.mark.browser
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 
 PIN = "1234"
 
 
+def _seed(app, softhsm):
+    """AE « BPOI », an AEA operator with a USB key, two orders."""
+    ae, operator, token = operator_with_key(app, softhsm, label="cle-camille", pin=PIN)
+    make_order(ae, number=960072, first_name="Sandra", last_name="Boileau")
+    make_order(ae, number=960066, first_name="Alice", last_name="Colbert")
+    return {"token": token, "operator_id": operator.id}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """AE « BPOI », an AEA operator with a USB key, two orders, and the app serving them."""
-    directory = tmp_path_factory.mktemp("e2e-login")
-    with AppInstance.create(directory) as instance:
-        softhsm = SoftHSM(directory / "softhsm")
-        with instance.seeding() as app:
-            ae = make_ae("BPOI")
-            operator = make_operator(ae, "Camille Martin", roles="AEA")
-            token = make_operator_key(app, softhsm, operator, label="cle-camille", pin=PIN)
-            make_order(ae, 960072, "Sandra", "Boileau")
-            make_order(ae, 960066, "Alice", "Colbert")
-            operator_id = operator.id
-        with start_app_server(instance) as server:
-            yield SimpleNamespace(instance=instance, server=server, softhsm=softhsm,
-                                  token=token, operator_id=operator_id)
+    """The app serving them; each test starts the bridge it needs (or none)."""
+    with operator_site(tmp_path_factory.mktemp("e2e-login"), _seed, bridge=False) as site:
+        yield site
 
 
 @pytest.fixture
 def bridge(site):
     with start_bridge(site.instance, site.softhsm) as process:
         yield process
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="fr-FR")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def audit_events(site, action: str) -> list[dict]:
@@ -183,12 +158,9 @@ def test_actualiser_finds_a_bridge_started_after_the_page(page, site):
 
 
 def test_no_script_inline_and_no_csp_violation(page, site, bridge):
-    violations = []
-    page.on("console", lambda msg: violations.append(msg.text)
-            if "Content Security Policy" in msg.text else None)
     open_login_page(page, site)
     assert page.locator("script:not([src])").count() == 0
-    assert violations == []
+    assert csp_violations(page) == []
 
 
 def test_a_key_locked_by_wrong_pins_says_so(page, site, bridge):

@@ -1,84 +1,45 @@
-"""Issue 5 in the browser, on the demo keys: demo-aea opens the viewer of an incomplete order,
-sends « Pièce manquante » whose pre-filled text names the missing document; the requester's
-e-mail arrives at a real SMTP server; its link lets the requester upload the piece (with
-progress); the operator then sees the notification (with its time) and the new document."""
+"""Notifications to the requester in the browser, on the demo keys: demo-aea opens the viewer of
+an incomplete order, sends « Pièce manquante » whose pre-filled text names the missing document;
+the requester's e-mail arrives at a real SMTP server; its link lets the requester upload the
+piece (with progress); the operator then sees the notification (with its time) and the new
+document."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e_support import launch_chromium, log_in_through_the_page, seeded_demo_site
+from tests.browser_fixtures import log_in_through_the_page, screenshot
+from tests.e2e_support import demo_site, order_with_pieces
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-
-SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")  # a folder, to look at the pages
 NUMBER = 960101
 SLOW = 15_000  # ms: a server round trip on a loaded machine (the whole suite runs in parallel)
 LINK = re.compile(r"https?://[^\s\"<>]+/suivi/[A-Za-z0-9_.\-]+")
 
 
-def _incomplete_order(app):
-    """An order of « BPOI » at « à vérifier » whose Extrait de KBIS was never uploaded."""
-    from models import AE
-    from demo import documents as docs
-    from services.dossiers.documents import import_document
-    from tests.e2e_support import make_order
-
-    ae = AE.get(AE.name == "BPOI")
-    order = make_order(ae, NUMBER, "Claire", "Durand")
-    order.requester_email = "alice.colbert@exemple.fr"
-    order.save()
-    pieces = {
-        "cgu": docs.contract_pdf("CGU", NUMBER, "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
-        "subscription_contract": docs.contract_pdf("Contrat d'abonnement", NUMBER, "Boileau Colbert Conseil",
-                                                   "Claire Durand", "Alice Colbert", None),
-        "authorization_letter": docs.contract_pdf("Lettre d'autorisation de demande de certificat", NUMBER,
-                                                  "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
-        "holder_id": docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3), "X4RTBPFW4"),
-        "legal_rep_id": docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12), "880692310285"),
-        "payment_proof": docs.payment_proof_pdf(NUMBER, "Boileau Colbert Conseil", 249.0, dt.date(2026, 1, 5)),
-    }
-    for kind, data in pieces.items():
-        extension = "jpg" if data[:3] == b"\xff\xd8\xff" else "pdf"
-        import_document(order, kind, f"{kind}.{extension}", data, actor_label="Demandeur")
-    return order.id
+def _incomplete_order(app, keys):
+    """Every piece but the Extrait de KBIS, which was never uploaded."""
+    order = order_with_pieces(NUMBER, ("cgu", "subscription_contract", "authorization_letter",
+                                       "holder_id", "legal_rep_id", "payment_proof"),
+                              requester_email="alice.colbert@exemple.fr")
+    return {"order_id": order.id}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    with seeded_demo_site(tmp_path_factory.mktemp("e2e-notifications"), _incomplete_order) as site:
+    with demo_site(tmp_path_factory.mktemp("e2e-notifications"), _incomplete_order,
+                   smtp=True) as site:
         yield site
 
 
-@pytest.fixture
-def browser(site):
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser):
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(20_000)
-    return context.new_page()
-
-
-def shot(page, name: str) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=False)
-
-
-def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, site, tmp_path):
+def test_missing_piece_notified_received_and_uploaded_by_the_requester(new_page, site, tmp_path):
     url = site.instance.url
-    operator = new_page(browser)
+    operator = new_page()
     log_in_through_the_page(operator, url, site.serial)
     operator.goto(f"{url}/commandes/{site.order_id}/visionneuse")
     expect(operator).to_have_title(re.compile(f"Visionneuse — Commande N° {NUMBER}"))
@@ -101,7 +62,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     expect(form.get_by_label("Destinataire")).to_have_value("alice.colbert@exemple.fr")
     form.get_by_role("button", name="Aperçu").click()
     expect(form.locator(".mail-preview")).to_contain_text("Commande N° 960101", timeout=SLOW)
-    shot(operator, "notification-formulaire")
+    screenshot(operator, "notification-formulaire")
     form.get_by_role("button", name="Envoyer", exact=True).click()
     expect(form.get_by_role("status")).to_contain_text(
         "Notification « Pièce manquante » enregistrée", timeout=SLOW)
@@ -121,10 +82,10 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     expect(history.locator(".delivery")).to_have_text("envoyée", timeout=20_000)
     expect(history).to_contain_text("Pièce manquante")
     expect(history).to_contain_text("Camille Martin")
-    shot(operator, "notification-historique")
+    screenshot(operator, "notification-historique")
 
     # The requester opens the link, in their own browser, and uploads the piece.
-    requester = new_page(browser)
+    requester = new_page()
     requester.goto(link)
     expect(requester.get_by_role("heading", name=f"Suivi de votre commande N° {NUMBER}")).to_be_visible()
     expect(requester.locator("#ce-qui-manque")).to_contain_text("Déposer la pièce manquante : Extrait de KBIS.")
@@ -145,7 +106,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     assert progress and any(loaded == total and total >= kbis.stat().st_size for loaded, total in progress)
     expect(requester.locator("#vos-pieces table")).to_contain_text(
         re.compile(r"Extrait de KBIS\s+reçue le \d\d/\d\d/\d{4} à \d\d:\d\d"))
-    shot(requester, "suivi-demandeur")
+    screenshot(requester, "suivi-demandeur")
 
     # The operator sees the new document in the viewer, and the notification with its time.
     operator.reload()
@@ -157,7 +118,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     corner.locator("summary", has_text="Historique des notifications").click()
     expect(history.locator(".delivery")).to_have_text("envoyée", timeout=SLOW)
     expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"))
-    shot(operator, "visionneuse-apres-depot")
+    screenshot(operator, "visionneuse-apres-depot")
 
     # And in the order file: « modifié par le demandeur », the piece, the notification.
     operator.goto(f"{url}/commandes/{site.order_id}")
@@ -168,19 +129,17 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(browser, 
     expect(operator.locator("#historique-notifications")).to_contain_text("envoyée")
     sent = operator.locator("#historique tr", has_text="Notification envoyée")
     expect(sent).to_contain_text("Type : Pièce manquante")
-    shot(operator, "fiche-apres-depot")
+    screenshot(operator, "fiche-apres-depot")
     assert len(site.smtp.inbox.messages) == 1, "sent once"
 
 
-def test_report_an_incomplete_dossier_from_the_order_file_without_javascript(browser, site):
+def test_report_an_incomplete_dossier_from_the_order_file_without_javascript(new_page, site):
     """« Signaler un dossier incomplet » works without JavaScript: its own page, a plain form."""
-    context = browser.new_context(locale="fr-FR", java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
+    page = new_page(java_script_enabled=False)
     # Without JavaScript the bridge login cannot run: reuse a logged-in session's cookie.
-    with_js = new_page(browser)
+    with_js = new_page()
     log_in_through_the_page(with_js, site.instance.url, site.serial)
-    context.add_cookies(with_js.context.cookies())
+    page.context.add_cookies(with_js.context.cookies())
     page.goto(f"{site.instance.url}/commandes/{site.order_id}")
     page.get_by_role("link", name="Signaler un dossier incomplet").click()
     expect(page.get_by_role("heading", name=re.compile("Notifications au demandeur"))).to_be_visible()
@@ -194,4 +153,3 @@ def test_report_an_incomplete_dossier_from_the_order_file_without_javascript(bro
     expect(page.locator("#historique-notifications")).to_contain_text("Autre")
     mails = site.smtp.inbox.wait_for(already + 1, timeout=30)
     assert "Merci de nous rappeler" in mails[-1].text
-    context.close()

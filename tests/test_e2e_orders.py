@@ -6,60 +6,50 @@ without a reload."""
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e_support import (AppInstance, RequestRecorder, launch_chromium,
-                               log_in_through_the_page, make_ae, make_operator, make_operator_key,
-                               make_order, start_app_server, start_bridge)
-from tests.softhsm import SoftHSM
+from tests.browser_fixtures import RequestRecorder, log_in_through_the_page
+from tests.e2e_support import operator_site, operator_with_key
+from tests.factories import make_ae, make_order
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
+
+def _seed(app, softhsm):
+    from models import Document
+    ae, _, token = operator_with_key(app, softhsm, label="demo-aea", roles="AEA,admin")
+    order = make_order(ae, number=960072, first_name="Sandra", last_name="Boileau")
+    for kind, category, status in (("cgu", "contractuel", "unsigned"),
+                                   ("kbis", "justificatif", "imported"),
+                                   ("holder_id", "justificatif", "imported")):
+        Document.create(order=order, kind=kind, category=category, status=status)
+    make_order(ae, number=960066, first_name="Alice", last_name="Colbert")
+    make_order(ae, number=959313, first_name="Léa", last_name="Durand", siren="552100554")
+    # Every piece imported, a valid Contact OTP: only the ID document number is missing.
+    ready = make_order(ae, number=960080, first_name="Marc", last_name="Petit", siren="552032534",
+                       otp_contact="0612345678")
+    for kind in ("kbis", "holder_id", "legal_rep_id", "payment_proof"):
+        Document.create(order=ready, kind=kind, category="justificatif", status="imported")
+    other = make_ae("AE Atlantique", portals=("Atlantique-Nantes",))
+    make_order(other, number=970001, first_name="Sandra", last_name="Boileau")
+    return {"token": token, "ready_id": ready.id}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("e2e-orders")
-    with AppInstance.create(directory) as instance:
-        softhsm = SoftHSM(directory / "softhsm")
-        with instance.seeding() as app:
-            from models import Document
-            ae = make_ae("BPOI")
-            operator = make_operator(ae, "Camille Martin", roles="AEA,admin")
-            token = make_operator_key(app, softhsm, operator, label="demo-aea")
-            order = make_order(ae, 960072, "Sandra", "Boileau")
-            for kind, category, status in (("cgu", "contractuel", "unsigned"),
-                                           ("kbis", "justificatif", "imported"),
-                                           ("holder_id", "justificatif", "imported")):
-                Document.create(order=order, kind=kind, category=category, status=status)
-            make_order(ae, 960066, "Alice", "Colbert")
-            make_order(ae, 959313, "Léa", "Durand", siren="552100554")
-            # Every piece imported, a valid Contact OTP: only the ID document number is missing.
-            ready = make_order(ae, 960080, "Marc", "Petit", siren="552032534")
-            for kind in ("kbis", "holder_id", "legal_rep_id", "payment_proof"):
-                Document.create(order=ready, kind=kind, category="justificatif", status="imported")
-            other = make_ae("AE Atlantique", portals=("Atlantique-Nantes",))
-            make_order(other, 970001, "Sandra", "Boileau")
-        with start_app_server(instance) as server, start_bridge(instance, softhsm):
-            yield SimpleNamespace(instance=instance, server=server, token=token,
-                                  ready_id=ready.id)
+    with operator_site(tmp_path_factory.mktemp("e2e-orders"), _seed) as site:
+        yield site
 
 
 @pytest.fixture
-def page(site):
-    with sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        context = browser.new_context(locale="fr-FR")
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        log_in_through_the_page(page, site.instance.url, site.token.serial)
-        yield page
-        browser.close()
+def page(new_page, site):
+    """Logged in as Camille Martin."""
+    page = new_page()
+    log_in_through_the_page(page, site.instance.url, site.token.serial)
+    return page
 
 
 def rows(page):

@@ -1,87 +1,46 @@
-"""Issue 6 in the browser, the seed's whole path for one order: demo-aea checks the pieces in
+"""Signature in the browser, the seed's whole path for one order: demo-aea checks the pieces in
 the Visionneuse, records the holder's ID number, sends for signature; each signer opens the
 link e-mailed to them (received by a real SMTP server), gets a one-time code by e-mail and
 signs; the operator sees « signé » everywhere, validates, and finds the order in phase
 « Génération du certificat ». Every signed PDF is then checked with poppler's pdfsig."""
 from __future__ import annotations
 
-import datetime as dt
-import os
 from concurrent.futures import ThreadPoolExecutor
 import re
+import time
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e_support import launch_chromium, log_in_through_the_page, seeded_demo_site
+from tests.browser_fixtures import log_in_through_the_page, screenshot
+from tests.e2e_support import demo_site, order_with_pieces
 from tests.signature_support import LINK, code_in, nss_trusting, pdfsig
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-expect.set_options(timeout=30_000)  # generating and signing PDFs on a busy machine takes seconds
-
-SCREENSHOTS = os.environ.get("RADESK_SCREENSHOTS")
 NUMBER = 960201
 JUSTIFICATIFS = ("Extrait de KBIS", "Pièce d'identité du porteur",
                  "Pièce d'identité du représentant légal", "Preuve de paiement")
 CONTRACTS = ("CGU", "Contrat d'abonnement", "Lettre d'autorisation de demande de certificat")
 
 
-def _order_to_check(app):
-    """An order of « BPOI » at « à vérifier » with every justificatif, no ID number yet."""
-    from models import AE
-    from demo import documents as docs
-    from services.dossiers.documents import import_document
-    from tests.e2e_support import make_order
-
-    ae = AE.get(AE.name == "BPOI")
-    order = make_order(ae, NUMBER, "Claire", "Durand")
-    order.requester_email = "demandeur@exemple.fr"
-    order.save()
-    pieces = {
-        "kbis": docs.kbis_pdf("Boileau Colbert Conseil", "434202180", "12 rue de la République, Toulouse",
-                              "Alice Colbert", dt.date(2012, 3, 14)),
-        "holder_id": docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3), "X4RTBPFW4"),
-        "legal_rep_id": docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12), "880692310285"),
-        "payment_proof": docs.payment_proof_pdf(NUMBER, "Boileau Colbert Conseil", 249.0, dt.date(2026, 1, 5)),
-    }
-    for kind, data in pieces.items():
-        extension = "jpg" if data[:3] == b"\xff\xd8\xff" else "pdf"
-        import_document(order, kind, f"{kind}.{extension}", data, actor_label="Demandeur")
-    return order.id
+def _order_to_check(app, keys):
+    """Every justificatif, no ID number yet."""
+    order = order_with_pieces(NUMBER, ("kbis", "holder_id", "legal_rep_id", "payment_proof"),
+                              requester_email="demandeur@exemple.fr")
+    return {"order_id": order.id}
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    with seeded_demo_site(tmp_path_factory.mktemp("e2e-signature"), _order_to_check) as site:
+    with demo_site(tmp_path_factory.mktemp("e2e-signature"), _order_to_check, smtp=True) as site:
         yield site
-
-
-@pytest.fixture
-def browser(site):
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser):
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(30_000)
-    return context.new_page()
-
-
-def shot(page, name: str, full_page: bool = False) -> None:
-    if SCREENSHOTS:
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=full_page)
 
 
 def mails_to(smtp, address: str, subject: str, count: int = 1):
     def matching():
         return [m for m in smtp.inbox.messages
                 if address in m.recipients and subject in m.message["Subject"]]
-    import time
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(matching()) < count:
         time.sleep(0.1)
@@ -90,9 +49,9 @@ def mails_to(smtp, address: str, subject: str, count: int = 1):
     return found
 
 
-def test_check_record_send_sign_validate(browser, site, tmp_path):
+def test_check_record_send_sign_validate(new_page, site, tmp_path):
     url, order_url = site.instance.url, f"{site.instance.url}/commandes/{site.order_id}"
-    operator = new_page(browser)
+    operator = new_page()
     log_in_through_the_page(operator, url, site.serial)
 
     # 1. Check each piece in the Visionneuse.
@@ -118,13 +77,13 @@ def test_check_record_send_sign_validate(browser, site, tmp_path):
     expect(operator.get_by_role("status").first).to_contain_text("Documents envoyés pour signature à 2 signataires")
     panel = operator.locator("#signature")
     expect(panel.locator("table.signature-signers")).to_contain_text("envoyé")
-    shot(operator, "signature-envoyee", full_page=True)
+    screenshot(operator, "signature-envoyee", full_page=True)
 
     # 3. Each signer signs from the link of their e-mail, with the code sent to them.
     for address in ("porteur@example.org", "rl@example.org"):
         invitation = mails_to(site.smtp, address, "documents à signer")[0]
         link = LINK.search(invitation.text).group(0)
-        signer = new_page(browser)
+        signer = new_page()
         signer.goto(link)
         expect(signer.get_by_role("heading", name=f"Signature des documents — Commande N° {NUMBER}")).to_be_visible()
         for label in CONTRACTS:
@@ -137,7 +96,7 @@ def test_check_record_send_sign_validate(browser, site, tmp_path):
         code = code_in(mails_to(site.smtp, address, "votre code de signature")[0].text)
         signer.get_by_label("Code reçu (6 chiffres)").fill(code)
         signer.get_by_label("J'ai lu les documents ci-dessus et j'accepte de les signer électroniquement.").check()
-        shot(signer, f"signataire-{address.split('@')[0]}")
+        screenshot(signer, f"signataire-{address.split('@')[0]}")
         signer.get_by_role("button", name="Signer les documents").click()
         expect(signer.get_by_role("status")).to_contain_text("vos documents sont signés")
         expect(signer.locator(".sign-document .status-complete")).to_have_count(3)
@@ -158,13 +117,13 @@ def test_check_record_send_sign_validate(browser, site, tmp_path):
     validation.get_by_label("Dossier complet (OK)").check()
     validation.get_by_role("button", name="Valider", exact=True).click()
     expect(operator.get_by_role("alert")).to_contain_text("Cette action est irréversible")
-    shot(operator, "confirmation-validation")
+    screenshot(operator, "confirmation-validation")
     operator.get_by_role("button", name="Valider cette phase et passer à la suivante (Génération du certificat)").click()
     expect(operator.get_by_role("status").first).to_contain_text("validée")
     expect(operator.locator("section", has=operator.locator("#informations"))).to_contain_text(
         "Phase Génération du certificat")
     expect(operator.locator("#validation")).to_contain_text("Le dossier est en lecture seule.")
-    shot(operator, "commande-validee", full_page=True)
+    screenshot(operator, "commande-validee", full_page=True)
 
     # The list shows it in its new phase.
     operator.goto(f"{url}/commandes?numero={NUMBER}")

@@ -6,7 +6,6 @@ tampered and forged links, refused uploads and frozen orders change nothing."""
 from __future__ import annotations
 
 import base64
-import html as html_lib
 import io
 import json
 import re
@@ -20,6 +19,7 @@ from models import AuditEvent, Document, Notification, Order, Person, utcnow
 from services.messaging import followup
 from tests.conftest import csrf_token_from, login_as
 from tests.pdf_samples import text_pdf
+from tests.text import text
 
 HTMX = {"HX-Request": "true"}
 
@@ -40,10 +40,6 @@ def desk(app, make_ae, make_operator, make_order):
     with app.app_context():
         link, _ = followup.make_link(app, order.id)
     return {"ae": ae, "camille": camille, "order": order, "path": urlsplit(link).path}
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def open_page(client, desk):

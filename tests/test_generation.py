@@ -19,24 +19,8 @@ from services.certificates import generation
 from adapters.ca import get_ca
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import PageSteps, blank_key, validated_order
-from tests.softhsm import SoftHSM
 from bridge_protocol import csr_binding
 from token_bridge.tokens import BridgeError
-
-
-@pytest.fixture
-def softhsm(tmp_path, monkeypatch):
-    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
-
-
-@pytest.fixture
-def bpoi(make_ae):
-    return make_ae("BPOI")
-
-
-@pytest.fixture
-def aet(bpoi, make_operator):
-    return make_operator(bpoi, roles="AET", name="Julien Roux")
 
 
 @pytest.fixture

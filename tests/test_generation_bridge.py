@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AttributeOID, NameOID
 from pkcs11 import Attribute, KeyType, ObjectClass
 
-from tests.softhsm import SoftHSM
 from token_bridge import generation as bridge
 from token_bridge import provision
 from bridge_protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
@@ -26,11 +25,6 @@ from token_bridge.tokens import BridgeError, PinAttempts, list_tokens, pkcs11_li
 ORIGIN = "http://127.0.0.1:5000"
 SERVER_KEY = ec.generate_private_key(ec.SECP384R1())
 PIN = "1234"
-
-
-@pytest.fixture
-def softhsm(tmp_path, monkeypatch):
-    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from playhouse.test_utils import assert_query_count, count_queries
 from models import AuditEvent, Document, MessageTemplate, Notification, Order, utcnow
 from services.messaging import notifications
 from tests.conftest import csrf_token_from, login_as
+from tests.text import text
 
 HTMX = {"HX-Request": "true"}
 
@@ -32,10 +33,6 @@ def desk(app, make_ae, make_operator, make_order):
                         sha256="a" * 64, imported_at=utcnow())
     Document.create(order=order, kind="kbis", category="justificatif", status="not_imported")
     return {"ae": ae, "camille": camille, "order": order}
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def field_value(html: str, name: str) -> str:

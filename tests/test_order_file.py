@@ -2,7 +2,6 @@
 the ID document number (HTMX and plain form), « En cours de traitement par … », tenancy,
 and a query count that does not grow with the dossier."""
 import datetime as dt
-import html as html_lib
 import json
 import re
 
@@ -15,6 +14,7 @@ from models import (AuditEvent, Document, LoginSession, Order, OrderReview, Pers
                     utcnow)
 from services.orders import order_file
 from tests.conftest import csrf_token_from, login_as
+from tests.text import text
 
 HTMX = {"HX-Request": "true"}
 
@@ -68,11 +68,6 @@ def document_row(html: str, label: str) -> list[str]:
     assert match, f"no row for « {label} »"
     cells = re.findall(r"<td>(.*?)</td>", match.group(1), re.S)
     return [text(cell).strip() for cell in cells]
-
-
-def text(html: str) -> str:
-    """What a reader sees: tags dropped, entities decoded, blanks collapsed."""
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 def record(client, order, token, doc_type, number, headers=None, with_token=True):

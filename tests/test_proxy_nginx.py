@@ -3,7 +3,6 @@ itself (only ports and paths rewritten), in front of the real app served by guni
 from __future__ import annotations
 
 import datetime as dt
-import html
 import ipaddress
 import json
 import os
@@ -22,9 +21,11 @@ from cryptography.x509.oid import NameOID
 
 from blueprints import auth
 from services.operator_auth.login import MESSAGES
-from tests.e2e_support import (REPO, AppInstance, ServerProcess, free_port, make_ae,
-                               make_operator, make_order, pem, start_app_server, wait_for_port)
+from tests.e2e_support import (REPO, AppInstance, ServerProcess, free_port, pem, start_app_server,
+                               wait_for_port)
+from tests.factories import make_ae, make_operator, make_order
 from tests.softhsm import TestCA
+from tests.text import source
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent")
@@ -135,7 +136,7 @@ def proxy(tmp_path_factory):
             trust_embedded_ca(ae, ca)
             write_pem(tls_dir / "operators-ca.pem",
                       (pem(ca.issuing_certificate) + pem(ca.root_certificate)).encode())
-            make_order(ae, 960072)
+            make_order(ae, number=960072)
             for name in ("Camille Martin", "Julien Roux", "Sans Compte"):
                 key = ec.generate_private_key(ec.SECP256R1())
                 given, surname = name.split()
@@ -156,7 +157,8 @@ def proxy(tmp_path_factory):
                                   app_server=app_server, directory=directory)
 
 
-def browser(proxy, client: str | None = None) -> requests.Session:
+def https_session(proxy, client: str | None = None) -> requests.Session:
+    """A client of the proxy, presenting the TLS client certificate of ``client`` if named."""
     session = requests.Session()
     # REQUESTS_CA_BUNDLE (and proxy variables) would override session.verify: ignore them.
     session.trust_env = False
@@ -164,10 +166,6 @@ def browser(proxy, client: str | None = None) -> requests.Session:
     if client:
         session.cert = proxy.clients[client].files
     return session
-
-
-def text(response) -> str:
-    return html.unescape(response.text)
 
 
 def last_event(proxy, action: str) -> dict:
@@ -179,9 +177,9 @@ def last_event(proxy, action: str) -> dict:
 
 
 def test_client_certificate_logs_in_through_nginx(proxy):
-    session = browser(proxy, "Camille Martin")
+    session = https_session(proxy, "Camille Martin")
     response = session.get(f"{proxy.url}/connexion/certificat", allow_redirects=False)
-    assert response.status_code == 302, text(response)
+    assert response.status_code == 302, source(response)
     assert response.headers["Location"] == "/commandes"
 
     page = session.get(f"{proxy.url}/commandes", allow_redirects=False)
@@ -193,10 +191,10 @@ def test_client_certificate_logs_in_through_nginx(proxy):
 
 
 def test_without_client_certificate_the_login_is_refused(proxy):
-    session = browser(proxy)
+    session = https_session(proxy)
     response = session.get(f"{proxy.url}/connexion/certificat", allow_redirects=False)
     assert response.status_code == 403
-    assert auth.NO_CLIENT_CERTIFICATE in text(response)
+    assert auth.NO_CLIENT_CERTIFICATE in source(response)
     assert session.get(f"{proxy.url}/commandes", allow_redirects=False).status_code == 302
     assert last_event(proxy, "login_refused")["code"] == "no_client_certificate"
 
@@ -204,14 +202,14 @@ def test_without_client_certificate_the_login_is_refused(proxy):
 def test_certificate_headers_sent_by_the_client_are_overwritten(proxy):
     forged = {"X-SSL-Client-Cert": quote(pem(proxy.clients["Camille Martin"].certificate), safe=""),
               "X-SSL-Client-Verify": "SUCCESS"}
-    anonymous = browser(proxy)
+    anonymous = https_session(proxy)
     refused = anonymous.get(f"{proxy.url}/connexion/certificat", headers=forged,
                             allow_redirects=False)
     assert refused.status_code == 403
-    assert auth.NO_CLIENT_CERTIFICATE in text(refused)
+    assert auth.NO_CLIENT_CERTIFICATE in source(refused)
 
     # With a certificate of its own, the client is who its certificate says, not its header.
-    julien = browser(proxy, "Julien Roux")
+    julien = https_session(proxy, "Julien Roux")
     response = julien.get(f"{proxy.url}/connexion/certificat", headers=forged,
                           allow_redirects=False)
     assert response.status_code == 302
@@ -220,17 +218,17 @@ def test_certificate_headers_sent_by_the_client_are_overwritten(proxy):
 
 
 def test_a_valid_certificate_bound_to_nobody_is_refused_by_the_app(proxy):
-    response = browser(proxy, "Sans Compte").get(f"{proxy.url}/connexion/certificat",
+    response = https_session(proxy, "Sans Compte").get(f"{proxy.url}/connexion/certificat",
                                                  allow_redirects=False)
     assert response.status_code == 403
-    assert MESSAGES["unknown_certificate"] in text(response)
+    assert MESSAGES["unknown_certificate"] in source(response)
 
 
 def test_a_certificate_from_an_unknown_ca_never_reaches_the_app(proxy, tmp_path):
     stranger_ca = TestCA()
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = stranger_ca.issue_client_certificate(key.public_key(), "Intrus")
-    session = browser(proxy)
+    session = https_session(proxy)
     session.cert = client_files(tmp_path, "intrus", certificate, key)
     response = session.get(f"{proxy.url}/connexion/certificat", allow_redirects=False)
     assert response.status_code == 400  # nginx: "The SSL certificate error"
@@ -238,11 +236,11 @@ def test_a_certificate_from_an_unknown_ca_never_reaches_the_app(proxy, tmp_path)
 
 
 def test_the_rest_of_the_site_is_served_too(proxy):
-    session = browser(proxy)
+    session = https_session(proxy)
     login = session.get(f"{proxy.url}/connexion")
     assert login.status_code == 200 and "Clé USB" in login.text
     assert "Strict-Transport-Security" in login.headers
-    script = session.get(f"{proxy.url}/static/js/login.js")
-    assert script.status_code == 200 and "token_bridge" in script.text
+    script = session.get(f"{proxy.url}/static/js/bridge.js")
+    assert script.status_code == 200 and "python -m token_bridge" in script.text
     redirect = session.get(f"{proxy.http_url}/connexion", allow_redirects=False)
     assert redirect.status_code == 301 and redirect.headers["Location"].startswith("https://")

@@ -1,4 +1,4 @@
-"""Issue 6: « Envoyer pour signature », the signers' pages, PAdES signatures checked by poppler's
+"""« Envoyer pour signature », the signers' pages, PAdES signatures checked by poppler's
 pdfsig and by pyHanko, and every bad input of the signing link (expired, reused, replaced,
 tampered, another signer's document, wrong code, no consent)."""
 from __future__ import annotations
@@ -20,9 +20,10 @@ from services.signing import signatures
 from adapters.ca import get_ca
 from services.dossiers.documents import document_store
 from tests.conftest import csrf_token_from, login_as
-from tests.signature_support import (code_in, eml_messages, link_in, nss_trusting, pdfsig, queued,
-                                     ready_order, received)
-from tests.smtp_support import running_smtp
+from tests.signature_support import (code_in, link_in, nss_trusting, pdfsig, queued, ready_order,
+                                     received)
+from tests.smtp_support import eml_messages, running_smtp
+from tests.text import text
 
 
 @pytest.fixture
@@ -31,10 +32,6 @@ def desk(app, make_ae, make_operator, make_order):
     operator = make_operator(ae, roles="AEA", name="Camille Martin", email="camille@example.org")
     order = ready_order(app, make_order, ae, mandataire=True, number=960500)
     return ae, operator, order
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
 
 
 def send(client, operator, order):

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pkcs11 import TokenFlag
 
-from tests.softhsm import SoftHSM
 from token_bridge import provision
 from services.operator_auth.login_proof import InvalidProof, parse_login_proof, verify_login_proof
 from bridge_protocol import (ALGORITHM_ECDSA, ALGORITHM_RSA, LOGIN_DOMAIN,
@@ -32,11 +31,6 @@ NONCE = "n0nce-" + "A" * 40
 PORT = 8765
 BRIDGE_URL = f"http://127.0.0.1:{PORT}"
 PIN_FLAGS = TokenFlag.USER_PIN_COUNT_LOW | TokenFlag.USER_PIN_FINAL_TRY | TokenFlag.USER_PIN_LOCKED
-
-
-@pytest.fixture
-def softhsm(tmp_path, monkeypatch):
-    return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
 
 
 @pytest.fixture

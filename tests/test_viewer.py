@@ -5,27 +5,20 @@ query count that does not grow with the dossier."""
 from __future__ import annotations
 
 import datetime as dt
-import html as html_lib
-import io
 import json
 import re
 
 import pytest
-from PIL import Image
 from playhouse.test_utils import count_queries
 
 from models import AuditEvent, Document, Order, utcnow
 from services.dossiers import documents
 from tests.conftest import csrf_token_from, login_as
+from tests.image_samples import png
 from tests.pdf_samples import text_pdf
+from tests.text import text
 
 HTMX = {"HX-Request": "true", "HX-Target": "document-view"}
-
-
-def png(color=(10, 20, 30)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (90, 60), color).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -53,10 +46,6 @@ def desk(app, make_ae, make_operator, make_order):
 def viewer_url(desk, **query) -> str:
     base = f"/commandes/{desk['order'].id}/visionneuse"
     return base + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-
-
-def text(html: str) -> str:
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", html)).split())
 
 
 def panel(html: str) -> str:

@@ -5,34 +5,24 @@
 // server moves the order to « Remise ». Any failure is reported to the server, which keeps the
 // order in « Génération du certificat » and revokes a certificate issued but not written.
 // The PIN goes to the bridge (127.0.0.1) only: its field has no name and is never posted.
+// The key chooser and the calls to the bridge and the server are bridge.js's.
 (() => {
   "use strict";
 
-  const form = document.getElementById("generation-form");
-  if (!form) return;
-  const keySelect = document.getElementById("generation-key");
-  const keyType = document.getElementById("generation-key-type");
-  const pinInput = document.getElementById("generation-pin");
-  const submitButton = document.getElementById("generation-submit");
-  const refreshButton = document.getElementById("generation-refresh");
-  const messageBox = document.getElementById("generation-message");
-  const confirmBox = document.getElementById("generation-confirm");
-  const confirmTitle = document.getElementById("generation-confirm-title");
-  const stepsList = document.getElementById("generation-steps");
+  const Bridge = window.RADeskBridge;
   const goButton = document.getElementById("generation-go");
-  const cancelButton = document.getElementById("generation-cancel");
-  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  const bridgeUrl = form.dataset.bridgeUrl.replace(/\/+$/, "");
+  const page = Bridge.page("generation", { busyButtons: [goButton] });
+  if (!page) return;
+  const { form, show } = page;
+  const keyType = page.element("key-type");
+  const confirmBox = page.element("confirm");
+  const confirmTitle = page.element("confirm-title");
+  const stepsList = page.element("steps");
+  const cancelButton = page.element("cancel");
 
-  const LIST_TIMEOUT_MS = 5000;
   const KEY_TIMEOUT_MS = 120000; // RSA 3072 on a real key can take a while
 
   const TEXT = {
-    searching: "Recherche des clés USB vierges…",
-    noKeyOption: "Aucune clé vierge détectée",
-    noKey: "Aucune clé USB vierge détectée. Insérez une clé vierge puis cliquez sur « Actualiser ».",
-    bridgeDown: `Le pont de clé USB (token bridge) ne répond pas sur ${bridgeUrl}. ` +
-      "Démarrez-le sur ce poste avec : python -m token_bridge",
     chooseKey: "Choisissez la clé USB vierge dans la liste.",
     typePin: "Saisissez le code PIN de la clé vierge.",
     preparing: "Préparation de l'instruction de génération…",
@@ -42,79 +32,33 @@
     writing: "Inscription du certificat sur la clé USB… (ne retirez pas la clé)",
     recording: "Enregistrement…",
     cancelled: "Génération annulée : rien n'a été fait sur la clé.",
-    serverDown: "Le serveur RA Desk ne répond pas. Vérifiez votre connexion réseau puis réessayez.",
-    serverError: "Le serveur n'a pas pu traiter la demande. Réessayez dans un instant.",
-    pageExpired: "La page a expiré : rechargez-la puis réessayez.",
-    bridgeFailed: "Le pont de clés USB a refusé l'opération.",
+  };
+  const CHOOSER_TEXT = {
+    searching: "Recherche des clés USB vierges…",
+    noKeyOption: "Aucune clé vierge détectée",
+    noKey: "Aucune clé USB vierge détectée. Insérez une clé vierge puis cliquez sur « Actualiser ».",
     keysFound: (count) => (count === 1 ? "1 clé USB vierge détectée." : `${count} clés USB vierges détectées.`),
   };
 
-  let blankKeys = new Map();
-  let busy = false;
   let pending = null; // {instruction, signature, nonce, token, pin} between preview and confirm
 
-  class Problem extends Error {
-    constructor(message, stage, code) {
-      super(message);
-      this.stage = stage;
-      this.code = code;
-    }
-  }
-
-  function show(text, kind) {
-    messageBox.textContent = text;
-    messageBox.className = `login-message ${text ? kind : ""}`.trim();
-  }
-
-  function setBusy(value) {
-    busy = value;
-    submitButton.disabled = value;
-    goButton.disabled = value;
-    form.setAttribute("aria-busy", value ? "true" : "false");
-  }
-
-  const { fetchWithTimeout, readJson } = window.RADeskHttp;
-
-  async function callBridge(path, body, timeoutMs, stage) {
-    let response;
+  // Every failure names its stage, which the server keeps with the order.
+  async function callBridge(path, body, stage, timeoutMs) {
     try {
-      response = await fetchWithTimeout(bridgeUrl + path, {
-        method: body ? "POST" : "GET",
-        cache: "no-store",
-        credentials: "omit",
-        headers: body ? { "Content-Type": "application/json" } : {},
-        body: body ? JSON.stringify(body) : undefined,
-      }, timeoutMs);
-    } catch (error) {
-      throw new Problem(TEXT.bridgeDown, stage, "bridge_unavailable");
+      return await Bridge.callBridge(page.bridgeUrl, path, { body, timeoutMs });
+    } catch (problem) {
+      problem.stage = stage;
+      throw problem;
     }
-    const data = await readJson(response);
-    if (!response.ok) throw new Problem(data.message || TEXT.bridgeFailed, stage, data.error || "bridge_error");
-    return data;
   }
 
   async function callServer(url, body, stage) {
-    let response;
     try {
-      response = await fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          "Accept": "application/json",
-          "X-CSRFToken": csrfMeta ? csrfMeta.content : "",
-        },
-        body: JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new Problem(TEXT.serverDown, stage, "server_unavailable");
+      return await page.post(url, body);
+    } catch (problem) {
+      problem.stage = stage;
+      throw problem;
     }
-    const data = await readJson(response);
-    if (response.ok) return data;
-    const message = data.message || (response.status === 400 ? TEXT.pageExpired : TEXT.serverError);
-    const problem = new Problem(message, stage, data.code || "server_refused");
-    problem.fromServer = true;
-    throw problem;
   }
 
   // The server audits every failure and keeps the reason with the order.
@@ -130,38 +74,12 @@
     }
   }
 
-  // --- the key chooser --------------------------------------------------------------------
-
-  function fillChooser(list) {
-    const previous = keySelect.value;
-    blankKeys = new Map(list.map((token) => [token.serial, token]));
-    keySelect.replaceChildren();
-    if (list.length === 0) {
-      keySelect.append(new Option(TEXT.noKeyOption, ""));
-      return;
-    }
-    for (const token of list) {
-      const locked = token.pin_state === "locked" ? " (bloquée)" : "";
-      keySelect.append(new Option(`${token.label || token.serial} — n° ${token.serial}${locked}`, token.serial));
-    }
-    keySelect.value = blankKeys.has(previous) ? previous : list[0].serial;
-  }
-
-  async function listKeys(keepMessage = false) {
-    setBusy(true);
-    if (!keepMessage) show(TEXT.searching, "info");
-    try {
-      const data = await callBridge("/v1/tokens", null, LIST_TIMEOUT_MS, "bridge");
-      const list = (Array.isArray(data.tokens) ? data.tokens : []).filter((token) => token.blank);
-      fillChooser(list);
-      if (!keepMessage) show(list.length ? TEXT.keysFound(list.length) : TEXT.noKey, list.length ? "info" : "error");
-    } catch (problem) {
-      fillChooser([]);
-      if (!keepMessage) show(problem.message, "error");
-    } finally {
-      setBusy(false);
-    }
-  }
+  const chooser = page.keyChooser({
+    texts: CHOOSER_TEXT,
+    keep: (token) => token.blank,
+    label: (token) => `${token.label || token.serial} — n° ${token.serial}` +
+      (token.pin_state === "locked" ? " (bloquée)" : ""),
+  });
 
   // --- generating -----------------------------------------------------------------------
 
@@ -173,7 +91,7 @@
     const nonce = JSON.parse(signed.instruction).nonce;
     pending = { ...signed, nonce, token, pin };
     const preview = await callBridge("/v1/generation/preview",
-      { instruction: signed.instruction, signature: signed.signature }, LIST_TIMEOUT_MS, "bridge");
+      { instruction: signed.instruction, signature: signed.signature }, "bridge");
     stepsList.replaceChildren(...preview.description.map((line) => {
       const item = document.createElement("li");
       item.textContent = line;
@@ -188,7 +106,7 @@
     const instruction = { instruction: job.instruction, signature: job.signature };
     show(TEXT.keyPair, "info");
     const made = await callBridge("/v1/generation/key-pair", { ...instruction, pin: job.pin },
-      KEY_TIMEOUT_MS, "key_pair");
+      "key_pair", KEY_TIMEOUT_MS);
     show(TEXT.issuing, "info");
     let issued;
     try {
@@ -196,7 +114,7 @@
         { nonce: job.nonce, instruction: job.instruction, csr_pem: made.csr_pem }, "request");
     } catch (problem) {
       // Nothing was issued: the key pair goes, so the key is blank again.
-      await callBridge("/v1/generation/abandon", { ...instruction, pin: job.pin }, KEY_TIMEOUT_MS, "request")
+      await callBridge("/v1/generation/abandon", { ...instruction, pin: job.pin }, "request", KEY_TIMEOUT_MS)
         .catch(() => {});
       throw problem;
     }
@@ -204,7 +122,7 @@
     await callBridge("/v1/generation/certificate", {
       instruction: issued.finalization.instruction, signature: issued.finalization.signature,
       pin: job.pin, certificate_pem: issued.certificate_pem, chain_pem: issued.chain_pem,
-    }, KEY_TIMEOUT_MS, "write");
+    }, "write", KEY_TIMEOUT_MS);
     show(TEXT.recording, "info");
     let done;
     try {
@@ -231,46 +149,48 @@
 
   async function onSubmit(event) {
     event.preventDefault();
-    if (busy) return;
-    const token = blankKeys.get(keySelect.value);
+    if (page.busy) return;
+    const token = chooser.selected();
     if (!token) {
-      show(blankKeys.size ? TEXT.chooseKey : TEXT.noKey, "error");
-      if (!blankKeys.size) reportFailure(new Problem(TEXT.noKey, "bridge", "no_token"), null);
-      keySelect.focus();
+      show(chooser.size ? TEXT.chooseKey : CHOOSER_TEXT.noKey, "error");
+      if (!chooser.size) {
+        reportFailure(new Bridge.Problem(CHOOSER_TEXT.noKey, "no_token", { stage: "bridge" }), null);
+      }
+      chooser.focus();
       return;
     }
-    if (!pinInput.value) {
+    if (!page.pin.value) {
       show(TEXT.typePin, "error");
-      pinInput.focus();
+      page.pin.focus();
       return;
     }
-    const pin = pinInput.value;
-    pinInput.value = "";
-    setBusy(true);
+    const pin = page.pin.value;
+    page.pin.value = "";
+    page.setBusy(true);
     try {
       await prepare(token, pin);
     } catch (problem) {
       const nonce = pending ? pending.nonce : null; // the try the server opened, if any
       pending = null;
       await fail(problem, nonce);
-      pinInput.focus();
+      page.pin.focus();
     } finally {
-      setBusy(false);
+      page.setBusy(false);
     }
   }
 
   async function onConfirm() {
-    if (busy || !pending) return;
+    if (page.busy || !pending) return;
     const job = pending;
     pending = null;
     confirmBox.hidden = true;
-    setBusy(true);
+    page.setBusy(true);
     try {
       await generate(job);
     } catch (problem) {
       await fail(problem, job.nonce);
-      setBusy(false);
-      listKeys(true);
+      page.setBusy(false);
+      chooser.refresh({ quiet: true });
     }
   }
 
@@ -278,18 +198,15 @@
     pending = null;
     confirmBox.hidden = true;
     show(TEXT.cancelled, "info");
-    submitButton.focus();
+    page.element("submit").focus();
   }
 
   form.addEventListener("submit", onSubmit);
   goButton.addEventListener("click", onConfirm);
   cancelButton.addEventListener("click", onCancel);
-  refreshButton.addEventListener("click", () => {
-    if (!busy) listKeys();
-  });
   keyType.addEventListener("change", () => {
     pending = null;
     confirmBox.hidden = true;
   });
-  listKeys();
+  chooser.refresh();
 })();
