@@ -17,7 +17,8 @@ from services.administration import set_operator_active
 from services.operator_auth import sessions
 from services.operator_auth.login import bind_certificate, unbind_certificate
 from tests.conftest import csrf_token_from, login_as
-from tests.test_auth_routes import MemoryKey, bpoi, key_login, origin, text  # noqa: F401 (fixtures)
+from tests.test_auth_routes import MemoryKey, bpoi, key_login, origin  # noqa: F401 (fixtures)
+from tests.text import source
 
 HTMX = {"HX-Request": "true"}
 
@@ -38,7 +39,7 @@ def with_cookie(app, cookie: str):
 
 
 def logout(client):
-    token = csrf_token_from(text(client.get("/commandes")))
+    token = csrf_token_from(source(client.get("/commandes")))
     return client.post("/deconnexion", data={"csrf_token": token})
 
 
@@ -121,7 +122,7 @@ def test_idle_session_is_refused_and_ended_with_its_reason(app, client, desk):
     LoginSession.update(last_seen_at=utcnow() - idle - dt.timedelta(seconds=1)).execute()
     refused = client.get("/commandes")
     assert refused.status_code == 302
-    assert auth.SESSION_EXPIRED in text(client.get(refused.headers["Location"]))
+    assert auth.SESSION_EXPIRED in source(client.get(refused.headers["Location"]))
     assert row_of(token).end_reason == "idle"
 
 
@@ -144,7 +145,7 @@ def test_absolute_lifetime_ends_even_an_active_session(app, client, desk):
                         last_seen_at=utcnow()).execute()
     refused = client.get("/commandes")
     assert refused.status_code == 302
-    page = text(client.get(refused.headers["Location"]))
+    page = source(client.get(refused.headers["Location"]))
     assert auth.SESSION_TOO_OLD in page and auth.SESSION_EXPIRED not in page
     assert row_of(token).end_reason == "max_age"
 
