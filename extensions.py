@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 
 from flask import current_app, request
+from flask_htmx import HTMX
 from flask_limiter import Limiter
 
 
@@ -46,3 +47,4 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])
+htmx = HTMX()  # ``if htmx:`` — is this an HTMX request (its HX-Request header)?

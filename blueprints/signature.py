@@ -1,4 +1,4 @@
-"""« Envoyer pour signature » and its follow-up in the order file (issue 6): sending, a
+"""« Envoyer pour signature » and its follow-up in the order file: sending, a
 reminder, a new link, cancellation. Plain forms (they work without JavaScript): each answers
 with a redirect to the order file's « Signature des documents contractuels » section and a
 message. Every route answers 404 outside the operator's scope."""
@@ -9,11 +9,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, url_for
 import workflow
 from blueprints.common import current_operator, order_or_404, role_required
 from extensions import client_ip
-from services.signing import signatures
+from services.signing import reminders, sending, signatures, status
 from services import validation
 
 bp = Blueprint("signature", __name__, url_prefix="/commandes")
-bp.record_once(lambda state: signatures.register(state.app))
 
 
 @bp.app_context_processor
@@ -22,7 +21,7 @@ def panels():
     templates/validation/)."""
     def signature_panel(order, documents=None):
         operator = current_operator()
-        return signatures.panel(order, operator, documents=documents) if operator else None
+        return status.panel(order, operator, documents=documents) if operator else None
 
     def validation_panel(order, documents=None):
         operator = current_operator()
@@ -55,8 +54,8 @@ def _refused(refusal: workflow.Refused) -> None:
 def send(order_id: int):
     order = order_or_404(order_id)
     try:
-        requests = signatures.send_for_signature(current_app, order, current_operator(),
-                                                 ip=client_ip())
+        requests = sending.send_for_signature(current_app, order, current_operator(),
+                                              ip=client_ip())
     except workflow.Refused as refused:
         _refused(refused)
     else:
@@ -78,7 +77,7 @@ def remind(order_id: int, request_id: int):
     order = order_or_404(order_id)
     request = _request_or_404(order, request_id)
     try:
-        signatures.remind(current_app, order, request, current_operator(), ip=client_ip())
+        reminders.remind(current_app, order, request, current_operator(), ip=client_ip())
     except workflow.Refused as refused:
         _refused(refused)
     else:
@@ -92,7 +91,7 @@ def resend(order_id: int, request_id: int):
     order = order_or_404(order_id)
     request = _request_or_404(order, request_id)
     try:
-        signatures.resend_link(current_app, order, request, current_operator(), ip=client_ip())
+        sending.resend_link(current_app, order, request, current_operator(), ip=client_ip())
     except workflow.Refused as refused:
         _refused(refused)
     else:
@@ -106,7 +105,7 @@ def resend(order_id: int, request_id: int):
 def cancel(order_id: int):
     order = order_or_404(order_id)
     try:
-        signatures.cancel(current_app, order, current_operator(), ip=client_ip())
+        sending.cancel(current_app, order, current_operator(), ip=client_ip())
     except workflow.Refused as refused:
         _refused(refused)
     else:

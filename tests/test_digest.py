@@ -1,4 +1,4 @@
-"""The activity digest (issue 7) with a real SMTP server (aiosmtpd) and a controllable clock
+"""The activity digest with a real SMTP server (aiosmtpd) and a controllable clock
 (``now`` passed in): contents equal to the Commandes list's counters, French plurals, links that
 open the right filtered list, once per (operator, slot) even when two jobs race or after a
 restart, a missed slot sent late once, bad inputs; the administration screen; the CLI."""
