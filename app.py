@@ -1,4 +1,5 @@
-"""Application factory: configuration, database, extensions, blueprints, CLI."""
+"""Application factory: configuration, database, extensions, blueprints, CLI, and what each
+feature plugs into the shared machinery (outbox composers, notification types, jobs)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,11 +7,19 @@ from pathlib import Path
 from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
+import scheduler
+from adapters import mail
 from config import Config, instance_secret
 from database import (close_pooled_connections, migrate_database, open_database,
                       refresh_planner_statistics)
 from extensions import htmx, limiter
 from models import db
+from scheduler import Job, every, register_jobs
+from services import digest, validation
+from services.messaging import outbox, wordings
+from services.messaging.notifications import register_notification_types
+from services.messaging.outbox import register_outbox_composer, register_outbox_wake
+from services.signing import messages as signing_messages, reminders, signatures
 
 csrf = CSRFProtect()
 
@@ -38,10 +47,30 @@ def create_app(config: dict | None = None) -> Flask:
     htmx.init_app(app)
     from blueprints.common import init_operator_sessions
     init_operator_sessions(app)  # Flask-Login over the server-side login sessions
+    mail.init_app(app)
+    scheduler.init_app(app)  # CLI « scheduler », « outbox », « digest »; RADESK_SCHEDULER=1
     _register_request_hooks(app)
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_error_pages(app)
+
+    # Notification types, in French (history, audit trail).
+    register_notification_types(app, wordings.TYPE_LABELS)
+    register_notification_types(app, signatures.TYPE_LABELS)
+    register_notification_types(app, validation.TYPE_LABELS)
+    register_notification_types(app, digest.TYPE_LABELS)
+    # E-mails written when they leave the outbox; the other types are letters to the requester.
+    register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
+    register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
+    # Something queued: the scheduler of this process (if any) runs the outbox now.
+    register_outbox_wake(app, scheduler.wake)
+    register_jobs(
+        app,
+        Job(scheduler.OUTBOX_JOB, outbox.job,
+            every(seconds=app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])),
+        Job(scheduler.SIGNATURE_REMINDERS_JOB, reminders.job, every(minutes=15)),
+        Job(scheduler.DIGEST_JOB, digest.job, every(seconds=60)),
+    )
 
     from cli import register_cli
     register_cli(app)
@@ -78,47 +107,12 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints.auth import bp as auth_bp
-    from blueprints.orders import bp as orders_bp
-    from blueprints.order_file import bp as order_file_bp
-    from blueprints.pki import bp as pki_bp
-    from blueprints.viewer import bp as viewer_bp  # issue 4: documents, Visionneuse
+    from blueprints import (activation, admin, auth, followup, generation, notifications,
+                            order_file, orders, pki, signature, signing, validation, viewer)
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(orders_bp)
-    app.register_blueprint(order_file_bp)
-    app.register_blueprint(pki_bp)
-    app.register_blueprint(viewer_bp)
-    # issue 5: notifications to the requester, the outbox and its jobs, the follow-up page
-    import scheduler
-    from blueprints.followup import bp as followup_bp
-    from blueprints.notifications import bp as notifications_bp
-    from adapters import mail
-
-    app.register_blueprint(notifications_bp)
-    app.register_blueprint(followup_bp)
-    mail.init_app(app)
-    scheduler.init_app(app)  # CLI « scheduler » and « outbox », and RADESK_SCHEDULER=1
-    # issue 8: certificate generation onto the holder's key, hand-over, activation
-    from blueprints.activation import bp as activation_bp
-    from blueprints.generation import bp as generation_bp
-
-    app.register_blueprint(generation_bp)
-    app.register_blueprint(activation_bp)
-    # issue 6: signature of the contractual documents, the signers' page, validation
-    from blueprints.signature import bp as signature_bp
-    from blueprints.signing import bp as signing_bp
-    from blueprints.validation import bp as validation_bp
-
-    app.register_blueprint(signature_bp)
-    app.register_blueprint(signing_bp)
-    app.register_blueprint(validation_bp)
-    # issue 7: the activity digest and the administration screen
-    from blueprints.admin import bp as admin_bp
-    from services import digest
-
-    app.register_blueprint(admin_bp)
-    digest.register(app)
+    for module in (auth, orders, order_file, pki, viewer, notifications, followup, generation,
+                   activation, signature, signing, validation, admin):
+        app.register_blueprint(module.bp)
 
 
 ERROR_PAGES = {

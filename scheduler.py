@@ -1,7 +1,7 @@
 """Background jobs (APScheduler): each run builds its own app context and database connection.
 
-Jobs are listed in ``jobs()``: the outbox (notifications to requesters) now; the activity
-digest will join it there. Run them
+The jobs are what create_app registers with ``register_jobs`` (the outbox, signature reminders,
+the activity digest). Run them
 
 * as their own process: ``flask --app app scheduler`` (the production way, one process or
   several: every job is safe to run concurrently, see services.messaging.outbox);
@@ -29,7 +29,10 @@ from models import db
 
 log = logging.getLogger("radesk.scheduler")
 
+JOBS_KEY = "radesk_jobs"
 OUTBOX_JOB = "outbox"
+SIGNATURE_REMINDERS_JOB = "signature_reminders"
+DIGEST_JOB = "digest"
 
 
 class Job(NamedTuple):
@@ -38,49 +41,23 @@ class Job(NamedTuple):
     trigger: dict  # APScheduler trigger arguments
 
 
-def outbox_job(app: Flask):
-    from services.messaging import outbox
-    report = outbox.run(app)
-    if report.attempted:
-        log.info("Boîte d'envoi : %s", report)
-    return report
+def every(**interval: float) -> dict:
+    """An interval trigger: ``every(seconds=15)``, ``every(minutes=15)``."""
+    return {"trigger": "interval", **{unit: float(value) for unit, value in interval.items()}}
 
 
-SIGNATURE_REMINDERS_JOB = "signature_reminders"  # issue 6
-
-
-def signature_reminders_job(app: Flask):
-    """Remind the signers whose delay (RADESK_SIGNATURE_REMINDER_HOURS) has passed (issue 6)."""
-    from services.signing import signatures
-    sent = signatures.send_due_reminders(app)
-    if sent:
-        log.info("Signature : %d relance(s) envoyée(s)", sent)
-    return sent
-
-
-DIGEST_JOB = "digest"  # issue 7
-
-
-def digest_job(app: Flask):
-    """Queue the activity digests whose slot has come (each (operator, slot) once, see
-    services.digest), then let the outbox send them."""
-    from services import digest
-    report = digest.run(app)
-    if report.queued or report.skipped:
-        log.info("Résumé d'activité : %s", report)
-        if report.queued:
-            wake(app)
-    return report
+def register_jobs(app: Flask, *new: Job) -> None:
+    """Add periodic jobs to this app's scheduler (ids are unique)."""
+    registered = app.extensions.setdefault(JOBS_KEY, {})
+    for job in new:
+        if job.id in registered:
+            raise ValueError(f"Job {job.id!r} registered twice")
+        registered[job.id] = job
 
 
 def jobs(app: Flask) -> list[Job]:
-    """Every periodic job, with its schedule from the configuration."""
-    return [
-        Job(OUTBOX_JOB, outbox_job,
-            {"trigger": "interval", "seconds": float(app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])}),
-        Job(SIGNATURE_REMINDERS_JOB, signature_reminders_job, {"trigger": "interval", "minutes": 15}),  # issue 6
-        Job(DIGEST_JOB, digest_job, {"trigger": "interval", "seconds": 60}),  # issue 7
-    ]
+    """Every periodic job registered for this app."""
+    return list(app.extensions.get(JOBS_KEY, {}).values())
 
 
 def run_job(app: Flask, job: Job):
@@ -118,7 +95,7 @@ def _start_in_server(app: Flask) -> None:
 
 
 def wake(app: Flask, job_id: str = OUTBOX_JOB) -> None:
-    """Run a job now rather than at its next tick (e.g. a notification was just queued);
+    """Run a job now rather than at its next tick (create_app makes it the outbox's wake hook);
     nothing happens when no scheduler runs in this process: the scheduler process will."""
     scheduler = app.extensions.get("radesk_scheduler")
     if scheduler is not None and scheduler.get_job(job_id) is not None:
@@ -128,7 +105,7 @@ def wake(app: Flask, job_id: str = OUTBOX_JOB) -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
     app.cli.add_command(outbox_cli)
-    app.cli.add_command(digest_cli)  # issue 7
+    app.cli.add_command(digest_cli)
     if app.config.get("RADESK_SCHEDULER") and not app.config.get("TESTING"):
         @app.before_request
         def start_scheduler():
@@ -191,7 +168,7 @@ def outbox_status():
         f"{counts.get(state, 0)} {label}" for state, label in labels.items()) + ".")
 
 
-# --- Activity digest (issue 7) ---------------------------------------------------------------
+# --- Activity digest ---------------------------------------------------------------------------
 
 digest_cli = AppGroup("digest", help="Résumé d'activité des opérateurs.")
 

@@ -29,7 +29,7 @@ def main() -> None:
     from app import create_app
     from models import (AE, Company, Operator, Order, Person, Portal, SignatureRequest, db,
                         holder_search_fields)
-    from services.signing import contracts, signatures
+    from services.signing import codes, contracts, sending, signatures, signer
     from adapters import pades
     from services.dossiers.documents import import_document
     from tests.pdf_samples import text_pdf
@@ -70,17 +70,17 @@ def main() -> None:
             pades.sign(pdfs[0], seal, field_name="S", signer_name="X", reason="r", location="l")
             timings["pades"].append(time.perf_counter() - start)
             start = time.perf_counter()
-            requests = signatures.send_for_signature(app, order, operator)
+            requests = sending.send_for_signature(app, order, operator)
             timings["send"].append(time.perf_counter() - start)
             for request in requests:
                 request = SignatureRequest.get_by_id(request.id)
-                signatures.send_code(app, request)
+                codes.send_code(app, request)
                 request = SignatureRequest.get_by_id(request.id)
                 SignatureRequest.update(code_sent_at=None).where(
                     SignatureRequest.id == request.id).execute()
-                code = signatures._code(app.config["SECRET_KEY"], request.id, request.code_nonce)
+                code = codes.code_for(app, request.id, request.code_nonce)
                 start = time.perf_counter()
-                signatures.sign(app, request, code, True, ip="127.0.0.1", user_agent="bench")
+                signer.sign(app, request, code, True, ip="127.0.0.1", user_agent="bench")
                 timings["sign"].append((time.perf_counter() - start) / len(list(request.items)))
             assert Order.get_by_id(order.id).substate == "to_validate"
     labels = {"generate": "the 4 contractual PDFs generated (reportlab)",

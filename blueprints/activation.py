@@ -47,7 +47,25 @@ def _page(secret: str, found, *, error: str | None = None, status: int = 200):
     return render_template(PAGE, secret=secret, activation=found, order=found.order,
                            problem=activation.link_problem(found), error=error,
                            verified=_verified_here(found), masked=activation.mask(found.recipient),
-                           max_tries=activation.CODE_MAX_TRIES), status
+                           max_tries=activation.CODES.max_tries), status
+
+
+@bp.errorhandler(Refused)
+def refused(refusal: Refused):
+    """Said where the holder acted: the page's script gets JSON, the new-code button a message
+    on the page, the code form the page with the error next to the code."""
+    secret = request.view_args["secret"]
+    if request.is_json:
+        return jsonify(message=refusal.message), 409
+    if request.endpoint == "activation.new_code":
+        flash(refusal.message, "error")
+        return redirect(url_for(".page", secret=secret), 303)
+    return _page(secret, activation.by_link(secret), error=refusal.message, status=400)
+
+
+def _verified_or_refused(found) -> None:
+    if not _verified_here(found):
+        raise Refused("Saisissez d'abord le code d'activation reçu.", "not_verified")
 
 
 @bp.get("/<secret>")
@@ -60,10 +78,7 @@ def page(secret: str):
 @code_rate_limit
 def check_code(secret: str):
     found = _activation_or_404(secret)
-    try:
-        activation.verify_code(current_app, found, request.form.get("code"), ip=client_ip())
-    except Refused as refused:
-        return _page(secret, activation.by_link(secret), error=refused.message, status=400)
+    activation.verify_code(current_app, found, request.form.get("code"), ip=client_ip())
     verified = dict(session.get(SESSION_KEY) or {})
     verified[str(found.id)] = time.time()
     session[SESSION_KEY] = verified
@@ -75,35 +90,24 @@ def check_code(secret: str):
 @code_rate_limit
 def new_code(secret: str):
     found = _activation_or_404(secret)
-    try:
-        activation.send_code(current_app, found, ip=client_ip())
-        flash(CODE_SENT, "success")
-    except Refused as refused:
-        flash(refused.message, "error")
+    activation.send_code(current_app, found, ip=client_ip())
+    flash(CODE_SENT, "success")
     return redirect(url_for(".page", secret=secret), 303)
 
 
 @bp.post("/<secret>/instruction")
 def instruction(secret: str):
     found = _activation_or_404(secret)
-    if not _verified_here(found):
-        return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
-    try:
-        signed = activation.instruction(current_app, found, request.headers.get("Origin"))
-    except Refused as refused:
-        return jsonify(message=refused.message), 409
+    _verified_or_refused(found)
+    signed = activation.instruction(current_app, found, request.headers.get("Origin"))
     return jsonify(signed.as_json())
 
 
 @bp.post("/<secret>/terminee")
 def completed(secret: str):
     found = _activation_or_404(secret)
-    if not _verified_here(found):
-        return jsonify(message="Saisissez d'abord le code d'activation reçu."), 409
-    try:
-        activation.complete(current_app, found, ip=client_ip())
-    except Refused as refused:
-        return jsonify(message=refused.message), 409
+    _verified_or_refused(found)
+    activation.complete(current_app, found, ip=client_ip())
     return jsonify(message="Votre clé est activée : elle s'ouvre désormais avec le code PIN que "
                            "vous venez de choisir. Vous pouvez fermer cette page.")
 

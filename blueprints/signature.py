@@ -11,11 +11,10 @@ from blueprints import refusals
 from blueprints.common import current_operator, order_or_404, role_required
 from blueprints.lookups import signature_request_or_404
 from extensions import client_ip
-from services.signing import signatures
+from services.signing import reminders, sending, status
 from services import validation
 
 bp = Blueprint("signature", __name__, url_prefix="/commandes")
-bp.record_once(lambda state: signatures.register(state.app))
 refusals.register(bp, "signature")
 
 SENT = "Documents envoyés pour signature à {count} signataire{s} ; le demandeur est prévenu."
@@ -31,7 +30,7 @@ def panels():
     templates/validation/)."""
     def signature_panel(order, documents=None):
         operator = current_operator()
-        return signatures.panel(order, operator, documents=documents) if operator else None
+        return status.panel(order, operator, documents=documents) if operator else None
 
     def validation_panel(order, documents=None):
         operator = current_operator()
@@ -59,7 +58,7 @@ def _back(order_id: int, message: str):
 @role_required(workflow.ROLE_AEA)
 def send(order_id: int):
     order = order_or_404(order_id)
-    requests = signatures.send_for_signature(current_app, order, current_operator(), ip=client_ip())
+    requests = sending.send_for_signature(current_app, order, current_operator(), ip=client_ip())
     return _back(order.id, SENT.format(count=len(requests), s="s" if len(requests) > 1 else ""))
 
 
@@ -74,18 +73,18 @@ def _follow_up(order_id: int, request_id: int, action, message: str):
 @bp.post("/<int:order_id>/signature/<int:request_id>/relance")
 @role_required(workflow.ROLE_AEA)
 def remind(order_id: int, request_id: int):
-    return _follow_up(order_id, request_id, signatures.remind, REMINDED)
+    return _follow_up(order_id, request_id, reminders.remind, REMINDED)
 
 
 @bp.post("/<int:order_id>/signature/<int:request_id>/nouveau-lien")
 @role_required(workflow.ROLE_AEA)
 def resend(order_id: int, request_id: int):
-    return _follow_up(order_id, request_id, signatures.resend_link, RESENT)
+    return _follow_up(order_id, request_id, sending.resend_link, RESENT)
 
 
 @bp.post("/<int:order_id>/signature/annulation")
 @role_required(workflow.ROLE_AEA)
 def cancel(order_id: int):
     order = order_or_404(order_id)
-    signatures.cancel(current_app, order, current_operator(), ip=client_ip())
+    sending.cancel(current_app, order, current_operator(), ip=client_ip())
     return _back(order.id, CANCELLED)

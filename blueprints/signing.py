@@ -1,5 +1,5 @@
 """The signer's page (« Signature des documents »), opened from the personal link of their
-e-mail: no login, the signed link is the key (services.signing.signatures). The signer reads each
+e-mail: no login, the signed link is the key (services.signing.links). The signer reads each
 document (page previews rendered on the server, as in the Visionneuse), receives a one-time
 code, consents and signs — or declines with a reason. Plain forms: works without JavaScript.
 
@@ -7,13 +7,13 @@ A tampered link answers 404; a replaced or cancelled one, or one past its expiry
 (410) and shows nothing of the documents."""
 from __future__ import annotations
 
+from flask import (Blueprint, abort, current_app, make_response, render_template, request,
+                   send_file)
+
 import workflow
-
-from flask import Blueprint, abort, current_app, render_template, request, send_file
-
 from extensions import client_ip, limiter
 from formatting import paris_date
-from services.signing import signatures
+from services.signing import codes, links, signer
 from services.dossiers.documents import document_store
 from adapters.previews import DEFAULT_WIDTH, PreviewRenderer, snap_width
 from services.dossiers.viewer import widths
@@ -41,23 +41,43 @@ def too_many(error):
                                    "minute avant de réessayer."), 429
 
 
+@bp.errorhandler(workflow.Refused)
+def refused(refusal: workflow.Refused):
+    """A code, a signature or a refusal the signer may not have: their page, saying why."""
+    token = request.view_args["token"]
+    return _show(token, _request(token), problem=refusal.message, status=422)
+
+
 def _request(token: str):
-    """(signature request, None) for a genuine, current link; (None, response) otherwise."""
+    """The signature request of a genuine, current link; otherwise the request ends with the
+    page that says why."""
     try:
-        return signatures.request_for_token(current_app.config["SECRET_KEY"], token), None
-    except signatures.InvalidLink:
-        return None, (render_template(
+        return links.request_for_token(current_app.config["SECRET_KEY"], token)
+    except links.InvalidLink:
+        abort(make_response(render_template(
             MESSAGE, title="Lien de signature invalide",
             message="Ce lien de signature n'est pas valide : il a été modifié ou recopié "
-                    "incomplètement. Utilisez le lien exact reçu par e-mail."), 404)
-    except signatures.StaleLink as stale:
+                    "incomplètement. Utilisez le lien exact reçu par e-mail."), 404))
+    except links.StaleLink as stale:
         cancelled = stale.request.state == "cancelled"
-        return None, (render_template(
+        abort(make_response(render_template(
             MESSAGE, title="Lien de signature remplacé",
             message=("Cette demande de signature a été annulée par l'Autorité d'Enregistrement."
                      if cancelled else
                      "Ce lien de signature a été remplacé par un lien plus récent, envoyé par "
-                     "e-mail : utilisez le dernier lien reçu.")), 410)
+                     "e-mail : utilisez le dernier lien reçu.")), 410))
+
+
+def _item_or_404(token: str, item_id: int):
+    """A document of this link's signer; 404 for anything else, a stale link included."""
+    try:
+        signing_request = links.request_for_token(current_app.config["SECRET_KEY"], token)
+    except (links.InvalidLink, links.StaleLink):
+        abort(404)
+    item = signer.item_of(signing_request, item_id)
+    if item is None:
+        abort(404)
+    return signer.preview_document(item)
 
 
 def _user_agent() -> str:
@@ -66,7 +86,7 @@ def _user_agent() -> str:
 
 def _show(token: str, signing_request, problem: str | None = None, message: str | None = None,
           status: int = 200):
-    view = signatures.page(signing_request)
+    view = signer.page(signing_request)
     if view.state == "expired":
         return render_template(
             MESSAGE, title="Lien de signature expiré",
@@ -80,23 +100,15 @@ def _show(token: str, signing_request, problem: str | None = None, message: str 
 @bp.get("/<token>")
 @signer_limit
 def show(token: str):
-    signing_request, refusal = _request(token)
-    if refusal:
-        return refusal
-    signatures.record_opened(signing_request, ip=client_ip(), user_agent=_user_agent())
-    return _show(token, signatures.refreshed(signing_request))
+    signing_request = _request(token)
+    signer.record_opened(signing_request, ip=client_ip(), user_agent=_user_agent())
+    return _show(token, signer.refreshed(signing_request))
 
 
 @bp.get("/<token>/documents/<int:item_id>/pages/<int:page>")
 @signer_limit
 def page_image(token: str, item_id: int, page: int):
-    signing_request, refusal = _request(token)
-    if refusal:
-        abort(404)
-    item = signatures.item_of(signing_request, item_id)
-    if item is None:
-        abort(404)
-    document = signatures.preview_document(item)
+    document = _item_or_404(token, item_id)
     if not 1 <= page <= (document.page_count or 1):
         abort(404)
     width = snap_width(request.args.get("largeur", type=int))
@@ -114,13 +126,7 @@ def page_image(token: str, item_id: int, page: int):
 @bp.get("/<token>/documents/<int:item_id>/pdf")
 @signer_limit
 def download(token: str, item_id: int):
-    signing_request, refusal = _request(token)
-    if refusal:
-        abort(404)
-    item = signatures.item_of(signing_request, item_id)
-    if item is None:
-        abort(404)
-    document = signatures.preview_document(item)
+    document = _item_or_404(token, item_id)
     path = document_store().path_for(document.sha256)
     response = send_file(path, mimetype="application/pdf", as_attachment=True,
                          download_name=document.filename or "document.pdf", conditional=False,
@@ -132,32 +138,20 @@ def download(token: str, item_id: int):
 @bp.post("/<token>/code")
 @signer_limit
 def send_code(token: str):
-    signing_request, refusal = _request(token)
-    if refusal:
-        return refusal
-    try:
-        where = signatures.send_code(current_app, signing_request, ip=client_ip())
-    except workflow.Refused as refused:
-        return _show(token, signing_request, problem=refused.message, status=422)
-    return _show(token, signatures.refreshed(signing_request),
+    signing_request = _request(token)
+    where = codes.send_code(current_app, signing_request, ip=client_ip())
+    return _show(token, signer.refreshed(signing_request),
                  message=f"Un code à usage unique vient de vous être envoyé ({where}). Il est "
-                         f"valable {int(signatures.CODE_TTL.total_seconds() // 60)} minutes.")
+                         f"valable {codes.CODES.minutes} minutes.")
 
 
 @bp.post("/<token>/signer")
 @signer_limit
 def sign(token: str):
-    signing_request, refusal = _request(token)
-    if refusal:
-        return refusal
-    try:
-        signatures.sign(current_app, signing_request, request.form.get("code", ""),
-                        request.form.get("consentement") == "oui", ip=client_ip(),
-                        user_agent=_user_agent())
-    except workflow.Refused as refused:
-        return _show(token, signatures.refreshed(signing_request), problem=refused.message,
-                     status=422)
-    return _show(token, signatures.refreshed(signing_request),
+    signing_request = _request(token)
+    signer.sign(current_app, signing_request, request.form.get("code", ""),
+                request.form.get("consent") == "yes", ip=client_ip(), user_agent=_user_agent())
+    return _show(token, signer.refreshed(signing_request),
                  message="Merci : vos documents sont signés. Vous pouvez les télécharger "
                          "ci-dessous.")
 
@@ -165,15 +159,9 @@ def sign(token: str):
 @bp.post("/<token>/refus")
 @signer_limit
 def decline(token: str):
-    signing_request, refusal = _request(token)
-    if refusal:
-        return refusal
-    try:
-        signatures.decline(current_app, signing_request, request.form.get("motif", ""),
-                           ip=client_ip(), user_agent=_user_agent())
-    except workflow.Refused as refused:
-        return _show(token, signatures.refreshed(signing_request), problem=refused.message,
-                     status=422)
-    return _show(token, signatures.refreshed(signing_request),
+    signing_request = _request(token)
+    signer.decline(current_app, signing_request, request.form.get("reason", ""),
+                   ip=client_ip(), user_agent=_user_agent())
+    return _show(token, signer.refreshed(signing_request),
                  message="Votre refus est enregistré ; l'Autorité d'Enregistrement en est "
                          "informée.")

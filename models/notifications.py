@@ -39,9 +39,9 @@ class Notification(BaseModel):
 
 class MessageTemplate(BaseModel):
     """An AE's wording of one notification type; the built-in wording serves until an admin
-    edits it (services.messaging.notifications.DEFAULT_TEMPLATES)."""
+    edits it (services.messaging.wordings.DEFAULT_TEMPLATES)."""
     ae = ForeignKeyField(AE, backref="message_templates", on_delete="CASCADE")
-    code = CharField()  # see services.messaging.notifications.MESSAGE_TYPES
+    code = CharField()  # see services.messaging.wordings.MESSAGE_TYPES
     subject = CharField()
     body = TextField()
     updated_at = DateTimeField(default=utcnow)

@@ -1,4 +1,4 @@
-"""The activity digest (« Résumé d'activité », SPEC §7, issue 7).
+"""The activity digest (« Résumé d'activité », SPEC §7).
 
 At each of its AE's slot times (Europe/Paris), an operator for whom an admin switched the
 digest on receives, through the outbox, the counts of the Commandes list's sub-state counters
@@ -315,9 +315,14 @@ def find_operator(who: str) -> Operator:
     return found[0]
 
 
-def register(app: Flask) -> None:
-    """Wire digests into the outbox and the notification labels."""
-    from services.messaging import notifications, outbox
+def job(app: Flask) -> RunReport:
+    """The scheduler's digest job: queue the digests whose slot has come (each (operator, slot)
+    once), then have the outbox send them now."""
+    from services.messaging import outbox
 
-    outbox.COMPOSERS[TYPE_DIGEST] = compose
-    notifications.TYPE_LABELS.update(TYPE_LABELS)
+    report = run(app)
+    if report.queued or report.skipped:
+        log.info("Résumé d'activité : %s", report)
+        if report.queued:
+            outbox.wake(app)
+    return report

@@ -1,4 +1,4 @@
-"""« Valider » (SPEC §4 step 4), « Mettre en attente » and « Refuser la commande » (issue 6).
+"""« Valider » (SPEC §4 step 4), « Mettre en attente » and « Refuser la commande ».
 
 Validation is irreversible and must happen exactly once however many requests arrive together:
 one transaction first takes the order's row lock with a conditional UPDATE (``validated_at IS
@@ -141,11 +141,11 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
 
 def _notify_requester(app: Flask, order: Order, type_: str, subject: str, text: str,
                       operator: Operator) -> None:
-    from services.messaging import notifications
+    from services.messaging import drafts
 
-    recipient = notifications.requester_address(order)
+    recipient = drafts.requester_address(order)
     if recipient:
-        signatures._queue(app, order, type_, recipient, subject, text, operator)
+        signatures.queue(app, order, type_, recipient, subject, text, operator)
 
 
 def hold(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "") -> None:

@@ -236,9 +236,8 @@ def test_a_revoked_certificate_cannot_be_activated(app, client, delivered, make_
 def test_codes_are_kept_as_keyed_hashes(app, delivered):
     row = Activation.get()
     code = activation_code(eml_messages(instance_path(app)))
-    assert row.code_hash == activation_service._code_hash(app, row.id, code)
-    app.config["SECRET_KEY"] = "autre"
-    assert row.code_hash != activation_service._code_hash(app, row.id, code)
+    assert row.code_hash == activation_service.CODES.digest(app.config["SECRET_KEY"], row.id, code)
+    assert row.code_hash != activation_service.CODES.digest("autre", row.id, code)
     assert json.loads(AuditEvent.select().where(AuditEvent.action == "activation_code_sent").get().details) == {
         "channel": "email", "recipient": "Sandra.Boileau@exemple.fr"}
 

@@ -49,7 +49,7 @@ def open_page(client, desk):
 
 
 def information(token, **overrides):
-    data = {"csrf_token": token, "email": "porteur@example.org", "telephone": "0612345678",
+    data = {"csrf_token": token, "email": "porteur@example.org", "phone": "0612345678",
             "contact_otp": "+33612345678"}
     data.update(overrides)
     return data
@@ -136,7 +136,7 @@ def test_an_expired_link_offers_a_new_one_sent_to_the_orders_own_address(app, cl
     assert "Lien de suivi expiré" in text(page) and "Recevoir un nouveau lien" in page
     assert "960072" not in page and "Boileau" not in page, "an expired link shows nothing of the order"
     token = csrf_token_from(page)
-    renewed = client.post("/suivi/renouveler", data={"csrf_token": token, "jeton": expired})
+    renewed = client.post("/suivi/renouveler", data={"csrf_token": token, "token": expired})
     assert renewed.status_code == 200
     assert re.search(r"vient d'être envoyé à a•{12}@exemple\.fr\.", text(renewed.get_data(as_text=True)))
     notification = Notification.get()
@@ -145,13 +145,13 @@ def test_an_expired_link_offers_a_new_one_sent_to_the_orders_own_address(app, cl
     assert "{lien}" in notification.body
     assert events("notification_queued")[0].actor == "Demandeur"
     # Asked again at once: refused, nothing more queued.
-    again = client.post("/suivi/renouveler", data={"csrf_token": token, "jeton": expired})
+    again = client.post("/suivi/renouveler", data={"csrf_token": token, "token": expired})
     assert "il y a moins de 10 minutes" in text(again.get_data(as_text=True))
     assert Notification.select().count() == 1
     # A forged token asks for nothing.
     payload, stamp, signature = expired.split(".")
     forged = client.post("/suivi/renouveler", data={"csrf_token": token,
-                                                    "jeton": f"{payload}.{stamp}.{altered(signature)}"})
+                                                    "token": f"{payload}.{stamp}.{altered(signature)}"})
     assert forged.status_code == 404 and Notification.select().count() == 1
 
 
@@ -188,9 +188,9 @@ def test_correcting_the_contact_otp_is_audited_and_takes_the_dossier_back_to_che
     ({"contact_otp": "0123456789"}, "n'est pas un numéro de mobile"),
     ({"email": "porteur@example.org\r\nBcc: x@exemple.fr"}, "valeur trop longue ou illisible"),
     ({"email": "pas une adresse"}, "n'est pas une adresse e-mail valide"),
-    ({"telephone": "abc"}, "n'est pas un numéro de téléphone valide"),
+    ({"phone": "abc"}, "n'est pas un numéro de téléphone valide"),
     ({"email": ""}, "L'e-mail du porteur est obligatoire."),
-], ids=["otp", "otp-fixe", "injection", "email", "telephone", "vide"])
+], ids=["otp", "otp-fixe", "injection", "email", "phone", "vide"])
 @pytest.mark.parametrize("headers", [HTMX, {}], ids=["htmx", "sans-js"])
 def test_bad_information_is_refused_and_nothing_changes(client, desk, overrides, expected, headers):
     token = csrf_token_from(open_page(client, desk))
@@ -207,7 +207,7 @@ def test_bad_information_is_refused_and_nothing_changes(client, desk, overrides,
 
 def test_without_javascript_a_correction_redirects_to_the_page(client, desk):
     token = csrf_token_from(open_page(client, desk))
-    response = client.post(desk["path"] + "/informations", data=information(token, telephone="06 11 22 33 44"))
+    response = client.post(desk["path"] + "/informations", data=information(token, phone="06 11 22 33 44"))
     assert response.status_code == 303 and response.headers["Location"].endswith("#vos-informations")
     assert "Vos informations sont enregistrées." in text(client.get(response.headers["Location"]).get_data(as_text=True))
 
@@ -216,7 +216,7 @@ def test_without_javascript_a_correction_redirects_to_the_page(client, desk):
 
 def upload(client, desk, token, data, filename="kbis.pdf", kind="kbis", headers=HTMX):
     return client.post(desk["path"] + "/pieces", headers=headers, content_type="multipart/form-data",
-                       data={"csrf_token": token, "piece": kind, "fichier": (io.BytesIO(data), filename)})
+                       data={"csrf_token": token, "kind": kind, "file": (io.BytesIO(data), filename)})
 
 
 def test_uploading_the_missing_piece_goes_through_the_document_store(client, desk):
@@ -279,7 +279,7 @@ def test_an_oversized_upload_is_refused_before_reading_it(app, client, desk):
 def test_a_missing_file_is_asked_for(client, desk):
     token = csrf_token_from(open_page(client, desk))
     response = client.post(desk["path"] + "/pieces", headers=HTMX,
-                           data={"csrf_token": token, "piece": "kbis"})
+                           data={"csrf_token": token, "kind": "kbis"})
     assert "Choisissez un fichier à déposer." in text(response.get_data(as_text=True))
 
 
@@ -330,6 +330,6 @@ def test_after_validation_the_page_stays_readable_and_a_new_link_can_be_asked(ap
     expired = followup.make_token(app.config["SECRET_KEY"], desk["order"].id)
     monkeypatch.undo()
     token = csrf_token_from(client.get(f"/suivi/{expired}").get_data(as_text=True))
-    response = client.post("/suivi/renouveler", data={"csrf_token": token, "jeton": expired})
+    response = client.post("/suivi/renouveler", data={"csrf_token": token, "token": expired})
     assert "vient d'être envoyé" in text(response.get_data(as_text=True))
     assert Notification.get().type == "link_renewal"

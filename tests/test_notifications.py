@@ -13,7 +13,7 @@ import pytest
 from playhouse.test_utils import assert_query_count, count_queries
 
 from models import AuditEvent, Document, MessageTemplate, Notification, Order, utcnow
-from services.messaging import notifications
+from services.messaging import drafts, wordings
 from tests.conftest import csrf_token_from, login_as
 from tests.text import text
 
@@ -49,8 +49,8 @@ def form_page(client, order, **args):
 
 
 def message(token, **overrides):
-    data = {"csrf_token": token, "type": "missing_document", "destinataire": "alice.colbert@exemple.fr",
-            "objet": "Commande N° 960072 : pièce manquante", "message": "Bonjour,\nIl manque le KBIS : {lien}"}
+    data = {"csrf_token": token, "type": "missing_document", "recipient": "alice.colbert@exemple.fr",
+            "subject": "Commande N° 960072 : pièce manquante", "message": "Bonjour,\nIl manque le KBIS : {lien}"}
     data.update(overrides)
     return data
 
@@ -70,8 +70,8 @@ def test_each_type_fills_in_a_french_message_from_the_order(client, desk):
     assert "  • Extrait de KBIS\n  • Preuve de paiement" in body
     assert "Pièce d'identité du porteur" not in body
     assert "{lien}" in body, "the link is made at sending"
-    assert field_value(html, "objet") == "Commande N° 960072 : pièce manquante"
-    assert field_value(html, "destinataire") == "alice.colbert@exemple.fr"
+    assert field_value(html, "subject") == "Commande N° 960072 : pièce manquante"
+    assert field_value(html, "recipient") == "alice.colbert@exemple.fr"
 
     otp = form_page(client, desk["order"], type="invalid_otp").get_data(as_text=True)
     assert "Le Contact OTP indiqué pour la commande N° 960072 (01 23)" in field_value(otp, "message")
@@ -79,18 +79,18 @@ def test_each_type_fills_in_a_french_message_from_the_order(client, desk):
     assert "  • CGU\n  • Contrat d'abonnement" in field_value(signature, "message")
     other = form_page(client, desk["order"], type="other").get_data(as_text=True)
     assert field_value(other, "message") == ""
-    assert field_value(other, "objet") == "Commande N° 960072"
+    assert field_value(other, "subject") == "Commande N° 960072"
 
 
 def test_an_expired_piece_is_named_in_the_invalid_document_message(desk):
     holder_id = Document.get((Document.order == desk["order"].id) & (Document.kind == "holder_id"))
-    order = notifications.order_for_message(desk["order"].id)
-    documents = list(notifications.current_documents(order))
-    unspecified = notifications.draft(order, documents, "invalid_document")
+    order = drafts.order_for_message(desk["order"].id)
+    documents = list(drafts.current_documents(order))
+    unspecified = drafts.draft(order, documents, "invalid_document")
     assert "[à compléter : indiquez la pièce concernée]" in unspecified.body
     Document.update(expires_on=dt.date(2020, 1, 31)).where(Document.id == holder_id.id).execute()
-    documents = list(notifications.current_documents(order))
-    draft = notifications.draft(order, documents, "invalid_document")
+    documents = list(drafts.current_documents(order))
+    draft = drafts.draft(order, documents, "invalid_document")
     assert "  • Pièce d'identité du porteur" in draft.body
     assert "[à compléter" not in draft.body
 
@@ -101,9 +101,9 @@ def test_choosing_a_type_refills_the_message_fields_only_with_htmx(client, desk)
                           headers={**HTMX, "HX-Target": "notification-message-fields"})
     fragment = response.get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="notification-message-fields">')
-    assert "<html" not in fragment and 'name="destinataire"' not in fragment
+    assert "<html" not in fragment and 'name="recipient"' not in fragment
     assert field_value(fragment, "type") == "invalid_otp"
-    assert field_value(fragment, "objet") == "Commande N° 960072 : Contact OTP non valide"
+    assert field_value(fragment, "subject") == "Commande N° 960072 : Contact OTP non valide"
     # Opened from the order file or the viewer: the whole form, in place.
     form = client.get(f"/commandes/{desk['order'].id}/notifications", headers=HTMX)
     assert form.get_data(as_text=True).lstrip().startswith('<section id="notification-form"')
@@ -164,20 +164,20 @@ def test_sending_without_javascript_redirects_to_the_history(client, desk):
     assert "Camille Martin" in text(page[page.index('id="historique-notifications"'):])
 
 
-LONG = "x" * (notifications.BODY_MAX + 1)
+LONG = "x" * (wordings.BODY_MAX + 1)
 
 
 @pytest.mark.parametrize("overrides, expected", [
     ({"message": "   "}, "Le message est vide : écrivez le texte à envoyer."),
     ({"message": LONG}, "Le message est trop long (5 001 caractères, maximum 5 000)."),
-    ({"objet": ""}, "L'objet du message est vide."),
-    ({"objet": "Bonjour\r\nBcc: tous@exemple.fr"}, "L'objet doit tenir sur une seule ligne"),
-    ({"objet": "o" * 151}, "L'objet est trop long (151 caractères, maximum 150)."),
-    ({"destinataire": ""}, "Indiquez l'adresse e-mail du destinataire."),
-    ({"destinataire": "alice@exemple.fr\r\nBcc: tous@exemple.fr"}, "n'est pas valide : une seule adresse"),
-    ({"destinataire": "alice@exemple.fr, bob@exemple.fr"}, "n'est pas valide : une seule adresse"),
-    ({"destinataire": "Alice <alice@exemple.fr>"}, "n'est pas valide : une seule adresse"),
-    ({"destinataire": "pas-une-adresse"}, "n'est pas valide : une seule adresse"),
+    ({"subject": ""}, "L'objet du message est vide."),
+    ({"subject": "Bonjour\r\nBcc: tous@exemple.fr"}, "L'objet doit tenir sur une seule ligne"),
+    ({"subject": "o" * 151}, "L'objet est trop long (151 caractères, maximum 150)."),
+    ({"recipient": ""}, "Indiquez l'adresse e-mail du destinataire."),
+    ({"recipient": "alice@exemple.fr\r\nBcc: tous@exemple.fr"}, "n'est pas valide : une seule adresse"),
+    ({"recipient": "alice@exemple.fr, bob@exemple.fr"}, "n'est pas valide : une seule adresse"),
+    ({"recipient": "Alice <alice@exemple.fr>"}, "n'est pas valide : une seule adresse"),
+    ({"recipient": "pas-une-adresse"}, "n'est pas valide : une seule adresse"),
     ({"type": "inconnu"}, "Type de message inconnu"),
     ({"message": "Écart : [à compléter : précisez l'écart constaté]."},
      "Le message contient encore un passage à compléter : « [à compléter : précisez l'écart constaté] »."),
@@ -299,13 +299,13 @@ def test_an_admin_edits_a_wording_and_operators_get_it(client, desk, make_ae, ma
     assert "Textes des notifications au demandeur" in page and "{pieces_manquantes}" in page
     token = csrf_token_from(page)
     response = client.post("/parametres/notifications", headers=HTMX, data={
-        "csrf_token": token, "type": "missing_document", "objet": "N° {numero} : il manque une pièce",
+        "csrf_token": token, "type": "missing_document", "subject": "N° {numero} : il manque une pièce",
         "message": "Madame, Monsieur,\r\nIl manque :\r\n{pieces_manquantes}\r\nLien : {lien}"})
     assert "Modèle enregistré." in text(response.get_data(as_text=True))
     row = MessageTemplate.get()
     assert (row.ae_id, row.code, row.updated_by_id) == (desk["ae"].id, "missing_document", desk["camille"].id)
     draft = form_page(client, desk["order"]).get_data(as_text=True)
-    assert field_value(draft, "objet") == "N° 960072 : il manque une pièce"
+    assert field_value(draft, "subject") == "N° 960072 : il manque une pièce"
     assert field_value(draft, "message").startswith("Madame, Monsieur,\nIl manque :\n  • Extrait de KBIS")
     assert AuditEvent.select().where(AuditEvent.action == "message_template_updated").count() == 1
     # Another AE keeps the built-in wording.
@@ -313,11 +313,11 @@ def test_an_admin_edits_a_wording_and_operators_get_it(client, desk, make_ae, ma
     nadia = make_operator(other_ae, roles="AEA")
     other_order = make_order(other_ae)
     login_as(client, nadia)
-    assert field_value(form_page(client, other_order).get_data(as_text=True), "objet").endswith(": pièce manquante")
+    assert field_value(form_page(client, other_order).get_data(as_text=True), "subject").endswith(": pièce manquante")
     # Back to the built-in text.
     login_as(client, desk["camille"])
     response = client.post("/parametres/notifications", data={"csrf_token": token, "type": "missing_document",
-                                                              "action": "retablir"})
+                                                              "action": "reset"})
     assert response.status_code == 303
     assert MessageTemplate.select().count() == 0
 
@@ -332,7 +332,7 @@ def test_a_bad_wording_is_refused(client, desk, subject, body, expected):
     login_as(client, desk["camille"])
     token = csrf_token_from(client.get("/parametres/notifications").get_data(as_text=True))
     response = client.post("/parametres/notifications", headers=HTMX, data={
-        "csrf_token": token, "type": "missing_document", "objet": subject, "message": body})
+        "csrf_token": token, "type": "missing_document", "subject": subject, "message": body})
     assert expected in text(response.get_data(as_text=True))
     assert MessageTemplate.select().count() == 0
 

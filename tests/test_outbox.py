@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 
 import scheduler
+from app import create_app
 from models import AuditEvent, Notification, db, utcnow
-from services.messaging import notifications, outbox
+from services.messaging import drafts, notifications, outbox, wordings
 from adapters.mail import FolderTransport
 from tests.e2e_support import free_port
 from tests.smtp_support import SmtpServer, running_smtp, use_smtp
@@ -33,13 +34,14 @@ def desk(app, make_ae, make_operator, make_order):
     order = make_order(ae, number=960072, requester_email="alice.colbert@exemple.fr",
                        otp_contact="0612345678")
     app.config.update(RADESK_OUTBOX_BACKOFF_SECONDS=60, RADESK_OUTBOX_MAX_TRIES=8)
-    return {"ae": ae, "camille": camille, "order": order}
+    return {"app": app, "ae": ae, "camille": camille, "order": order}
 
 
 def queue(desk, recipient="alice.colbert@exemple.fr", subject="Commande N° 960072 : pièce manquante",
           body="Bonjour,\n\nIl manque l'Extrait de KBIS. Déposez-le ici : {lien}\n\nCordialement"):
-    draft = notifications.Draft(notifications.TYPE_MISSING, recipient, subject, body)
-    return notifications.queue(desk["order"], draft, operator=desk["camille"], sender=SENDER)
+    draft = drafts.Draft(wordings.TYPE_MISSING, recipient, subject, body)
+    with desk["app"].app_context():
+        return notifications.queue(desk["order"], draft, operator=desk["camille"], sender=SENDER)
 
 
 def events(action: str) -> list[dict]:
@@ -258,10 +260,18 @@ def test_flush_says_so_when_the_server_is_down(app, runner, desk):
     assert "0 envoyée(s), 1 à réessayer" in result.output and "1 en attente" in result.output
 
 
-def test_the_scheduler_runs_the_outbox_job(app, desk):
-    app.config["RADESK_OUTBOX_INTERVAL_SECONDS"] = 7
+def test_the_app_registers_its_jobs_with_the_configured_interval(tmp_path, database_url):
+    app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance",
+                      "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
+                      "RADESK_OUTBOX_INTERVAL_SECONDS": 7})
     jobs = {job.id: job for job in scheduler.jobs(app)}
+    assert set(jobs) == {"outbox", "signature_reminders", "digest"}
     assert jobs["outbox"].trigger == {"trigger": "interval", "seconds": 7.0}
+    assert jobs["signature_reminders"].trigger == {"trigger": "interval", "minutes": 15.0}
+
+
+def test_the_scheduler_runs_the_outbox_job(app, desk):
+    jobs = {job.id: job for job in scheduler.jobs(app)}
     queue(desk)
     with running_smtp(app) as server:
         report = scheduler.run_job(app, jobs["outbox"])

@@ -16,7 +16,7 @@ from models import (AuditEvent, Document, Notification, Order, SignatureItem, Si
                     utcnow)
 from services.messaging import outbox
 from adapters import pades
-from services.signing import signatures
+from services.signing import reminders, signatures
 from adapters.ca import get_ca
 from services.dossiers.documents import document_store
 from tests.conftest import csrf_token_from, login_as
@@ -141,12 +141,12 @@ def test_every_signer_signs_from_the_emailed_link_and_the_pdfs_verify(app, clien
             outbox.run(app, force=True)
             code = code_in(smtp.inbox.wait_for(5 + index)[-1].text)
             wrong = "000000" if code != "000000" else "111111"
-            refused = signer.post("signer", code=wrong, consentement="oui")
+            refused = signer.post("signer", code=wrong, consent="yes")
             assert refused.status_code == 422
             assert "Code incorrect. Il vous reste 4 essais." in text(refused.get_data(as_text=True))
             no_consent = signer.post("signer", code=code)
             assert "Cochez la case" in text(no_consent.get_data(as_text=True))
-            signed = signer.post("signer", code=code, consentement="oui")
+            signed = signer.post("signer", code=code, consent="yes")
             assert "vos documents sont signés" in text(signed.get_data(as_text=True))
             outbox.run(app, force=True)
     order = Order.get_by_id(order.id)
@@ -193,10 +193,10 @@ def test_a_reused_link_says_the_documents_are_signed_and_changes_nothing(app, se
     ae, operator, order, links = sent
     signer = Signer(app, links["rl@example.org"])
     signer.post("code")
-    signer.post("signer", code=last_code(app), consentement="oui")
+    signer.post("signer", code=last_code(app), consent="yes")
     again = Signer(app, links["rl@example.org"])
     assert "Vous avez signé ces documents le" in text(again.page.get_data(as_text=True))
-    response = signer.post("signer", code="123456", consentement="oui")
+    response = signer.post("signer", code="123456", consent="yes")
     assert response.status_code == 422
     assert "Vous avez déjà signé ces documents." in text(response.get_data(as_text=True))
     assert signer.post("code").status_code == 422
@@ -245,11 +245,11 @@ def test_a_wrong_code_has_limited_tries(app, sent):
     signer.post("code")
     code = last_code(app)
     wrong = "000000" if code != "000000" else "111111"
-    messages = [text(signer.post("signer", code=wrong, consentement="oui").get_data(as_text=True))
+    messages = [text(signer.post("signer", code=wrong, consent="yes").get_data(as_text=True))
                 for _ in range(6)]
     assert "Il vous reste 1 essai." in messages[3]
     assert "Trop d'essais avec ce code" in messages[4].replace("&#39;", "'")
-    late = signer.post("signer", code=code, consentement="oui")
+    late = signer.post("signer", code=code, consent="yes")
     assert "Trop d" in text(late.get_data(as_text=True))
     assert SignatureItem.select().where(SignatureItem.signed_at.is_null(False)).count() == 0
     assert Order.get_by_id(order.id).substate == "in_signature"
@@ -266,10 +266,10 @@ def test_a_code_is_sent_at_most_once_a_minute(app, sent):
 def test_a_signer_may_decline_and_the_operator_is_told(app, client, sent):
     ae, operator, order, links = sent
     signer = Signer(app, links["rl@example.org"])
-    empty = signer.post("refus", motif="  ")
+    empty = signer.post("refus", reason="  ")
     assert empty.status_code == 422 and "Le motif du refus est obligatoire." in \
         text(empty.get_data(as_text=True))
-    response = signer.post("refus", motif="Je ne suis plus représentant légal.")
+    response = signer.post("refus", reason="Je ne suis plus représentant légal.")
     assert "Votre refus est enregistré" in text(response.get_data(as_text=True))
     [told] = queued(order, signatures.TYPE_OPERATOR_DECLINED)
     assert told.recipient == "camille@example.org"
@@ -284,9 +284,9 @@ def test_reminders_go_after_the_configured_delay_once_per_delay(app, client, sen
     ae, operator, order, links = sent
     now = utcnow()
     with app.app_context():
-        assert signatures.send_due_reminders(app, now + dt.timedelta(hours=1)) == 0
-        assert signatures.send_due_reminders(app, now + dt.timedelta(hours=73)) == 3
-        assert signatures.send_due_reminders(app, now + dt.timedelta(hours=74)) == 0
+        assert reminders.send_due_reminders(app, now + dt.timedelta(hours=1)) == 0
+        assert reminders.send_due_reminders(app, now + dt.timedelta(hours=73)) == 3
+        assert reminders.send_due_reminders(app, now + dt.timedelta(hours=74)) == 0
     assert len(queued(order, signatures.TYPE_SIGNER_REMINDER)) == 3
     outbox.run(app, force=True)
     reminder = [m for m in eml_messages(app.config["INSTANCE_PATH"]) if m["Subject"].startswith("Rappel")]

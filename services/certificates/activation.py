@@ -5,13 +5,12 @@ At hand-over the AET marks the key delivered: an ``Activation`` is created with 
 Contact OTP (e-mail, or SMS through adapters.sms). The holder opens the link, types the code
 (limited tries, expiry, single use), and the page then has the token bridge replace the
 activation PIN the key was given at generation by a PIN of the holder's choosing; the order
-then moves to « Terminée ». Codes are kept as keyed hashes, never in clear.
+then moves to « Terminée ». Codes are kept as keyed hashes, never in clear; the link, the code
+and the masked contact come from services.public_links.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import secrets
 
 import flask_mail
@@ -21,18 +20,16 @@ from markupsafe import Markup, escape
 import workflow
 from formatting import paris_date, paris_datetime
 from models import AE, Activation, Order, Person, db, utcnow
-from services import audit
+from services import audit, public_links
 from services.certificates import generation
 from services.certificates.generation import SignedInstruction
 from adapters.sms import SmsError, gateway
 from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
 
 ACTIVATION_PATH = "/activation"
-CODE_DIGITS = 6
-CODE_TTL = dt.timedelta(minutes=30)
-CODE_MAX_TRIES = 5
-MAX_CODES = 6                      # codes sent for one hand-over, re-sends included
-RESEND_INTERVAL = dt.timedelta(minutes=1)
+CODES = public_links.CodeRules(  # at most 6 codes per hand-over, re-sends included
+    purpose="radesk-activation-code-v1", lifetime=dt.timedelta(minutes=30), max_tries=5,
+    max_sent=6, interval=dt.timedelta(minutes=1))
 LINK_TTL = dt.timedelta(days=30)
 VERIFIED_TTL = dt.timedelta(minutes=30)  # time to set the PIN once the code was accepted
 HOLDER = "Porteur"
@@ -54,17 +51,16 @@ AUDIT_ACTIONS = {
 }
 
 
-
-
 # --- reading ----------------------------------------------------------------------------------
 
 def link_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    """What is stored of a link's secret."""
+    return public_links.secret_hash(secret)
 
 
 def by_link(secret: str) -> Activation | None:
     """The activation a link opens, or None (unknown or malformed secret)."""
-    if not isinstance(secret, str) or not 20 <= len(secret) <= 100:
+    if not public_links.plausible_secret(secret):
         return None
     return Activation.get_or_none(Activation.link_hash == link_hash(secret))
 
@@ -96,11 +92,9 @@ def is_verified(activation: Activation, now: dt.datetime | None = None) -> bool:
 
 
 def mask(recipient: str) -> str:
-    """« c•••@exemple.fr », « +33 6 •• •• •• 78 »: enough to recognise, not to reuse."""
-    if "@" in recipient:
-        name, _, domain = recipient.partition("@")
-        return f"{name[:1]}•••@{domain}"
-    return f"{recipient[:5]}••••{recipient[-2:]}" if len(recipient) > 7 else "••••"
+    """The Contact OTP as the page and the link's e-mail show it, its length hidden too:
+    « c•••@exemple.fr », « +3361••••78 »."""
+    return public_links.mask_contact(recipient, fixed_width=True)
 
 
 # --- the AET: hand-over, and sending the code again ---------------------------------------------
@@ -113,8 +107,8 @@ def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation
         raise workflow.Refused(problems, "state")
     if Activation.select().where(Activation.certificate == state.row.id).exists():
         raise workflow.Refused("La clé a déjà été remise : utilisez « Renvoyer le lien et le "
-                                "code d'activation » si le porteur ne les a pas reçus.", "state")
-    secret = secrets.token_urlsafe(32)
+                               "code d'activation » si le porteur ne les a pas reçus.", "state")
+    secret = public_links.new_secret()
     now = utcnow()
     channel, recipient = _code_channel(order)
     with db.atomic():
@@ -140,7 +134,7 @@ def resend(app: Flask, order: Order, operator, *, ip: str = "") -> Activation:
                         "au porteur ».")
     if problems:
         raise workflow.Refused(problems, "state")
-    secret = secrets.token_urlsafe(32)
+    secret = public_links.new_secret()
     channel, recipient = _code_channel(order)  # the Contact OTP may have been corrected
     Activation.update(link_hash=link_hash(secret), link_expires_at=utcnow() + LINK_TTL,
                       channel=channel, recipient=recipient).where(
@@ -157,14 +151,15 @@ def send_code(app: Flask, activation: Activation, *, operator=None, ip: str = ""
     if problem:
         raise workflow.Refused(problem, "resend")
     order = Order.get_by_id(activation.order_id)
-    code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+    code = CODES.random_code()
     now = utcnow()
     with db.atomic():
         sent = (Activation
-                .update(code_hash=_code_hash(app, activation.id, code), code_sent_at=now,
-                        code_expires_at=now + CODE_TTL, code_tries=0,
+                .update(code_hash=CODES.digest(app.config["SECRET_KEY"], activation.id, code),
+                        code_sent_at=now, code_expires_at=now + CODES.lifetime, code_tries=0,
                         codes_sent=Activation.codes_sent + 1)
-                .where((Activation.id == activation.id) & (Activation.codes_sent < MAX_CODES)
+                .where((Activation.id == activation.id)
+                       & (Activation.codes_sent < CODES.max_sent)
                        & Activation.activated_at.is_null())
                 .execute())
         if sent != 1:
@@ -183,10 +178,10 @@ def send_code(app: Flask, activation: Activation, *, operator=None, ip: str = ""
 
 
 def _resend_problem(activation: Activation, now: dt.datetime | None = None) -> str | None:
-    if activation.codes_sent >= MAX_CODES:
-        return (f"{MAX_CODES} codes ont déjà été envoyés pour cette clé : adressez-vous à votre "
-                f"Autorité d'Enregistrement.")
-    if activation.code_sent_at and (now or utcnow()) - activation.code_sent_at < RESEND_INTERVAL:
+    if CODES.exhausted(activation.codes_sent):
+        return (f"{CODES.max_sent} codes ont déjà été envoyés pour cette clé : adressez-vous à "
+                f"votre Autorité d'Enregistrement.")
+    if CODES.wait(activation.code_sent_at, now or utcnow()) is not None:
         return "Un code vient d'être envoyé : attendez une minute avant d'en demander un autre."
     return None
 
@@ -199,37 +194,33 @@ def verify_code(app: Flask, activation: Activation, code: object, *, ip: str = "
     if problem:
         raise workflow.Refused(problem, "link")
     order = Order.get_by_id(activation.order_id)
-    typed = "".join(str(code or "").split())
+    typed = public_links.typed_code(code)
     now = utcnow()
     if activation.code_hash is None:
         raise workflow.Refused("Aucun code en cours : demandez un nouveau code.", "no_code")
     if activation.code_expires_at < now:
         _audit_refusal(order, ip, "expired")
         raise workflow.Refused("Ce code a expiré : demandez un nouveau code.", "expired")
-    # One guarded UPDATE spends a try: concurrent guesses cannot exceed the limit.
-    spent = (Activation
-             .update(code_tries=Activation.code_tries + 1)
-             .where((Activation.id == activation.id) & (Activation.code_tries < CODE_MAX_TRIES)
-                    & Activation.code_hash.is_null(False))
-             .execute())
-    if spent != 1:
+    a_code = Activation.code_hash.is_null(False)
+    spent = public_links.spend_try(Activation.code_tries, activation.id, CODES.max_tries, a_code)
+    if spent is None:
         _audit_refusal(order, ip, "too_many_tries")
         raise workflow.Refused("Trop d'essais avec ce code : demandez un nouveau code.",
-                                "too_many_tries")
-    tries_left = CODE_MAX_TRIES - Activation.get_by_id(activation.id).code_tries
-    if not hmac.compare_digest(_code_hash(app, activation.id, typed), activation.code_hash):
+                               "too_many_tries")
+    tries_left = CODES.max_tries - spent
+    typed_digest = CODES.digest(app.config["SECRET_KEY"], activation.id, typed)
+    if not public_links.same(typed_digest, activation.code_hash):
         _audit_refusal(order, ip, "wrong_code", tries_left)
         if tries_left == 0:
             raise workflow.Refused("Code incorrect. Plus aucun essai avec ce code : demandez "
-                                    "un nouveau code.", "too_many_tries")
+                                   "un nouveau code.", "too_many_tries")
         plural = "s" if tries_left > 1 else ""
         raise workflow.Refused(f"Code incorrect. Il reste {tries_left} essai{plural}.", "wrong_code")
     with db.atomic():
-        used = (Activation
-                .update(verified_at=now, code_hash=None)
-                .where((Activation.id == activation.id) & Activation.code_hash.is_null(False))
-                .execute())
-        if used != 1:
+        used = public_links.consume(Activation, activation.id,
+                                    {Activation.verified_at: now, Activation.code_hash: None},
+                                    a_code)
+        if not used:
             raise workflow.Refused("Ce code vient d'être utilisé.", "no_code")
         audit.record(ACTION_CODE_ACCEPTED, order=order, actor=HOLDER, ip=ip,
                      details={"channel": activation.channel})
@@ -294,15 +285,9 @@ def _code_channel(order: Order) -> tuple[str, str]:
     return ("email" if "@" in contact else "sms"), contact
 
 
-def _code_hash(app: Flask, activation_id: int, code: str) -> str:
-    return hmac.new(app.config["SECRET_KEY"].encode("utf-8"),
-                    f"radesk-activation-code-v1:{activation_id}:{code}".encode("utf-8"),
-                    hashlib.sha256).hexdigest()
-
-
 def _deliver_code(app: Flask, activation: Activation, order: Order, code: str) -> None:
     ae = AE.get_by_id(order.ae_id)
-    minutes = int(CODE_TTL.total_seconds() // 60)
+    minutes = CODES.minutes
     if activation.channel == "sms":
         text = (f"{ae.name} : votre code d'activation de clé USB (commande N° {order.number}) "
                 f"est {code}. Valable {minutes} minutes. Ne le communiquez à personne.")
@@ -370,5 +355,5 @@ def _queue_email(app: Flask, ae: AE, order: Order, recipient: str, subject: str,
             postman.send(message)
     except DeliveryError as failure:
         raise workflow.Refused(f"L'e-mail à {recipient} n'a pas pu être envoyé : "
-                                f"{failure.reason} Réessayez avec « Renvoyer le code "
-                                f"d'activation ».", "mail") from None
+                               f"{failure.reason} Réessayez avec « Renvoyer le code "
+                               f"d'activation ».", "mail") from None

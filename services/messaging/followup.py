@@ -1,6 +1,6 @@
 """The requester's follow-up page (« page de suivi »): its link, and the changes made on it.
 
-The link carries a token signed with the app's secret key (itsdangerous, SHA-256): it names
+The link carries a token signed with the app's secret key (services.public_links): it names
 one order and the time it was made, plus a random part, so it cannot be guessed, forged, or
 turned to another order; it expires after ``RADESK_FOLLOWUP_LINK_DAYS``. An expired link whose
 signature is good still tells which order it was for, so the page can offer a new one, sent to
@@ -13,23 +13,20 @@ Changes made by the requester (their information, a piece) are audited, mark the
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
 from typing import Mapping
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 import workflow
 from formatting import PARIS
 from models import Notification, Order, Person, db, utcnow
-from services import audit
-from services.messaging import notifications
+from services import audit, public_links
+from services.messaging import drafts, notifications, wordings
 
-SALT = "radesk-suivi-v1"
+TOKENS = public_links.TokenKind("radesk-suivi-v1", timed=True)
 REQUESTER = "Demandeur"
 RENEWAL_COOLDOWN = dt.timedelta(minutes=10)
 
@@ -47,31 +44,20 @@ class LinkCheck:
     expired: bool
 
 
-def _serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
-
-
 def make_token(secret: str, order_id: int) -> str:
-    return _serializer(secret).dumps({"o": order_id, "n": secrets.token_urlsafe(9)})
+    return TOKENS.make(secret, {"o": order_id, "n": public_links.nonce(9)})
 
 
 def read_token(secret: str, token: str, max_age_seconds: int) -> LinkCheck:
     """Which order the token is for, and whether it expired; InvalidLink when not authentic."""
-    serializer = _serializer(secret)
-    expired = False
     try:
-        payload = serializer.loads(token, max_age=max_age_seconds)
-    except SignatureExpired as error:
-        payload, expired = error.payload, True
-        try:
-            payload = serializer.load_payload(payload)
-        except BadData:
-            raise InvalidLink() from None
-    except BadData:
+        opened = TOKENS.open(secret, token, max_age_seconds)
+    except public_links.BadToken:
         raise InvalidLink() from None
+    payload = opened.payload
     if not isinstance(payload, dict) or not isinstance(payload.get("o"), int):
         raise InvalidLink()
-    return LinkCheck(payload["o"], expired)
+    return LinkCheck(payload["o"], opened.expired)
 
 
 def link_lifetime(app: Flask) -> dt.timedelta:
@@ -104,36 +90,31 @@ def order_of(check: LinkCheck) -> Order:
 def renew_link(order: Order, *, sender: str | None, ip: str = "") -> Notification:
     """Queue an e-mail with a new link to the order's own address. Refused (Refused)
     when one was asked for a moment ago or when the order has no address."""
-    order = notifications.order_for_message(order.id)
-    message = notifications.link_renewal_message(order)
+    order = drafts.order_for_message(order.id)
+    message = drafts.link_renewal_message(order)
     if not message.recipient:
         raise workflow.Refused(["Aucune adresse e-mail n'est enregistrée pour cette "
-                                      "commande : contactez l'Autorité d'Enregistrement."])
+                                "commande : contactez l'Autorité d'Enregistrement."])
     recent = (Notification
               .select()
               .where((Notification.order == order.id)
-                     & (Notification.type == notifications.TYPE_LINK_RENEWAL)
+                     & (Notification.type == wordings.TYPE_LINK_RENEWAL)
                      & (Notification.created_at > utcnow() - RENEWAL_COOLDOWN))
               .exists())
     if recent:
         raise workflow.Refused([
-            f"Un nouveau lien a déjà été envoyé à {mask_address(message.recipient)} il y a moins "
-            f"de 10 minutes : consultez votre messagerie (et le dossier des indésirables)."])
+            f"Un nouveau lien a déjà été envoyé à {public_links.mask_contact(message.recipient)} "
+            f"il y a moins de 10 minutes : consultez votre messagerie (et le dossier des "
+            f"indésirables)."])
     return notifications.queue(order, message, operator=None, sender=sender, ip=ip,
                                actor=REQUESTER)
-
-
-def mask_address(address: str) -> str:
-    """« s•••••@exemple.fr »: enough to recognise one's address, not to learn it."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}{'•' * max(3, len(local) - 1)}@{domain}" if domain else "•••"
 
 
 # --- Changes made by the requester -------------------------------------------------------------
 
 INFORMATION_FIELDS = {  # form field: (label, where it is stored)
     "email": "E-mail du porteur",
-    "telephone": "Téléphone du porteur",
+    "phone": "Téléphone du porteur",
     "contact_otp": "Contact OTP",
 }
 MAX_FIELD = 254
@@ -170,7 +151,7 @@ def information_problems(values: Mapping[str, str]) -> dict[str, str]:
         if len(value) > MAX_FIELD or not value.isprintable():
             problems[name] = f"{INFORMATION_FIELDS[name]} : valeur trop longue ou illisible."
     problems.setdefault("email", _email_problem(values.get("email", "")))
-    problems.setdefault("telephone", _phone_problem(values.get("telephone", "")))
+    problems.setdefault("phone", _phone_problem(values.get("phone", "")))
     problems.setdefault("contact_otp", workflow.otp_contact_problem(values.get("contact_otp")))
     return {name: problem for name, problem in problems.items() if problem}
 
@@ -186,7 +167,7 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
     if problems:
         raise workflow.Refused(list(problems.values()))
     new = {"email": validate_email(values["email"], check_deliverability=False).normalized,
-           "telephone": values["telephone"],
+           "phone": values["phone"],
            "contact_otp": workflow.normalize_otp_contact(values["contact_otp"])}
     with db.atomic() as transaction:
         now = utcnow()
@@ -194,14 +175,14 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
         Order.update(updated_at=Order.updated_at).where(Order.id == order.id).execute()
         current = Order.get_by_id(order.id)
         holder = Person.get_by_id(current.holder_id)
-        old = {"email": holder.email, "telephone": holder.phone, "contact_otp": current.otp_contact}
+        old = {"email": holder.email, "phone": holder.phone, "contact_otp": current.otp_contact}
         changes = {INFORMATION_FIELDS[name]: {"avant": old[name], "après": new[name]}
                    for name in INFORMATION_FIELDS if old[name] != new[name]}
         if not changes:
             transaction.rollback()
             return False
         phase, substate = workflow.after_requester_change(current)
-        Person.update(email=new["email"], phone=new["telephone"]).where(
+        Person.update(email=new["email"], phone=new["phone"]).where(
             Person.id == holder.id).execute()
         (Order
          .update(otp_contact=new["contact_otp"], phase=phase, substate=substate,
@@ -273,7 +254,7 @@ def messages_for(order: Order, limit: int = 10) -> list[Notification]:
     return list(Notification
                 .select()
                 .where((Notification.order == order.id) & (Notification.state == "sent")
-                       & (Notification.type != notifications.TYPE_LINK_RENEWAL))
+                       & (Notification.type != wordings.TYPE_LINK_RENEWAL))
                 .order_by(Notification.sent_at.desc())
                 .limit(limit))
 
@@ -282,21 +263,21 @@ def page(order: Order, token: str, **extra) -> dict:
     """Everything the follow-up page shows for ``order`` (from a checked link)."""
     from services.dossiers.documents import document_store
 
-    order = notifications.order_for_message(order.id)
-    documents = list(notifications.current_documents(order))
+    order = drafts.order_for_message(order.id)
+    documents = list(drafts.current_documents(order))
     today = dt.datetime.now(PARIS).date()
     rows = [row for row in workflow.document_rows(order, documents)
             if row.category == workflow.CATEGORY_SUPPORTING]
     missing = [row.kind for row in rows if not row.complete
                or workflow.document_expired(row.document, today)]
-    information = {"email": order.holder.email, "telephone": order.holder.phone,
+    information = {"email": order.holder.email, "phone": order.holder.phone,
                    "contact_otp": order.otp_contact}
     return dict(
         order=order, token=token, state_text=workflow.requester_state_text(order),
         tasks=workflow.requester_tasks(order, documents, today),
         change_problem=workflow.requester_change_problem(order), rows=rows, today=today,
         default_kind=missing[0] if missing else (rows[0].kind if rows else ""),
-        received=[(n, n.body.replace(notifications.LINK_VARIABLE, "cette page"))
+        received=[(n, n.body.replace(wordings.LINK_VARIABLE, "cette page"))
                   for n in messages_for(order)],
         information=information, labels=INFORMATION_FIELDS,
         max_bytes=document_store().max_bytes, **extra)

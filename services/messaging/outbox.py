@@ -1,5 +1,9 @@
 """The outbox: notifications are stored first (services.messaging.notifications.queue), then sent here
-by a job (scheduler.py, or ``flask --app app outbox flush``).
+by a job (``job``, run by the scheduler, or ``flask --app app outbox flush``).
+
+What the app plugs in, per app (create_app does it, in plain sight): a *composer* for the types
+whose e-mail is written when it leaves (``register_outbox_composer``), and the *wake* hook that
+has the job run now rather than at its next tick (``register_outbox_wake``, called by ``wake``).
 
 Reliability, step by step:
 
@@ -19,22 +23,58 @@ Reliability, step by step:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
+import flask_mail
 from flask import Flask
 from peewee import JOIN
 
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
 from services import audit
-from services.messaging.followup import make_link
 from adapters.mail import DeliveryError, Letter, compose, transport
+from services.messaging.followup import make_link
 from services.messaging.notifications import type_label
+
+log = logging.getLogger("radesk.outbox")
 
 LEASE = dt.timedelta(minutes=5)   # well above an SMTP exchange bounded by MAIL_TIMEOUT
 MAX_DELAY = dt.timedelta(hours=6)
 BATCH = 500
 SYSTEM = "Messagerie"
+COMPOSERS_KEY = "radesk_outbox_composers"
+WAKE_KEY = "radesk_outbox_wake"
+
+Composer = Callable[[Flask, Notification], flask_mail.Message]
+
+
+# --- What the app plugs in -----------------------------------------------------------------------
+
+def register_outbox_composer(app: Flask, types: Iterable[str], composer: Composer) -> None:
+    """``composer(app, notification)`` writes the e-mail of these types when it leaves (a
+    signing link or code made then, a digest from its stored content); it raises
+    DeliveryError when the message must not go. Other types are letters to the requester with
+    the follow-up link."""
+    composers = app.extensions.setdefault(COMPOSERS_KEY, {})
+    for type_ in types:
+        if composers.get(type_, composer) is not composer:
+            raise ValueError(f"Two outbox composers for the notification type {type_!r}")
+        composers[type_] = composer
+
+
+def register_outbox_wake(app: Flask, hook: Callable[[Flask], None]) -> None:
+    """What ``wake`` calls: in the server, the scheduler running the outbox job now."""
+    app.extensions[WAKE_KEY] = hook
+
+
+def wake(app: Flask) -> None:
+    """Something was just queued: have it sent now rather than at the job's next tick. Nothing
+    happens when the app registered no hook (the scheduler process sends it on its next run)."""
+    hook = app.extensions.get(WAKE_KEY)
+    if hook is not None:
+        hook(app)
 
 
 @dataclass
@@ -87,6 +127,14 @@ def claim(notification_id: int, force: bool = False) -> bool:
                     .execute())
 
 
+def job(app: Flask) -> Report:
+    """The scheduler's outbox job: one run, logged when it tried something."""
+    report = run(app)
+    if report.attempted:
+        log.info("Boîte d'envoi : %s", report)
+    return report
+
+
 def run(app: Flask, *, force: bool = False, limit: int = BATCH) -> Report:
     """Try each due notification once. Returns what happened."""
     with app.app_context():  # Flask-Mail reads its state from the current app
@@ -116,15 +164,8 @@ def _run(app: Flask, force: bool, limit: int) -> Report:
     return report
 
 
-# Notifications that are not letters to the requester with the follow-up link compose their own
-# e-mail when they leave: {type: function(app, notification) -> flask_mail.Message}. Issue 6
-# registers its signers' e-mails here (a personal signing link or a one-time code made at
-# sending); a composer raises DeliveryError when the message must not go.
-COMPOSERS: dict = {}
-
-
 def _message(app: Flask, notification: Notification):
-    composer = COMPOSERS.get(notification.type)
+    composer = app.extensions.get(COMPOSERS_KEY, {}).get(notification.type)
     if composer is not None:
         return composer(app, notification)
     return compose(app, _letter(app, notification))
