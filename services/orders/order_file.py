@@ -11,9 +11,8 @@ the latest opener, kept alive by the page's heartbeat, ignored once idle).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple
+from typing import Iterable, NamedTuple
 
 from peewee import JOIN, Case
 
@@ -22,43 +21,13 @@ from formatting import paris_date, paris_time
 from models import (AE, AuditEvent, Company, Document, Operator, OperatorScope, Order,
                     OrderReview, Person, Portal, db, utcnow)
 from services import audit
-from services.dossiers import documents  # issue 4
+from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
+                                  describe_details)
 
 REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
 
-ACTION_ORDER_VIEWED = "order_viewed"
-ACTION_ID_DOCUMENT_RECORDED = "id_document_recorded"
 
-# The audit trail in French words; an action another module adds later still shows, by its code.
-AUDIT_ACTIONS = {
-    "order_received": "Commande reçue du portail",
-    ACTION_ORDER_VIEWED: "Consultation du dossier",
-    ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
-}
-DETAIL_LABELS = {"portal": "Portail", "number": "N°"}
-# Documents (issue 4): imports, checks and downloads, in their own words.
-AUDIT_ACTIONS.update(documents.AUDIT_ACTIONS)
-DETAIL_LABELS.update(documents.DETAIL_LABELS)
-# Certificate generation, hand-over and activation (issue 8): their events and details.
-from services.certificates import activation as _activation, generation as _generation  # noqa: E402
-AUDIT_ACTIONS.update(_generation.AUDIT_ACTIONS)
-AUDIT_ACTIONS.update(_activation.AUDIT_ACTIONS)
-DETAIL_LABELS.update(_generation.DETAIL_LABELS)
-DETAIL_FORMATTERS = dict(_generation.DETAIL_FORMATTERS)  # key -> function(value) -> French text
-# Notifications to the requester and the follow-up page (issue 5).
-from services.messaging import notifications as _notifications  # noqa: E402
-AUDIT_ACTIONS.update(_notifications.AUDIT_ACTIONS)
-DETAIL_LABELS.update(_notifications.DETAIL_LABELS)
-DETAIL_FORMATTERS.update(_notifications.DETAIL_FORMATTERS)
-# Signature of the contractual documents, validation, hold and refusal (issue 6).
-from services.signing import signatures as _signatures  # noqa: E402
-from services import validation as _validation
-AUDIT_ACTIONS.update(_signatures.AUDIT_ACTIONS)
-AUDIT_ACTIONS.update(_validation.AUDIT_ACTIONS)
-DETAIL_LABELS.update(_signatures.DETAIL_LABELS)
-DETAIL_LABELS.update(_validation.DETAIL_LABELS)
-NOT_RECORDED = "non renseigné"
 
 
 # --- Reading the file ----------------------------------------------------------
@@ -185,38 +154,6 @@ def _who(event: AuditEvent) -> str:
     if event.actor:
         return event.actor
     return event.operator.display_name if event.operator is not None else "Système"
-
-
-def action_label(action: str) -> str:
-    return AUDIT_ACTIONS.get(action, f"Événement « {action} »")
-
-
-def describe_details(action: str, details_json: str) -> str:
-    """The event's details in French, as one line."""
-    try:
-        details = json.loads(details_json or "{}")
-    except ValueError:
-        return details_json
-    if action == ACTION_ID_DOCUMENT_RECORDED:
-        return (f"Avant : {_id_document_text(details.get('old'))} ; "
-                f"après : {_id_document_text(details.get('new'))}")
-    if not isinstance(details, dict):
-        return str(details)
-    return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : "
-                      f"{DETAIL_FORMATTERS.get(key, _detail_value)(value)}"
-                      for key, value in details.items())
-
-
-def _id_document_text(value: dict | None) -> str:
-    if not value or not value.get("number"):
-        return NOT_RECORDED
-    return f"{workflow.label(workflow.ID_DOC_TYPES, value.get('type'))} {value['number']}"
-
-
-def _detail_value(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
 
 
 # --- N° de justificatif d'identité ----------------------------------------------

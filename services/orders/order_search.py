@@ -314,7 +314,7 @@ def _add(counts: dict[str, int], phase: str, substate: str | None, number: int) 
 
 def substate_counts_by_portal(ae_ids) -> dict[int, dict[str, int]]:
     """The same counters per portal, for several AEs in one grouped query (the activity
-    digest, issue 7): {portal id: {sous-état: n}}; portals without such orders are absent."""
+    digest): {portal id: {sous-état: n}}; portals without such orders are absent."""
     query = (Order
              .select(Order.portal, Order.phase, Order.substate, fn.COUNT(Order.id))
              .where(Order.ae.in_(list(ae_ids))

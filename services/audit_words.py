@@ -1,0 +1,75 @@
+"""The audit trail in French words, for the order file's « Historique » and the dossier's ZIP.
+
+Each module that writes events names its actions and details in its own words; this module
+gathers them in one vocabulary. An action without words still shows, by its code.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import workflow
+from services import validation
+from services.certificates import activation, generation
+from services.dossiers import documents
+from services.messaging import notifications
+from services.signing import signatures
+
+ACTION_ORDER_RECEIVED = "order_received"
+ACTION_ORDER_VIEWED = "order_viewed"
+ACTION_ID_DOCUMENT_RECORDED = "id_document_recorded"
+NOT_RECORDED = "non renseigné"
+
+AUDIT_ACTIONS = {
+    ACTION_ORDER_RECEIVED: "Commande reçue du portail",
+    ACTION_ORDER_VIEWED: "Consultation du dossier",
+    ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
+    **documents.AUDIT_ACTIONS,
+    **generation.AUDIT_ACTIONS,
+    **activation.AUDIT_ACTIONS,
+    **notifications.AUDIT_ACTIONS,
+    **signatures.AUDIT_ACTIONS,
+    **validation.AUDIT_ACTIONS,
+}
+DETAIL_LABELS = {
+    "portal": "Portail", "number": "N°",
+    **documents.DETAIL_LABELS,
+    **generation.DETAIL_LABELS,
+    **notifications.DETAIL_LABELS,
+    **signatures.DETAIL_LABELS,
+    **validation.DETAIL_LABELS,
+}
+# A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
+DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}
+
+
+def action_label(action: str) -> str:
+    return AUDIT_ACTIONS.get(action, f"Événement « {action} »")
+
+
+def describe_details(action: str, details_json: str) -> str:
+    """The event's details in French, as one line."""
+    try:
+        details = json.loads(details_json or "{}")
+    except ValueError:
+        return details_json
+    if action == ACTION_ID_DOCUMENT_RECORDED:
+        return (f"Avant : {_id_document_text(details.get('old'))} ; "
+                f"après : {_id_document_text(details.get('new'))}")
+    if not isinstance(details, dict):
+        return str(details)
+    return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : "
+                      f"{DETAIL_FORMATTERS.get(key, _detail_value)(value)}"
+                      for key, value in details.items())
+
+
+def _id_document_text(value: dict | None) -> str:
+    if not value or not value.get("number"):
+        return NOT_RECORDED
+    return f"{workflow.label(workflow.ID_DOC_TYPES, value.get('type'))} {value['number']}"
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
