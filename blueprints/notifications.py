@@ -24,6 +24,13 @@ FORM = "notifications/_form.html"  # holds the « message_fields » block the ty
 WORDINGS_PAGE = "notifications/wordings.html"
 
 
+
+def _page_or_block(block: str, context: dict, status: int = 200):
+    """The panel alone for htmx, else the whole page (the panels work without JavaScript)."""
+    if htmx:
+        return render_block(PAGE, block, **context), status
+    return render_template(PAGE, **context), status
+
 @bp.errorhandler(workflow.Refused)
 def refused(refusal: workflow.Refused):
     """A notification, a resending or a wording refused: the reasons, in the form used."""
@@ -58,9 +65,7 @@ def show(order_id: int):
     context = _context(order_id)
     if htmx and htmx.target == "notification-message-fields":
         return render_block(FORM, "message_fields", **context)
-    if htmx:
-        return render_block(PAGE, "notification_form", **context)
-    return render_template(PAGE, **context)
+    return _page_or_block("notification_form", context)
 
 
 @bp.get("/commandes/<int:order_id>/notifications/historique")
@@ -69,9 +74,7 @@ def show(order_id: int):
 def history(order_id: int):
     """The history panel; polled while a notification waits, so its state updates itself."""
     context = _context(order_id)
-    if htmx:
-        return render_block(PAGE, "notification_history", **context)
-    return render_template(PAGE, **context)
+    return _page_or_block("notification_history", context)
 
 
 @bp.post("/commandes/<int:order_id>/notifications/apercu")
@@ -80,9 +83,7 @@ def preview(order_id: int):
     draft = drafts.draft_from_form(request.form)
     context = _context(order_id, draft=draft, problems=drafts.message_problems(draft))
     context["preview"] = drafts.preview_text(current_app, context["order"], draft)
-    if htmx:
-        return render_block(PAGE, "notification_form", **context)
-    return render_template(PAGE, **context)
+    return _page_or_block("notification_form", context)
 
 
 @bp.post("/commandes/<int:order_id>/notifications")

@@ -61,24 +61,25 @@
     }
   });
 
-  document.addEventListener("htmx:sendError", (event) => {
+  // An upload that did not reach the server, or that it refused: the form is usable again.
+  function uploadFailed(event, message) {
     const form = uploadForm(event);
     if (!form) return;
     const p = parts(form);
     p.button.disabled = false;
     p.box.hidden = true;
-    p.status.textContent = "L'envoi a échoué : vérifiez votre connexion puis réessayez.";
+    p.status.textContent = message;
+  }
+
+  document.addEventListener("htmx:sendError", (event) => {
+    uploadFailed(event, "L'envoi a échoué : vérifiez votre connexion puis réessayez.");
   });
 
   document.addEventListener("htmx:responseError", (event) => {
-    const form = uploadForm(event);
-    if (!form) return;
-    const p = parts(form);
-    p.button.disabled = false;
-    p.box.hidden = true;
-    p.status.textContent = event.detail.xhr.status === 413 || event.detail.xhr.status === 429
+    const status = event.detail.xhr.status;
+    uploadFailed(event, status === 413 || status === 429
       ? "Envoi refusé : fichier trop volumineux ou trop d'envois, réessayez plus tard."
-      : "L'envoi a échoué : réessayez dans un instant.";
+      : "L'envoi a échoué : réessayez dans un instant.");
   });
 
   // After the swap, move focus to the message that says what happened.
