@@ -8,12 +8,11 @@ from typing import TypeVar
 from flask import abort
 
 from blueprints.common import current_operator
-from models import Document, Operator, Order, SignatureRequest
+from models import Document, Notification, Operator, Order, OrderRow, SignatureRequest
 from services import administration
-from services.dossiers import documents
-from services.signing import signatures
 
 Row = TypeVar("Row")
+Part = TypeVar("Part", bound=OrderRow)
 
 
 def _found(row: Row | None) -> Row:
@@ -24,12 +23,20 @@ def _found(row: Row | None) -> Row:
 
 def document_or_404(order: Order, document_id: int) -> Document:
     """A document of ``order`` that has a file (a row still waiting for its upload has none)."""
-    document = documents.document_of_order(order, document_id)
+    document = Document.of_order(order, document_id)
     return _found(document if document is not None and document.sha256 else None)
 
 
+def part_of_order_or_404(model: type[Part], order: Order, row_id: int) -> Part:
+    return _found(model.of_order(order, row_id))
+
+
 def signature_request_or_404(order: Order, request_id: int) -> SignatureRequest:
-    return _found(signatures.request_of(order, request_id))
+    return part_of_order_or_404(SignatureRequest, order, request_id)
+
+
+def notification_or_404(order: Order, notification_id: int) -> Notification:
+    return part_of_order_or_404(Notification, order, notification_id)
 
 
 def operator_or_404(operator_id: int) -> Operator:

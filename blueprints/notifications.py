@@ -14,6 +14,7 @@ from jinja2_fragments.flask import render_block, render_blocks
 import workflow
 from blueprints.common import (current_operator, login_required, order_or_404, passive,
                                role_required)
+from blueprints.lookups import notification_or_404
 from extensions import client_ip, htmx
 from services.messaging import drafts, notifications, outbox, wordings
 
@@ -109,9 +110,7 @@ def send(order_id: int):
 @login_required
 def resend(order_id: int, notification_id: int):
     order = order_or_404(order_id)
-    notification = notifications.notification_of(order, notification_id)
-    if notification is None:
-        abort(404)
+    notification = notification_or_404(order, notification_id)
     notifications.resend(notification, current_operator(), ip=client_ip())
     outbox.wake(current_app)
     return _history_answer(order.id, "Notification remise dans la boîte d'envoi.", "success")

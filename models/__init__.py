@@ -6,7 +6,7 @@ view cannot forget the AE and portal restriction. One module per family of table
 name is importable from ``models`` itself.
 """
 from models.audit import AuditEvent, AuditHead
-from models.base import BaseModel, SchemaVersion, db, holder_search_fields, search_key, utcnow
+from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.documents import Document, PendingFile
 from models.generation import Activation, GenerationAttempt, HolderCertificate
@@ -30,7 +30,7 @@ __all__ = [
     "ALL_MODELS", "AE", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
     "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
     "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Operator",
-    "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderReview",
+    "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderReview", "OrderRow",
     "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "db", "holder_search_fields",
     "next_order_number", "search_key", "utcnow",

@@ -33,6 +33,16 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+class OrderRow(BaseModel):
+    """A row that belongs to one order (document, notification, signature request…)."""
+
+    @classmethod
+    def of_order(cls, order, row_id: int):
+        """The row ``row_id`` of ``order`` (which must come from a scoped lookup), or None: an
+        id guessed from another order answers None, never that order's row."""
+        return cls.select().where((cls.id == row_id) & (cls.order == order.id)).first()
+
+
 class SchemaVersion(BaseModel):
     """One row: the schema version in force (see database.MIGRATIONS)."""
     id = IntegerField(primary_key=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTimeField,
                     ForeignKeyField, IntegerField)
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, OrderRow, utcnow
 from models.orders import Order
 from models.tenants import Operator
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the scope module imports these models
     from models.scope import OperatorScope
 
 
-class Document(BaseModel):
+class Document(OrderRow):
     order = ForeignKeyField(Order, backref="documents", on_delete="CASCADE")
     kind = CharField()          # see workflow.DOCUMENT_KINDS
     category = CharField()      # justificatif | contractuel

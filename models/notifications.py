@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, OrderRow, utcnow
 from models.orders import Order
 from models.tenants import AE, Operator
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the scope module imports these models
     from models.scope import OperatorScope
 
 
-class Notification(BaseModel):
+class Notification(OrderRow):
     ae = ForeignKeyField(AE, on_delete="CASCADE")
     order = ForeignKeyField(Order, null=True, backref="notifications", on_delete="CASCADE")
     type = CharField()

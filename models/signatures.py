@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, OrderRow, utcnow
 from models.documents import Document
 from models.notifications import Notification
 from models.orders import Order, Person
 from models.tenants import Operator
 
 
-class SignatureRequest(BaseModel):
+class SignatureRequest(OrderRow):
     """One signer's request to sign the contractual documents of an order that need them
     (workflow.document_signers): the personal link (a token signed with the app's secret over
     the row id and ``link_nonce``, so a new link or a cancellation voids the old one), the

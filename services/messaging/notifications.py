@@ -92,12 +92,6 @@ def queue(order: Order, draft_: Draft, *, operator: Operator | None, sender: str
     return notification
 
 
-def notification_of(order: Order, notification_id: int) -> Notification | None:
-    """A notification of ``order`` (which must come from a scoped lookup), or None."""
-    return (Notification
-            .select()
-            .where((Notification.id == notification_id) & (Notification.order == order.id))
-            .first())
 
 
 def resend(notification: Notification, operator: Operator, ip: str = "") -> None:

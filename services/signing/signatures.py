@@ -174,12 +174,6 @@ def active_requests(order_id: int) -> list[SignatureRequest]:
     return requests
 
 
-def request_of(order: Order, request_id: int) -> SignatureRequest | None:
-    """A request of ``order`` (which must come from a scoped lookup), or None."""
-    return (SignatureRequest
-            .select()
-            .where((SignatureRequest.id == request_id) & (SignatureRequest.order == order.id))
-            .first())
 
 
 def labels(kinds) -> list[str]:
