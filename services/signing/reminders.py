@@ -13,8 +13,8 @@ import workflow
 from models import Operator, Order, SignatureRequest, db, utcnow
 from services import audit
 from services.signing.signatures import (ACTION_REMINDED, SYSTEM, TYPE_SIGNER_REMINDER,
-                                         items_labels, lock_order, max_reminders, queue,
-                                         reminder_delay, wake_outbox)
+                                         lock_order, max_reminders, queue_to_signer,
+                                         reminder_delay, signer_detail, wake_outbox)
 
 log = logging.getLogger("radesk.signing")
 
@@ -41,12 +41,11 @@ def remind(app: Flask, order: Order, request: SignatureRequest, operator: Operat
          .update(reminders=SignatureRequest.reminders + 1, reminded_at=now)
          .where(SignatureRequest.id == request.id)
          .execute())
-        queue(app, current, TYPE_SIGNER_REMINDER, request.email,
-              f"Rappel — commande N° {current.number} : documents à signer",
-              ", ".join(items_labels(request)), operator, request)
+        queue_to_signer(app, current, request, TYPE_SIGNER_REMINDER,
+                        f"Rappel — commande N° {current.number} : documents à signer", operator)
         audit.record(ACTION_REMINDED, operator=operator, order=current, ip=ip,
                      actor=None if operator else SYSTEM,
-                     details={"signataire": f"{request.name} <{request.email}>",
+                     details={"signataire": signer_detail(request),
                               "relance": request.reminders + 1,
                               "automatique": "non" if operator else "oui"})
     if operator is not None:

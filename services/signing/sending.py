@@ -22,9 +22,10 @@ from services.signing import contracts
 from services.signing.signatures import (ACTION_CANCELLED, ACTION_LINK_RESENT, ACTION_SENT,
                                          GENERATOR, TYPE_REQUESTER_SENT, TYPE_SIGNER_LINK,
                                          cancel_open_requests, code_channel, contract_data,
-                                         current_documents, items_labels, labels, link_lifetime,
-                                         lock_order, order_lock, order_with_people, person_name,
-                                         queue, signer_person, wake_outbox)
+                                         current_documents, labels, link_lifetime, lock_order,
+                                         order_lock, order_with_people, person_name, queue,
+                                         queue_to_signer, signer_detail, signer_person,
+                                         wake_outbox)
 from adapters.document_store import RefusedDocument
 
 
@@ -126,11 +127,10 @@ def resend_link(app: Flask, order: Order, request: SignatureRequest, operator: O
          .update(link_nonce=public_links.nonce(16), last_sent_at=now, expires_at=expires)
          .where(SignatureRequest.id == request.id)
          .execute())
-        queue(app, current, TYPE_SIGNER_LINK, request.email,
-              f"Commande N° {current.number} : nouveau lien de signature",
-              ", ".join(items_labels(request)), operator, request)
+        queue_to_signer(app, current, request, TYPE_SIGNER_LINK,
+                        f"Commande N° {current.number} : nouveau lien de signature", operator)
         audit.record(ACTION_LINK_RESENT, operator=operator, order=current, ip=ip,
-                     details={"signataire": f"{request.name} <{request.email}>",
+                     details={"signataire": signer_detail(request),
                               "qualité": workflow.label(workflow.SIGNER_ROLES, request.role),
                               "expire": paris_date(expires)})
     wake_outbox(app)

@@ -224,6 +224,19 @@ def queue(app: Flask, order: Order, type_: str, recipient: str, subject: str, bo
     return notification
 
 
+def queue_to_signer(app: Flask, order: Order, request: SignatureRequest, type_: str,
+                    subject: str, operator: Operator | None) -> Notification:
+    """Inside the caller's transaction: the signer's e-mail (link, reminder), its text written
+    when it leaves; the body kept here lists the documents, for the history."""
+    return queue(app, order, type_, request.email, subject, ", ".join(items_labels(request)),
+                 operator, request)
+
+
+def signer_detail(request: SignatureRequest) -> str:
+    """The signer as the audit trail names them."""
+    return f"{request.name} <{request.email}>"
+
+
 def wake_outbox(app: Flask) -> None:
     outbox.wake(app)
 

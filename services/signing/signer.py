@@ -24,7 +24,8 @@ from services.signing import contracts
 from services.signing.codes import spend_code
 from services.signing.signatures import (ACTION_DECLINED, ACTION_OPENED, ACTION_SIGNED,
                                          TYPE_OPERATOR_DECLINED, current_documents, lock_order,
-                                         order_lock, order_with_people, queue, wake_outbox)
+                                         order_lock, order_with_people, queue, signer_detail,
+                                         wake_outbox)
 from adapters import pades
 from adapters.document_store import RefusedDocument
 
@@ -188,7 +189,7 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
             Order.update(substate=substate).where(Order.id == order.id).execute()
         audit.record(ACTION_SIGNED, order=locked, ip=ip, actor=f"{request.name} (signataire)",
                      details={"document": workflow.document_kind_label(item.kind),
-                              "signataire": f"{request.name} <{request.email}>",
+                              "signataire": signer_detail(request),
                               "qualité": role, "navigateur": user_agent[:200],
                               "code_vérifié": paris_datetime(request.code_verified_at),
                               "sha256_avant": current.sha256, "sha256_après": sha_after,
@@ -237,7 +238,7 @@ def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
                   f"Commande N° {order.number} : {request.name} refuse de signer", reason, None,
                   request)
         audit.record(ACTION_DECLINED, order=order, ip=ip, actor=f"{request.name} (signataire)",
-                     details={"signataire": f"{request.name} <{request.email}>",
+                     details={"signataire": signer_detail(request),
                               "qualité": workflow.label(workflow.SIGNER_ROLES, request.role),
                               "motif_refus": reason, "navigateur": user_agent[:200]})
     wake_outbox(app)
