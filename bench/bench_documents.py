@@ -139,7 +139,7 @@ def median_ms(samples: list[float]) -> float:
 
 
 def bench_first_view(session, base, order_id, document_id, pdf_path, cache_root, runs):
-    url = f"{base}/commandes/{order_id}/documents/{document_id}/pages/1?largeur={WIDTH}"
+    url = f"{base}/commandes/{order_id}/documents/{document_id}/pages/1?width={WIDTH}"
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as scratch:
         for _ in range(runs):

@@ -22,17 +22,17 @@ from services.operator_auth.sessions import open_session  # noqa: E402
 
 COMBINATIONS = {
     "aucun filtre": "",
-    "n° exact": "numero={number}",
-    "nom (début du nom de famille)": "nom={surname}",
+    "n° exact": "number={number}",
+    "nom (début du nom de famille)": "name={surname}",
     "SIREN": "siren={siren}",
-    "sous-état à vérifier": "sous_etat=to_check",
-    "portail + phase": "portail={portal}&phase=generation",
-    "période + nom": "du=2025-01-01&au=2025-06-30&nom={surname_start}",
-    "tri n° croissant, page 50": "tri=numero_asc&page=50",
+    "sous-état à vérifier": "substate=to_check",
+    "portail + phase": "portal={portal}&phase=generation",
+    "période + nom": "from=2025-01-01&to=2025-06-30&name={surname_start}",
+    "tri n° croissant, page 50": "sort=number_asc&page=50",
     "type P (papier)": "type=P",
-    "période d'un an": "du=2025-01-01&au=2025-12-31",
+    "période d'un an": "from=2025-01-01&to=2025-12-31",
     "phase terminée": "phase=done",
-    "type P + période + sous-état": "type=P&du=2025-01-01&au=2025-12-31&sous_etat=to_validate",
+    "type P + période + sous-état": "type=P&from=2025-01-01&to=2025-12-31&substate=to_validate",
 }
 
 

@@ -7,7 +7,7 @@ Each round: an order with a mandataire ready for sending (justificatifs imported
 « Envoyer pour signature » (4 PDFs generated and imported, 3 requests, 4 e-mails queued), then
 each of the 3 signers signs (code spent, one PAdES signature per document, new version
 imported, evidence, audit). Also the bare parts: generating the 4 PDFs, one pyHanko signature.
-No target in the issue: recorded to watch regressions.
+No target time is set: the figures are recorded to watch for regressions.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The Commandes tab: the operator's orders, filtered through the URL, newest first.
 
 HTMX requests get only the results block; plain requests (no JavaScript, reload,
-bookmark, back button) get the whole page built from the same URL. The URL names the filters
-in English; services.orders.order_search names them in French, so this module translates."""
+bookmark, back button) get the whole page built from the same URL. The filters have one name
+each, from the URL to the query (services.orders.order_search.OrderFilters)."""
 from __future__ import annotations
 
 import csv
@@ -23,15 +23,10 @@ from services.orders.order_file import with_reviewer
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"
-# URL parameter -> the filter it sets in order_search. The French names are read too: they are
-# in bookmarks and in the links of activity digests (services.digest builds them).
-URL_PARAMETERS = {"number": "numero", "name": "nom", "siren": "siren", "from": "du", "to": "au",
-                  "portal": "portail", "process": "processus", "phase": "phase",
-                  "substate": "sous_etat", "type": "type", "sort": "tri"}
-FILTER_PARAMETERS = {field: name for name, field in URL_PARAMETERS.items()}
-URL_SORTS = {"date_desc": "date_desc", "date_asc": "date_asc",  # the URL's -> order_search's
-             "number_desc": "numero_desc", "number_asc": "numero_asc"}
-FILTER_SORTS = {code: value for value, code in URL_SORTS.items()}
+# The French names the URL once had: bookmarks and activity digests already sent still use them.
+FRENCH_NAMES = {"numero": "number", "nom": "name", "du": "from", "au": "to", "portail": "portal",
+                "processus": "process", "sous_etat": "substate", "tri": "sort", "depuis": "since"}
+FRENCH_SORTS = {"numero_desc": "number_desc", "numero_asc": "number_asc"}
 
 
 @bp.get("")
@@ -43,8 +38,7 @@ def list_orders():
     counts, page = _page(scope, filters)
     context = dict(
         **page, filters=filters, counts=counts, portals=scope.portals(),
-        loaded_at=loaded_at.isoformat(), workflow=workflow, sort=FILTER_SORTS[filters.tri],
-        sorts={FILTER_SORTS[code]: label for code, label in order_search.SORTS.items()},
+        loaded_at=loaded_at.isoformat(), workflow=workflow, sorts=order_search.SORTS,
     )
     if htmx and not htmx.history_restore_request:
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
@@ -85,8 +79,7 @@ def changes_notice():
     scope = current_scope()
     filters = _filters(scope)
     try:
-        since = dt.datetime.fromisoformat(request.args.get("since")
-                                          or request.args.get("depuis", ""))  # older pages
+        since = dt.datetime.fromisoformat(_url_args().get("since") or "")
     except ValueError:
         since = utcnow()
     changed = order_search.changed_since(scope, filters, since)
@@ -95,23 +88,17 @@ def changes_notice():
 
 
 def _filters(scope) -> order_search.OrderFilters:
-    """The filters the URL asks for (its English names, or the French ones of older links)."""
-    args = {field: request.args.get(name) or request.args.get(field) or ""
-            for name, field in URL_PARAMETERS.items()}
-    args["tri"] = URL_SORTS.get(args["tri"], args["tri"])
-    return order_search.parse_filters(args, scope)
+    return order_search.parse_filters(_url_args(), scope)
 
 
-@bp.app_template_global()
-def list_args(filters: order_search.OrderFilters, **changes) -> dict[str, str]:
-    """The URL arguments of a link to the list: the current filters with ``changes`` (English
-    names and sorts, as in the URL; ``page`` too)."""
-    if "sort" in changes:
-        changes["sort"] = URL_SORTS.get(changes["sort"], changes["sort"])
-    values = filters.url_args(**{URL_PARAMETERS.get(name, name): value
-                                 for name, value in changes.items()})
-    return {FILTER_PARAMETERS.get(field, field): FILTER_SORTS.get(value, value) if field == "tri"
-            else value for field, value in values.items()}
+def _url_args() -> dict[str, str]:
+    """The URL's arguments, those of older links under their French names read as English."""
+    args = request.args.to_dict()
+    for french, english in FRENCH_NAMES.items():
+        older = args.pop(french, "")
+        args[english] = args.get(english) or older
+    args["sort"] = FRENCH_SORTS.get(args["sort"], args["sort"])
+    return args
 
 
 CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",

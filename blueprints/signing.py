@@ -111,7 +111,7 @@ def page_image(token: str, item_id: int, page: int):
     document = _item_or_404(token, item_id)
     if not 1 <= page <= (document.page_count or 1):
         abort(404)
-    width = snap_width(request.args.get("largeur", type=int))
+    width = snap_width(request.args.get("width", type=int))
     preview = PreviewRenderer.for_app().render(document.sha256, document.media_type, page, width)
     if preview is None:
         response = current_app.response_class(

@@ -64,7 +64,7 @@ def page_image(order_id: int, document_id: int, page: int):
     document = documents.preview_source(current_scope(), order_id, document_id)
     if document is None or not 1 <= page <= (document.page_count or 1):
         abort(404)
-    width = snap_width(request.args.get("largeur", type=int))
+    width = snap_width(request.args.get("width", type=int))
     rotation = request.args.get("rotation", 0, type=int) % 360 // 90 * 90
     renderer = PreviewRenderer.for_app()
     etag = renderer.etag(document.sha256, page, width, rotation)

@@ -85,14 +85,14 @@ def _list_url(app: Flask, **args) -> str:
     return f"{app.config['RADESK_PUBLIC_URL'].rstrip('/')}/commandes?{urlencode(args)}"
 
 
-SECTIONS = (  # role, heading, columns (sous-état filter, heading), link label, link filter
+SECTIONS = (  # role, heading, columns (sub-state filter, heading), link label, link filter
     (workflow.ROLE_AEA, "Commandes en validation",
      ((workflow.SUBSTATE_TO_CHECK, "Commandes à vérifier"),
       (workflow.SUBSTATE_TO_VALIDATE, "Commandes à valider")),
      "Consulter", {"phase": workflow.PHASE_VALIDATION}),
     (workflow.ROLE_AET, "Certificats à générer",
      ((workflow.FILTER_TO_GENERATE, "Commandes à générer"),),
-     "Voir", {"sous_etat": workflow.FILTER_TO_GENERATE}),
+     "Voir", {"substate": workflow.FILTER_TO_GENERATE}),
 )
 
 
@@ -131,13 +131,13 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
         for portal in portals:
             portal_counts = counts.get(portal.id, {})
             cells = []
-            for sous_etat, _ in columns:
-                number = portal_counts.get(sous_etat, 0)
+            for substate, _ in columns:
+                number = portal_counts.get(substate, 0)
                 total += number
                 cells.append({"text": plural(number), "number": number,
-                              "url": _list_url(app, portail=portal.id, sous_etat=sous_etat)})
+                              "url": _list_url(app, portal=portal.id, substate=substate)})
             rows.append({"portal": portal.name, "cells": cells,
-                         "url": _list_url(app, portail=portal.id, **link_filter)})
+                         "url": _list_url(app, portal=portal.id, **link_filter)})
         sections.append({"heading": heading, "columns": ["Nom du portail"]
                          + [title for _, title in columns], "link_label": link_label,
                          "rows": rows})

@@ -110,7 +110,7 @@ def test_each_operator_receives_their_digest_with_the_lists_own_counts(app, clie
     # Every count equals the list's own counter for that portal
     scope = OperatorScope(desk["camille"])
     for portal in desk["portals"]:
-        counts = substate_counts(scope, parse_filters({"portail": str(portal.id)}, scope))
+        counts = substate_counts(scope, parse_filters({"portal": str(portal.id)}, scope))
         line = next(l for l in text.splitlines() if l.startswith(f"{portal.name} —"))
         assert f"à vérifier : {digest.plural(counts['to_check'])} ·" in line
         assert line.endswith(f"à valider : {digest.plural(counts['to_validate'])}")
@@ -119,22 +119,23 @@ def test_each_operator_receives_their_digest_with_the_lists_own_counts(app, clie
     login_as(client, desk["camille"])
     links = re.findall(r'href="(http://localhost/commandes\?[^"]+)"[^>]*>Consulter<', html)
     occitanie = desk["portals"][0]
-    assert f"http://localhost/commandes?portail={occitanie.id}&amp;phase=validation" in camille.html
+    assert f"http://localhost/commandes?portal={occitanie.id}&amp;phase=validation" in camille.html
     page = client.get(urlsplit(unescape(links[0])).path + "?" + urlsplit(unescape(links[0])).query)
     listed = unescape(page.get_data(as_text=True))
     assert page.status_code == 200
     assert "à vérifier : 3" in listed and "à valider : 1" in listed
-    count_link = next(u for u in re.findall(r'href="([^"]+)"', html) if "sous_etat=to_check" in u)
-    assert f"portail={occitanie.id}" in count_link
+    count_link = next(u for u in re.findall(r'href="([^"]+)"', html) if "substate=to_check" in u)
+    assert f"portal={occitanie.id}" in count_link
     filtered = client.get(urlsplit(unescape(count_link)).path + "?"
                           + urlsplit(unescape(count_link)).query)
     assert filtered.status_code == 200
     assert "à vérifier : 3" in unescape(filtered.get_data(as_text=True))
+    assert filtered.get_data(as_text=True).count('id="commande-') == 3  # the link's filters apply
 
     julien = mails["julien.roux@bpoi.example"]
     assert "BPOI-Rhône — Commandes à générer : 1 commande" in julien.text
     assert "Occitanie" not in julien.text  # only his portal
-    assert ">Voir<" in julien.html and "sous_etat=to_generate" in julien.html
+    assert ">Voir<" in julien.html and "substate=to_generate" in julien.html
     assert "Commandes à vérifier" not in julien.html
 
     chloe = mails["chloe@bpoi.example"]  # both roles: both parts

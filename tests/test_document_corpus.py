@@ -62,7 +62,7 @@ def test_stored_then_shown_or_apercu_indisponible(app, client, desk, bad):
     assert viewer.status_code == 200
     for width in (160, 1000):
         preview = client.get(f"/commandes/{order_id}/documents/{document.id}/pages/1"
-                             f"?largeur={width}&rotation=90")
+                             f"?width={width}&rotation=90")
         assert preview.status_code == 200, preview.data[:200]
         assert preview.mimetype in ("image/png", "image/jpeg", "image/svg+xml")
         if preview.mimetype == "image/svg+xml":

@@ -126,7 +126,7 @@ def test_check_record_send_sign_validate(new_page, site, tmp_path):
     screenshot(operator, "commande-validee", full_page=True)
 
     # The list shows it in its new phase.
-    operator.goto(f"{url}/commandes?numero={NUMBER}")
+    operator.goto(f"{url}/commandes?number={NUMBER}")
     expect(operator.locator("table").first).to_contain_text("Génération du certificat")
 
     # pdfsig: every signature of every signed document is valid; pyHanko: each chains to the

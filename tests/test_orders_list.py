@@ -98,6 +98,8 @@ def test_counters_are_links_that_filter(client, desk):
     ("nom=boileau", [960072]),
     ("sous_etat=in_signature", [960066]),
     ("processus=generation&siren=552100554&tri=numero_asc", [958051, 959313]),
+    ("du=2100-01-01", []),
+    ("au=2000-01-01", []),
 ])
 def test_the_french_names_of_older_links_still_filter(client, desk, query, expected):
     """Bookmarks and the links of activity digests already sent name the filters in French."""
@@ -222,6 +224,8 @@ def test_changes_notice(client, desk):
     Order.update(updated_at=utcnow() + dt.timedelta(seconds=5)).where(Order.id == order.id).execute()
     html = client.get(f"/commandes/nouveautes?since={loaded_at}").get_data(as_text=True)
     assert "1 nouvelle commande / mise à jour" in html
+    html = client.get(f"/commandes/nouveautes?depuis={loaded_at}").get_data(as_text=True)
+    assert "1 nouvelle commande / mise à jour" in html  # polled by a page loaded before the rename
     html = client.get(f"/commandes/nouveautes?since={loaded_at}&substate=to_check").get_data(as_text=True)
     assert "nouvelle" not in html  # the changed order is not in this filtered list
 

@@ -174,15 +174,15 @@ def test_unknown_page_or_media_is_unavailable(setup, renderer):
 
 def test_preview_route_headers_and_304(client, setup):
     login_as(client, setup["camille"])
-    response = client.get(url(setup, "pdf", 2, largeur=700))
+    response = client.get(url(setup, "pdf", 2, width=700))
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert image_of(response.data).width == 800  # 700 snaps up to the ladder
     cache = response.headers["Cache-Control"]
     assert "private" in cache and "max-age=31536000" in cache and "immutable" in cache
     etag = response.headers["ETag"]
-    again = client.get(url(setup, "pdf", 2, largeur=800), headers={"If-None-Match": etag})
+    again = client.get(url(setup, "pdf", 2, width=800), headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
-    other_rotation = client.get(url(setup, "pdf", 2, largeur=800, rotation=90),
+    other_rotation = client.get(url(setup, "pdf", 2, width=800, rotation=90),
                                 headers={"If-None-Match": etag})
     assert other_rotation.status_code == 200 and other_rotation.headers["ETag"] != etag
 
@@ -197,7 +197,7 @@ def test_unrenderable_document_shows_apercu_indisponible(client, setup, app):
     login_as(client, setup["camille"])
     path = documents.document_store(app).path_for(setup["pdf"].sha256)
     path.write_bytes(b"%PDF-1.4 damaged on disk")  # as if the disk had failed
-    response = client.get(url(setup, "pdf", 1, largeur=400))
+    response = client.get(url(setup, "pdf", 1, width=400))
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert "aperçu indisponible" in response.get_data(as_text=True)
     assert response.headers["Cache-Control"] == "private, no-cache"

@@ -226,7 +226,7 @@ def test_tampered_replaced_and_foreign_links(app, client, sent, make_order):
     signer = Signer(app, link)
     assert signer.client.get(f"{signer.path}/documents/{other_item.id}/pages/1").status_code == 404
     own_item = holder.items[0]
-    preview = signer.client.get(f"{signer.path}/documents/{own_item.id}/pages/1?largeur=400")
+    preview = signer.client.get(f"{signer.path}/documents/{own_item.id}/pages/1?width=400")
     assert preview.status_code == 200 and preview.mimetype == "image/png"
     # A new link voids the old one.
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))

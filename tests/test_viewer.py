@@ -76,7 +76,7 @@ def test_unfolding_shows_title_import_date_and_time_and_thumbnail(client, desk):
     assert "Intitulé Extrait de KBIS — kbis.pdf" in text(details)
     assert "Importé le 14/03/2025 à 09:05" in text(details)
     assert "Importé par Demandeur" in text(details)
-    assert (f'src="/commandes/{desk["order"].id}/documents/{kbis.id}/pages/1?largeur=160"'
+    assert (f'src="/commandes/{desk["order"].id}/documents/{kbis.id}/pages/1?width=160"'
             in details)
 
 
@@ -95,7 +95,7 @@ def test_main_area_shows_the_selected_page_with_its_controls(client, desk):
     html = client.get(viewer_url(desk, document=kbis.id, page=2)).get_data(as_text=True)
     view = text(html)
     assert "Page 2 sur 3" in view
-    image = f'/commandes/{desk["order"].id}/documents/{kbis.id}/pages/2?largeur='
+    image = f'/commandes/{desk["order"].id}/documents/{kbis.id}/pages/2?width='
     assert f'src="{image}1000&amp;rotation=0"' in html
     assert f"{image}2400&amp;rotation=0 2400w" in html  # the browser picks the resolution
     assert 'data-next-page="3"' in html  # prefetched by viewer.js

@@ -70,6 +70,7 @@ class ViewerPage:
 
 
 def widths() -> tuple[int, ...]:
+    """The widths a page is offered in (``srcset``, each a preview URL's ``width``)."""
     return tuple(w for w in WIDTHS if w > THUMBNAIL_WIDTH)
 
 

@@ -18,93 +18,100 @@ from models import Company, Order, OperatorScope, search_key
 SORTS = {
     "date_desc": "Date (plus récentes d'abord)",
     "date_asc": "Date (plus anciennes d'abord)",
-    "numero_desc": "N° (décroissant)",
-    "numero_asc": "N° (croissant)",
+    "number_desc": "N° (décroissant)",
+    "number_asc": "N° (croissant)",
 }
 MAX_TEXT = 100  # longer search text is cut: nothing real is that long
 
 
 @dataclass(frozen=True)
 class OrderFilters:
-    """The filters as they appear in the URL; empty string = not filtered."""
-    numero: str = ""
-    nom: str = ""
+    """The filters, named as in the URL (``from_`` is ``from``: a Python keyword); empty
+    string = not filtered."""
+    number: str = ""
+    name: str = ""
     siren: str = ""
-    du: str = ""
-    au: str = ""
-    portail: str = ""
-    processus: str = ""
+    from_: str = ""
+    to: str = ""
+    portal: str = ""
+    process: str = ""
     phase: str = ""
-    sous_etat: str = ""
+    substate: str = ""
     type: str = ""
-    tri: str = "date_desc"
+    sort: str = "date_desc"
     problems: tuple[str, ...] = field(default=(), compare=False)
     # Not from the URL: the name is shared by so many orders that the list is best read in
     # date order, checking the name, rather than gathering every holder of it first.
     common_name: bool = field(default=False, compare=False)
 
     def url_args(self, **overrides) -> dict[str, str]:
-        """Non-empty filter values, for links that keep the current filters."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name in URL_FIELDS}
+        """Non-empty filter values by their URL names, for links that keep the current
+        filters; ``overrides`` (URL names too, ``page`` say) change or add some."""
+        values = {url_name(f.name): getattr(self, f.name) for f in URL_FIELDS}
         values.update(overrides)
-        return {k: v for k, v in values.items() if v and not (k == "tri" and v == "date_desc")}
+        return {k: v for k, v in values.items() if v and not (k == "sort" and v == "date_desc")}
 
     @property
     def active(self) -> bool:
-        return bool(self.url_args(tri=""))
+        return bool(self.url_args(sort=""))
 
 
-URL_FIELDS = tuple(f.name for f in fields(OrderFilters)
-                   if f.name not in ("problems", "common_name"))
+def url_name(attribute: str) -> str:
+    """A filter's name in the URL: its attribute's, less the ``_`` that avoids a keyword."""
+    return attribute.rstrip("_")
+
+
+URL_FIELDS = tuple(f for f in fields(OrderFilters) if f.name not in ("problems", "common_name"))
+# The filters whose unknown values are reported, by the name the message gives them.
+CHOICE_LABELS = {"portal": "portail", "process": "processus", "phase": "phase",
+                 "substate": "sous-etat", "type": "type"}
 NAME_COLUMNS = (Order.holder_search, Order.holder_search_last)  # « prénom nom », « nom prénom »
 MIN_NAME = 2  # one letter matches a sixth of the archive and finds nobody in particular
 COMMON_NAME = 2_000  # orders sharing a name beyond which the list is read in date order
 
 
 def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters:
+    """``args`` holds the URL's arguments: English names, as url_args writes them."""
     problems: list[str] = []
-    raw = {name: (args.get(name) or "").strip()[:MAX_TEXT] for name in URL_FIELDS}
+    raw = {f.name: (args.get(url_name(f.name)) or "").strip()[:MAX_TEXT] for f in URL_FIELDS}
 
     def reject(name: str, message: str) -> None:
         problems.append(message)
         raw[name] = ""
 
-    if raw["numero"] and not raw["numero"].isdigit():
-        reject("numero", f"N° de commande ignoré : « {raw['numero']} » n'est pas un nombre.")
-    if raw["nom"] and len(search_key(raw["nom"])) < MIN_NAME:
-        reject("nom", f"Nom ignoré : saisissez au moins {MIN_NAME} lettres du prénom ou du nom.")
+    if raw["number"] and not raw["number"].isdigit():
+        reject("number", f"N° de commande ignoré : « {raw['number']} » n'est pas un nombre.")
+    if raw["name"] and len(search_key(raw["name"])) < MIN_NAME:
+        reject("name", f"Nom ignoré : saisissez au moins {MIN_NAME} lettres du prénom ou du nom.")
     if raw["siren"]:
         siren = workflow.normalize_siren(raw["siren"])
         if len(siren) != 9 or not siren.isdigit():
             reject("siren", f"SIREN ignoré : « {raw['siren']} » ne compte pas 9 chiffres.")
-    for name, label in (("du", "Date de début"), ("au", "Date de fin")):
+    for name, label in (("from_", "Date de début"), ("to", "Date de fin")):
         if raw[name] and _parse_date(raw[name]) is None:
             reject(name, f"{label} ignorée : « {raw[name]} » n'est pas une date (jj/mm/aaaa).")
-    if raw["du"] and raw["au"] and _parse_date(raw["du"]) > _parse_date(raw["au"]):
+    if raw["from_"] and raw["to"] and _parse_date(raw["from_"]) > _parse_date(raw["to"]):
         problems.append("La date de début est postérieure à la date de fin : aucune commande ne peut correspondre.")
     allowed = {
-        "portail": {str(pid) for pid in scope.portal_ids},
-        "processus": set(workflow.PROCESSES),
+        "portal": {str(pid) for pid in scope.portal_ids},
+        "process": set(workflow.PROCESSES),
         "phase": set(workflow.PHASES),
-        "sous_etat": set(workflow.SUBSTATE_FILTERS),
+        "substate": set(workflow.SUBSTATE_FILTERS),
         "type": set(workflow.ORDER_TYPES),
-        "tri": set(SORTS),
     }
     for name, values in allowed.items():
         if raw[name] and raw[name] not in values:
-            if name == "tri":
-                raw[name] = "date_desc"
-            else:
-                reject(name, f"Filtre « {name.replace('_', '-')} » ignoré : valeur inconnue.")
-    raw["tri"] = raw["tri"] or "date_desc"
+            reject(name, f"Filtre « {CHOICE_LABELS[name]} » ignoré : valeur inconnue.")
+    if raw["sort"] not in SORTS:
+        raw["sort"] = "date_desc"
     filters = OrderFilters(**raw, problems=tuple(problems))
-    return replace(filters, common_name=_is_common_name(filters)) if filters.nom else filters
+    return replace(filters, common_name=_is_common_name(filters)) if filters.name else filters
 
 
 def _is_common_name(filters: OrderFilters) -> bool:
     """Whether more than COMMON_NAME orders of the period have a holder whose name starts with
     the one asked: counted in the (name, date) indexes, stopping there (well under 1 ms)."""
-    prefix = search_key(filters.nom)
+    prefix = search_key(filters.name)
     found = sum(Order.select(Order.id).where(_starts_with(column, prefix), *_period(filters))
                 .limit(COMMON_NAME + 1).count()
                 for column in NAME_COLUMNS)
@@ -114,10 +121,10 @@ def _is_common_name(filters: OrderFilters) -> bool:
 def _period(filters: OrderFilters) -> list:
     """The « Du » and « Au » filters on the order's date (Paris days)."""
     period = []
-    if filters.du:
-        period.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.du)))
-    if filters.au:
-        next_day = _parse_date(filters.au) + dt.timedelta(days=1)
+    if filters.from_:
+        period.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.from_)))
+    if filters.to:
+        next_day = _parse_date(filters.to) + dt.timedelta(days=1)
         period.append(Order.created_at < _paris_midnight_utc(next_day))
     return period
 
@@ -141,35 +148,35 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     sub-state so the counters show every sub-state of the other filters' orders."""
     where = []
     period = _period(filters)
-    if filters.numero:
-        where.append(Order.number == int(filters.numero))
-    if filters.nom and filters.common_name:
+    if filters.number:
+        where.append(Order.number == int(filters.number))
+    if filters.name and filters.common_name:
         # Many holders share it: the orders are read newest first (or within the period) and
         # the name checked on each; ``id + 0`` keeps the planner from gathering them all first.
-        where.append(_in(Order.id + 0, _name_matches(search_key(filters.nom), [])))
-    elif filters.nom:
+        where.append(_in(Order.id + 0, _name_matches(search_key(filters.name), [])))
+    elif filters.name:
         # A rarer name, with the period inside its sub-select: the planner starts from the few
         # holders of that name, not from every order of a period that may hold thousands.
-        where.append(_in(Order.id, _name_matches(search_key(filters.nom), period)))
+        where.append(_in(Order.id, _name_matches(search_key(filters.name), period)))
         period = []
     if filters.siren:
         where.append(Company.siren == workflow.normalize_siren(filters.siren))
     where.extend(period)
-    if filters.portail:
-        where.append(Order.portal == int(filters.portail))
-    # With the phase and sub-state pinned (a sub-state list, each counter), processus and type
-    # are read in the (ae, phase, substate, created_at, portal, type, processus) index; as
+    if filters.portal:
+        where.append(Order.portal == int(filters.portal))
+    # With the phase and sub-state pinned (a sub-state list, each counter), process and type
+    # are read in the (ae, phase, substate, created_at, portal, type, process) index; as
     # expressions they keep the planner from the narrower type index, which would look up
     # every paper order of the period in the table.
-    state_pinned = not with_state or filters.phase or filters.sous_etat
-    for value, column in ((filters.processus, Order.process), (filters.type, Order.order_type)):
+    state_pinned = not with_state or filters.phase or filters.substate
+    for value, column in ((filters.process, Order.process), (filters.type, Order.order_type)):
         if value:
             where.append((fn.COALESCE(column, "") if state_pinned else column) == value)
     if with_state:
         if filters.phase:
             where.append(Order.phase == filters.phase)
-        if filters.sous_etat:
-            where.extend(_substate_condition(filters.sous_etat))
+        if filters.substate:
+            where.extend(_substate_condition(filters.substate))
     return where
 
 
@@ -208,9 +215,9 @@ def ordering(filters: OrderFilters) -> list:
     return {
         "date_desc": [Order.created_at.desc(), Order.number.desc()],
         "date_asc": [Order.created_at.asc(), Order.number.asc()],
-        "numero_desc": [Order.number.desc()],
-        "numero_asc": [Order.number.asc()],
-    }[filters.tri]
+        "number_desc": [Order.number.desc()],
+        "number_asc": [Order.number.asc()],
+    }[filters.sort]
 
 
 def search(scope: OperatorScope, filters: OrderFilters):
@@ -258,7 +265,7 @@ def counters(scope: OperatorScope, filters: OrderFilters) -> tuple[dict[str, int
     a SIREN or a name that is not common leaves few orders, and one grouped pass over all of
     them gives both (the name or SIREN looked up once, not once per counter and once more
     to count)."""
-    if not (filters.numero or filters.siren or (filters.nom and not filters.common_name)):
+    if not (filters.number or filters.siren or (filters.name and not filters.common_name)):
         return substate_counts(scope, filters), None
     counts, total = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0), 0
     for phase, substate, number in _grouped(scope, filters).tuples():
@@ -272,8 +279,8 @@ def _in_state_filter(filters: OrderFilters, phase: str, substate: str | None) ->
     """Whether orders in (phase, substate) pass the « Phase » and « Sous-état » filters."""
     if filters.phase and phase != filters.phase:
         return False
-    if filters.sous_etat:
-        return (phase, substate) == workflow.substate_filter(filters.sous_etat)
+    if filters.substate:
+        return (phase, substate) == workflow.substate_filter(filters.substate)
     return True
 
 
@@ -285,7 +292,7 @@ def substate_counts(scope: OperatorScope, filters: OrderFilters) -> dict[str, in
     the (ae, phase, substate, created_at, …) index, counted from the index alone — twice as
     fast as one GROUP BY over the same entries. With a number, name or SIREN, one grouped pass
     over its orders beats four passes that would each look the name or SIREN up again."""
-    if filters.numero or filters.nom or filters.siren:
+    if filters.number or filters.name or filters.siren:
         counts = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)
         active = Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])
         for phase, substate, number in _grouped(scope, filters).where(active).tuples():
@@ -314,7 +321,7 @@ def _add(counts: dict[str, int], phase: str, substate: str | None, number: int) 
 
 def substate_counts_by_portal(ae_ids) -> dict[int, dict[str, int]]:
     """The same counters per portal, for several AEs in one grouped query (the activity
-    digest): {portal id: {sous-état: n}}; portals without such orders are absent."""
+    digest): {portal id: {sub-state filter: n}}; portals without such orders are absent."""
     query = (Order
              .select(Order.portal, Order.phase, Order.substate, fn.COUNT(Order.id))
              .where(Order.ae.in_(list(ae_ids))
@@ -331,7 +338,3 @@ def changed_since(scope: OperatorScope, filters: OrderFilters, since: dt.datetim
     """How many orders of the current list were created or updated after `since`."""
     return _matching(scope, filters, fn.COUNT(Order.id)).where(Order.updated_at > since).scalar() or 0
 
-
-def without_state(filters: OrderFilters, sous_etat: str) -> OrderFilters:
-    """The same filters narrowed to one sub-state (for the clickable counters)."""
-    return replace(filters, phase="", sous_etat=sous_etat)
