@@ -12,6 +12,7 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from jinja2_fragments.flask import render_blocks
 
 import workflow
+from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, htmx, limiter
 from services import public_links
 from services.messaging import followup, outbox
@@ -29,21 +30,7 @@ requester_limit = limiter.limit("60 per hour", key_func=client_ip)
 FORMS = {"followup.update_information": ("information", "vos-informations", ""),
          "followup.upload": ("pieces", "vos-pieces", "file")}
 
-
-@bp.after_request
-def private(response):
-    # The link is a key: not cached, not indexed, never sent on as a Referer.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-@bp.errorhandler(429)
-def too_many(error):
-    return render_template(MESSAGE, title="Trop de demandes",
-                           message="Trop de demandes depuis votre connexion : patientez quelques "
-                                   "minutes avant de réessayer."), 429
+protect_link_pages(bp, MESSAGE, "quelques minutes")
 
 
 @bp.errorhandler(workflow.Refused)

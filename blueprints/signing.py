@@ -11,6 +11,7 @@ from flask import (Blueprint, abort, current_app, make_response, render_template
                    send_file)
 
 import workflow
+from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, limiter
 from formatting import paris_date
 from services.signing import codes, links, signer
@@ -24,21 +25,7 @@ PAGE = "signing/page.html"
 MESSAGE = "signing/message.html"
 signer_limit = limiter.limit("30 per minute", key_func=client_ip)
 
-
-@bp.after_request
-def private(response):
-    # The link is a key: not cached (previews aside, see page_image), not indexed, no Referer.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-@bp.errorhandler(429)
-def too_many(error):
-    return render_template(MESSAGE, title="Trop de demandes",
-                           message="Trop de demandes depuis votre connexion : patientez une "
-                                   "minute avant de réessayer."), 429
+protect_link_pages(bp, MESSAGE, "une minute")
 
 
 @bp.errorhandler(workflow.Refused)
