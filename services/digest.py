@@ -42,8 +42,8 @@ SLOT = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 MAX_SLOTS = 24
 
 
-class DigestError(ValueError):
-    """A refusal, in French."""
+class DigestError(workflow.Refused):
+    """A digest setting refused, in French."""
 
 
 def parse_slots(text: str) -> list[dt.time]:

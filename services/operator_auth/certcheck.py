@@ -15,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (Criticality, ExtensionPolicy, PolicyBuilder, Store,
                                             VerificationError)
 
+import workflow
 from formatting import paris_date
 
 CrlLookup = Callable[[x509.Certificate], "x509.CertificateRevocationList | None"]
@@ -28,11 +29,11 @@ MESSAGES = {
 }
 
 
-class CertificateRefused(Exception):
+class CertificateRefused(workflow.Refused):
+    """``code`` names the reason in the audit trail; the message is shown to the operator."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code)
 
 
 def refused(code: str) -> CertificateRefused:

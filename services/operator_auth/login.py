@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from peewee import IntegrityError
 
+import workflow
 from models import AE, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db, utcnow
 from services import audit
 from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
@@ -45,17 +46,16 @@ MESSAGES = {
 }
 
 
-class LoginRefused(Exception):
+class LoginRefused(workflow.Refused):
+    """``code`` names the reason in the audit trail; the message is shown to the operator."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code)
 
 
-class CertificateAlreadyBound(Exception):
+class CertificateAlreadyBound(workflow.Refused):
     def __init__(self):
-        self.message = "Ce certificat est déjà associé à un opérateur."
-        super().__init__(self.message)
+        super().__init__("Ce certificat est déjà associé à un opérateur.")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+import workflow
 from bridge_protocol import ALGORITHM_ECDSA, ALGORITHM_RSA, build_login_message
 
 MIN_RSA_BITS = 2048
@@ -21,12 +22,8 @@ MAX_CHAIN_LENGTH = 4
 MAX_SIGNATURE_CHARS = 2_048
 
 
-class InvalidProof(Exception):
+class InvalidProof(workflow.Refused):
     """The login proof is not acceptable; `message` is shown to the operator."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
