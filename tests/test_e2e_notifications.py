@@ -36,11 +36,6 @@ def _incomplete_order(app):
     order.requester_email = "alice.colbert@exemple.fr"
     order.save()
     pieces = {
-        "cgu": docs.contract_pdf("CGU", NUMBER, "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
-        "subscription_contract": docs.contract_pdf("Contrat d'abonnement", NUMBER, "Boileau Colbert Conseil",
-                                                   "Claire Durand", "Alice Colbert", None),
-        "authorization_letter": docs.contract_pdf("Lettre d'autorisation de demande de certificat", NUMBER,
-                                                  "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert", None),
         "holder_id": docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3), "X4RTBPFW4"),
         "legal_rep_id": docs.id_card_image("Alice", "Colbert", dt.date(1979, 9, 12), "880692310285"),
         "payment_proof": docs.payment_proof_pdf(NUMBER, "Boileau Colbert Conseil", 249.0, dt.date(2026, 1, 5)),
