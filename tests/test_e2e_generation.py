@@ -27,7 +27,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 expect = sync_api.expect
 
 PKI_URL = "https://pki.radesk.example.fr"
-ORDER_NUMBER = 959313  # a validated demo order (Alice Colbert), in « Génération du certificat »
+ORDER_NUMBER = 958051  # a validated demo order (Alice Colbert), in « Génération du certificat »
 TRANSPORT_PIN = "1234"
 HOLDER_PIN = "13572468"
 LINT = Path(sys.executable).with_name("lint_etsi_cert")
