@@ -71,8 +71,9 @@ CITIES = ("Toulouse", "Montpellier", "Lyon", "Grenoble", "Saint-Étienne", "Nîm
 
 def seed_orders(app: Flask, bpoi: AE, other: AE, store: DocumentStore,
                 order_count: int) -> tuple[int, dict[int, str]]:
-    """Create the missing orders and bring every one to its stage; returns how many were
-    created, and {number: final phase} of the orders whose certificates are to be generated."""
+    """Create the missing orders, each taken to its stage, and take further those an
+    interrupted start left short of it; returns how many orders were created, and {number:
+    final phase} of the orders whose holder certificates demo.holder_keys makes."""
     portals = {p.id: p for p in Portal.select().where(Portal.ae.in_([bpoi, other]))}
     by_ae = {ae.id: sorted((p for p in portals.values() if p.ae_id == ae.id), key=lambda p: p.name)
              for ae in (bpoi, other)}
@@ -82,7 +83,7 @@ def seed_orders(app: Flask, bpoi: AE, other: AE, store: DocumentStore,
     missing = [plan for plan in plans if plan["number"] not in existing]
     behind = {existing[plan["number"]][0]: plan for plan in plans if plan["number"] in existing
               and progress.is_behind(existing[plan["number"]][1], plan["stage"])}
-    for order_id in sorted(progress.untouched(list(behind))):  # an interrupted start's
+    for order_id in sorted(progress.untouched(list(behind)) if behind else ()):
         progress.advance(app, Order.get_by_id(order_id), behind[order_id]["stage"])
     if missing:
         _create(app, missing, portals, store)
