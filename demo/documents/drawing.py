@@ -50,6 +50,7 @@ BAND = HexColor("#e8ecf1")
 ACCENT = HexColor("#1f3d7a")
 STAMP_RED = Color(0.80, 0.05, 0.05, alpha=0.16)
 
+
 # --- small helpers -------------------------------------------------------------
 
 def seeded_rng(*parts: object) -> random.Random:
