@@ -160,6 +160,14 @@ def _read_certificate(path: str) -> x509.Certificate:
         raise click.BadParameter("fichier de certificat illisible.", param_hint="--cert")
 
 
+def operator_reference(who: str) -> str:
+    """An operator as the command line names it, with the demo's keys (demo-aea…) standing
+    for their operators' e-mail addresses; the demo's names stay out of the services."""
+    from demo.seed import DEMO_KEYS
+
+    return next((key.email for key in DEMO_KEYS if key.label == (who or "").strip()), who)
+
+
 @click.command("seed-demo")
 def seed_demo():
     """Crée les données et les clés de démonstration (idempotent)."""

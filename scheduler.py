@@ -179,13 +179,14 @@ digest_cli = AppGroup("digest", help="Résumé d'activité des opérateurs.")
 @with_appcontext
 def digest_preview(who: str):
     """Affiche le résumé qu'un opérateur recevrait maintenant (texte)."""
+    from cli import operator_reference
     from models import utcnow
     from services import digest
 
     app = current_app._get_current_object()
     with db.connection_context():
         try:
-            operator = digest.find_operator(who)
+            operator = digest.find_operator(operator_reference(who))
         except digest.DigestError as problem:
             raise click.ClickException(str(problem))
         click.echo(digest.text(digest.preview(app, operator, utcnow())))

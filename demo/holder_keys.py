@@ -1,7 +1,7 @@
-"""Demo (issue 8): holder certificates for the demo orders in « Remise » and « Terminée »,
-generated the real way (demo.generation_local: instruction, key pair generated on a SoftHSM2
-key, request signed there, issued by the embedded CA, written back), and three blank keys the
-demo AET can generate onto.
+"""Holder certificates for the demo orders due in « Remise » and « Terminée », generated the
+real way (demo.generation_local: instruction, key pair generated on a SoftHSM2 key, request
+signed there, issued by the embedded CA, written back), and three blank keys the demo AET can
+generate onto.
 
 The holders' keys live in their own SoftHSM2 store (``<instance>/softhsm/porteurs/``): they were
 handed over, so the bridge of the operators' workstation does not list them. The blank keys are
@@ -30,15 +30,18 @@ BLANK_KEYS = ("cle-vierge-1", "cle-vierge-2", "cle-vierge-3")
 POLICY_OIDS = {"BPOI": "1.2.250.1.999.1.1", "AE Atlantique": "1.2.250.1.999.2.1"}  # demo values
 TECHNICIANS = {"AE Atlantique": ("Yann Le Goff", "yann.le-goff@atlantique.example")}
 HOLDER_PIN = "246810"  # the PIN the demo holders chose at activation
-SEED_NUMBERS = {960072, 960066, 960017, 959313, 959149, 958051, 956855}
+RSA_KEYS = 3  # the newest orders certified at once get RSA-3072 keys, the others EC P-256
 
 
 def holder_store(instance: Path) -> Path:
     return instance / "softhsm" / "porteurs.conf"
 
 
-def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str) -> int:
-    """Blank keys, AE policies, and the missing holder certificates; returns how many were made."""
+def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str,
+         certified: dict[int, str]) -> int:
+    """Blank keys, AE policies, and the missing holder certificates of the orders ``certified``
+    names ({number: « handover » or « done »}, waiting in « Génération du certificat »);
+    returns how many certificates were made."""
     module = app.config["PKCS11_MODULE"]
     existing = {label for _, label in provision.softhsm_tokens(operators_conf)}
     for label in BLANK_KEYS:
@@ -48,18 +51,22 @@ def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str
         AE.update(holder_policy_oid=oid).where((AE.name == name) & AE.holder_policy_oid.is_null()).execute()
     orders = list(Order
                   .select()
-                  .where(Order.phase.in_((workflow.PHASE_HANDOVER, workflow.PHASE_DONE))
+                  .where((Order.phase == workflow.PHASE_GENERATION)
+                         & Order.number.in_(list(certified))
                          & ~Order.id.in_(HolderCertificate.select(HolderCertificate.order)))
                   .order_by(Order.number))
     if not orders:
         return 0
+    rsa = {order.number for order in orders[-RSA_KEYS:]}
     conf = provision.write_softhsm_conf(holder_store(instance), instance / "softhsm" / "porteurs")
     holder_labels = {label for _, label in provision.softhsm_tokens(conf)}
     previous = os.environ.get("SOFTHSM2_CONF")
     provision.activate_softhsm_conf(conf)
     try:
         for done, order in enumerate(orders, start=1):
-            _certify(app, order, conf, module, holder_labels, pin, so_pin)
+            key_type = KEY_RSA_3072 if order.number in rsa else KEY_EC_P256
+            _certify(app, order, certified[order.number], key_type, conf, module,
+                     holder_labels, pin, so_pin)
             if done % 20 == 0 or done == len(orders):
                 print(f"Certificats de porteur de démonstration : {done}/{len(orders)}", flush=True)
     finally:
@@ -86,16 +93,12 @@ def _technician(ae_id: int) -> Operator:
     return operator
 
 
-def _certify(app, order: Order, conf: Path, module: str, labels: set, pin: str, so_pin: str) -> None:
-    final_phase = order.phase
+def _certify(app, order: Order, final_phase: str, key_type: str, conf: Path, module: str,
+             labels: set, pin: str, so_pin: str) -> None:
     label = f"porteur-{order.number}"
     if label in labels:  # left by an interrupted run: start over on a fresh key
         provision.delete_token(label, conf)
     serial = provision.init_token(label, pin, so_pin, conf)
-    # The demo created these orders in their final phase: they go through generation for real.
-    Order.update(phase=workflow.PHASE_GENERATION).where(Order.id == order.id).execute()
-    order = Order.get_by_id(order.id)
-    key_type = KEY_RSA_3072 if order.number in SEED_NUMBERS else KEY_EC_P256
     result = generation_local.generate(app, order, _technician(order.ae_id), module_path=module,
                                        token_serial=serial, token_label=label, pin=pin,
                                        key_type=key_type, ip="démo")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs the demo: SQLite database and documents in ./instance, e-mails as
-# .eml files in instance/mail, demo keys in SoftHSM2, the extranet on
-# http://127.0.0.1:5000 and the token bridge on 127.0.0.1:8765.
+# Sets up and runs the demo: SQLite database and documents in ./instance, e-mails as .eml
+# files in instance/mail, demo keys in SoftHSM2, the extranet on http://127.0.0.1:5000 served
+# by gunicorn (the production server) and the token bridge on 127.0.0.1:8765. Ctrl-C stops
+# both. PORT and RADESK_INSTANCE_PATH choose another port and data folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,15 +14,31 @@ port="${PORT:-5000}"
 export RADESK_PUBLIC_URL="${RADESK_PUBLIC_URL:-http://127.0.0.1:$port}"
 export RADESK_LOGIN_ORIGINS="${RADESK_LOGIN_ORIGINS:-http://127.0.0.1:$port,http://localhost:$port}"
 export RADESK_BRIDGE_ORIGINS="$RADESK_LOGIN_ORIGINS"
-# The server also runs the background jobs: notifications leave within seconds (.eml files
-# in instance/mail/ unless MAIL_SERVER is set).
+# Holder certificates say where the CRL, the CA certificate and the PDS are published. pkilint
+# (ETSI rules) refuses 127.0.0.1 and localhost there: the demo uses a name reserved for
+# documentation (RFC 2606), which this server answers on its port (README, « Demo PKI »).
+export RADESK_PKI_URL="${RADESK_PKI_URL:-http://pki.radesk.example.com:$port}"
+# The background jobs (outbox, signature reminders, digest) run inside the one gunicorn worker:
+# an e-mail a page queues leaves at once, as scheduler.wake() reaches only a scheduler of its
+# own process, and one worker with threads is ample for a demo. Production runs several
+# workers and `flask --app app scheduler` beside them.
 export RADESK_SCHEDULER="${RADESK_SCHEDULER:-1}"
 
 .venv/bin/flask --app app seed-demo
 
-.venv/bin/python -m token_bridge &
-bridge_pid=$!
-trap 'kill $bridge_pid 2>/dev/null || true' EXIT INT TERM
+pids=()
+stop() {
+  trap - EXIT INT TERM
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
 
-echo "RA Desk : http://127.0.0.1:$port  (clé demo-aea, code PIN 1234)"
-.venv/bin/flask --app app run --host 127.0.0.1 --port "$port"
+.venv/bin/python -m token_bridge &
+pids+=($!)
+.venv/bin/gunicorn --bind "127.0.0.1:$port" --workers 1 --threads 8 --graceful-timeout 3 \
+  --access-logfile - --error-logfile - 'app:create_app()' &
+pids+=($!)
+echo "RA Desk : http://127.0.0.1:$port  (clé demo-aea, code PIN 1234 ; Ctrl-C pour arrêter)"
+wait -n  # either one stopping (a port already taken…) stops the demo

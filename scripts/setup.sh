@@ -2,14 +2,16 @@
 # Installs what RA Desk needs on a fresh Debian/Ubuntu machine: system packages
 # (SoftHSM2, poppler, nginx, Chromium) and a Python virtualenv in .venv.
 # Usage: scripts/setup.sh [dev]   ("dev" adds the test dependencies)
+# Once installed, a start runs neither apt nor pip: a stamp in .venv names the requirements
+# installed (the test requirements include the runtime ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(softhsm2 poppler-utils fonts-dejavu-core openssl)
+packages+=(util-linux)                             # prlimit: bounded preview renders
 [ "${1:-}" = "dev" ] && packages+=(nginx-light chromium chromium-driver)
-packages+=(util-linux)                             # prlimit: bounded preview renders (issue 4)
-[ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks (issue 4)
-[ "${1:-}" = "dev" ] && packages+=(libnss3-tools)  # certutil: pdfsig trusts the CA in tests (issue 6)
+[ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks
+[ "${1:-}" = "dev" ] && packages+=(libnss3-tools)  # certutil: pdfsig trusts the CA in tests
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,11 +27,17 @@ fi
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-requirements=requirements.txt
-[ "${1:-}" = "dev" ] && requirements=requirements-dev.txt
-stamp=".venv/.installed-$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-${1:-run}"
-if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r "$requirements"
-  touch "$stamp"
+stamp=".venv/.installed-$(sha256sum requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
+if [ "${1:-}" = "dev" ]; then
+  wanted=("$stamp-dev") requirements=requirements-dev.txt
+else
+  wanted=("$stamp-run" "$stamp-dev") requirements=requirements.txt
+fi
+installed=""
+for candidate in "${wanted[@]}"; do [ -f "$candidate" ] && installed=yes; done
+if [ -z "$installed" ]; then
+  echo "Installation des dépendances Python ($requirements)"
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+  touch "${wanted[0]}"
 fi

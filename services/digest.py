@@ -296,16 +296,12 @@ def set_settings(ae: AE, slots_text: str, send_empty: bool, admin: Operator, ip:
 
 
 def find_operator(who: str) -> Operator:
-    """The operator named on the command line: n°, e-mail, demo key (demo-aea) or name."""
-    from demo.seed import DEMO_KEYS
-
+    """The operator named on the command line: n°, e-mail or name."""
     who = (who or "").strip()
-    keys = {key.label: key.email for key in DEMO_KEYS}
     if who.isdigit():
         found = list(Operator.select().where(Operator.id == int(who)))
     else:
-        email = keys.get(who, who)
-        found = list(Operator.select().where((Operator.email == email)
+        found = list(Operator.select().where((Operator.email == who)
                                              | (Operator.display_name == who)))
     if not found:
         raise DigestError(f"Aucun opérateur « {who} ».")

@@ -323,7 +323,7 @@ def operator_with_key(app, softhsm, *, label: str, roles: str = "AEA", pin: str 
 
 def order_with_pieces(number: int, kinds, *, requester_email: str):
     """An order of the demo's « BPOI » at « à vérifier », holder Claire Durand, valid Contact
-    OTP, with the demo's documents ``kinds`` imported by the requester (call it inside
+    OTP, with the demo's supporting documents ``kinds`` imported by the requester (call it inside
     ``instance.seeding()``, after seed_demo). Returns the order."""
     import datetime as dt
 
@@ -332,13 +332,8 @@ def order_with_pieces(number: int, kinds, *, requester_email: str):
     from services.dossiers.documents import import_document
     from tests.factories import make_order
 
-    company, holder, legal = "Boileau Colbert Conseil", "Claire Durand", "Alice Colbert"
+    company, legal = "Boileau Colbert Conseil", "Alice Colbert"
     pieces = {
-        "cgu": lambda: docs.contract_pdf("CGU", number, company, holder, legal, None),
-        "subscription_contract": lambda: docs.contract_pdf(
-            "Contrat d'abonnement", number, company, holder, legal, None),
-        "authorization_letter": lambda: docs.contract_pdf(
-            "Lettre d'autorisation de demande de certificat", number, company, holder, legal, None),
         "kbis": lambda: docs.kbis_pdf(company, "434202180", "12 rue de la République, Toulouse",
                                       legal, dt.date(2012, 3, 14)),
         "holder_id": lambda: docs.id_card_image("Claire", "Durand", dt.date(1984, 2, 3),
@@ -402,6 +397,7 @@ def demo_site(directory: Path, prepare: Callable | None = None, *, order_count: 
     With ``smtp``, e-mails go to a real SMTP server (tests.smtp_support, ``site.smtp``) and the
     outbox job runs every second. The site's ``serial`` is demo-aea's key."""
     from demo.seed import seed_demo, softhsm_conf_path
+    from models import Operator
     from tests.smtp_support import SmtpServer
 
     saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
@@ -414,6 +410,8 @@ def demo_site(directory: Path, prepare: Callable | None = None, *, order_count: 
             AppInstance.create(directory, pki_url=pki_url, extra_env=extra_env))
         with instance.seeding() as app:
             seed_demo(app, order_count=order_count)  # the demo AEs, operators and keys
+            # The tests count the e-mails they cause: no digest of the demo's operators.
+            Operator.update(digest_enabled=False).execute()
             keys = DemoKeys(softhsm_conf_path(instance.instance_path), app.config["PKCS11_MODULE"])
             prepared = prepare(app, keys) if prepare else {}
         server = stack.enter_context(start_app_server(instance))

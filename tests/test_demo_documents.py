@@ -1,5 +1,6 @@
-"""The generated demo documents: valid for poppler, with the expected pages and text,
-reproducible byte for byte, and images of the asked format, size and EXIF orientation."""
+"""The demo's generated supporting documents: valid for poppler, with the expected pages and
+text, reproducible byte for byte, and images of the asked format, size and EXIF orientation.
+(The contractual documents are production's: tests/test_demo_contracts.py.)"""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,12 +12,10 @@ from pdf2image import convert_from_bytes
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from demo import documents as docs
+from demo.documents import identity
 
 COMPANY = "Boileau Colbert Conseil"
 ORDER = 960072
-CGU, SUBSCRIPTION = "CGU", "Contrat d'abonnement"
-AUTHORIZATION = "Lettre d'autorisation de demande de certificat"
-POWER = "Procuration du représentant légal"
 
 
 def kbis(**overrides):
@@ -24,12 +23,6 @@ def kbis(**overrides):
                 address="12 rue de la République, 31000 Toulouse",
                 legal_rep_name="Sandra Boileau", registered_on=dt.date(2012, 3, 14))
     return docs.kbis_pdf(**{**args, **overrides})
-
-
-def contract(kind, mandataire=None, **overrides):
-    args = dict(order_number=ORDER, company_name=COMPANY, holder_name="Alice Colbert",
-                legal_rep_name="Sandra Boileau", mandataire_name=mandataire)
-    return docs.contract_pdf(kind, **{**args, **overrides})
 
 
 def payment(**overrides):
@@ -69,22 +62,6 @@ PDF_CASES = {
     "kbis": (kbis, {2, 3}, ["Extrait Kbis", "434 202 180 R.C.S. Toulouse", COMPANY,
                             "Sandra Boileau", "14/03/2012", "REGISTRE DU COMMERCE ET DES SOCIÉTÉS",
                             "Greffe du Tribunal de Commerce de Toulouse"]),
-    "cgu": (lambda: contract(CGU), {4, 5, 6},
-            ["Conditions Générales d'Utilisation", f"Commande N° {ORDER}", COMPANY,
-             "Alice Colbert", "Sandra Boileau", "Le Porteur", "Pour le Souscripteur",
-             "Données à caractère personnel"]),
-    "subscription": (lambda: contract(SUBSCRIPTION, "Jean-Baptiste Lemoine"), {2, 3},
-                     ["Contrat d'abonnement", str(ORDER), COMPANY, "Alice Colbert",
-                      "Jean-Baptiste Lemoine, mandataire de Sandra Boileau", "Pour l'AE"]),
-    "authorization": (lambda: contract(AUTHORIZATION), {1},
-                      ["autorisation de demande de certificat", str(ORDER), COMPANY,
-                       "Je soussigné(e) Sandra Boileau", "autorise Alice Colbert",
-                       "Le représentant légal", "Le Porteur"]),
-    "authorization_by_mandataire": (lambda: contract(AUTHORIZATION, "Hugo Morel"), {1},
-                                    ["Je soussigné(e) Hugo Morel", "Le mandataire"]),
-    "power_of_attorney": (lambda: contract(POWER, "Jean-Baptiste Lemoine"), {1},
-                          ["Procuration", "DONNE POUVOIR À", "Jean-Baptiste Lemoine",
-                           "Sandra Boileau", COMPANY, "Bon pour pouvoir"]),
     "payment": (payment, {1, 2}, ["Facture N°", "ACQUITTÉE", "369,00 €", "307,50 €",
                                   "61,50 €", COMPANY, str(ORDER), "02/04/2025"]),
 }
@@ -119,7 +96,6 @@ def test_pdf_is_reproducible(name):
 
 def test_different_inputs_give_different_documents():
     assert kbis() != kbis(company_name="Autre Société")
-    assert contract(CGU) != contract(CGU, order_number=ORDER + 1)
     assert payment() != payment(amount_eur=429)
 
 
@@ -158,26 +134,8 @@ def test_kbis_refuses_a_siren_without_nine_digits():
 def test_long_names_keep_the_page_counts(tmp_path):
     long_company = "Société Coopérative d'Intérêt Collectif des Transports Méditerranéens " * 2
     long_person = "Marie-Bernadette Dupont-Aignan de La Rochefoucauld"
-    assert page_count(contract(CGU, long_person, company_name=long_company,
-                               holder_name=long_person, legal_rep_name=long_person),
-                      tmp_path) in {4, 5, 6}
-    assert page_count(contract(SUBSCRIPTION, long_person, company_name=long_company,
-                               holder_name=long_person), tmp_path) in {2, 3}
-    for kind in (AUTHORIZATION, POWER):
-        assert page_count(contract(kind, long_person, company_name=long_company,
-                                   holder_name=long_person, legal_rep_name=long_person),
-                          tmp_path) == 1
     assert page_count(kbis(company_name=long_company, legal_rep_name=long_person), tmp_path) in {2, 3}
-
-
-def test_power_of_attorney_needs_a_mandataire():
-    with pytest.raises(ValueError):
-        contract(POWER, None)
-
-
-def test_unknown_contract_kind_is_refused():
-    with pytest.raises(ValueError):
-        contract("Bon de commande")
+    assert page_count(payment(company_name=long_company), tmp_path) in {1, 2}
 
 
 # --- ID images -------------------------------------------------------------------
@@ -234,8 +192,8 @@ def test_exif_orientation_is_for_jpeg_only():
 
 def test_id_mrz_check_digits_follow_icao():
     # ICAO 9303 part 3 worked example: document number L898902C3 has check digit 6.
-    assert docs._mrz_check("L898902C3") == "6"
-    lines = docs._td1_lines({"number": "X4RTBPFW4", "birth": dt.date(1980, 5, 17),
+    assert identity.mrz_check("L898902C3") == "6"
+    lines = identity.td1_lines({"number": "X4RTBPFW4", "birth": dt.date(1980, 5, 17),
                              "expires": dt.date(2031, 5, 29), "sex": "F",
                              "surname": "LEFÈVRE", "given": "Émilie"})
     assert [len(line) for line in lines] == [30, 30, 30]

@@ -24,7 +24,7 @@ from tests.smtp_support import eml_messages
 pytestmark = pytest.mark.browser
 
 PKI_URL = "https://pki.radesk.example.fr"
-ORDER_NUMBER = 959313  # a validated demo order (Alice Colbert), in « Génération du certificat »
+ORDER_NUMBER = 958051  # a validated demo order (Alice Colbert), in « Génération du certificat »
 TRANSPORT_PIN = "1234"
 HOLDER_PIN = "13572468"
 LINT = Path(sys.executable).with_name("lint_etsi_cert")

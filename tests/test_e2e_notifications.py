@@ -24,8 +24,7 @@ LINK = re.compile(r"https?://[^\s\"<>]+/suivi/[A-Za-z0-9_.\-]+")
 
 def _incomplete_order(app, keys):
     """Every piece but the Extrait de KBIS, which was never uploaded."""
-    order = order_with_pieces(NUMBER, ("cgu", "subscription_contract", "authorization_letter",
-                                       "holder_id", "legal_rep_id", "payment_proof"),
+    order = order_with_pieces(NUMBER, ("holder_id", "legal_rep_id", "payment_proof"),
                               requester_email="alice.colbert@exemple.fr")
     return {"order_id": order.id}
 

@@ -87,7 +87,7 @@ def test_sending_generates_the_documents_and_writes_to_each_signer(app, client, 
     assert set(contractual) == {"cgu", "subscription_contract", "authorization_letter",
                                 "power_of_attorney"}
     assert all(d.status == "unsigned" and d.media_type == "application/pdf"
-               and d.imported_by_label == signatures.GENERATOR for d in contractual.values())
+               and d.imported_by_label == "RA Desk" for d in contractual.values())
     requests = {r.role: r for r in SignatureRequest.select()}
     assert set(requests) == {"holder", "legal_representative", "mandataire"}
     assert {i.kind for i in requests["legal_representative"].items} == {"power_of_attorney"}

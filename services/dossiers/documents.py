@@ -49,6 +49,12 @@ AUDIT_ACTIONS = {  # French wording of this module's audit events
     ACTION_DOSSIER_DOWNLOADED: "Téléchargement du dossier",
     ACTION_VIEWER_OPENED: "Consultation des documents",
 }
+# « Importé par »: the operator who added the file, « Demandeur » for the requester's uploads,
+# « RA Desk » for the documents the system made itself (the contracts generated at « Envoyer pour
+# signature », their signed versions). Those callers' own labels (« RA Desk (génération) »,
+# « Mme X (signature électronique) ») still name who acted in the audit trail.
+REQUESTER = "Demandeur"
+SYSTEM_IMPORTER = "RA Desk"
 DETAIL_LABELS = {
     "document": "Document", "filename": "Fichier", "sha256": "SHA-256", "size": "Taille (octets)",
     "media_type": "Type", "pages": "Pages", "replaces": "Remplace le document n°",
@@ -150,7 +156,7 @@ def _link(order: Order, kind: str, filename: str, stored, crc32: int,
         filename=filename, sha256=stored.sha256, media_type=stored.media_type, size=stored.size,
         page_count=stored.page_count, crc32=crc32, imported_at=now,
         imported_by=operator.id if operator else None,
-        imported_by_label=actor_label or (operator.display_name if operator else "Système"),
+        imported_by_label=importer_label(operator, actor_label),
         status=(workflow.STATUS_IMPORTED if spec.category == workflow.CATEGORY_SUPPORTING
                 else workflow.STATUS_UNSIGNED),
         verified_at=None, verified_by=None, expires_on=None, is_current=True,
@@ -180,6 +186,13 @@ def _link(order: Order, kind: str, filename: str, stored, crc32: int,
     audit.record(ACTION_IMPORTED, operator=operator, order=current, ip=ip, details=details,
                  actor=actor_label or None)
     return document
+
+
+def importer_label(operator: Operator | None, actor_label: str) -> str:
+    """Who the dossier shows as having imported a file (see SYSTEM_IMPORTER)."""
+    if operator is not None:
+        return actor_label or operator.display_name
+    return REQUESTER if actor_label == REQUESTER else SYSTEM_IMPORTER
 
 
 def _refresh_substate(order: Order) -> None:

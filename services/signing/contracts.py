@@ -1,13 +1,13 @@
-"""The contractual documents of an order, generated as PDF from its data (issue 6): « CGU »,
+"""The contractual documents of an order, generated as PDF from its data: « CGU »,
 « Contrat d'abonnement », « Lettre d'autorisation de demande de certificat » and, when a
 mandataire acts, « Procuration du représentant légal ».
 
 Each names the AE (the provider), the company, the holder, the legal representative and the
 mandataire, the product and its validity, and ends with the list of its signers (the same rule
 as the signature requests: ``workflow.document_signers``). The clauses of the CGU and of the
-subscription contract are the AE's standard texts (``CGU_ARTICLES``, ``SUBSCRIPTION_ARTICLES``
-of demo.documents, with the AE's name as the provider). reportlab runs with
-``invariant=1``: the same order gives the same bytes.
+subscription contract are the standard texts of ``contract_texts``, with the AE's name as
+the provider. reportlab runs with ``invariant=1``: the same order gives the same bytes. The
+demo makes its contractual documents here too (through « Envoyer pour signature »).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 
 import workflow
 from formatting import to_paris
-from demo.documents import CGU_ARTICLES, CGU_DEFINITIONS, SUBSCRIPTION_ARTICLES
+from services.signing.contract_texts import CGU_ARTICLES, CGU_DEFINITIONS, SUBSCRIPTION_ARTICLES
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian package fonts-dejavu-core
 REGULAR, BOLD = "RADeskSans", "RADeskSans-Bold"
