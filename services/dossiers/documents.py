@@ -115,7 +115,7 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
     dossier is frozen; nothing is stored then. The version it replaces stays in the archive
     (``is_current=False``); a still-empty row of that kind (« non importé ») is filled in instead.
     ``within(document)``, when given, runs inside the linking transaction (a signature's own
-    changes and audit event, issue 6); what it raises undoes the whole import.
+    changes and audit event); what it raises undoes the whole import.
     """
     reasons = workflow.document_import_blockers(order, kind)
     if reasons:
@@ -132,7 +132,7 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
         with db.atomic():
             document = _link(order, kind, clean_filename(filename, kind, media_type), stored,
                              zlib.crc32(data), operator, actor_label, ip)
-            if within is not None:  # issue 6
+            if within is not None:
                 within(document)
             PendingFile.delete().where(PendingFile.id == pending.id).execute()
     except BaseException:
