@@ -240,19 +240,27 @@ def recover_interrupted_imports(store: DocumentStore,
 
 # --- Reading the dossier --------------------------------------------------------------
 
-def dossier_documents(order: Order) -> list[Document]:
-    """Every document row of the order, current and replaced, with the operators who imported
-    and verified it: one query."""
+def documents_with_operators(order_id: int, *, current_only: bool = False):
+    """The order's document rows (current and replaced, or current only), oldest first, with
+    the operators who imported and verified them: one query."""
     importer, verifier = Operator.alias(), Operator.alias()
-    return list(Document
-                .select(Document, importer, verifier)
-                .join(importer, JOIN.LEFT_OUTER, on=(Document.imported_by == importer.id),
-                      attr="imported_by")
-                .switch(Document)
-                .join(verifier, JOIN.LEFT_OUTER, on=(Document.verified_by == verifier.id),
-                      attr="verified_by")
-                .where(Document.order == order.id)
-                .order_by(Document.id))
+    condition = Document.order == order_id
+    if current_only:
+        condition &= Document.is_current == True  # noqa: E712 (peewee expression)
+    return (Document
+            .select(Document, importer, verifier)
+            .join(importer, JOIN.LEFT_OUTER, on=(Document.imported_by == importer.id),
+                  attr="imported_by")
+            .switch(Document)
+            .join(verifier, JOIN.LEFT_OUTER, on=(Document.verified_by == verifier.id),
+                  attr="verified_by")
+            .where(condition)
+            .order_by(Document.id))
+
+
+def dossier_documents(order: Order) -> list[Document]:
+    """Every document row of the order, current and replaced."""
+    return list(documents_with_operators(order.id))
 
 
 def document_of_order(order: Order, document_id: int) -> Document | None:

@@ -21,6 +21,7 @@ from formatting import paris_date, paris_time
 from models import (AE, AuditEvent, Company, Document, Operator, OperatorScope, Order,
                     OrderReview, Person, Portal, db, utcnow)
 from services import audit
+from services.dossiers.documents import documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
                                   describe_details)
 
@@ -57,7 +58,8 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
     """Everything the page shows. ``order`` must come from a scoped lookup: ``full_order``
     (used as it is) or order_or_404 (read again with its relations)."""
     full = order if _has_relations(order) else _order_with_relations(order.id)
-    documents = list(_current_documents(order.id))
+    # workflow.current_documents keeps the last one of a kind: oldest first
+    documents = list(documents_with_operators(order.id, current_only=True))
     step = workflow.next_step(full, documents)
     return OrderFile(
         order=full,
@@ -115,19 +117,6 @@ def _with_relations():
             .switch(Order)
             .join(validator, JOIN.LEFT_OUTER, on=(Order.validated_by == validator.id),
                   attr="validated_by"))
-
-
-def _current_documents(order_id: int):
-    importer, verifier = Operator.alias(), Operator.alias()
-    return (Document
-            .select(Document, importer, verifier)
-            .join(importer, JOIN.LEFT_OUTER, on=(Document.imported_by == importer.id),
-                  attr="imported_by")
-            .switch(Document)
-            .join(verifier, JOIN.LEFT_OUTER, on=(Document.verified_by == verifier.id),
-                  attr="verified_by")
-            .where((Document.order == order_id) & (Document.is_current == True))  # noqa: E712
-            .order_by(Document.id))  # workflow.current_documents keeps the last one of a kind
 
 
 def history(order: Order) -> list[HistoryLine]:
