@@ -97,11 +97,7 @@ def operator_add(ae_name, name, email, roles, portals, cert_path):
 @click.option("--id", "operator_id", required=True, type=int, help="N° de l'opérateur.")
 def operator_deactivate(operator_id):
     """Désactive un opérateur ; ses sessions ouvertes prennent fin aussitôt."""
-    from services.administration import set_operator_active
-
-    with db.connection_context():
-        operator = _operator(operator_id)
-        ended = set_operator_active(operator, False, actor="ligne de commande")
+    operator, ended = _switch_operator(operator_id, active=False)
     click.echo(f"Opérateur « {operator.display_name} » désactivé ({ended} session(s) fermée(s)).")
 
 
@@ -109,12 +105,17 @@ def operator_deactivate(operator_id):
 @click.option("--id", "operator_id", required=True, type=int, help="N° de l'opérateur.")
 def operator_activate(operator_id):
     """Réactive un opérateur désactivé."""
+    operator, _ = _switch_operator(operator_id, active=True)
+    click.echo(f"Opérateur « {operator.display_name} » réactivé.")
+
+
+def _switch_operator(operator_id: int, *, active: bool):
+    """The operator, and how many of their sessions ended (deactivation ends them all)."""
     from services.administration import set_operator_active
 
     with db.connection_context():
         operator = _operator(operator_id)
-        set_operator_active(operator, True, actor="ligne de commande")
-    click.echo(f"Opérateur « {operator.display_name} » réactivé.")
+        return operator, set_operator_active(operator, active, actor="ligne de commande")
 
 
 @operator_cli.command("unbind-cert")
