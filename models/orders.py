@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
-                    IntegerField, TextField, fn)
+from peewee import (JOIN, BigIntegerField, BooleanField, CharField, DateTimeField,
+                    ForeignKeyField, IntegerField, TextField, fn)
 
 from models.base import BaseModel, utcnow
 from models.tenants import AE, Operator, Portal
@@ -87,6 +87,25 @@ class Order(BaseModel):
         return (cls
                 .select()
                 .where(scope.order_condition()))
+
+    @classmethod
+    def with_people(cls):
+        """Orders with their AE, company, holder, legal representative and mandataire, in one
+        query; ``.switch(Order)`` to join more."""
+        holder, legal, mandataire = Person.alias(), Person.alias(), Person.alias()
+        return (cls
+                .select(cls, AE, Company, holder, legal, mandataire)
+                .join(AE, on=(cls.ae == AE.id), attr="ae")
+                .switch(cls)
+                .join(Company, on=(cls.company == Company.id), attr="company")
+                .switch(cls)
+                .join(holder, on=(cls.holder == holder.id), attr="holder")
+                .switch(cls)
+                .join(legal, on=(cls.legal_representative == legal.id),
+                      attr="legal_representative")
+                .switch(cls)
+                .join(mandataire, JOIN.LEFT_OUTER, on=(cls.mandataire == mandataire.id),
+                      attr="mandataire"))
 
     @classmethod
     def listing(cls, scope: OperatorScope):

@@ -18,8 +18,8 @@ from peewee import JOIN, Case
 
 import workflow
 from formatting import paris_date, paris_time
-from models import (AE, AuditEvent, Company, Document, Operator, OperatorScope, Order,
-                    OrderReview, Person, Portal, db, utcnow)
+from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderReview, Portal, db,
+                    utcnow)
 from services import audit
 from services.dossiers.documents import documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
@@ -93,24 +93,12 @@ def _order_with_relations(order_id: int) -> Order:
 
 def _with_relations():
     """Orders with their AE, portal, company, people and recording/validating operators."""
-    holder, representative, mandataire = Person.alias(), Person.alias(), Person.alias()
     recorder, validator = Operator.alias(), Operator.alias()
     return (Order
-            .select(Order, AE, Portal, Company, holder, representative, mandataire,
-                    recorder, validator)
-            .join(AE, on=(Order.ae == AE.id), attr="ae")
+            .with_people()
+            .select_extend(Portal, recorder, validator)
             .switch(Order)
             .join(Portal, on=(Order.portal == Portal.id), attr="portal")
-            .switch(Order)
-            .join(Company, on=(Order.company == Company.id), attr="company")
-            .switch(Order)
-            .join(holder, on=(Order.holder == holder.id), attr="holder")
-            .switch(Order)
-            .join(representative, on=(Order.legal_representative == representative.id),
-                  attr="legal_representative")
-            .switch(Order)
-            .join(mandataire, JOIN.LEFT_OUTER, on=(Order.mandataire == mandataire.id),
-                  attr="mandataire")
             .switch(Order)
             .join(recorder, JOIN.LEFT_OUTER, on=(Order.id_doc_recorded_by == recorder.id),
                   attr="id_doc_recorded_by")

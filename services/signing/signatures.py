@@ -16,10 +16,9 @@ import os
 from pathlib import Path
 
 from flask import Flask
-from peewee import JOIN
 
 import workflow
-from models import (AE, Company, Document, Notification, Operator, Order, Person, SignatureItem,
+from models import (Document, Notification, Operator, Order, Person, SignatureItem,
                     SignatureMessage, SignatureRequest, utcnow)
 from services import public_links
 from services.messaging import notifications, outbox
@@ -94,21 +93,7 @@ def code_channel(app: Flask) -> str:
 
 def order_with_people(order_id: int) -> Order:
     """The order with its AE, company, holder, legal representative and mandataire: one query."""
-    holder, legal, mandataire = Person.alias(), Person.alias(), Person.alias()
-    return (Order
-            .select(Order, AE, Company, holder, legal, mandataire)
-            .join(AE, on=(Order.ae == AE.id), attr="ae")
-            .switch(Order)
-            .join(Company, on=(Order.company == Company.id), attr="company")
-            .switch(Order)
-            .join(holder, on=(Order.holder == holder.id), attr="holder")
-            .switch(Order)
-            .join(legal, on=(Order.legal_representative == legal.id), attr="legal_representative")
-            .switch(Order)
-            .join(mandataire, JOIN.LEFT_OUTER, on=(Order.mandataire == mandataire.id),
-                  attr="mandataire")
-            .where(Order.id == order_id)
-            .get())
+    return Order.with_people().where(Order.id == order_id).get()
 
 
 def with_people(order: Order) -> Order:
