@@ -37,8 +37,8 @@ def list_orders():
     filters = _filters(scope)
     counts, page = _page(scope, filters)
     context = dict(
-        **page, filters=filters, counts=counts, portals=scope.portals(),
-        loaded_at=loaded_at.isoformat(), workflow=workflow, sorts=order_search.SORTS,
+        **page, filters=filters, counts=counts, choices=order_search.choices(scope.portals()),
+        loaded_at=loaded_at.isoformat(), workflow=workflow,
     )
     if htmx and not htmx.history_restore_request:
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.

@@ -70,6 +70,19 @@ MIN_NAME = 2  # one letter matches a sixth of the archive and finds nobody in pa
 COMMON_NAME = 2_000  # orders sharing a name beyond which the list is read in date order
 
 
+def choices(portals) -> dict[str, list[tuple[str, str]]]:
+    """The filter form's drop-downs: (value, label) pairs per filter."""
+    return {
+        "portal": [(str(portal.id), portal.name) for portal in portals],
+        "process": list(workflow.PROCESSES.items()),
+        "phase": list(workflow.PHASES.items()),
+        "substate": list(workflow.SUBSTATE_FILTERS.items()),
+        "type": [(code, f"{code} — {workflow.ORDER_TYPE_TITLES[code]}")
+                 for code in workflow.ORDER_TYPES],
+        "sort": list(SORTS.items()),
+    }
+
+
 def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters:
     """``args`` holds the URL's arguments: English names, as url_args writes them."""
     problems: list[str] = []
