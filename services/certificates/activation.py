@@ -334,16 +334,11 @@ def _send_link(app: Flask, activation: Activation, order: Order, secret: str) ->
 
 def _queue_email(app: Flask, ae: AE, order: Order, recipient: str, subject: str, text: str,
                  kind: str) -> None:
-    """Through the outbox when it takes ready-made messages (``queue_email``); until then
-    handed to the mail transport at once (SMTP, or ``<instance>/mail/*.eml``)."""
+    """Handed to the mail transport at once (SMTP, or ``<instance>/mail/*.eml``): a failure is
+    shown to the AET, who sends again. (These e-mails do not go through the outbox yet.)"""
     html = Markup("\n").join(Markup("<p>{}</p>").format(
         Markup("<br>\n").join(escape(line) for line in paragraph.split("\n")))
         for paragraph in text.split("\n\n"))
-    from services.messaging import outbox
-    queue_email = getattr(outbox, "queue_email", None)
-    if queue_email is not None:
-        queue_email(ae, order, recipient, subject, text, str(html), kind)
-        return
     from adapters.mail import DeliveryError, transport
     message = flask_mail.Message(
         subject=subject, recipients=[recipient], body=text, html=str(html),
