@@ -25,7 +25,6 @@ FORM = "notifications/_form.html"  # holds the « message_fields » block the ty
 WORDINGS_PAGE = "notifications/wordings.html"
 
 
-
 def _page_or_block(block: str, context: dict, status: int = 200):
     """The panel alone for htmx, else the whole page (the panels work without JavaScript)."""
     if htmx:

@@ -92,8 +92,6 @@ def queue(order: Order, draft_: Draft, *, operator: Operator | None, sender: str
     return notification
 
 
-
-
 def resend(notification: Notification, operator: Operator, ip: str = "") -> None:
     """A failed notification goes back to the outbox for a new series of tries."""
     problem = sending_problem(notification.order, operator)

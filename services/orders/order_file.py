@@ -29,8 +29,6 @@ REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
 
 
-
-
 # --- Reading the file ----------------------------------------------------------
 
 @dataclass(frozen=True)

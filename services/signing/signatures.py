@@ -159,8 +159,6 @@ def active_requests(order_id: int) -> list[SignatureRequest]:
     return requests
 
 
-
-
 def labels(kinds) -> list[str]:
     return [workflow.document_kind_label(kind) for kind in kinds]
 
