@@ -48,3 +48,12 @@ class SchemaVersion(BaseModel):
     id = IntegerField(primary_key=True)
     version = IntegerField()
     migrated_at = DateTimeField(default=utcnow)
+
+
+class OneTimeCodeRow(BaseModel):
+    """A row whose holder proves who they are with one-time codes (a signer, a key's holder):
+    the state services.public_links.CodeRules keeps for the latest code sent."""
+    code_sent_at = DateTimeField(null=True)
+    code_expires_at = DateTimeField(null=True)
+    code_tries = IntegerField(default=0)   # spent by guarded UPDATEs
+    codes_sent = IntegerField(default=0)

@@ -2,9 +2,9 @@
 hand-over and activation."""
 from __future__ import annotations
 
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, OneTimeCodeRow, utcnow
 from models.certificates import IssuedCertificate
 from models.orders import Order
 from models.tenants import Operator
@@ -55,7 +55,7 @@ class HolderCertificate(BaseModel):
         indexes = ((("order", "issued_at"), False),)
 
 
-class Activation(BaseModel):
+class Activation(OneTimeCodeRow):
     """Hand-over of an order's key: the holder's activation link, the one-time code sent to
     the Contact OTP (kept as a keyed hash), its tries and expiry, and when the holder set
     their own PIN."""
@@ -68,9 +68,5 @@ class Activation(BaseModel):
     channel = CharField(default="email")  # email | sms
     recipient = CharField(default="")
     code_hash = CharField(null=True)
-    code_sent_at = DateTimeField(null=True)
-    code_expires_at = DateTimeField(null=True)
-    code_tries = IntegerField(default=0)
-    codes_sent = IntegerField(default=0)
     verified_at = DateTimeField(null=True)
     activated_at = DateTimeField(null=True)

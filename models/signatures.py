@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
-from models.base import BaseModel, OrderRow, utcnow
+from models.base import BaseModel, OneTimeCodeRow, OrderRow, utcnow
 from models.documents import Document
 from models.notifications import Notification
 from models.orders import Order, Person
 from models.tenants import Operator
 
 
-class SignatureRequest(OrderRow):
+class SignatureRequest(OrderRow, OneTimeCodeRow):
     """One signer's request to sign the contractual documents of an order that need them
     (workflow.document_signers): the personal link (a token signed with the app's secret over
     the row id and ``link_nonce``, so a new link or a cancellation voids the old one), the
@@ -35,10 +35,6 @@ class SignatureRequest(OrderRow):
     opened_at = DateTimeField(null=True)
     code_nonce = CharField(null=True)
     code_channel = CharField(default="email")  # email | sms
-    code_sent_at = DateTimeField(null=True)
-    code_expires_at = DateTimeField(null=True)
-    code_tries = IntegerField(default=0)
-    codes_sent = IntegerField(default=0)
     code_verified_at = DateTimeField(null=True)
     signed_at = DateTimeField(null=True)
     declined_at = DateTimeField(null=True)
