@@ -1,9 +1,6 @@
 """Real SoftHSM2 USB keys for tests: an isolated configuration per test, tokens carrying an
 authentication key pair (generated on the token) and a certificate from a software test CA.
-
-    @pytest.fixture
-    def softhsm(tmp_path, monkeypatch):
-        return SoftHSM.start(tmp_path / "softhsm", monkeypatch)
+Tests take the ``softhsm`` fixture of tests/conftest.py:
 
     def test_something(softhsm):
         token = softhsm.make_token("operateur", key_type="RSA")

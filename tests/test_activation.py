@@ -4,7 +4,6 @@ expiry, single use) and, with the token bridge, sets their own PIN; the order is
 from __future__ import annotations
 
 import datetime as dt
-import html as html_module
 import json
 import re
 from pathlib import Path
@@ -21,7 +20,7 @@ from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import (ORIGIN, PageSteps, activation_code, activation_link,
                                       blank_key, post_json, validated_order)
 from tests.smtp_support import eml_messages
-from tests.text import mail_text
+from tests.text import mail_text, source
 from token_bridge import generation as bridge
 from bridge_protocol import INSTRUCTION_ACTIVATION
 from token_bridge.tokens import pkcs11_library
@@ -63,11 +62,6 @@ def audit_actions(order) -> list[str]:
             if e.action != "order_viewed"]
 
 
-def shown(response) -> str:
-    """The page's text as a reader sees it (entities decoded)."""
-    return html_module.unescape(response.get_data(as_text=True))
-
-
 # --- hand-over ----------------------------------------------------------------------------------
 
 def test_hand_over_sends_the_link_and_the_code(app, client, delivered):
@@ -90,7 +84,7 @@ def test_hand_over_sends_the_link_and_the_code(app, client, delivered):
 def test_the_order_file_shows_the_hand_over(client, delivered, aet):
     order, _ = delivered
     login_as(client, aet)
-    html = shown(client.get(f"/commandes/{order.id}"))
+    html = source(client.get(f"/commandes/{order.id}"))
     assert "Remise et activation" in html and "par e-mail à Sandra.Boileau@exemple.fr" in html
     assert "Renvoyer le lien et le code d'activation" in html
     assert "Code d'activation envoyé" in html
@@ -111,7 +105,7 @@ def test_an_invalid_contact_otp_blocks_the_hand_over(app, client, aet, bpoi, mak
     order = validated_order(make_order, bpoi)
     generated(app, client, aet, order, softhsm)
     Order.update(otp_contact="01 23").where(Order.id == order.id).execute()
-    html = shown(client.get(f"/commandes/{order.id}"))
+    html = source(client.get(f"/commandes/{order.id}"))
     assert "n'est ni un numéro de mobile" in html
     token = csrf_token_from(html)
     refused = client.post(f"/commandes/{order.id}/remise", data={"csrf_token": token}, follow_redirects=True)
@@ -138,7 +132,7 @@ def test_resend_replaces_the_link_and_the_code(app, client, delivered, aet):
 def test_holder_activates_the_key_with_the_code_and_a_new_pin(app, client, delivered, softhsm):
     order, serial = delivered
     path, token = open_link(client, app)
-    page = shown(client.get(path))
+    page = source(client.get(path))
     assert "Activation de votre clé USB" in page and "Code d'activation" in page
     assert "Nouveau code PIN" not in page
 
@@ -179,7 +173,7 @@ def test_the_code_is_single_use_and_tries_are_limited(app, client, delivered):
     assert "Plus aucun essai avec ce code" in last.get_data(as_text=True)
     code = activation_code(eml_messages(instance_path(app)))
     refused = client.post(f"{path}/code", data={"csrf_token": token, "code": code})
-    assert "Trop d'essais" in shown(refused)
+    assert "Trop d'essais" in source(refused)
     assert Activation.get().verified_at is None
 
 
@@ -191,7 +185,7 @@ def test_an_expired_code_is_refused_and_a_new_one_can_be_asked(app, client, deli
     expired = client.post(f"{path}/code", data={"csrf_token": token, "code": code})
     assert "Ce code a expiré : demandez un nouveau code." in expired.get_data(as_text=True)
     asked = client.post(f"{path}/nouveau-code", data={"csrf_token": token}, follow_redirects=True)
-    assert "Un nouveau code d'activation vous a été envoyé." in shown(asked)
+    assert "Un nouveau code d'activation vous a été envoyé." in source(asked)
     new_code = activation_code(eml_messages(instance_path(app)))
     too_soon = client.post(f"{path}/nouveau-code", data={"csrf_token": token}, follow_redirects=True)
     assert "attendez une minute" in too_soon.get_data(as_text=True)
@@ -247,5 +241,5 @@ def test_code_guessing_is_rate_limited_per_address(app, client, delivered):
     statuses = [client.post(f"{path}/code", data={"csrf_token": token, "code": "1"}).status_code
                 for _ in range(11)]
     assert statuses[-1] == 429
-    assert "Trop de tentatives depuis cette adresse" in shown(
+    assert "Trop de tentatives depuis cette adresse" in source(
         client.post(f"{path}/code", data={"csrf_token": token, "code": "1"}))

@@ -3,7 +3,6 @@ rows of the Commandes list, every phase and sub-state, real documents on disk, c
 by the production signing path (pdfsig checks them), holder certificates pkilint accepts, the
 digest for every role; and a second run changes nothing."""
 import datetime as dt
-import html as html_lib
 import os
 import re
 import subprocess
@@ -19,6 +18,7 @@ from models import (AE, AuditEvent, Document, Notification, Operator, OperatorSc
                     SignatureItem, SignatureRequest, db)
 from tests.conftest import fresh_database_url, login_as, make_test_app
 from tests.signature_support import nss_trusting, pdfsig
+from tests.text import text
 from demo.seed import DEMO_KEYS, DEMO_PIN, seed_demo, softhsm_conf_path
 from demo import holder_keys
 from adapters import pades
@@ -63,10 +63,6 @@ def seeded(tmp_path_factory, pg_database_url):
         os.environ.pop("SOFTHSM2_CONF", None)
     else:
         os.environ["SOFTHSM2_CONF"] = saved_conf
-
-
-def text(page: str) -> str:
-    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def operator(name: str) -> Operator:
@@ -285,6 +281,7 @@ def test_orders_handed_over_or_done_carry_holder_certificates(seeded):
         current = generation.current_certificate(order)
         assert current is not None and current.row.written_at is not None and current.revoked_at is None
         assert current.row.token_label == f"porteur-{order.number}"
+        assert f"organizationIdentifier=NTRFR-{order.company.siren}" in current.row.subject
         if order.phase == "done":
             assert Activation.get(Activation.order == order.id).activated_at is not None
     assert HolderCertificate.select().count() == len(handed)

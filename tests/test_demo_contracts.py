@@ -95,7 +95,9 @@ def test_long_names_keep_one_page_letters(tmp_path):
                                   "marie-bernadette@exemple.fr")
     long_company = "Société Coopérative d'Intérêt Collectif des Transports Méditerranéens " * 2
     long = data(company=long_company, mandataire=long_person)
-    assert pdf_text(contracts.generate("power_of_attorney", long), tmp_path)[0] == 1
+    for kind in ("authorization_letter", "power_of_attorney"):
+        assert pdf_text(contracts.generate(kind, long), tmp_path)[0] == 1, kind
+    assert pdf_text(contracts.generate("subscription_contract", long), tmp_path)[0] in {2, 3}
     assert pdf_text(contracts.generate("cgu", long), tmp_path)[0] in {4, 5}
 
 

@@ -13,10 +13,7 @@ from models import AE, AuditEvent, Document, Notification, Order, db
 from services import audit, validation
 from tests.conftest import csrf_token_from, login_as
 from tests.signature_support import ready_order
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+from tests.text import source, text
 
 
 def signed_order(app, make_order, ae, recorder=None, **fields):
@@ -119,7 +116,7 @@ def test_refusals_come_back_to_the_validation_block_with_their_reasons(client, d
     ]:
         answer = client.post(f"/commandes/{order.id}/{path}", data={"csrf_token": token, **form})
         assert (answer.status_code, answer.headers["Location"]) == (303, back)
-        shown = client.get(back).get_data(as_text=True).replace("&#39;", "'")
+        shown = source(client.get(back))
         assert f'class="flash flash-error" role="alert">{message}' in shown
     assert Order.get_by_id(order.id).phase == "validation"
 
