@@ -16,6 +16,7 @@ from extensions import htmx, limiter
 from models import db
 from scheduler import Job, every, register_jobs
 from services import digest, validation
+from services.dossiers import documents
 from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
@@ -48,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     from blueprints.common import init_operator_sessions
     init_operator_sessions(app)  # Flask-Login over the server-side login sessions
     mail.init_app(app)
+    documents.init_app(app)  # finish the imports a crashed process left
     scheduler.init_app(app)  # CLI « scheduler », « outbox », « digest »; RADESK_SCHEDULER=1
     _register_request_hooks(app)
     _register_blueprints(app)

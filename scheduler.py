@@ -94,12 +94,12 @@ def _start_in_server(app: Flask) -> None:
             app.extensions["radesk_scheduler"] = scheduler
 
 
-def wake(app: Flask, job_id: str = OUTBOX_JOB) -> None:
-    """Run a job now rather than at its next tick (create_app makes it the outbox's wake hook);
+def wake(app: Flask) -> None:
+    """Run the outbox now rather than at its next tick (create_app makes this its wake hook);
     nothing happens when no scheduler runs in this process: the scheduler process will."""
     scheduler = app.extensions.get("radesk_scheduler")
-    if scheduler is not None and scheduler.get_job(job_id) is not None:
-        scheduler.modify_job(job_id, next_run_time=dt.datetime.now(dt.timezone.utc))
+    if scheduler is not None and scheduler.get_job(OUTBOX_JOB) is not None:
+        scheduler.modify_job(OUTBOX_JOB, next_run_time=dt.datetime.now(dt.timezone.utc))
 
 
 def init_app(app: Flask) -> None:

@@ -17,7 +17,7 @@ import functools
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_htmx.responses import HTMXResponseClientRedirect
 from flask_login import UserMixin, current_user, login_user, logout_user
-from flask_login import login_required as _flask_login_required
+from flask_login import login_required  # re-exported: the blueprints import it from here
 
 from extensions import client_ip, htmx, login_manager
 from models import LoginSession, Operator, OperatorScope, Order
@@ -118,8 +118,6 @@ def _to_login_page():
         return HTMXResponseClientRedirect(target, status=204)
     return redirect(target)
 
-
-login_required = _flask_login_required
 
 
 def role_required(role: str):

@@ -25,11 +25,13 @@ FORM = "notifications/_form.html"  # holds the « message_fields » block the ty
 WORDINGS_PAGE = "notifications/wordings.html"
 
 
-def _page_or_block(block: str, context: dict, status: int = 200):
-    """The panel alone for htmx, else the whole page (the panels work without JavaScript)."""
+def _page_or_block(block: str, context: dict, page_status: int = 200):
+    """The panel alone for htmx, else the whole page (the panels work without JavaScript) with
+    ``page_status``: htmx swaps only 2xx answers, so a refused form comes back to it as 200."""
     if htmx:
-        return render_block(PAGE, block, **context), status
-    return render_template(PAGE, **context), status
+        return render_block(PAGE, block, **context)
+    return render_template(PAGE, **context), page_status
+
 
 @bp.errorhandler(workflow.Refused)
 def refused(refusal: workflow.Refused):
@@ -37,9 +39,7 @@ def refused(refusal: workflow.Refused):
     if request.endpoint == "notifications.send":
         draft = drafts.draft_from_form(request.form)
         context = _context(request.view_args["order_id"], draft=draft, problems=refusal.reasons)
-        if htmx:
-            return render_block(PAGE, "notification_form", **context)
-        return render_template(PAGE, **context), 422
+        return _page_or_block("notification_form", context, 422)
     if request.endpoint == "notifications.resend":
         return _history_answer(request.view_args["order_id"], " ".join(refusal.reasons), "error")
     return _wording_answer(request.form.get("type", ""), None, refusal.reasons)

@@ -21,7 +21,6 @@ from adapters.previews import THUMBNAIL_WIDTH, PreviewRenderer, snap_width
 from services.dossiers.viewer import widths
 
 bp = Blueprint("viewer", __name__, url_prefix="/commandes")
-bp.record_once(lambda state: documents.init_app(state.app))
 
 PAGE = "viewer/show.html"
 UNAVAILABLE = "viewer/unavailable.svg"

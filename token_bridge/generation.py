@@ -1,6 +1,6 @@
 """Bridge side of a holder's key: generation on a blank key, then activation by the holder.
 
-Every operation follows an instruction the server signed (see protocol.py) and checks it first:
+Every operation follows an instruction the server signed (see bridge_protocol.py) and checks it first:
 signature by the server of the calling origin, kind, origin, expiry, and the shape of every
 field used. Then:
 

@@ -379,7 +379,7 @@ def sign_login_challenge(
     """Log in to the key and sign `message` with the authentication key.
 
     Returns (signature, algorithm, certificate_pem, chain_pem). The caller builds `message`
-    with protocol.build_login_message; this function signs whatever it is given.
+    with bridge_protocol.build_login_message; this function signs whatever it is given.
     """
     if not pin:
         raise BridgeError("pin_empty", "Saisissez le code PIN de la clé USB.")

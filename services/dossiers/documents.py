@@ -263,14 +263,6 @@ def dossier_documents(order: Order) -> list[Document]:
     return list(documents_with_operators(order.id))
 
 
-def document_of_order(order: Order, document_id: int) -> Document | None:
-    """A document of ``order`` (which must come from a scoped lookup), or None."""
-    return (Document
-            .select()
-            .where((Document.id == document_id) & (Document.order == order.id))
-            .first())
-
-
 def preview_source(scope, order_id: int, document_id: int) -> Document | None:
     """What a page preview needs of a document, in one scoped query (previews are the most
     frequent request of the viewer): None outside the operator's scope or without a file."""
@@ -320,7 +312,7 @@ def set_verified(order: Order, document_id: int, operator: Operator, verified: b
     with db.atomic() as transaction:
         Order.update(updated_at=now).where(Order.id == order.id).execute()  # lock, see _link
         current = Order.get_by_id(order.id)
-        document = document_of_order(current, document_id)
+        document = Document.of_order(current, document_id)
         reasons = workflow.document_verification_blockers(current, document, operator)
         if reasons:
             raise workflow.Refused(reasons)
