@@ -22,6 +22,7 @@ import workflow
 from formatting import paris_datetime
 from models import Document, Operator, Order, db, utcnow
 from services import audit
+from services.messaging import outbox
 from services.signing import signatures
 
 ACTION_FLAGS = "validation_flags_updated"
@@ -177,7 +178,7 @@ def hold(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "
                           f"{current.ae.name}", operator)
         audit.record(ACTION_ON_HOLD, operator=operator, order=current, ip=ip,
                      details={"commentaire": comment})
-    signatures.wake_outbox(app)
+    outbox.wake(app)
 
 
 def resume(order: Order, operator: Operator, ip: str = "") -> None:
@@ -216,7 +217,7 @@ def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str =
          .execute())
         audit.record(ACTION_REFUSED, operator=operator, order=current, ip=ip,
                      details={"commentaire": comment, "phase": workflow.PHASES[phase]})
-    signatures.wake_outbox(app)
+    outbox.wake(app)
 
 
 # --- The order file's validation block ------------------------------------------------------------

@@ -261,10 +261,7 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
         order = Order.get_by_id(activation.order_id)
         state = next((s for s in generation.certificates_of(order)
                       if s.row.id == activation.certificate_id), None)
-        try:
-            phase, substate = workflow.after_activation(order, state)
-        except workflow.Refused as refused:
-            raise workflow.Refused(refused.reasons, "state") from None
+        phase, substate = workflow.after_activation(order, state)
         activated = (Activation
                      .update(activated_at=now)
                      .where((Activation.id == activation.id) & Activation.activated_at.is_null())
@@ -301,7 +298,7 @@ def _deliver_code(app: Flask, activation: Activation, order: Order, code: str) -
             f"Saisissez-le sur la page d'activation dont le lien vous a été envoyé par e-mail. "
             f"Ne le communiquez à personne : {ae.name} ne vous le demandera jamais.\n\n"
             f"{ae.name} — Autorité d'Enregistrement")
-    _queue_email(app, ae, order, activation.recipient,
+    _send_email(app, order, activation.recipient,
                  f"Code d'activation de votre clé USB — commande N° {order.number}", text,
                  "activation_code")
 
@@ -327,13 +324,13 @@ def _send_link(app: Flask, activation: Activation, order: Order, secret: str) ->
         except SmsError as error:
             raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
         return
-    _queue_email(app, ae, order, recipient,
+    _send_email(app, order, recipient,
                  f"Activation de votre clé USB — commande N° {order.number}", text,
                  "activation_link")
 
 
-def _queue_email(app: Flask, ae: AE, order: Order, recipient: str, subject: str, text: str,
-                 kind: str) -> None:
+def _send_email(app: Flask, order: Order, recipient: str, subject: str, text: str,
+                kind: str) -> None:
     """Handed to the mail transport at once (SMTP, or ``<instance>/mail/*.eml``): a failure is
     shown to the AET, who sends again. (These e-mails do not go through the outbox yet.)"""
     html = Markup("\n").join(Markup("<p>{}</p>").format(

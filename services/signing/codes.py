@@ -11,6 +11,7 @@ from flask import Flask
 import workflow
 from models import Order, SignatureRequest, db, utcnow
 from services import audit, public_links
+from services.messaging import outbox
 from services.signing import signatures
 from adapters.sms import SmsError, gateway
 
@@ -60,7 +61,7 @@ def send_code(app: Flask, request: SignatureRequest, ip: str = "") -> str:
     if channel == "sms":
         _send_sms_code(app, order, request.id, nonce, contact)
     else:
-        signatures.wake_outbox(app)
+        outbox.wake(app)
     return public_links.mask_contact(contact or "")
 
 

@@ -12,9 +12,10 @@ from flask import Flask
 import workflow
 from models import Operator, Order, SignatureRequest, db, utcnow
 from services import audit
+from services.messaging import outbox
 from services.signing.signatures import (ACTION_REMINDED, SYSTEM, TYPE_SIGNER_REMINDER,
                                          lock_order, max_reminders, queue_to_signer,
-                                         reminder_delay, signer_detail, wake_outbox)
+                                         reminder_delay, signer_detail)
 
 log = logging.getLogger("radesk.signing")
 
@@ -49,7 +50,7 @@ def remind(app: Flask, order: Order, request: SignatureRequest, operator: Operat
                               "relance": request.reminders + 1,
                               "automatique": "non" if operator else "oui"})
     if operator is not None:
-        wake_outbox(app)
+        outbox.wake(app)
     return True
 
 
@@ -74,7 +75,7 @@ def send_due_reminders(app: Flask, now: dt.datetime | None = None) -> int:
         if _reminder_due(app, request, now):
             sent += remind(app, Order.get_by_id(request.order_id), request, None, now=now)
     if sent:
-        wake_outbox(app)
+        outbox.wake(app)
     return sent
 
 

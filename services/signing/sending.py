@@ -17,15 +17,14 @@ from formatting import paris_date
 from models import Document, Operator, Order, SignatureItem, SignatureRequest, db, utcnow
 from services import audit, public_links
 from services.dossiers import documents
-from services.messaging import drafts
+from services.messaging import drafts, outbox
 from services.signing import contracts
 from services.signing.signatures import (ACTION_CANCELLED, ACTION_LINK_RESENT, ACTION_SENT,
                                          GENERATOR, TYPE_REQUESTER_SENT, TYPE_SIGNER_LINK,
                                          cancel_open_requests, code_channel, contract_data,
                                          current_documents, labels, link_lifetime, lock_order,
                                          order_lock, order_with_people, person_name, queue,
-                                         queue_to_signer, signer_detail, signer_person,
-                                         wake_outbox)
+                                         queue_to_signer, signer_detail, signer_person)
 from adapters.document_store import RefusedDocument
 
 
@@ -54,7 +53,7 @@ def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "
                 raise workflow.Refused(["Le dossier a changé pendant l'envoi : "
                                         "recommencez."])
             requests = _start_round(app, current, by_kind, operator, ip)
-    wake_outbox(app)
+    outbox.wake(app)
     return requests
 
 
@@ -133,7 +132,7 @@ def resend_link(app: Flask, order: Order, request: SignatureRequest, operator: O
                      details={"signataire": signer_detail(request),
                               "qualité": workflow.label(workflow.SIGNER_ROLES, request.role),
                               "expire": paris_date(expires)})
-    wake_outbox(app)
+    outbox.wake(app)
 
 
 def cancel(app: Flask, order: Order, operator: Operator, ip: str = "") -> int:

@@ -21,7 +21,7 @@ import workflow
 from models import (Document, Notification, Operator, Order, Person, SignatureItem,
                     SignatureMessage, SignatureRequest, utcnow)
 from services import public_links
-from services.messaging import notifications, outbox
+from services.messaging import notifications
 from services.signing import contracts
 
 SYSTEM = "Système"
@@ -219,9 +219,6 @@ def signer_detail(request: SignatureRequest) -> str:
     """The signer as the audit trail names them."""
     return f"{request.name} <{request.email}>"
 
-
-def wake_outbox(app: Flask) -> None:
-    outbox.wake(app)
 
 
 def cancel_open_requests(order_id: int, now: dt.datetime | None = None) -> int:

@@ -22,10 +22,10 @@ from services import audit, public_links
 from services.dossiers import documents
 from services.signing import contracts
 from services.signing.codes import spend_code
+from services.messaging import outbox
 from services.signing.signatures import (ACTION_DECLINED, ACTION_OPENED, ACTION_SIGNED,
                                          TYPE_OPERATOR_DECLINED, current_documents, lock_order,
-                                         order_lock, order_with_people, queue, signer_detail,
-                                         wake_outbox)
+                                         order_lock, order_with_people, queue, signer_detail)
 from adapters import pades
 from adapters.document_store import RefusedDocument
 
@@ -241,4 +241,4 @@ def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
                      details={"signataire": signer_detail(request),
                               "qualité": workflow.label(workflow.SIGNER_ROLES, request.role),
                               "motif_refus": reason, "navigateur": user_agent[:200]})
-    wake_outbox(app)
+    outbox.wake(app)
