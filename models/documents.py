@@ -44,6 +44,14 @@ class Document(OrderRow):
                 .join(Order)
                 .where(scope.order_condition()))
 
+    @classmethod
+    def current_of(cls, order_id: int):
+        """The order's current documents (the latest version of each kind), oldest first."""
+        return (cls
+                .select()
+                .where((cls.order == order_id) & (cls.is_current == True))  # noqa: E712
+                .order_by(cls.id))
+
 
 class PendingFile(BaseModel):
     """A file being added to the document store, noted before the file is written and removed

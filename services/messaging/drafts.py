@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 
 import workflow
 from formatting import PARIS
-from models import AE, Company, Document, Order, Person, utcnow
+from models import Document, Order, utcnow
 from services.messaging.wordings import (BODY_MAX, DEFAULT_TEMPLATES, MESSAGE_TYPES, TO_COMPLETE,
                                          TYPE_LINK_RENEWAL, VARIABLE_PATTERN, normalize_text,
                                          one_line, subject_problems, too_long, wording)
@@ -26,22 +26,11 @@ RECIPIENT_MAX = 254  # RFC 5321 path limit
 
 def order_for_message(order_id: int) -> Order:
     """The order with what the wordings need (company, holder, AE), in one query."""
-    return (Order
-            .select(Order, AE, Person, Company)
-            .join(AE, on=(Order.ae == AE.id), attr="ae")
-            .switch(Order)
-            .join(Person, on=(Order.holder == Person.id), attr="holder")
-            .switch(Order)
-            .join(Company, on=(Order.company == Company.id), attr="company")
-            .where(Order.id == order_id)
-            .get())
+    return Order.with_people().where(Order.id == order_id).get()
 
 
 def current_documents(order: Order):
-    return (Document
-            .select()
-            .where((Document.order == order.id) & (Document.is_current == True))  # noqa: E712
-            .order_by(Document.id))
+    return Document.current_of(order.id)
 
 
 # --- Filling a wording from the order -------------------------------------------------------

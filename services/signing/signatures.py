@@ -105,10 +105,7 @@ def with_people(order: Order) -> Order:
 
 
 def current_documents(order_id: int) -> list[Document]:
-    return list(Document
-                .select()
-                .where((Document.order == order_id) & (Document.is_current == True))  # noqa: E712
-                .order_by(Document.id))
+    return list(Document.current_of(order_id))
 
 
 def person_name(person: Person) -> str:
