@@ -1,6 +1,6 @@
 """The administration of an AE's operators: the admins' screen shows them at a glance (roles,
 portals, bound certificates, active or not, digest on or off); an operator is deactivated or
-reactivated here, whatever the caller (screen or command line)."""
+reactivated here (today from the command line; the screen has no button for it yet)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

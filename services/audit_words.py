@@ -43,6 +43,14 @@ DETAIL_LABELS = {
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}
 
 
+def who(event) -> str:
+    """Who acted: ``actor`` keeps the name as it was when the event happened, even if the
+    operator goes; else the operator's name; else « Système »."""
+    if event.actor:
+        return event.actor
+    return event.operator.display_name if event.operator_id else "Système"
+
+
 def action_label(action: str) -> str:
     return AUDIT_ACTIONS.get(action, f"Événement « {action} »")
 

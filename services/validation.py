@@ -149,16 +149,8 @@ def _notify_requester(app: Flask, order: Order, type_: str, subject: str, text: 
         signatures.queue(app, order, type_, recipient, subject, text, operator)
 
 
-def _checked_comment(comment: str) -> str:
-    """The operator's comment, which the requester reads: refused when empty or too long."""
-    problem = workflow.comment_problem(comment, "Le commentaire")
-    if problem:
-        raise workflow.Refused([problem])
-    return comment.strip()
-
-
 def hold(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "") -> None:
-    comment = _checked_comment(comment)
+    comment = workflow.checked_comment(comment, "Le commentaire")
     with db.atomic():
         current = _lock(order.id)
         reasons = workflow.hold_blockers(current, operator)
@@ -198,7 +190,7 @@ def resume(order: Order, operator: Operator, ip: str = "") -> None:
 
 def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "") -> None:
     """The order is refused: « Annulée », every open signing link voided, the requester told."""
-    comment = _checked_comment(comment)
+    comment = workflow.checked_comment(comment, "Le commentaire")
     with db.atomic():
         current = _lock(order.id)
         phase, substate = workflow.after_refusal(current, operator)

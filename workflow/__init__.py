@@ -24,7 +24,8 @@ from workflow.vocabulary import (
     document_kind_label, substate_filter)
 from workflow.identifiers import (
     otp_contact_problem, normalize_otp_contact, normalize_id_number, id_document_problem,
-    SIREN_ICD_PREFIX, normalize_siren, siren_problem, format_siren, COMMENT_MAX, comment_problem)
+    SIREN_ICD_PREFIX, normalize_siren, siren_problem, format_siren, COMMENT_MAX, comment_problem,
+    checked_comment)
 from workflow.documents import (
     has_mandataire, required_document_kinds, current_documents, DocumentRow, document_rows,
     document_expired, expiry_date_problem, contractual_kinds)

@@ -10,6 +10,8 @@ from typing import NamedTuple
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from workflow.checks import Refused
+
 # Digits and the usual separators only: phonenumbers would otherwise read letters as keypad digits.
 _PHONE_TEXT = re.compile(r"\+?[0-9 .\-()/]+")
 # An OTP goes out by SMS: a landline, VoIP (09…) or special number cannot receive it.
@@ -155,3 +157,11 @@ def comment_problem(text: str | None, what: str) -> str | None:
     if len(text) > COMMENT_MAX:
         return f"{what} est trop long ({len(text)} caractères, maximum {COMMENT_MAX})."
     return None
+
+
+def checked_comment(text: str | None, what: str) -> str:
+    """The comment, stripped; ``Refused`` when comment_problem finds one."""
+    problem = comment_problem(text, what)
+    if problem:
+        raise Refused([problem])
+    return (text or "").strip()

@@ -1,5 +1,5 @@
 """The certificate events of the audit trail: their names, and how their details read in the
-order file (services.orders.order_file shows them with these words).
+order file and the dossier's ZIP (services.audit_words gathers these words).
 """
 from __future__ import annotations
 

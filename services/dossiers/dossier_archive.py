@@ -19,7 +19,7 @@ from typing import Iterable
 import workflow
 from formatting import paris_datetime, to_paris
 from models import AuditEvent, Document, Order, utcnow
-from services.audit_words import action_label, describe_details
+from services.audit_words import action_label, describe_details, who
 from services.dossiers.documents import EXTENSIONS, _slug, importer_name
 from adapters.zipstream import Archive, Deflater, Entry
 
@@ -160,7 +160,6 @@ def _history_entry(order: Order, modified: dt.datetime) -> Entry:
 
 
 def _history_row(event: AuditEvent) -> list[str]:
-    who = event.actor or (event.operator.display_name if event.operator_id else "Système")
-    return [str(event.id), paris_datetime(event.at), who, action_label(event.action),
+    return [str(event.id), paris_datetime(event.at), who(event), action_label(event.action),
             describe_details(event.action, event.details), event.ip, event.hash,
             event.prev_hash]

@@ -23,7 +23,7 @@ from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderR
 from services import audit
 from services.dossiers.documents import documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
-                                  describe_details)
+                                  describe_details, who)
 
 REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
@@ -119,16 +119,9 @@ def history(order: Order) -> list[HistoryLine]:
                                     f"{paris_date(views[0].at)} à {paris_time(views[0].at)}")
             continue
         views = [event] if event.action == ACTION_ORDER_VIEWED else []
-        lines.append(HistoryLine(event.at, _who(event), action_label(event.action),
+        lines.append(HistoryLine(event.at, who(event), action_label(event.action),
                                  describe_details(event.action, event.details)))
     return lines
-
-
-def _who(event: AuditEvent) -> str:
-    # ``actor`` keeps the name as it was when the event happened, even if the operator goes.
-    if event.actor:
-        return event.actor
-    return event.operator.display_name if event.operator is not None else "Système"
 
 
 # --- N° de justificatif d'identité ----------------------------------------------

@@ -216,10 +216,7 @@ def _signed_roles(order_id: int, kind: str) -> set[str]:
 def decline(app: Flask, request: SignatureRequest, reason: str, ip: str = "",
             user_agent: str = "") -> None:
     """The signer refuses to sign, with a reason; the operator who sent is told."""
-    problem = workflow.comment_problem(reason, "Le motif du refus")
-    if problem:
-        raise workflow.Refused(problem)
-    reason = reason.strip()
+    reason = workflow.checked_comment(reason, "Le motif du refus")
     now = utcnow()
     with db.atomic():
         order = lock_order(request.order_id)
