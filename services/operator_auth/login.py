@@ -27,8 +27,8 @@ import workflow
 from models import AE, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db, utcnow
 from services import audit
 from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
-from services.operator_auth.certcheck import (CertificateRefused, check_login_certificate, crl_lookup,
-                                load_certificate, load_certificates)
+from services.operator_auth.certcheck import (check_login_certificate, crl_lookup, load_certificate,
+                                               load_certificates)
 from services.operator_auth.login_proof import InvalidProof, verify_login_proof
 from services.operator_auth.sessions import CERTIFICATE_UNBOUND, end_operator_sessions
 
@@ -127,7 +127,7 @@ def login_with_bridge_proof(*, nonce: str, origin: str, certificate_pem: str,
         if origin not in current_app.config["RADESK_LOGIN_ORIGINS"]:
             raise _refuse("origin")
         _consume_nonce(nonce)
-        attempt.certificate = _load(certificate_pem)
+        attempt.certificate = load_certificate(certificate_pem)
         _check_proof(attempt.certificate, origin, nonce, signature_b64, algorithm)
         return _verify_and_map(attempt, _chain(chain_pem))
 
@@ -139,7 +139,7 @@ def login_with_proxy_certificate(*, certificate_pem: str, ip: str = "") -> Login
     attempt = _Attempt(METHOD_PROXY, ip)
 
     def checks() -> LoginResult:
-        attempt.certificate = _load(certificate_pem)
+        attempt.certificate = load_certificate(certificate_pem)
         return _verify_and_map(attempt, [])
 
     # Nothing to consume: no transaction is held across the checks' reads (on SQLite a read
@@ -153,8 +153,9 @@ def _run(attempt: _Attempt, checks, transaction) -> LoginResult:
     with transaction:
         try:
             result = checks()
-        except LoginRefused as error:
-            refusal = error
+        except workflow.Refused as error:  # the login's own, or the certificate check's
+            refusal = error if isinstance(error, LoginRefused) else LoginRefused(error.code,
+                                                                                 error.message)
             audit.record("login_refused", operator=attempt.operator,
                          actor=_actor(attempt), ip=attempt.ip,
                          details={**attempt.details(), "code": error.code})
@@ -174,20 +175,10 @@ def _actor(attempt: _Attempt) -> str:
     return ""
 
 
-def _load(certificate_pem: str) -> x509.Certificate:
-    try:
-        return load_certificate(certificate_pem)
-    except CertificateRefused as error:
-        raise LoginRefused(error.code, error.message) from None
-
-
 def _chain(chain_pem: str | list[str] | None) -> list[x509.Certificate]:
     if isinstance(chain_pem, (list, tuple)):
         chain_pem = "\n".join(chain_pem)
-    try:
-        chain = load_certificates(chain_pem)
-    except CertificateRefused as error:
-        raise LoginRefused(error.code, error.message) from None
+    chain = load_certificates(chain_pem)
     if len(chain) > MAX_CHAIN_CERTIFICATES:
         raise LoginRefused("malformed", "Chaîne de certificats trop longue.")
     return chain
@@ -220,11 +211,8 @@ def _verify_and_map(attempt: _Attempt, chain: list[x509.Certificate]) -> LoginRe
         raise _refuse("inactive_operator")
     ca = get_ca(current_app)
     roots, trusted_intermediates = _trusted_cas(operator.ae_id)
-    try:
-        intermediates = chain + trusted_intermediates + [ca.issuing_certificate]
-        check_login_certificate(certificate, intermediates, roots, crl_lookup(ca))
-    except CertificateRefused as error:
-        raise LoginRefused(error.code, error.message) from None
+    intermediates = chain + trusted_intermediates + [ca.issuing_certificate]
+    check_login_certificate(certificate, intermediates, roots, crl_lookup(ca))
     return LoginResult(operator, fingerprint)
 
 
