@@ -1,11 +1,30 @@
 // What the pages that talk to the token bridge share (login, generation, activation): calls to
 // the bridge and to the RA Desk server, the bridge's French errors, the page's message line and
-// the USB key chooser (list the keys, fill the <select>, « Actualiser »). Loaded after http.js
-// and before the page's own script; no inline script anywhere (the CSP forbids it).
+// the USB key chooser (list the keys, fill the <select>, « Actualiser »). Loaded before the
+// page's own script; no inline script anywhere (the CSP forbids it).
 window.RADeskBridge = (() => {
   "use strict";
 
-  const { fetchWithTimeout, readJson } = window.RADeskHttp;
+  // The bridge may be absent or hung: every call to it is bounded in time.
+  async function fetchWithTimeout(url, options, timeoutMs) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      return await fetch(url, { ...options, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // An answer that is not JSON (a proxy's error page, an empty body) reads as no data.
+  async function readJson(response) {
+    try {
+      return await response.json();
+    } catch (error) {
+      return {};
+    }
+  }
+
   const LIST_TIMEOUT_MS = 5000;
 
   const TEXT = {
