@@ -39,13 +39,12 @@ def refused(refusal: workflow.Refused):
     if request.endpoint not in FORMS:
         return render_template(MESSAGE, title="Nouveau lien de suivi",
                                message=" ".join(refusal.reasons))
-    block, anchor, field = FORMS[request.endpoint]
+    block, _, field = FORMS[request.endpoint]
     token = request.view_args["token"]
     order = _order(token)
     submitted = (followup.clean_information(request.form) if block == "information"
                  else {"kind": request.form.get("kind", "")})
-    return _answer(order, token, block, anchor, None, {field: " ".join(refusal.reasons)},
-                   submitted)
+    return _answer(order, token, None, {field: " ".join(refusal.reasons)}, submitted)
 
 
 def _refusal(expired: bool, token: str):
@@ -79,11 +78,11 @@ def update_information(token: str):
     values = followup.clean_information(request.form)
     problems = followup.information_problems(values)
     if problems:
-        return _answer(order, token, "information", "vos-informations", None, problems, values)
+        return _answer(order, token, None, problems, values)
     changed = followup.update_information(order, values, ip=client_ip())
     message = ("Vos informations sont enregistrées." if changed
                else "Aucune modification : vos informations sont inchangées.")
-    return _answer(order, token, "information", "vos-informations", message, {}, None)
+    return _answer(order, token, message, {}, None)
 
 
 @bp.post("/<token>/pieces")
@@ -93,7 +92,7 @@ def upload(token: str):
     store = document_store()
     if (request.content_length or 0) > store.max_bytes + UPLOAD_MARGIN:  # the body stays unread
         problem = f"Fichier trop volumineux (maximum {store.max_bytes // (1024 * 1024)} Mo)."
-        return _answer(order, token, "pieces", "vos-pieces", None, {"file": problem}, {"kind": ""})
+        return _answer(order, token, None, {"file": problem}, {"kind": ""})
     kind, upload_file = request.form.get("kind", ""), request.files.get("file")
     if not upload_file or not upload_file.filename:
         raise workflow.Refused(["Choisissez un fichier à déposer."])
@@ -104,11 +103,13 @@ def upload(token: str):
         raise workflow.Refused([refusal.message]) from None
     message = (f"Pièce reçue : {workflow.document_kind_label(kind)} "
                f"(« {document.filename} »). Merci !")
-    return _answer(order, token, "pieces", "vos-pieces", message, {}, None)
+    return _answer(order, token, message, {}, None)
 
 
-def _answer(order, token: str, block: str, anchor: str, message, problems, submitted):
-    """HTMX: the changed block (with « what is missing » out of band); plain: redirect or page."""
+def _answer(order, token: str, message, problems, submitted):
+    """HTMX: the changed block (with « what is missing » out of band); plain: redirect or page.
+    The block and anchor are the form's, by the endpoint answering (FORMS)."""
+    block, anchor, _ = FORMS[request.endpoint]
     if htmx:
         context = followup.page(order, token, message=message, problems=problems,
                                 submitted=submitted, changed_block=block)
