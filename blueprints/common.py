@@ -23,9 +23,6 @@ from extensions import client_ip, htmx, login_manager
 from models import LoginSession, Operator, OperatorScope, Order
 from services.operator_auth import sessions
 
-# Why a session ended that the login page explains (session["expired"] carries the reason).
-EXPIRY_REASONS = (sessions.IDLE, sessions.MAX_AGE)
-
 
 class OperatorSession(UserMixin):
     """Flask-Login's user: one open login session. Its id is the session's token, so the
@@ -62,8 +59,8 @@ def _load_session(token: str) -> OperatorSession | None:
     found = sessions.check(token, _limits())
     if isinstance(found, sessions.Refusal):
         session.clear()
-        if found.reason in EXPIRY_REASONS:
-            session["expired"] = found.reason  # the login page says it once
+        if found.reason:
+            session["expired"] = found.reason  # the login page explains the ones it knows, once
         return None
     g.login_session = found
     return OperatorSession(found, token)
