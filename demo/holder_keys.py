@@ -24,7 +24,7 @@ from services.certificates import generation
 from demo import generation_local
 from services.certificates.activation import HOLDER, link_hash
 from token_bridge import provision
-from bridge_protocol import KEY_EC_P256, KEY_RSA_3072
+from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072
 
 BLANK_KEYS = ("cle-vierge-1", "cle-vierge-2", "cle-vierge-3")
 POLICY_OIDS = {"BPOI": "1.2.250.1.999.1.1", "AE Atlantique": "1.2.250.1.999.2.1"}  # demo values
@@ -112,12 +112,14 @@ def _activated(app, order: Order, result, serial: str, module: str) -> None:
     certificate = result.certificate
     origin = app.config["RADESK_LOGIN_ORIGINS"][0]
     signed = generation.sign_instruction(app, {
-        "v": 1, "kind": "activation", "origin": origin, "nonce": secrets.token_urlsafe(32),
+        "v": INSTRUCTION_VERSION, "kind": INSTRUCTION_ACTIVATION, "origin": origin,
+        "nonce": secrets.token_urlsafe(32),
         "expires_at": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)).isoformat(timespec="seconds"),
         "order_number": order.number, "certificate_sha256": certificate.fingerprint_sha256,
         "activation_pin": result.activation_pin})
-    instruction = bridge.verify_instruction(signed.text, signed.signature, kind="activation",
-                                            origin=origin, keys=generation_local.instruction_keys(app))
+    instruction = bridge.verify_instruction(signed.text, signed.signature,
+                                            kind=INSTRUCTION_ACTIVATION, origin=origin,
+                                            keys=generation_local.instruction_keys(app))
     bridge.activate(module, serial, instruction, HOLDER_PIN)
     now = certificate.written_at
     channel = "email" if "@" in order.otp_contact else "sms"

@@ -29,16 +29,8 @@ from adapters import pades
 from adapters.document_store import DocumentStore
 from demo import documents as docs
 from demo import progress
-
-ENTRY = ("entry", None)
-TO_CHECK = ("validation", "to_check")
-IN_SIGNATURE = ("validation", "in_signature")
-TO_VALIDATE = ("validation", "to_validate")
-GENERATION = ("generation", None)
-HANDOVER = ("handover", None)
-DONE = ("done", None)
-CANCELLED = ("cancelled", None)
-CERTIFIED = (HANDOVER, DONE)  # demo.holder_keys generates their certificates
+from demo.progress import (CANCELLED, CERTIFIED, DONE, ENTRY, GENERATION, HANDOVER, IN_SIGNATURE,
+                           TO_CHECK, TO_VALIDATE)
 
 # The reference rows of the Commandes list: (number, holder, stage). They all belong to
 # « Boileau Colbert Conseil », SIREN 434202180 (shown « 0002 434202180 »).
@@ -190,16 +182,9 @@ def _created_at(now: dt.datetime, number: int) -> dt.datetime:
 def _siren(rng: random.Random) -> str:
     """A random SIREN with a valid Luhn key (never the reference rows' one)."""
     while True:
-        digits = [rng.randint(0, 9) for _ in range(8)]
-        for check in range(10):
-            candidate = digits + [check]
-            total = 0
-            for position, digit in enumerate(reversed(candidate)):
-                doubled = digit * 2 if position % 2 else digit
-                total += doubled - 9 if doubled > 9 else doubled
-            if total % 10 == 0:
-                break
-        siren = "".join(map(str, candidate))
+        prefix = "".join(str(rng.randint(0, 9)) for _ in range(8))
+        siren = next(prefix + key for key in "0123456789"
+                     if workflow.siren_problem(prefix + key) is None)
         if siren != REFERENCE_COMPANY[1]:
             return siren
 
@@ -242,7 +227,7 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
     legal = _person(ae, *plan["legal"])
     mandataire = _person(ae, *plan["mandataire"]) if plan["mandataire"] else None
     checked = plan["stage"] not in (ENTRY, TO_CHECK)  # the operator recorded the ID number
-    validated = phase in ("generation", "handover", "done")  # paper orders only, see above
+    validated = (phase, substate) in (GENERATION, *CERTIFIED)  # paper orders only, see above
     order = Order.create(
         number=plan["number"], ae=ae, portal=portal, created_at=plan["created_at"],
         updated_at=plan["created_at"], company=company, holder=holder, legal_representative=legal,

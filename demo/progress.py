@@ -23,8 +23,17 @@ from services.signing import codes, messages, sending, signatures, signer
 
 DEMO_IP = "démo"  # the address recorded for the demo's replayed steps
 USER_AGENT = "RA Desk — données de démonstration (seed-demo)"
-STAGES = (("entry", None), ("validation", "to_check"), ("validation", "in_signature"),
-          ("validation", "to_validate"), ("generation", None))  # the path this module walks
+# The stages of the demo's orders: (phase, sub-state).
+ENTRY = (workflow.PHASE_ENTRY, None)
+TO_CHECK = (workflow.PHASE_VALIDATION, workflow.SUBSTATE_TO_CHECK)
+IN_SIGNATURE = (workflow.PHASE_VALIDATION, workflow.SUBSTATE_IN_SIGNATURE)
+TO_VALIDATE = (workflow.PHASE_VALIDATION, workflow.SUBSTATE_TO_VALIDATE)
+GENERATION = (workflow.PHASE_GENERATION, None)
+HANDOVER = (workflow.PHASE_HANDOVER, None)
+DONE = (workflow.PHASE_DONE, None)
+CANCELLED = (workflow.PHASE_CANCELLED, None)
+CERTIFIED = (HANDOVER, DONE)  # demo.holder_keys generates their certificates
+STAGES = (ENTRY, TO_CHECK, IN_SIGNATURE, TO_VALIDATE, GENERATION)  # the path this module walks
 CODE = re.compile(r"^(\d{6})\r?$", re.M)
 
 
@@ -33,8 +42,7 @@ def is_behind(current: tuple, target: tuple) -> bool:
     ``target`` (stages after « Génération du certificat » are demo.holder_keys')."""
     if current not in STAGES:
         return False
-    reachable = target if target in STAGES else (STAGES[-1] if target[0] in ("handover", "done")
-                                                 else None)
+    reachable = target if target in STAGES else (GENERATION if target in CERTIFIED else None)
     return reachable is not None and STAGES.index(current) < STAGES.index(reachable)
 
 
@@ -54,15 +62,15 @@ def advance(app: Flask, order: Order, target: tuple) -> None:
         return
     with app.app_context():
         aea = _operator(order.ae_id, "AEA")
-        if is_behind((order.phase, order.substate), ("validation", "in_signature")) \
+        if is_behind((order.phase, order.substate), IN_SIGNATURE) \
                 and is_behind((order.phase, order.substate), target):
             sending.send_for_signature(app, order, aea, ip=DEMO_IP)
-        if target == ("validation", "in_signature"):
+        if target == IN_SIGNATURE:
             if order.number % 2 == 0:
                 requests = _open_requests(order.id)
                 if len(requests) > 1:
                     _sign(app, requests[0])
-        elif is_behind(_stage(order.id), ("validation", "to_validate")) and \
+        elif is_behind(_stage(order.id), TO_VALIDATE) and \
                 is_behind(_stage(order.id), target):
             for request in _open_requests(order.id):
                 _sign(app, request)
