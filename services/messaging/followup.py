@@ -24,10 +24,10 @@ import workflow
 from formatting import PARIS
 from models import Notification, Order, Person, db, utcnow
 from services import audit, public_links
+from services.dossiers.documents import REQUESTER, import_document
 from services.messaging import drafts, notifications, wordings
 
 TOKENS = public_links.TokenKind("radesk-suivi-v1", timed=True)
-REQUESTER = "Demandeur"
 RENEWAL_COOLDOWN = dt.timedelta(minutes=10)
 
 
@@ -215,8 +215,6 @@ def upload_document(order: Order, kind: str, filename: str, data: bytes, ip: str
     services.dossiers.documents.import_document commits the piece with its audit event in its own
     crash-safe steps; the order is then marked « modifié par le demandeur » (and, if it had
     been sent for signature, taken back to « à vérifier ») in one more transaction."""
-    from services.dossiers.documents import import_document
-
     problem = workflow.requester_change_problem(order)
     if problem is not None:
         raise workflow.Refused([problem])

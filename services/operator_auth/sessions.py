@@ -8,11 +8,10 @@ token is then refused, so a cookie copied before logout is worth nothing after i
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from dataclasses import dataclass
 
 from models import LoginSession, Operator, db, utcnow
+from services import public_links
 
 LOGOUT = "logout"
 IDLE = "idle"
@@ -40,14 +39,14 @@ class Refusal:
 
 
 def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return public_links.secret_hash(token)
 
 
 def open_session(operator: Operator, fingerprint: str, *, method: str, ip: str = "",
                  user_agent: str = "") -> tuple[LoginSession, str]:
     """A new session of ``operator`` with the certificate ``fingerprint``; returns the row and
     the token the browser keeps (never stored)."""
-    token = secrets.token_urlsafe(32)
+    token = public_links.new_secret()
     now = utcnow()
     row = LoginSession.create(token_hash=token_hash(token), operator=operator,
                               certificate_fingerprint=fingerprint, method=method,
