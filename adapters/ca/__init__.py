@@ -7,15 +7,11 @@
     holder      the holder's qualified certificate, and ``HolderCA``, what generation needs
                 from any CA
 
-Callers import from ``adapters.ca``; the names are re-exported here.
+Callers import these names from ``adapters.ca``; the profiles' constants from their module.
 """
-from adapters.ca.authority import (
-    CLOCK_SKEW, CRL_REFRESH_MARGIN, CRL_VALIDITY, ISSUING_NAME, ISSUING_YEARS,
-    REVOCATION_REASONS, ROOT_NAME, ROOT_YEARS, fingerprint_sha256, serial_to_hex)
+from adapters.ca.authority import fingerprint_sha256, serial_to_hex
 from adapters.ca.embedded import EmbeddedCA, UnknownCertificate, get_ca
-from adapters.ca.holder import (
-    HOLDER_RSA_MIN_BITS, ID_DOCUMENT_SCHEMES, QC_COMPLIANCE, QC_PDS, QC_SSCD,
-    QC_STATEMENTS_OID, QC_SYNTAX_V2, QC_TYPE, QC_TYPE_ESIGN, QCP_N_QSCD, SEMANTICS_NATURAL,
-    HolderCA, HolderIdentity, HolderRequestRefused, add_years, check_holder_request,
-    qc_statements)
-from adapters.ca.operators import DOCUMENT_SIGNING
+from adapters.ca.holder import HolderCA, HolderIdentity, HolderRequestRefused, check_holder_request
+
+__all__ = ["EmbeddedCA", "HolderCA", "HolderIdentity", "HolderRequestRefused", "UnknownCertificate",
+           "check_holder_request", "fingerprint_sha256", "get_ca", "serial_to_hex"]

@@ -37,26 +37,25 @@ from services import audit
 from services.certificates.attempts import (attempt_of, last_failure, record_unknown_order,
                                             refuse, report_failure)
 from services.certificates.events import (ACTION_GENERATED, ACTION_STARTED, AUDIT_ACTIONS,
-                                          DETAIL_FORMATTERS, DETAIL_LABELS, STAGES,
+                                          DETAIL_FORMATTERS, DETAIL_LABELS,
                                           certificate_details)
 from services.certificates.holder_certificates import (
-    REVOCATION_REASONS, CertificateState, certificates_of, current_certificate, get_holder_ca,
-    has_certificates, holder_identity, revoke, revoke_unwritten)
+    REVOCATION_REASONS, CertificateState, certificates_of, current_certificate, has_certificates,
+    holder_identity, revoke, revoke_unwritten)
 from services.certificates.instructions import (
     INSTRUCTION_TTL, SignedInstruction, activation_pin, expires_at, instruction_key,
     instruction_public_pem, sign_instruction)
-from services.certificates.issuance import Issued, accept_request
+from services.certificates.issuance import accept_request
 
 DEFAULT_KEY_TYPE = KEY_RSA_3072
 
 __all__ = [  # what the views, the activation, the demo and the tests use as generation.X
-    "AUDIT_ACTIONS", "DEFAULT_KEY_TYPE", "DETAIL_FORMATTERS", "DETAIL_LABELS", "INSTRUCTION_TTL",
-    "KEY_TYPES", "REVOCATION_REASONS", "STAGES", "CertificateState", "Issued",
-    "SignedInstruction", "accept_request", "activation_pin", "certificates_of",
-    "confirm_written", "current_certificate", "get_holder_ca", "has_certificates",
-    "holder_identity", "instruction_key", "instruction_public_pem", "last_failure",
+    "AUDIT_ACTIONS", "DEFAULT_KEY_TYPE", "DETAIL_FORMATTERS", "DETAIL_LABELS", "KEY_TYPES",
+    "REVOCATION_REASONS", "CertificateState", "SignedInstruction", "accept_request",
+    "activation_pin", "certificates_of", "confirm_written", "current_certificate",
+    "has_certificates", "instruction_key", "instruction_public_pem", "last_failure",
     "orders_to_generate", "record_unknown_order", "report_failure", "revoke",
-    "revoke_unwritten", "sign_instruction", "start",
+    "sign_instruction", "start",
 ]
 
 
