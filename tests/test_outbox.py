@@ -5,8 +5,6 @@ the ``outbox flush`` command."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import json
 import re
 import threading
@@ -21,7 +19,8 @@ from models import AuditEvent, Notification, db, utcnow
 from services.messaging import drafts, notifications, outbox, wordings
 from adapters.mail import FolderTransport
 from tests.e2e_support import free_port
-from tests.smtp_support import SmtpServer, running_smtp, use_smtp
+from tests.smtp_support import SmtpServer, eml_messages, running_smtp, use_smtp
+from tests.text import mail_text
 
 SENDER = "RA Desk <no-reply@radesk.example>"
 LINK = re.compile(r"http://localhost/suivi/[A-Za-z0-9_.\-]+")
@@ -223,12 +222,12 @@ def test_without_mail_server_messages_become_eml_files(app, runner, desk):
     notification = queue(desk)
     result = runner.invoke(args=["outbox", "flush"])
     assert result.exit_code == 0 and "1 envoyée(s)" in result.output
-    files = list((app.config["INSTANCE_PATH"] / "mail").glob("*.eml"))
-    assert len(files) == 1
-    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    messages = eml_messages(app.config["INSTANCE_PATH"])
+    assert len(messages) == 1
+    message = messages[0]
     assert message["Message-ID"] == notification.message_id
     assert message["To"] == "alice.colbert@exemple.fr"
-    assert LINK.search(message.get_body(("plain",)).get_content())
+    assert LINK.search(mail_text(message))
     assert LINK.search(message.get_body(("html",)).get_content())
     assert not list((app.config["INSTANCE_PATH"] / "mail").glob(".tmp-*"))
     # Written again (a send retried after a lease ran out), it replaces the same file.

@@ -23,7 +23,7 @@ from tests.conftest import csrf_token_from, login_as
 from tests.signature_support import (code_in, link_in, nss_trusting, pdfsig, queued, ready_order,
                                      received)
 from tests.smtp_support import eml_messages, running_smtp
-from tests.text import text
+from tests.text import mail_text, text
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ class Signer:
 
 def signer_links(app):
     outbox.run(app, force=True)
-    return {m["To"]: link_in(m.get_body(("plain",)).get_content())
+    return {m["To"]: link_in(mail_text(m))
             for m in eml_messages(app.config["INSTANCE_PATH"])
             if "documents à signer" in m["Subject"] or "nouveau lien" in m["Subject"]}
 
@@ -74,7 +74,7 @@ def signer_links(app):
 def last_code(app):
     outbox.run(app, force=True)
     mails = [m for m in eml_messages(app.config["INSTANCE_PATH"]) if "code de signature" in m["Subject"]]
-    return code_in(mails[-1].get_body(("plain",)).get_content())
+    return code_in(mail_text(mails[-1]))
 
 
 def test_sending_generates_the_documents_and_writes_to_each_signer(app, client, desk):
@@ -275,7 +275,7 @@ def test_a_signer_may_decline_and_the_operator_is_told(app, client, sent):
     assert told.recipient == "camille@example.org"
     outbox.run(app, force=True)
     mail = [m for m in eml_messages(app.config["INSTANCE_PATH"]) if "refuse de signer" in m["Subject"]]
-    assert "Je ne suis plus représentant légal." in mail[0].get_body(("plain",)).get_content()
+    assert "Je ne suis plus représentant légal." in mail_text(mail[0])
     html = text(client.get(f"/commandes/{order.id}").get_data(as_text=True))
     assert "refusé le" in html and "Motif : Je ne suis plus représentant légal." in html
 
@@ -290,7 +290,7 @@ def test_reminders_go_after_the_configured_delay_once_per_delay(app, client, sen
     assert len(queued(order, signatures.TYPE_SIGNER_REMINDER)) == 3
     outbox.run(app, force=True)
     reminder = [m for m in eml_messages(app.config["INSTANCE_PATH"]) if m["Subject"].startswith("Rappel")]
-    assert link_in(reminder[0].get_body(("plain",)).get_content()) in links.values()
+    assert link_in(mail_text(reminder[0])) in links.values()
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))
     holder = SignatureRequest.get(SignatureRequest.role == "holder")
     client.post(f"/commandes/{order.id}/signature/{holder.id}/relance", data={"csrf_token": token})
