@@ -17,14 +17,10 @@ from services.administration import set_operator_active
 from services.operator_auth import sessions
 from services.operator_auth.login import bind_certificate, unbind_certificate
 from tests.conftest import csrf_token_from, login_as
-from tests.test_auth_routes import MemoryKey, bpoi, key_login, origin  # noqa: F401 (fixtures)
+from tests.test_auth_routes import MemoryKey, bpoi, key_login, logged_in, origin  # noqa: F401 (fixtures)
 from tests.text import source
 
 HTMX = {"HX-Request": "true"}
-
-
-def opens_commandes(client) -> bool:
-    return client.get("/commandes").status_code == 200
 
 
 def session_cookie(client) -> str:
@@ -82,7 +78,7 @@ def test_login_opens_a_row_and_the_cookie_only_names_it(client, bpoi, origin):
 def test_a_copied_cookie_replayed_after_logout_is_refused(app, client, bpoi, origin):
     assert key_login(client, bpoi.key, origin).status_code == 200
     copied = session_cookie(client)
-    assert opens_commandes(with_cookie(app, copied))  # the copy works while the session lives
+    assert logged_in(with_cookie(app, copied))  # the copy works while the session lives
 
     out = logout(client)
     assert out.status_code == 302 and out.headers["Location"] == "/connexion"
@@ -101,11 +97,11 @@ def test_two_sessions_of_one_operator_are_independent(app, desk):
     first, second = app.test_client(), app.test_client()
     first_token = login_as(first, desk["camille"])
     second_token = login_as(second, desk["camille"])
-    assert opens_commandes(first) and opens_commandes(second)
+    assert logged_in(first) and logged_in(second)
 
     logout(first)
-    assert not opens_commandes(first)
-    assert opens_commandes(second)
+    assert not logged_in(first)
+    assert logged_in(second)
     assert row_of(first_token).end_reason == "logout"
     assert row_of(second_token).ended_at is None
 
@@ -116,7 +112,7 @@ def test_idle_session_is_refused_and_ended_with_its_reason(app, client, desk):
     token = login_as(client, desk["camille"])
     idle = dt.timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
     LoginSession.update(last_seen_at=utcnow() - idle + dt.timedelta(minutes=1)).execute()
-    assert opens_commandes(client)  # activity: the idle expiry moves back
+    assert logged_in(client)  # activity: the idle expiry moves back
     assert utcnow() - row_of(token).last_seen_at < dt.timedelta(seconds=5)
 
     LoginSession.update(last_seen_at=utcnow() - idle - dt.timedelta(seconds=1)).execute()
@@ -139,7 +135,7 @@ def test_absolute_lifetime_ends_even_an_active_session(app, client, desk):
     token = login_as(client, desk["camille"])
     lifetime = dt.timedelta(hours=app.config["SESSION_MAX_HOURS"])
     LoginSession.update(created_at=utcnow() - lifetime + dt.timedelta(minutes=1)).execute()
-    assert opens_commandes(client)
+    assert logged_in(client)
 
     LoginSession.update(created_at=utcnow() - lifetime - dt.timedelta(seconds=1),
                         last_seen_at=utcnow()).execute()
@@ -175,20 +171,20 @@ def test_deactivation_ends_every_session_of_the_operator_at_once(app, desk):
     # Ended in the database before any further request.
     assert [row_of(token).end_reason for token in tokens] == [
         "operator_deactivated", "operator_deactivated", None]
-    assert not opens_commandes(clients[0]) and not opens_commandes(clients[1])
-    assert opens_commandes(clients[2])
+    assert not logged_in(clients[0]) and not logged_in(clients[1])
+    assert logged_in(clients[2])
     [event] = events("operator_deactivated")
     assert (event["operator_id"], event["sessions_ended"], event["actor"]) == (
         camille.id, 2, "Lucas Bernard")
 
     set_operator_active(camille, True, by=lucas)
-    assert not opens_commandes(with_cookie(app, copied))  # an ended session is never reopened
+    assert not logged_in(with_cookie(app, copied))  # an ended session is never reopened
 
 
 def test_an_operator_deactivated_behind_the_services_back_is_refused(client, desk):
     token = login_as(client, desk["camille"])
     Operator.update(active=False).where(Operator.id == desk["camille"].id).execute()
-    assert not opens_commandes(client)
+    assert not logged_in(client)
     assert row_of(token).end_reason == "operator_deactivated"
 
 
@@ -198,7 +194,7 @@ def test_cli_deactivate_ends_the_sessions(app, runner, client, desk):
     assert result.exit_code == 0, result.output
     assert "désactivé (1 session(s) fermée(s))" in result.output
     assert row_of(token).end_reason == "operator_deactivated"
-    assert not opens_commandes(client)
+    assert not logged_in(client)
     assert events("operator_deactivated")[-1]["actor"] == "ligne de commande"
 
 
@@ -215,8 +211,8 @@ def test_unbinding_a_certificate_ends_only_the_sessions_it_opened(app, desk):
 
     assert unbind_certificate(first_certificate, actor="ligne de commande") == 1
     assert row_of(first_token).end_reason == "certificate_unbound"
-    assert not opens_commandes(by_first)
-    assert opens_commandes(by_second)
+    assert not logged_in(by_first)
+    assert logged_in(by_second)
     [event] = events("certificate_unbound")
     assert event["fingerprint"] == first_certificate.fingerprint_sha256
     assert event["sessions_ended"] == 1
@@ -229,6 +225,6 @@ def test_cli_unbind_cert_ends_the_sessions(runner, client, desk):
     assert result.exit_code == 0, result.output
     assert "Camille Martin" in result.output and "(1 session(s) fermée(s))" in result.output
     assert row_of(token).end_reason == "certificate_unbound"
-    assert not opens_commandes(client)
+    assert not logged_in(client)
     unknown = runner.invoke(args=["operator", "unbind-cert", "--fingerprint", "ab" * 32])
     assert unknown.exit_code != 0 and "aucun opérateur n'a ce certificat" in unknown.output
