@@ -17,6 +17,7 @@ from models import db
 from scheduler import Job, every, register_jobs
 from services import digest, validation
 from services.dossiers import documents
+from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
@@ -61,9 +62,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_notification_types(app, signatures.TYPE_LABELS)
     register_notification_types(app, validation.TYPE_LABELS)
     register_notification_types(app, digest.TYPE_LABELS)
+    register_notification_types(app, intake_messages.TYPE_LABELS)
     # E-mails written when they leave the outbox; the other types are letters to the requester.
     register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
     register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
+    register_outbox_composer(app, intake_messages.CODE_TYPES, intake_messages.compose_code)
     # Something queued: the scheduler of this process (if any) runs the outbox now.
     register_outbox_wake(app, scheduler.wake)
     register_jobs(
@@ -72,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
             every(seconds=app.config["RADESK_OUTBOX_INTERVAL_SECONDS"])),
         Job(scheduler.SIGNATURE_REMINDERS_JOB, reminders.job, every(minutes=15)),
         Job(scheduler.DIGEST_JOB, digest.job, every(seconds=60)),
+        Job(scheduler.DRAFT_EXPIRY_JOB, draft_expiry.job, every(hours=1)),
     )
 
     from cli import register_cli
@@ -110,10 +114,11 @@ def _register_request_hooks(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (activation, admin, auth, followup, generation, notifications,
-                            order_file, orders, pki, signature, signing, validation, viewer)
+                            order_file, ordering, orders, pki, signature, signing, validation,
+                            viewer)
 
-    for module in (auth, orders, order_file, pki, viewer, notifications, followup, generation,
-                   activation, signature, signing, validation, admin):
+    for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
+                   generation, activation, signature, signing, validation, admin):
         app.register_blueprint(module.bp)
 
 

@@ -91,6 +91,8 @@ class Config:
         self.RADESK_OUTBOX_MAX_TRIES = int(env.get("RADESK_OUTBOX_MAX_TRIES", "8"))
         self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
+        # --- Orders placed on the portals' ordering pages ---
+        self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled
         # --- Signature of the contractual documents ---
         self.RADESK_SIGNATURE_LINK_DAYS = int(env.get("RADESK_SIGNATURE_LINK_DAYS", "14"))
         self.RADESK_SIGNATURE_REMINDER_HOURS = float(env.get("RADESK_SIGNATURE_REMINDER_HOURS", "72"))

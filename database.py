@@ -12,7 +12,8 @@ from playhouse.db_url import connect
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 from playhouse.pool import PooledDatabase
 
-from models import (ALL_MODELS, AuditHead, Order, OrderReview, Person, SchemaVersion, db,
+from models import (ALL_MODELS, AuditHead, Order, OrderNumber, OrderReview, Person,
+                    SchemaVersion, db,
                     holder_search_fields)
 
 SQLITE_PRAGMAS = {
@@ -176,6 +177,29 @@ def _v10_login_sessions(database: Database) -> None:
     database.create_tables([LoginSession], safe=True)
 
 
+def _v11_ordering_pages(database: Database) -> None:
+    """v11: portals get an ordering code and can be closed; the AEs' offers; an order's medium
+    and submission time; the ordering page's drafts; the order-number row. Existing portals get
+    a code made from their name."""
+    from peewee import DateTimeField
+    from models import Offer, OrderIntake, OrderNumber, Portal
+    from models.portal_codes import unique_code
+
+    database.create_tables([Offer, OrderIntake, OrderNumber], safe=True)
+    migrator = _migrator(database)
+    migrate(migrator.add_column("portal", "code", CharField(null=True)),
+            migrator.add_column("portal", "closed_at", DateTimeField(null=True)),
+            migrator.add_column("order", "medium", CharField(default="usb")),
+            migrator.add_column("order", "submitted_at", DateTimeField(null=True)))
+    taken: set[str] = set()
+    for portal_id, name in Portal.select(Portal.id, Portal.name).order_by(Portal.id).tuples():
+        code = unique_code(name, taken)
+        taken.add(code)
+        Portal.update(code=code).where(Portal.id == portal_id).execute()
+    migrate(migrator.add_index("portal", ("code",), True))
+    OrderNumber.insert(id=1).on_conflict_ignore().execute()
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -186,6 +210,7 @@ MIGRATIONS = {
     8: _v8_digest,
     9: _v9_list_filter_indexes,
     10: _v10_login_sessions,
+    11: _v11_ordering_pages,
 }
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -227,6 +252,7 @@ def _migrate(database: Database) -> int:
         database.create_tables(ALL_MODELS, safe=True)
         SchemaVersion.insert(id=1, version=LATEST_VERSION).on_conflict_ignore().execute()
         AuditHead.insert(id=1).on_conflict_ignore().execute()
+        OrderNumber.insert(id=1).on_conflict_ignore().execute()
         return LATEST_VERSION
     for step in sorted(MIGRATIONS):
         if step > version:

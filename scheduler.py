@@ -33,6 +33,7 @@ JOBS_KEY = "radesk_jobs"
 OUTBOX_JOB = "outbox"
 SIGNATURE_REMINDERS_JOB = "signature_reminders"
 DIGEST_JOB = "digest"
+DRAFT_EXPIRY_JOB = "draft_expiry"
 
 
 class Job(NamedTuple):

@@ -88,6 +88,30 @@ def compose(app: Flask, letter: Letter) -> flask_mail.Message:
     return message
 
 
+def _plain_html(text: str) -> str:
+    def line(value: str) -> Markup:
+        if value.startswith(("http://", "https://")):
+            return Markup('<a href="{0}">{0}</a>').format(value)
+        return escape(value)
+    return str(Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(line(part) for part in paragraph.split("\n")))
+        for paragraph in text.split("\n\n")))
+
+
+def plain_message(app: Flask, notification, subject: str, text: str) -> flask_mail.Message:
+    """An e-mail written whole when it leaves (a code, a signer's link): the text as given,
+    its HTML part made from it, a line starting with a URL made a link."""
+    message = flask_mail.Message(
+        subject=subject, recipients=[notification.recipient], body=text, html=_plain_html(text),
+        sender=app.config["MAIL_DEFAULT_SENDER"],
+        extra_headers={"Content-Language": "fr", "Auto-Submitted": "auto-generated",
+                       "X-RADesk-Commande": str(notification.order.number),
+                       "X-RADesk-Type": notification.type})
+    message.msgId = notification.message_id
+    message.date = notification.created_at.replace(tzinfo=dt.timezone.utc).timestamp()
+    return message
+
+
 # --- Delivering ----------------------------------------------------------------------------
 
 class DeliveryError(Exception):

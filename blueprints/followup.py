@@ -14,10 +14,13 @@ from jinja2_fragments.flask import render_blocks
 import workflow
 from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, htmx, limiter
+from models import Order, Portal
 from services import public_links
+from services.intake import drafts, submission
 from services.messaging import followup, outbox
 from adapters.document_store import RefusedDocument
 from services.dossiers.documents import document_store
+from workflow import ordering
 
 bp = Blueprint("followup", __name__, url_prefix="/suivi")
 
@@ -68,7 +71,52 @@ def _order(token: str):
 
 @bp.get("/<token>")
 def show(token: str):
-    return render_template(PAGE, **followup.page(_order(token), token))
+    order = _order(token)
+    return render_template(PAGE, **followup.page(order, token, **_draft_context(order)))
+
+
+def _draft_context(order, problems=None) -> dict:
+    """For an order still in « Saisie des informations »: what « Envoyer la commande » lacks,
+    and whether its ordering page can take the requester back to the steps."""
+    if order.phase != workflow.PHASE_ENTRY:
+        return {}
+    portal = Portal.get_by_id(order.portal_id)
+    return {"draft": True,
+            "submission_blockers": submission.blockers(drafts_order(order), proven_by_link=True),
+            "submission_problems": problems or [],
+            "can_resume": portal.code is not None and portal.closed_at is None}
+
+
+def drafts_order(order):
+    return Order.with_people().where(Order.id == order.id).get()
+
+
+@bp.post("/<token>/envoi")
+@requester_limit
+def submit(token: str):
+    """« Envoyer la commande » of a draft: the link came by e-mail, so it proves the address."""
+    order = _order(token)
+    try:
+        sent = submission.submit(current_app, order, proven_by_link=True, ip=client_ip())
+    except workflow.Refused as refusal:
+        context = followup.page(order, token, **_draft_context(order, refusal.reasons))
+        return render_template(PAGE, **context), 422
+    flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement. Un "
+          f"accusé de réception vient de vous être envoyé par e-mail.", "success")
+    return redirect(url_for(".show", token=token), 303)
+
+
+@bp.get("/<token>/reprendre")
+def resume(token: str):
+    """Back to the ordering page's steps for a draft (its summary says what is missing)."""
+    order = _order(token)
+    portal = Portal.get_by_id(order.portal_id)
+    if order.phase != workflow.PHASE_ENTRY or portal.code is None or portal.closed_at is not None:
+        return redirect(url_for(".show", token=token), 303)
+    intake = drafts.intake_for(order)
+    return redirect(url_for("ordering.step", code=portal.code,
+                            token=drafts.make_token(current_app, intake),
+                            step=ordering.STEP_SUMMARY), 303)
 
 
 @bp.post("/<token>/informations")
@@ -112,13 +160,14 @@ def _answer(order, token: str, message, problems, submitted):
     block, anchor, _ = FORMS[request.endpoint]
     if htmx:
         context = followup.page(order, token, message=message, problems=problems,
-                                submitted=submitted, changed_block=block)
-        return render_blocks(PAGE, [block, "expected"], **context, out_of_band=True)
+                                submitted=submitted, changed_block=block,
+                                **_draft_context(order))
+        return render_blocks(PAGE, [block, "expected", "submission"], **context, out_of_band=True)
     if not problems:
         flash(message, "success")
         return redirect(url_for(".show", token=token, _anchor=anchor), 303)
     context = followup.page(order, token, message=message, problems=problems,
-                            submitted=submitted, changed_block=block)
+                            submitted=submitted, changed_block=block, **_draft_context(order))
     return render_template(PAGE, **context), 422
 
 

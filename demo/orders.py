@@ -25,6 +25,8 @@ import workflow
 from config import Config
 from models import AE, Company, Document, Order, Person, Portal, db, holder_search_fields, utcnow
 from services import audit
+from services.audit_words import ACTION_ORDER_RECEIVED
+from services.intake.drafts import ACTION_DRAFT_STARTED
 from adapters import pades
 from adapters.document_store import DocumentStore
 from demo import documents as docs
@@ -228,9 +230,12 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
     mandataire = _person(ae, *plan["mandataire"]) if plan["mandataire"] else None
     checked = plan["stage"] not in (ENTRY, TO_CHECK)  # the operator recorded the ID number
     validated = (phase, substate) in (GENERATION, *CERTIFIED)  # paper orders only, see above
+    draft = plan["stage"] == ENTRY
+    # A draft's requester came back lately (drafts untouched for RADESK_DRAFT_DAYS are cancelled).
+    touched = max(plan["created_at"], utcnow() - dt.timedelta(days=3)) if draft else plan["created_at"]
     order = Order.create(
         number=plan["number"], ae=ae, portal=portal, created_at=plan["created_at"],
-        updated_at=plan["created_at"], company=company, holder=holder, legal_representative=legal,
+        updated_at=touched, submitted_at=None if draft else plan["created_at"], company=company, holder=holder, legal_representative=legal,
         mandataire=mandataire, requester_name=f"{legal.first_name} {legal.last_name}",
         requester_email=legal.email, validity_years=plan["validity"], phase=phase,
         substate=substate, order_type=plan["order_type"],
@@ -253,8 +258,8 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
             crc32=zlib.crc32(data),  # lets the dossier ZIP stream the file untouched
             imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
         )
-    audit.record("order_received", ae=ae, order=order, actor="portail",
-                 details={"portal": portal.name, "number": order.number})
+    audit.record(ACTION_DRAFT_STARTED if draft else ACTION_ORDER_RECEIVED, ae=ae, order=order,
+                 actor="portail", details={"portal": portal.name, "number": order.number})
     return order
 
 

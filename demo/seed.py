@@ -10,7 +10,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from models import AE, Operator, Portal, db
+from models import AE, Offer, Operator, Portal, db
+from models.portal_codes import code_from_name
 from services import audit
 from adapters.document_store import DocumentStore
 from demo import holder_keys, orders
@@ -36,6 +37,11 @@ DEMO_KEYS = (
     DemoKey("demo-autre-ae", OTHER_AE, "Nadia Benali", "nadia.benali@atlantique.example", "AEA"),
 )
 
+# What the demo AEs sell on their ordering pages: (offer, validities in years, media).
+DEMO_OFFERS = (
+    ("Certificat qualifié eIDAS (RGS**) de signature", "1,2,3", "usb,card"),
+    ("Certificat qualifié eIDAS (RGS**) — marchés publics", "1,2,3", "usb"),
+)
 
 def seed_demo(app: Flask, order_count: int = ORDER_COUNT) -> str:
     """Create whatever demo data is missing; returns a one-line French summary.
@@ -57,7 +63,13 @@ def _ae(name: str, portals: tuple[str, ...]) -> AE:
     with db.atomic():
         ae, created = AE.get_or_create(name=name)
         for portal in portals:
-            Portal.get_or_create(ae=ae, name=portal)
+            row, _ = Portal.get_or_create(ae=ae, name=portal)
+            if row.code is None:  # each demo portal takes orders at /commander/<code>
+                Portal.update(code=code_from_name(portal)).where(Portal.id == row.id).execute()
+        if not Offer.select().where(Offer.ae == ae).exists():
+            for position, (offer, durations, media) in enumerate(DEMO_OFFERS):
+                Offer.create(ae=ae, name=offer, durations=durations, media=media,
+                             position=position)
         if created:
             audit.record("ae_created", ae=ae, actor="démo", details={"portals": list(portals)})
     return ae

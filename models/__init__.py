@@ -10,12 +10,14 @@ from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fi
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.documents import Document, PendingFile
 from models.generation import Activation, GenerationAttempt, HolderCertificate
+from models.intake import OrderIntake
 from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
-from models.orders import Company, Order, OrderReview, Person, next_order_number
+from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
+                           next_order_number)
 from models.scope import OperatorScope
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
-from models.tenants import AE, ROLES, Operator, OperatorPortal, Portal
+from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
 
 # Every table, for a fresh database (peewee orders them by their foreign keys).
 ALL_MODELS = [
@@ -23,14 +25,15 @@ ALL_MODELS = [
     Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
     SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
-    LoginSession,
+    LoginSession, Offer, OrderNumber, OrderIntake,
 ]
 
 __all__ = [
     "ALL_MODELS", "AE", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
     "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
-    "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Operator",
-    "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderReview", "OrderRow",
+    "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Offer", "Operator",
+    "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderIntake",
+    "OrderNumber", "OrderReview", "OrderRow",
     "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "db", "holder_search_fields",
     "next_order_number", "search_key", "utcnow",

@@ -43,6 +43,7 @@ class Order(BaseModel):
     requester_email = CharField(default="")
     product = CharField(default="Certificat RGS** / eIDAS qualifié sur clé USB")
     validity_years = IntegerField(default=3)
+    medium = CharField(default="usb")           # see workflow.MEDIA
     process = CharField(default="generation")  # see workflow.PROCESSES
     phase = CharField(default="entry")          # see workflow.PHASES
     substate = CharField(null=True)             # see workflow.SUBSTATES; stored for filtering
@@ -61,6 +62,7 @@ class Order(BaseModel):
     holder_search = CharField(default="")       # see holder_search_fields()
     holder_search_last = CharField(default="")  # idem, surname first
     requester_modified_at = DateTimeField(null=True)  # last change made on the follow-up page
+    submitted_at = DateTimeField(null=True)     # « Envoyer la commande »: the draft reached the AE
     # « Mettre en attente »: when and why the order was put on hold (None: not on hold).
     on_hold_at = DateTimeField(null=True)
     hold_comment = TextField(null=True)
@@ -129,10 +131,26 @@ class Order(BaseModel):
                 .dicts())
 
 
+class OrderNumber(BaseModel):
+    """One row, written first by whoever numbers an order: it serialises numbering (a row lock
+    on PostgreSQL, the write lock on SQLite) until that transaction commits."""
+    id = IntegerField(primary_key=True)
+    last = BigIntegerField(default=960000)
+
+    class Meta:
+        table_name = "order_counter"  # « order_number » is the name of Order.number's index
+
+
 def next_order_number() -> int:
-    """Order numbers are increasing; a unique index catches races."""
-    current = Order.select(fn.MAX(Order.number)).scalar()
-    return (current or 960000) + 1
+    """The next order number: unique and increasing even under concurrent submissions. Call
+    it inside the transaction that inserts the order, before any other statement (on SQLite a
+    transaction that read first cannot take the write lock later without failing)."""
+    if not OrderNumber.update(last=OrderNumber.last).where(OrderNumber.id == 1).execute():
+        OrderNumber.insert(id=1).on_conflict_ignore().execute()
+    highest = Order.select(fn.MAX(Order.number)).scalar() or 0
+    number = max(highest, OrderNumber.get_by_id(1).last) + 1
+    OrderNumber.update(last=number).where(OrderNumber.id == 1).execute()
+    return number
 
 
 class OrderReview(BaseModel):

@@ -1,7 +1,7 @@
 """Tenants and the people who work for them: AEs, their portals, their operators."""
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from models.base import BaseModel, utcnow
 
@@ -21,9 +21,50 @@ class AE(BaseModel):
 class Portal(BaseModel):
     ae = ForeignKeyField(AE, backref="portals", on_delete="CASCADE")
     name = CharField()
+    # The ordering page's address, /commander/<code>; None: the portal takes no orders online.
+    code = CharField(null=True, unique=True)
+    closed_at = DateTimeField(null=True)  # a closed portal's ordering page answers 404
 
     class Meta:
         indexes = ((("ae", "name"), True),)
+
+    @classmethod
+    def open_by_code(cls, code: str):
+        """The open portal with this ordering code, with its AE, or None."""
+        return (cls
+                .select(cls, AE)
+                .join(AE)
+                .where((cls.code == code) & cls.closed_at.is_null())
+                .first())
+
+
+class Offer(BaseModel):
+    """A certificate offer an AE sells on its ordering pages: its name, the validities and the
+    media (« Clé USB », « Carte à puce ») it comes with. ``portal`` None: every portal."""
+    ae = ForeignKeyField(AE, backref="offers", on_delete="CASCADE")
+    portal = ForeignKeyField(Portal, null=True, backref="offers", on_delete="CASCADE")
+    name = CharField()
+    durations = CharField(default="1,2,3")  # years, comma-separated
+    media = CharField(default="usb,card")   # see workflow.MEDIA
+    position = IntegerField(default=0)
+    active = BooleanField(default=True)
+
+    @property
+    def duration_list(self) -> list[int]:
+        return [int(part) for part in self.durations.split(",") if part.strip().isdigit()]
+
+    @property
+    def media_list(self) -> list[str]:
+        return [part for part in self.media.split(",") if part]
+
+    @classmethod
+    def on_sale(cls, portal: "Portal"):
+        """The active offers of ``portal``'s AE sold on that portal, in display order."""
+        return (cls
+                .select()
+                .where((cls.ae == portal.ae_id) & cls.active
+                       & (cls.portal.is_null() | (cls.portal == portal.id)))
+                .order_by(cls.position, cls.id))
 
 
 class Operator(BaseModel):

@@ -12,6 +12,8 @@ import workflow
 from services import validation
 from services.certificates import activation, generation
 from services.dossiers import documents
+from services.intake import address as intake_address, drafts as intake_drafts
+from services.intake import expiry as intake_expiry
 from services.messaging import notifications
 from services.signing import signatures
 
@@ -24,6 +26,12 @@ AUDIT_ACTIONS = {
     ACTION_ORDER_RECEIVED: "Commande reçue du portail",
     ACTION_ORDER_VIEWED: "Consultation du dossier",
     ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
+    intake_drafts.ACTION_DRAFT_STARTED: "Commande commencée sur le portail",
+    intake_drafts.ACTION_STEP_SAVED: "Étape de la commande enregistrée par le demandeur",
+    intake_address.ACTION_CODE_SENT: "Code de confirmation envoyé au demandeur",
+    intake_address.ACTION_CODE_FAILED: "Code de confirmation erroné",
+    intake_address.ACTION_VERIFIED: "Adresse e-mail du demandeur confirmée",
+    intake_expiry.ACTION_DRAFT_EXPIRED: "Commande non envoyée annulée (saisie abandonnée)",
     **documents.AUDIT_ACTIONS,
     **generation.AUDIT_ACTIONS,
     **activation.AUDIT_ACTIONS,
@@ -32,7 +40,7 @@ AUDIT_ACTIONS = {
     **validation.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
-    "portal": "Portail", "number": "N°",
+    "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis la",
     **documents.DETAIL_LABELS,
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,

@@ -11,14 +11,16 @@ import uuid
 
 from models import (AE, Company, Operator, OperatorCertificate, OperatorPortal, Order, Person,
                     Portal, holder_search_fields, utcnow)
+from models.portal_codes import unique_code
 
 _numbers = itertools.count(1)
 
 
 def make_ae(name: str = "BPOI", portals=("BPOI-Occitanie", "BPOI-Rhône")) -> AE:
     ae = AE.create(name=name)
-    for portal in portals:
-        Portal.create(ae=ae, name=portal)
+    for portal in portals:  # each takes orders at /commander/<code>
+        taken = {code for (code,) in Portal.select(Portal.code).tuples()}
+        Portal.create(ae=ae, name=portal, code=unique_code(portal, taken))
     return ae
 
 

@@ -289,7 +289,7 @@ def test_the_upload_form_reports_progress_with_htmx_and_works_without(client, de
                      r'[^>]*data-upload-progress data-max-bytes="(\d+)"', page)
     assert form and form.group(1) == desk["path"] + "/pieces"
     assert '<progress max="100" value="0"' in page
-    assert 'src="/static/js/followup.js"' in page
+    assert 'src="/static/js/upload.js"' in page
     assert '<option value="kbis" selected>Extrait de KBIS</option>' in page, "the missing one first"
 
 

@@ -692,11 +692,19 @@ def test_cancel_blocked_for_one_reason(order, operator, expected):
 
 
 @pytest.mark.parametrize("phase, substate", [
-    ("entry", None), ("validation", "to_check"), ("validation", "in_signature"),
-    ("validation", "to_validate"),
+    ("validation", "to_check"), ("validation", "in_signature"), ("validation", "to_validate"),
 ])
 def test_cancel_allowed_before_validation(phase, substate):
     assert wf.cancel(make_order(phase=phase, substate=substate), AEA) == ("cancelled", None)
+
+
+def test_operators_do_not_act_on_a_draft():
+    """A draft is the requester's until sent: refusing, holding or checking a piece waits."""
+    draft = make_order(phase="entry", substate=None)
+    for blockers in (wf.cancel_blockers(draft, AEA), wf.hold_blockers(draft, AEA),
+                     wf.document_verification_blockers(draft, None, AEA)):
+        assert wf.DRAFT_PROBLEM in blockers
+    assert wf.DRAFT_PROBLEM not in wf.hold_blockers(make_order(), AEA)
 
 
 def test_submission():

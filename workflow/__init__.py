@@ -24,6 +24,7 @@ from workflow.vocabulary import (
     document_kind_label, substate_filter)
 from workflow.identifiers import (
     otp_contact_problem, normalize_otp_contact, normalize_id_number, id_document_problem,
+    email_problem, normalize_email, phone_problem,
     SIREN_ICD_PREFIX, normalize_siren, siren_problem, format_siren, COMMENT_MAX, comment_problem,
     checked_comment)
 from workflow.documents import (
@@ -31,6 +32,7 @@ from workflow.documents import (
     document_expired, expiry_date_problem, contractual_kinds)
 from workflow.lifecycle import (
     compute_substate, is_validated, is_read_only, next_step)
+from workflow.conditions import DRAFT_PROBLEM, submitted_check
 from workflow.checks import (
     Check, failed_reasons, Refused, State)
 from workflow.guards import (

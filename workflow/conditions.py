@@ -144,6 +144,16 @@ def dossier_open_check(order) -> Check:
     return Check.of("dossier_open", "Dossier modifiable (commande pas encore validée)", problem)
 
 
+DRAFT_PROBLEM = ("La commande est en cours de saisie par le demandeur : elle ne peut être "
+                 "traitée qu'une fois envoyée.")
+
+
+def submitted_check(order) -> Check:
+    """Operators see drafts (« Saisie des informations ») but act only on sent orders."""
+    return Check.of("submitted", "Commande envoyée par le demandeur",
+                     DRAFT_PROBLEM if order.phase == PHASE_ENTRY else None)
+
+
 def not_on_hold_check(order) -> Check:
     on_hold = getattr(order, "on_hold_at", None) is not None
     return Check.of("not_on_hold", "Commande pas en attente",

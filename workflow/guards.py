@@ -12,7 +12,7 @@ from workflow.conditions import (
     awaiting_dispatch_check, cancellable_check, document_checks, dossier_complete_check,
     dossier_open_check, four_eyes_check, id_document_check, not_on_hold_check,
     not_validated_check, order_type_check, otp_contact_check, payment_check, phase_check,
-    process_check, role_check, substate_check, validated_check)
+    process_check, role_check, submitted_check, substate_check, validated_check)
 from workflow.documents import document_rows
 from workflow.lifecycle import next_step
 from workflow.vocabulary import (CATEGORY_CONTRACTUAL, CATEGORY_SUPPORTING, DOCUMENT_KINDS,
@@ -93,6 +93,7 @@ def cancel_checks(order, operator) -> list[Check]:
     """Cancelling is possible until the order is validated (validation is irreversible)."""
     return [
         role_check(operator, ROLE_AEA),
+        submitted_check(order),
         cancellable_check(order),
         not_validated_check(order),
     ]
@@ -144,7 +145,8 @@ def next_step_checklist(order, documents: Iterable, operator, ae) -> list[Check]
 def hold_checks(order, operator) -> list[Check]:
     """« Mettre en attente »: an open dossier, not already on hold."""
     on_hold = getattr(order, "on_hold_at", None) is not None
-    return [role_check(operator, ROLE_AEA), cancellable_check(order), dossier_open_check(order),
+    return [role_check(operator, ROLE_AEA), submitted_check(order), cancellable_check(order),
+            dossier_open_check(order),
             Check.of("not_on_hold", "Commande pas déjà en attente",
                       "La commande est déjà en attente." if on_hold else None)]
 
@@ -197,7 +199,8 @@ def _document_check(document) -> Check:
 
 def document_verification_checks(order, document, operator) -> list[Check]:
     """Marking a justificatif « vérifié » (or withdrawing the mark) in the viewer."""
-    return [role_check(operator, ROLE_AEA), dossier_open_check(order), _document_check(document)]
+    return [role_check(operator, ROLE_AEA), submitted_check(order), dossier_open_check(order),
+            _document_check(document)]
 
 
 def document_verification_blockers(order, document, operator) -> list[str]:

@@ -62,6 +62,31 @@ def normalize_otp_contact(value: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def email_problem(value: str | None, what: str, *, required: bool = True) -> str | None:
+    """Why ``value`` is not an e-mail address; ``what`` names the field (« L'e-mail du porteur »)."""
+    text = (value or "").strip()
+    if not text:
+        return f"{what} est obligatoire." if required else None
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return f"{what} « {text[:80]} » n'est pas une adresse e-mail valide."
+    return None
+
+
+def normalize_email(value: str | None) -> str:
+    text = (value or "").strip()
+    return validate_email(text, check_deliverability=False).normalized if text else ""
+
+
+def phone_problem(value: str | None, what: str) -> str | None:
+    """Why ``value`` is not a telephone number (an empty one is accepted)."""
+    text = (value or "").strip()
+    if text and _valid_phone_number(text) is None:
+        return f"{what} « {text[:40]} » n'est pas un numéro de téléphone valide."
+    return None
+
+
 class _IdNumberFormat(NamedTuple):
     noun: str         # as written after « N° de »
     pattern: re.Pattern

@@ -16,8 +16,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Mapping
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 
 import workflow
@@ -120,29 +118,6 @@ INFORMATION_FIELDS = {  # form field: (label, where it is stored)
 MAX_FIELD = 254
 
 
-def _email_problem(value: str) -> str | None:
-    if not value:
-        return "L'e-mail du porteur est obligatoire."
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
-        return f"L'e-mail du porteur « {value[:80]} » n'est pas une adresse e-mail valide."
-    return None
-
-
-def _phone_problem(value: str) -> str | None:
-    if not value:
-        return None  # optional
-    try:
-        number = phonenumbers.parse(value, "FR")
-    except phonenumbers.NumberParseException:
-        number = None
-    if (number is None or not phonenumbers.is_valid_number(number)
-            or not all(c.isdigit() or c in " .-()/+" for c in value)):
-        return f"Le téléphone du porteur « {value[:40]} » n'est pas un numéro de téléphone valide."
-    return None
-
-
 def information_problems(values: Mapping[str, str]) -> dict[str, str]:
     """{field: French problem} for the requester's form."""
     problems = {}
@@ -150,8 +125,9 @@ def information_problems(values: Mapping[str, str]) -> dict[str, str]:
         value = values.get(name, "")
         if len(value) > MAX_FIELD or not value.isprintable():
             problems[name] = f"{INFORMATION_FIELDS[name]} : valeur trop longue ou illisible."
-    problems.setdefault("email", _email_problem(values.get("email", "")))
-    problems.setdefault("phone", _phone_problem(values.get("phone", "")))
+    problems.setdefault("email", workflow.email_problem(values.get("email"), "L'e-mail du porteur"))
+    problems.setdefault("phone", workflow.phone_problem(values.get("phone"),
+                                                        "Le téléphone du porteur"))
     problems.setdefault("contact_otp", workflow.otp_contact_problem(values.get("contact_otp")))
     return {name: problem for name, problem in problems.items() if problem}
 
@@ -166,7 +142,7 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
     problems = information_problems(values)
     if problems:
         raise workflow.Refused(list(problems.values()))
-    new = {"email": validate_email(values["email"], check_deliverability=False).normalized,
+    new = {"email": workflow.normalize_email(values["email"]),
            "phone": values["phone"],
            "contact_otp": workflow.normalize_otp_contact(values["contact_otp"])}
     with db.atomic() as transaction:
@@ -186,13 +162,19 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
             Person.id == holder.id).execute()
         (Order
          .update(otp_contact=new["contact_otp"], phase=phase, substate=substate,
-                 requester_modified_at=now, updated_at=now)
+                 requester_modified_at=_modified_mark(current, now), updated_at=now)
          .where(Order.id == current.id)
          .execute())
         audit.record("requester_information_updated", order=current, actor=REQUESTER, ip=ip,
                      details={"modifications": changes,
                               **_substate_change(current.substate, substate)})
     return True
+
+
+def _modified_mark(order: Order, now):
+    """« Modifié par le demandeur » tells operators a dossier changed under them: a draft is
+    the requester's own until sent, so it keeps no mark."""
+    return order.requester_modified_at if order.phase == workflow.PHASE_ENTRY else now
 
 
 def _substate_change(before: str | None, after: str | None) -> dict:
@@ -236,7 +218,7 @@ def _mark_changed(order: Order, reason: str, ip: str) -> None:
             return  # validated meanwhile: the piece was refused or archived, nothing to reopen
         phase, substate = workflow.after_requester_change(current)
         (Order
-         .update(phase=phase, substate=substate, requester_modified_at=now)
+         .update(phase=phase, substate=substate, requester_modified_at=_modified_mark(current, now))
          .where(Order.id == current.id)
          .execute())
         if substate != current.substate:

@@ -48,6 +48,8 @@ def sending_problem(order: Order, operator: Operator | None) -> str | None:
     """Why ``operator`` may not notify the requester of ``order``, or None."""
     if operator is not None and not operator.has_role(workflow.ROLE_AEA):
         return f"Rôle {workflow.ROLE_AEA} requis pour envoyer une notification."
+    if operator is not None and order.phase == workflow.PHASE_ENTRY:
+        return workflow.DRAFT_PROBLEM
     if workflow.is_read_only(order):
         if workflow.is_validated(order):
             return ("La commande a été validée : le dossier est en lecture seule et aucune "
@@ -67,17 +69,20 @@ def new_message_id(sender: str | None) -> str:
 
 
 def queue(order: Order, draft_: Draft, *, operator: Operator | None, sender: str | None,
-          ip: str = "", actor: str | None = None) -> Notification:
+          ip: str = "", actor: str | None = None, system: bool | None = None) -> Notification:
     """Store the notification (the outbox) and its audit event in one transaction.
-    Raises Refused with the French reasons when refused; nothing is stored then."""
-    problems = [] if draft_.type in SYSTEM_TYPES else message_problems(draft_)
+    Raises Refused with the French reasons when refused; nothing is stored then. A ``system``
+    message (written by RA Desk, not typed by an operator) is neither checked as an operator's
+    draft nor held back by the dossier's state."""
+    system = draft_.type in SYSTEM_TYPES if system is None else system
+    problems = [] if system else message_problems(draft_)
     if problems:
         raise workflow.Refused(problems)
     with db.atomic():
         current = Order.get_by_id(order.id)  # the state now, not when the page was opened
         # An operator's message waits on the dossier's state; the system's (a new follow-up
         # link the requester asked for) does not: the page stays readable after validation.
-        problem = None if draft_.type in SYSTEM_TYPES else sending_problem(current, operator)
+        problem = None if system else sending_problem(current, operator)
         if problem is not None:
             raise workflow.Refused([problem])
         now = utcnow()

@@ -72,7 +72,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
 
 
 def can_edit_id_document(order: Order, operator: Operator) -> bool:
-    return operator.has_role(workflow.ROLE_AEA) and not workflow.is_read_only(order)
+    return operator.has_role(workflow.ROLE_AEA) and read_only_problem(order) is None
 
 
 def full_order(scope: OperatorScope, order_id: int) -> Order | None:
@@ -127,7 +127,9 @@ def history(order: Order) -> list[HistoryLine]:
 # --- N° de justificatif d'identité ----------------------------------------------
 
 def read_only_problem(order: Order) -> str | None:
-    """Why the ID document can no longer be changed, or None."""
+    """Why the ID document cannot be changed now, or None."""
+    if order.phase == workflow.PHASE_ENTRY:
+        return workflow.DRAFT_PROBLEM
     if not workflow.is_read_only(order):
         return None
     if workflow.is_validated(order):

@@ -5,13 +5,11 @@ then, so neither sits in a table, and the outbox brings its retries and exactly-
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import flask_mail
 from flask import Flask
-from markupsafe import Markup, escape
 
 import workflow
+from adapters.mail import plain_message
 from formatting import paris_date, paris_datetime
 from models import Notification, SignatureMessage, SignatureRequest
 from services.signing.codes import CODES, code_for
@@ -19,28 +17,6 @@ from services.signing.links import link_for
 from services.signing.signatures import (TYPE_OPERATOR_DECLINED, TYPE_SIGNER_CODE,
                                          TYPE_SIGNER_REMINDER, items_labels, order_with_people,
                                          person_name)
-
-
-def _html(text: str) -> str:
-    def line(value: str) -> Markup:
-        if value.startswith(("http://", "https://")):
-            return Markup('<a href="{0}">{0}</a>').format(value)
-        return escape(value)
-    return str(Markup("\n").join(
-        Markup("<p>{}</p>").format(Markup("<br>\n").join(line(part) for part in paragraph.split("\n")))
-        for paragraph in text.split("\n\n")))
-
-
-def _message(app: Flask, notification: Notification, subject: str, text: str) -> flask_mail.Message:
-    message = flask_mail.Message(
-        subject=subject, recipients=[notification.recipient], body=text, html=_html(text),
-        sender=app.config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Content-Language": "fr", "Auto-Submitted": "auto-generated",
-                       "X-RADesk-Commande": str(notification.order.number),
-                       "X-RADesk-Type": notification.type})
-    message.msgId = notification.message_id
-    message.date = notification.created_at.replace(tzinfo=dt.timezone.utc).timestamp()
-    return message
 
 
 def compose_signer_message(app: Flask, notification: Notification) -> flask_mail.Message:
@@ -60,7 +36,7 @@ def compose_signer_message(app: Flask, notification: Notification) -> flask_mail
                 f" a refusé de signer les documents de la commande N° {order.number} "
                 f"({order.company.name}) le {paris_datetime(request.declined_at)}.\n\n"
                 f"Motif : {request.decline_reason}\n\nFiche de commande :\n{url}" + signature)
-        return _message(app, notification, notification.subject, text)
+        return plain_message(app, notification, notification.subject, text)
     if request.state not in workflow.OPEN_SIGNATURE_STATES:
         raise DeliveryError("La demande de signature n'est plus en cours (signée, refusée ou "
                             "annulée) : message non envoyé.", permanent=True)
@@ -74,7 +50,7 @@ def compose_signer_message(app: Flask, notification: Notification) -> flask_mail
                 f"{CODES.minutes} minutes et ne sert qu'une fois. "
                 f"Saisissez-le sur la page de signature. Ne le communiquez à personne : {ae} ne "
                 f"vous le demandera jamais." + signature)
-        return _message(app, notification, notification.subject, text)
+        return plain_message(app, notification, notification.subject, text)
     documents_ = "\n".join(f"  • {label}" for label in items_labels(request))
     opening = ("Ceci est un rappel : les documents suivants attendent toujours votre signature"
                if notification.type == TYPE_SIGNER_REMINDER else
@@ -89,4 +65,4 @@ def compose_signer_message(app: Flask, notification: Notification) -> flask_mail
             f"{channel} pour confirmer votre identité. Vous pouvez aussi y refuser de signer, en "
             f"indiquant pourquoi.\n\nCe lien vous est personnel : ne le transférez pas. Si vous "
             f"ne vous attendiez pas à ce message, ignorez-le." + signature)
-    return _message(app, notification, notification.subject, text)
+    return plain_message(app, notification, notification.subject, text)

@@ -1,8 +1,9 @@
-// The requester's follow-up page: upload progress for « Déposer la pièce ». The form is sent by
-// htmx (multipart); without JavaScript it is a plain form post and works the same.
+// Upload progress for the requester's pieces (follow-up page, ordering page): any form marked
+// data-upload-progress. The form is sent by htmx (multipart); without JavaScript it is a plain
+// form post and works the same.
 (function () {
   "use strict";
-  let focusAfterUpload = false; // set when an upload starts, used once its answer is in place
+  let focusAfterUpload = null; // the id of the section whose answer takes the focus, once swapped
 
   function parts(form) {
     return {
@@ -36,7 +37,8 @@
       return;
     }
     form.dataset.lastPercent = "-1";
-    focusAfterUpload = true;
+    const section = form.closest("section[id]");
+    focusAfterUpload = section ? section.id : null;
     p.box.hidden = false;
     p.bar.value = 0;
     p.bar.textContent = "0 %";
@@ -85,8 +87,8 @@
   // After the swap, move focus to the message that says what happened.
   document.addEventListener("htmx:afterSettle", () => {
     if (!focusAfterUpload) return;
-    focusAfterUpload = false;
-    const section = document.getElementById("vos-pieces");
+    const section = document.getElementById(focusAfterUpload);
+    focusAfterUpload = null;
     const message = section && section.querySelector('p[role="status"].message, p[role="alert"]');
     if (message) {
       message.setAttribute("tabindex", "-1");

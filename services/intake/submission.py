@@ -1,0 +1,56 @@
+"""« Envoyer la commande »: a draft whose answers and pieces are complete reaches the AE. In one
+transaction the order moves to « Validation de la commande / à vérifier »
+(``workflow.after_submission``), the audit trail says « Commande reçue du portail », and the
+requester's acknowledgement is queued with the follow-up link. From then on the digests count it.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+import workflow
+from models import Document, Order, OrderIntake, db, utcnow
+from services import audit
+from services.audit_words import ACTION_ORDER_RECEIVED
+from services.dossiers.documents import REQUESTER
+from services.intake import address, messages
+from services.intake.drafts import answers_of
+from services.messaging import notifications, outbox
+from workflow import ordering
+
+VIA_ORDERING_PAGE = "page de commande"
+VIA_FOLLOWUP_PAGE = "page de suivi"
+
+
+def blockers(order: Order, *, proven_by_link: bool) -> list[str]:
+    """What the order (loaded with its people) still lacks before it can be sent."""
+    intake = OrderIntake.get_or_none(OrderIntake.order == order.id)
+    verified = proven_by_link or (intake is not None and address.is_verified(order, intake))
+    return ordering.submission_blockers(order, Document.current_of(order.id),
+                                        answers_of(order, intake), verified)
+
+
+def submit(app: Flask, order: Order, *, proven_by_link: bool, ip: str = "") -> Order:
+    """Send the draft. ``proven_by_link``: the requester came through the follow-up link,
+    which only ever went to their address; on the ordering page the e-mailed code proves it.
+    Refused with every reason when something is missing; nothing changes then."""
+    with db.atomic():
+        now = utcnow()
+        Order.update(updated_at=Order.updated_at).where(Order.id == order.id).execute()  # lock
+        current = Order.with_people().where(Order.id == order.id).get()
+        reasons = blockers(current, proven_by_link=proven_by_link)
+        if reasons:
+            raise workflow.Refused(reasons)
+        phase, substate = workflow.after_submission(current)
+        (Order
+         .update(phase=phase, substate=substate, submitted_at=now, updated_at=now)
+         .where(Order.id == current.id)
+         .execute())
+        audit.record(ACTION_ORDER_RECEIVED, order=current, actor=REQUESTER, ip=ip,
+                     details={"portal": current.portal.name, "number": current.number,
+                              "via": VIA_FOLLOWUP_PAGE if proven_by_link else VIA_ORDERING_PAGE})
+        if current.requester_email:
+            notifications.queue(current, messages.acknowledgement_message(current),
+                                operator=None, sender=app.config["MAIL_DEFAULT_SENDER"], ip=ip,
+                                actor=REQUESTER, system=True)
+    outbox.wake(app)
+    return Order.get_by_id(order.id)
