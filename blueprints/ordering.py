@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
-                   url_for)
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect,
+                   render_template, request, url_for)
 from jinja2_fragments.flask import render_block
 
 import workflow
@@ -58,9 +58,9 @@ def _draft(portal: Portal, token: str):
     try:
         order, intake = drafts.draft_of(current_app, token)
     except drafts.InvalidDraftLink as problem:
-        abort(render_template(MESSAGE, portal=portal, public_ae=portal.ae,
-                              title="Lien de commande invalide",
-                              message=problem.message), 404)
+        abort(make_response(render_template(MESSAGE, portal=portal, public_ae=portal.ae,
+                                            title="Lien de commande invalide",
+                                            message=problem.message), 404))
     if order.portal_id != portal.id:
         abort(404)
     return order, intake

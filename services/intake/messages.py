@@ -84,7 +84,7 @@ def compose_code(app: Flask, notification: Notification) -> flask_mail.Message:
             or intake.code_email != notification.recipient):
         raise DeliveryError("Le code a déjà été utilisé ou remplacé : message non envoyé.",
                             permanent=True)
-    order = notification.order
+    order = Order.with_people().where(Order.id == notification.order_id).get()
     text = (f"Bonjour,\n\nVotre code de confirmation pour la commande N° {order.number} est :"
             f"\n\n{code_for(app, intake.id, intake.code_nonce)}\n\nSaisissez-le sur la page de "
             f"commande pour confirmer votre adresse e-mail. Il est valable {CODES.minutes} "
