@@ -157,6 +157,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["phase_label"] = lambda code: workflow.label(workflow.PHASES, code)
     app.jinja_env.filters["process_label"] = lambda code: workflow.label(workflow.PROCESSES, code)
     app.jinja_env.filters["substate_label"] = lambda code: workflow.label(workflow.SUBSTATES, code)
+    app.jinja_env.filters["medium_label"] = lambda code: workflow.label(workflow.MEDIA, code)
 
     @app.context_processor
     def inject_operator():

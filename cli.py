@@ -15,6 +15,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(operator_cli)
+    app.cli.add_command(order_cli)
     app.cli.add_command(seed_demo)
 
 
@@ -167,6 +168,26 @@ def operator_reference(who: str) -> str:
     from demo.seed import DEMO_KEYS
 
     return next((key.email for key in DEMO_KEYS if key.label == (who or "").strip()), who)
+
+
+order_cli = AppGroup("order", help="Commandes.")
+
+
+@order_cli.command("followup-link")
+@click.option("--number", required=True, type=int, help="N° de la commande.")
+def order_followup_link(number: int):
+    """Affiche un lien vers la page de suivi d'une commande (pour le redonner au demandeur)."""
+    from flask import current_app
+    from models import Order
+    from services.messaging.followup import make_link
+
+    with db.connection_context():
+        order = Order.get_or_none(Order.number == number)
+        if order is None:
+            raise click.ClickException(f"Aucune commande N° {number}.")
+        link, expires = make_link(current_app, order.id)
+    click.echo(link)
+    click.echo(f"Valable jusqu'au {expires:%d/%m/%Y}.", err=True)
 
 
 @click.command("seed-demo")

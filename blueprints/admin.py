@@ -24,6 +24,7 @@ PREVIEW = "admin/preview.html"
 def operators():
     ae = current_operator().ae
     return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
+                           portals=administration.portals(ae.id),
                            slots=ae.digest_slots, send_empty=ae.digest_send_empty)
 
 
@@ -58,6 +59,7 @@ def bad_slots(problem: digest.DigestError):
     """Malformed sending times: the page again, with what was typed and why it is refused."""
     ae = current_operator().ae
     return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
+                           portals=administration.portals(ae.id),
                            slots=request.form.get("slots", ""), send_empty=_send_empty(),
                            slot_error=str(problem)), 422
 

@@ -60,3 +60,8 @@ def set_operator_active(operator: Operator, active: bool, *, by: Operator | None
                      details={"operator": operator.display_name, "operator_id": operator.id,
                               "sessions_ended": ended})
     return ended
+
+
+def portals(ae_id: int) -> list[Portal]:
+    """The AE's portals with their ordering codes, by name."""
+    return list(Portal.select().where(Portal.ae == ae_id).order_by(Portal.name))

@@ -51,7 +51,9 @@ def foreign_value(argument: str, data: dict):
 # (tests/test_followup.py checks that scope).
 # /signature/<token>: a signer's page, keyed by their signed link (tests/test_signatures.py
 # checks that another signer's documents answer 404).
-PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/")
+# /commander/<code>: a portal's public ordering page; its steps are keyed by the draft's signed
+# link, bound to one order and portal (tests/test_ordering.py checks another portal's code).
+PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/")
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

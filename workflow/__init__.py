@@ -33,6 +33,7 @@ from workflow.documents import (
 from workflow.lifecycle import (
     compute_substate, is_validated, is_read_only, next_step)
 from workflow.conditions import DRAFT_PROBLEM, submitted_check
+from workflow.ordering import MEDIA
 from workflow.checks import (
     Check, failed_reasons, Refused, State)
 from workflow.guards import (
