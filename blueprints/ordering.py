@@ -66,6 +66,26 @@ def _draft(portal: Portal, token: str):
     return order, intake
 
 
+# Where a refusal is said: the summary's code form or its « Envoi » block.
+SUMMARY_REFUSALS = {"ordering.send_code": "code", "ordering.confirm_address": "code",
+                    "ordering.submit": "submit"}
+
+
+@bp.errorhandler(workflow.Refused)
+def refused(refusal: workflow.Refused):
+    """A refused change, said on the page it came from, with what was typed."""
+    code, token = request.view_args["code"], request.view_args["token"]
+    portal = _portal(code)
+    order, intake = _draft(portal, token)
+    if request.endpoint == "ordering.save":
+        step = request.view_args["step"]
+        return _render(portal, step, order, intake, token,
+                       submitted=ordering.clean(step, request.form), problems={"": refusal.message})
+    key = SUMMARY_REFUSALS[request.endpoint]
+    return _render(portal, ordering.STEP_SUMMARY, order, intake, token,
+                   problems={key: refusal.reasons if key == "submit" else refusal.message})
+
+
 def _render(portal, step: str, order=None, intake=None, token: str = "", **extra):
     context = page.step_context(current_app, portal, step, order, intake, token, **extra)
     status = 422 if extra.get("problems") else 200
@@ -123,13 +143,9 @@ def save(code: str, token: str, step: str):
     answers = ordering.clean(step, request.form)
     offers = drafts.offers_for(portal)
     problems = ordering.step_problems(step, answers, offers)
-    if not problems:
-        try:
-            drafts.save_step(order, intake, step, answers, offers, ip=client_ip())
-        except workflow.Refused as refusal:
-            problems = {"": refusal.message}
     if problems:
         return _render(portal, step, order, intake, token, submitted=answers, problems=problems)
+    drafts.save_step(order, intake, step, answers, offers, ip=client_ip())
     return redirect(url_for(".step", code=code, token=token, step=page.next_step(step)), 303)
 
 
@@ -171,11 +187,7 @@ def upload(code: str, token: str):
 def send_code(code: str, token: str):
     portal = _portal(code)
     order, intake = _draft(portal, token)
-    try:
-        masked = address.send_code(current_app, order, intake, ip=client_ip())
-    except workflow.Refused as refusal:
-        return _render(portal, ordering.STEP_SUMMARY, order, intake, token,
-                       problems={"code": refusal.message})
+    masked = address.send_code(current_app, order, intake, ip=client_ip())
     outbox.wake(current_app)
     flash(f"Un code de confirmation vient d'être envoyé à {masked}. Il est valable "
           f"{address.CODES.minutes} minutes.", "success")
@@ -188,12 +200,7 @@ def send_code(code: str, token: str):
 def confirm_address(code: str, token: str):
     portal = _portal(code)
     order, intake = _draft(portal, token)
-    try:
-        address.check_code(current_app, order, intake, request.form.get("code", ""),
-                           ip=client_ip())
-    except workflow.Refused as refusal:
-        return _render(portal, ordering.STEP_SUMMARY, order, intake, token,
-                       problems={"code": refusal.message})
+    address.check_code(current_app, order, intake, request.form.get("code", ""), ip=client_ip())
     flash("Votre adresse e-mail est confirmée.", "success")
     return redirect(url_for(".step", code=code, token=token, step=ordering.STEP_SUMMARY,
                             _anchor="envoi"), 303)
@@ -204,11 +211,7 @@ def confirm_address(code: str, token: str):
 def submit(code: str, token: str):
     portal = _portal(code)
     order, intake = _draft(portal, token)
-    try:
-        sent = submission.submit(current_app, order, proven_by_link=False, ip=client_ip())
-    except workflow.Refused as refusal:
-        return _render(portal, ordering.STEP_SUMMARY, order, intake, token,
-                       problems={"submit": refusal.reasons})
+    sent = submission.submit(current_app, order, proven_by_link=False, ip=client_ip())
     flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement "
           f"{portal.ae.name}. Un accusé de réception vient de vous être envoyé par e-mail.",
           "success")
