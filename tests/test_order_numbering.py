@@ -14,8 +14,8 @@ from playhouse.db_url import connect
 
 import database
 from database import LATEST_VERSION, current_version, migrate_database
-from models import (AuditEvent, Notification, Offer, Order, OrderIntake, OrderNumber, Portal, db,
-                    next_order_number)
+from models import (AuditEvent, Company, Notification, Offer, Order, OrderIntake, OrderNumber,
+                    Portal, db, next_order_number)
 from models.portal_codes import CODE_PATTERN
 from services.intake import drafts, messages
 from tests.conftest import csrf_token_from, make_test_app
@@ -64,8 +64,7 @@ def test_twenty_requesters_posting_the_first_step_at_once_get_twenty_numbers(app
     assert OrderNumber.get_by_id(1).last == numbers[-1]
     # Each requester was told their own order's number, on their own draft's next step.
     for n, page in answers:
-        order = (Order.select().join(Order.company.rel_model)
-                 .where(Order.company.rel_model.name == f"Société {n}").get())
+        order = Order.select().join(Company).where(Company.name == f"Société {n}").get()
         assert page.status_code == 200
         shown = text(page)
         assert f"Votre commande N° {order.number} est commencée." in shown
