@@ -79,7 +79,7 @@ def _draft_context(order, problems=None) -> dict:
     """For an order still in « Saisie des informations »: what « Envoyer la commande » lacks,
     and whether its ordering page can take the requester back to the steps."""
     if order.phase != workflow.PHASE_ENTRY:
-        return {}
+        return {"submission_problems": problems} if problems else {}
     portal = Portal.get_by_id(order.portal_id)
     return {"draft": True,
             "submission_blockers": submission.blockers(drafts_order(order), proven_by_link=True),

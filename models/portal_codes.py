@@ -21,5 +21,5 @@ def unique_code(name: str, taken: set[str]) -> str:
     code, n = base, 1
     while code in taken:
         n += 1
-        code = f"{base[:CODE_MAX - len(str(n)) - 1]}-{n}"
+        code = f"{base[:CODE_MAX - len(str(n)) - 1].rstrip('-')}-{n}"
     return code

@@ -96,10 +96,6 @@ def test_an_abandoned_draft_is_cancelled_and_the_requester_told_with_the_link(
     assert notice.state == "sent" and notice.recipient == "alice1@exemple.fr"
 
 
-@pytest.mark.xfail(strict=True, raises=LookupError,
-                   reason="blueprints/ordering.py _draft: abort(html, 404) is not a werkzeug "
-                          "abort signature (LookupError: no exception for '<!doctype html>…'), "
-                          "so every invalid ordering link answers 500")
 def test_the_ordering_pages_link_no_longer_opens_a_cancelled_draft(app, client, portal):
     abandoned = draft(app, portal, 1, days_ago=31)
     with app.app_context():

@@ -218,10 +218,6 @@ def test_a_second_post_changes_nothing(app, client, complete):
     assert len(received_events(order)) == 1 and len(acknowledgements(order)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="blueprints/followup.py submit: the refusal's reasons are "
-                                       "only shown through _draft_context, which is empty once "
-                                       "the order is sent, so a second post answers 422 with "
-                                       "no word of why")
 def test_a_second_post_says_the_order_was_already_sent(client, complete):
     order, path = complete
     envoi(client, path)
@@ -374,9 +370,6 @@ def test_the_digest_counts_an_order_once_it_is_sent(app, client, complete, make_
 
 # --- Two steps saved at once -------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="services/intake/drafts.py save_step: steps_done is "
-                                       "rebuilt from the intake read before the order is locked, "
-                                       "so of two steps saved at once one is forgotten")
 def test_two_steps_saved_at_once_both_count(app, client, portal):
     order = make_draft(app, portal, steps=("porteur", "mandataire"))
     path = followup_path(app, order)

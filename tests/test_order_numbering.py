@@ -225,8 +225,6 @@ def test_an_upgraded_portal_takes_orders_at_its_code(tmp_path, database_url, mon
         database.close_pooled_connections(db.obj)
 
 
-@pytest.mark.xfail(strict=True, reason="models/portal_codes.py unique_code: a name cut at "
-                                       "CODE_MAX before a hyphen numbers as « …--2 »")
 def test_long_names_that_share_a_code_are_numbered_into_a_well_formed_code():
     from models.portal_codes import unique_code
 

@@ -112,8 +112,6 @@ def test_company_step_refusals(changes, field, message):
     assert problems("societe", **changes) == {field: message}
 
 
-@pytest.mark.xfail(strict=True, reason="« La raison sociale est trop long » : the adjective does "
-                                       "not agree (workflow/ordering.py _text_problem)")
 def test_a_too_long_company_name_is_refused_in_correct_french():
     assert problems("societe", company_name="A" * 201) == {
         "company_name": "La raison sociale est trop longue ou illisible (maximum 200 caractères)."}

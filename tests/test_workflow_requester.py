@@ -86,6 +86,12 @@ def test_the_state_in_the_requesters_words(phase, substate, expected):
     assert expected in wf.requester_state_text(order(phase=phase, substate=substate))
 
 
+def test_a_smart_card_order_is_told_of_its_card():
+    assert wf.requester_state_text(order(phase="handover", substate=None, medium="card")) == (
+        "Votre certificat a été généré : la carte à puce vous est remise.")
+    assert "sur la clé USB" in wf.requester_state_text(order(phase="generation", substate=None))
+
+
 @pytest.mark.parametrize("phase, substate, after", [
     ("entry", None, ("entry", None)),
     ("validation", "to_check", ("validation", "to_check")),

@@ -72,11 +72,12 @@ def clean(step: str, form: Mapping[str, str]) -> dict[str, str]:
     return {field.name: (form.get(field.name) or "").strip() for field in FIELDS.get(step, ())}
 
 
-def _text_problem(value: str, what: str, maximum: int) -> str | None:
+def _text_problem(value: str, what: str, maximum: int, long: str = "long") -> str | None:
+    """``long``: the adjective as ``what`` takes it (« La raison sociale est trop longue »)."""
     if not value:
         return f"{what} est obligatoire."
     if len(value) > maximum or not value.isprintable():
-        return f"{what} est trop long ou illisible (maximum {maximum} caractères)."
+        return f"{what} est trop {long} ou illisible (maximum {maximum} caractères)."
     return None
 
 
@@ -128,7 +129,7 @@ def step_problems(step: str, answers: Mapping[str, str],
     if step == STEP_COMPANY:
         problems = {
             "company_name": _text_problem(answers.get("company_name", ""), "La raison sociale",
-                                          COMPANY_MAX),
+                                          COMPANY_MAX, long="longue"),
             "siren": siren_problem(answers.get("siren")),
             "rcs": None if answers.get("rcs") in (YES, NO)
             else "Indiquez si la société est immatriculée au RCS.",

@@ -71,6 +71,8 @@ REQUESTER_SUBSTATE_TEXT = {
 
 def requester_state_text(order) -> str:
     text = REQUESTER_PHASE_TEXT.get(order.phase, label(PHASES, order.phase))
+    if getattr(order, "medium", "usb") == "card":  # the holder's certificate goes on a smart card
+        text = text.replace("la clé USB", "la carte à puce")
     if order.phase == PHASE_VALIDATION and order.substate in REQUESTER_SUBSTATE_TEXT:
         text += " " + REQUESTER_SUBSTATE_TEXT[order.substate]
     return text

@@ -176,6 +176,7 @@ def save_step(order: Order, intake: OrderIntake, step: str, answers: dict[str, s
             raise workflow.Refused(["La commande a déjà été envoyée : elle ne peut plus être "
                                     "modifiée ici. Suivez-la depuis le lien reçu par e-mail."])
         _write_step(current, step, answers, offers)
+        intake = OrderIntake.get_by_id(intake.id)  # as it is now, under the order's lock
         done = set(filter(None, intake.steps_done.split(","))) | {step}
         OrderIntake.update(steps_done=",".join(s for s in ordering.STEPS if s in done)).where(
             OrderIntake.id == intake.id).execute()
