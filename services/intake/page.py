@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from flask import Flask, url_for
 
-from models import Order, OrderIntake, Portal, utcnow
+from models import Document, Order, OrderIntake, Portal, utcnow
 from services import public_links
 from services.intake import address, drafts, pieces, submission
 from workflow import ordering
@@ -55,7 +55,7 @@ def _form_values(step: str, order: Order | None, intake: OrderIntake | None,
 def step_context(app: Flask, portal: Portal, step: str, order: Order | None,
                  intake: OrderIntake | None, token: str, *, submitted: dict | None = None,
                  problems: dict | None = None, message: str | None = None) -> dict:
-    offers = drafts.offers_for(portal)
+    offers = drafts.offers_for(portal) if step == ordering.STEP_PRODUCT else []
     context = dict(
         portal=portal, ae=portal.ae, public_ae=portal.ae, step=step, title=ordering.STEPS[step], token=token,
         order=order, intake=intake, steps=_steps(portal, step, intake, token),
@@ -65,18 +65,20 @@ def step_context(app: Flask, portal: Portal, step: str, order: Order | None,
         civilities=ordering.CIVILITIES, yes=ordering.YES, no=ordering.NO,
         max_bytes=pieces.store().max_bytes)
     if order is not None and step in (ordering.STEP_PIECES, ordering.STEP_SUMMARY):
-        context["rows"] = pieces.rows(order)
-    if order is not None and step == ordering.STEP_SUMMARY:
-        context.update(_summary(order, intake))
+        documents = list(Document.current_of(order.id))
+        context["rows"] = pieces.rows(order, documents)
+        if step == ordering.STEP_SUMMARY:
+            context.update(_summary(order, intake, documents))
     return context
 
 
-def _summary(order: Order, intake: OrderIntake) -> dict:
+def _summary(order: Order, intake: OrderIntake, documents: list[Document]) -> dict:
     answers = drafts.answers_of(order, intake)
     now = utcnow()
     return dict(
         answers=answers,
-        blockers=submission.blockers(order, proven_by_link=False),
+        blockers=submission.blockers(order, proven_by_link=False, intake=intake,
+                                     documents=documents),
         verified=address.is_verified(order, intake),
         masked_email=public_links.mask_contact(order.requester_email),
         code_pending=(intake.code_nonce is not None and intake.code_email == order.requester_email

@@ -14,9 +14,11 @@ def store() -> DocumentStore:
     return document_store()
 
 
-def rows(order: Order) -> list[workflow.DocumentRow]:
-    """The pieces to upload for the answers given so far, with what was received."""
-    current = Document.current_of(order.id)
+def rows(order: Order, current: list[Document] | None = None) -> list[workflow.DocumentRow]:
+    """The pieces to upload for the answers given so far, with what was received (from the
+    order's ``current`` documents when the caller has read them)."""
+    if current is None:
+        current = list(Document.current_of(order.id))
     return [row for row in workflow.document_rows(order, current)
             if row.category == workflow.CATEGORY_SUPPORTING]
 

@@ -21,12 +21,16 @@ VIA_ORDERING_PAGE = "page de commande"
 VIA_FOLLOWUP_PAGE = "page de suivi"
 
 
-def blockers(order: Order, *, proven_by_link: bool) -> list[str]:
-    """What the order (loaded with its people) still lacks before it can be sent."""
-    intake = OrderIntake.get_or_none(OrderIntake.order == order.id)
+def blockers(order: Order, *, proven_by_link: bool, intake: OrderIntake | None = None,
+             documents: list[Document] | None = None) -> list[str]:
+    """What the order (loaded with its people) still lacks before it can be sent. A page
+    that has read the intake and the current documents already passes them."""
+    if intake is None:
+        intake = OrderIntake.get_or_none(OrderIntake.order == order.id)
+    if documents is None:
+        documents = list(Document.current_of(order.id))
     verified = proven_by_link or (intake is not None and address.is_verified(order, intake))
-    return ordering.submission_blockers(order, Document.current_of(order.id),
-                                        answers_of(order, intake), verified)
+    return ordering.submission_blockers(order, documents, answers_of(order, intake), verified)
 
 
 def submit(app: Flask, order: Order, *, proven_by_link: bool, ip: str = "") -> Order:
