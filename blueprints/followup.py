@@ -101,8 +101,9 @@ def submit(token: str):
     except workflow.Refused as refusal:
         context = followup.page(order, token, **_draft_context(order, refusal.reasons))
         return render_template(PAGE, **context), 422
-    flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement. Un "
-          f"accusé de réception vient de vous être envoyé par e-mail.", "success")
+    flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement "
+          f"{sent.ae.name}. Un accusé de réception vient de vous être envoyé par e-mail.",
+          "success")
     return redirect(url_for(".show", token=token), 303)
 
 

@@ -402,8 +402,8 @@ def test_draft_completed_and_sent_from_its_followup_link(new_page, site, tmp_pat
     screenshot(requester, "suivi-brouillon-complet", full_page=True)
     envoi.get_by_role("button", name="Envoyer la commande").click()
     expect(requester.get_by_role("status").first).to_have_text(
-        f"Votre commande N° {number} est envoyée à l'Autorité d'Enregistrement. Un accusé de "
-        f"réception vient de vous être envoyé par e-mail.")
+        f"Votre commande N° {number} est envoyée à l'Autorité d'Enregistrement BPOI. Un accusé "
+        f"de réception vient de vous être envoyé par e-mail.")
     expect(requester.locator("body")).to_contain_text(
         "Votre dossier est en cours de vérification par l'Autorité d'Enregistrement. "
         "Vos pièces justificatives sont en cours de vérification.")

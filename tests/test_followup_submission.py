@@ -175,8 +175,8 @@ def test_sending_moves_the_draft_to_the_ae_audited_and_acknowledged(app, client,
     assert sent.requester_modified_at is None  # nothing « modifié par le demandeur » to flag
 
     page = text(client.get(path))
-    assert (f"Votre commande N° {order.number} est envoyée à l'Autorité d'Enregistrement. Un "
-            f"accusé de réception vient de vous être envoyé par e-mail.") in page
+    assert (f"Votre commande N° {order.number} est envoyée à l'Autorité d'Enregistrement BPOI. "
+            f"Un accusé de réception vient de vous être envoyé par e-mail.") in page
     assert ("Votre dossier est en cours de vérification par l'Autorité d'Enregistrement. Vos "
             "pièces justificatives sont en cours de vérification.") in page
     assert "Reprendre la saisie de la commande" not in page
