@@ -93,6 +93,10 @@ class Config:
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
         # --- Orders placed on the portals' ordering pages ---
         self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled
+        self.RADESK_ORDERING_LIMIT_PER_ADDRESS = env.get("RADESK_ORDERING_LIMIT_PER_ADDRESS",
+                                                         "20 per hour;100 per day")
+        self.RADESK_ORDERING_LIMIT_PER_PORTAL = env.get("RADESK_ORDERING_LIMIT_PER_PORTAL",
+                                                        "300 per hour")
         # --- Signature of the contractual documents ---
         self.RADESK_SIGNATURE_LINK_DAYS = int(env.get("RADESK_SIGNATURE_LINK_DAYS", "14"))
         self.RADESK_SIGNATURE_REMINDER_HOURS = float(env.get("RADESK_SIGNATURE_REMINDER_HOURS", "72"))

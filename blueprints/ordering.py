@@ -17,6 +17,7 @@ from adapters.document_store import RefusedDocument
 from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, htmx, limiter
 from models import Portal
+from models.portal_codes import CODE_MAX, CODE_PATTERN
 from services.intake import address, drafts, page, pieces, submission
 from services.messaging import followup, outbox
 from workflow import ordering
@@ -36,21 +37,21 @@ def _per_portal() -> str:
     return f"portail:{request.view_args.get('code', '')}"
 
 
-new_orders_limit = [limiter.limit("20 per hour;100 per day", key_func=client_ip),
-                    limiter.limit("300 per hour", key_func=_per_portal)]
+# New drafts, per address and per portal (settings); changes and codes, per address.
+new_orders_per_address = limiter.limit(
+    lambda: current_app.config["RADESK_ORDERING_LIMIT_PER_ADDRESS"], key_func=client_ip)
+new_orders_per_portal = limiter.limit(
+    lambda: current_app.config["RADESK_ORDERING_LIMIT_PER_PORTAL"], key_func=_per_portal)
 changes_limit = limiter.limit("240 per hour", key_func=client_ip)
 codes_limit = limiter.limit("20 per hour", key_func=client_ip)
 
 
 def _portal(code: str) -> Portal:
-    portal = Portal.open_by_code(code) if ordering_code_plausible(code) else None
+    plausible = len(code) <= CODE_MAX and CODE_PATTERN.fullmatch(code)
+    portal = Portal.open_by_code(code) if plausible else None
     if portal is None:
         abort(404)
     return portal
-
-
-def ordering_code_plausible(code: str) -> bool:
-    return len(code) <= 60 and code.replace("-", "").isalnum()
 
 
 def _draft(portal: Portal, token: str):
@@ -100,8 +101,8 @@ def start(code: str):
 
 
 @bp.post("/<code>")
-@new_orders_limit[0]
-@new_orders_limit[1]
+@new_orders_per_address
+@new_orders_per_portal
 def create(code: str):
     portal = _portal(code)
     answers = ordering.clean(ordering.STEP_COMPANY, request.form)

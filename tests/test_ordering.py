@@ -160,6 +160,22 @@ def test_too_many_new_orders_from_one_address_are_refused(client, portal):
     assert Order.select().count() == 20
 
 
+def test_too_many_new_orders_on_one_portal_are_refused_whatever_the_address(app, portal):
+    app.config["RADESK_ORDERING_LIMIT_PER_PORTAL"] = "3 per hour"
+    for n in range(4):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
+        token = csrf_token_from(page(client, PORTAL))
+        answer = client.post(PORTAL, data={"csrf_token": token, **COMPANY})
+        assert answer.status_code == (303 if n < 3 else 429)
+    assert Order.select().count() == 3
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.9"
+    token = csrf_token_from(page(other, "/commander/bpoi-rhone"))
+    assert other.post("/commander/bpoi-rhone",
+                      data={"csrf_token": token, **COMPANY}).status_code == 303
+
+
 # --- The next steps ------------------------------------------------------------------------------
 
 def test_each_step_is_saved_and_a_refused_one_keeps_what_was_typed(client, portal):
