@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
+from bench.timers import FunctionTimer  # noqa: E402
 from models import AE, Company, Operator, Order, Person, Portal, db, utcnow  # noqa: E402
 from demo import generation_local  # noqa: E402
 from token_bridge import provision  # noqa: E402
@@ -72,25 +73,9 @@ def bare_key_pair(module: str, serial: str, key_type: str) -> float:
     return elapsed
 
 
-class KeyGenerationTimer:
+def key_generation_timer() -> FunctionTimer:
     """Times the key-pair generation inside the whole generation (same function, wrapped)."""
-
-    def __init__(self):
-        self.last = 0.0
-        self._original = provision.generate_keypair_in_session
-
-    def __enter__(self):
-        def timed(*arguments, **keywords):
-            started = time.perf_counter()
-            try:
-                return self._original(*arguments, **keywords)
-            finally:
-                self.last = time.perf_counter() - started
-        provision.generate_keypair_in_session = timed
-        return self
-
-    def __exit__(self, *exc):
-        provision.generate_keypair_in_session = self._original
+    return FunctionTimer(provision, "generate_keypair_in_session")
 
 
 def run(rounds: int, key_types: list[str]) -> None:
@@ -98,7 +83,7 @@ def run(rounds: int, key_types: list[str]) -> None:
         app, conf, ae, portal, aet = setup(Path(temporary))
         module = app.config["PKCS11_MODULE"]
         number = 970000
-        with app.app_context(), KeyGenerationTimer() as timer:
+        with app.app_context(), key_generation_timer() as timer:
             for key_type in key_types:
                 bare, whole, added = [], [], []
                 for round_ in range(rounds + 1):  # the first round warms up, and is not counted

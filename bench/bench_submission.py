@@ -40,6 +40,7 @@ from werkzeug.datastructures import FileStorage  # noqa: E402
 from werkzeug.test import encode_multipart  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.timers import FunctionTimer  # noqa: E402
 from models import AE, Company, Offer, Order, OrderIntake, Person, Portal, db  # noqa: E402
 from services.dossiers import documents  # noqa: E402
 from services.intake import address, pieces  # noqa: E402
@@ -136,25 +137,9 @@ def setup(folder: Path):
     return app, ae.id, portal.id
 
 
-class ImportTimer:
+def import_timer() -> FunctionTimer:
     """The time the ordering page spends inside import_document (same function, wrapped)."""
-
-    def __init__(self):
-        self.seconds = 0.0
-        self._original = pieces.import_document
-
-    def __enter__(self):
-        def timed(*arguments, **keywords):
-            started = time.perf_counter()
-            try:
-                return self._original(*arguments, **keywords)
-            finally:
-                self.seconds += time.perf_counter() - started
-        pieces.import_document = timed
-        return self
-
-    def __exit__(self, *exc):
-        pieces.import_document = self._original
+    return FunctionTimer(pieces, "import_document")
 
 
 # --- One submission through the page ------------------------------------------------------------
@@ -281,7 +266,7 @@ def run(rounds: int) -> None:
             # One measure first, then the other: a slower moment of the machine hits both.
             for measure in (["page", "alone"] if round_ % 2 else ["alone", "page"]):
                 if measure == "page":
-                    with ImportTimer() as timer:
+                    with import_timer() as timer:
                         browser = submit_through_page(app, page_files, 800_000 + round_)
                 else:
                     alone_seconds = import_alone(app, ae_id, portal_id, alone_files,
