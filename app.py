@@ -22,6 +22,7 @@ from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
 from services.signing import messages as signing_messages, reminders, signatures
+from services.webhooks import delivery as webhook_delivery
 
 csrf = CSRFProtect()
 
@@ -76,6 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.SIGNATURE_REMINDERS_JOB, reminders.job, every(minutes=15)),
         Job(scheduler.DIGEST_JOB, digest.job, every(seconds=60)),
         Job(scheduler.DRAFT_EXPIRY_JOB, draft_expiry.job, every(hours=1)),
+        Job(scheduler.WEBHOOKS_JOB, webhook_delivery.job,
+            every(seconds=app.config["RADESK_WEBHOOKS_INTERVAL_SECONDS"])),
     )
 
     from cli import register_cli
@@ -115,10 +118,10 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (activation, admin, auth, followup, generation, notifications,
                             order_file, ordering, orders, pki, signature, signing, validation,
-                            viewer)
+                            viewer, webhooks_admin)
 
     for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
-                   generation, activation, signature, signing, validation, admin):
+                   generation, activation, signature, signing, validation, admin, webhooks_admin):
         app.register_blueprint(module.bp)
 
 

@@ -102,6 +102,15 @@ class Config:
         self.RADESK_SIGNATURE_REMINDER_HOURS = float(env.get("RADESK_SIGNATURE_REMINDER_HOURS", "72"))
         self.RADESK_SIGNATURE_MAX_REMINDERS = int(env.get("RADESK_SIGNATURE_MAX_REMINDERS", "3"))
         self.RADESK_SIGNATURE_CODE_CHANNEL = env.get("RADESK_SIGNATURE_CODE_CHANNEL", "email")
+        # --- Webhooks (Standard Webhooks) to the AEs' systems ---
+        # http:// endpoints are for tests and demos only: production receivers are https://.
+        self.RADESK_WEBHOOKS_ALLOW_HTTP = _bool(env.get("RADESK_WEBHOOKS_ALLOW_HTTP"))
+        self.RADESK_WEBHOOKS_INTERVAL_SECONDS = float(env.get("RADESK_WEBHOOKS_INTERVAL_SECONDS", "10"))
+        self.RADESK_WEBHOOKS_MAX_TRIES = int(env.get("RADESK_WEBHOOKS_MAX_TRIES", "10"))
+        self.RADESK_WEBHOOKS_BACKOFF_SECONDS = float(env.get("RADESK_WEBHOOKS_BACKOFF_SECONDS", "30"))
+        self.RADESK_WEBHOOKS_TIMEOUT_SECONDS = float(env.get("RADESK_WEBHOOKS_TIMEOUT_SECONDS", "10"))
+        # CA certificates (PEM file) trusted for the receivers' TLS; empty: the usual bundle.
+        self.RADESK_WEBHOOKS_CA_BUNDLE = env.get("RADESK_WEBHOOKS_CA_BUNDLE") or None
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -200,6 +200,14 @@ def _v11_ordering_pages(database: Database) -> None:
     OrderNumber.insert(id=1).on_conflict_ignore().execute()
 
 
+def _v13_webhooks(database: Database) -> None:
+    """v13: the AEs' webhook endpoints, the events written with the changes they report, and
+    their deliveries."""
+    from models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+    database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -211,6 +219,7 @@ MIGRATIONS = {
     9: _v9_list_filter_indexes,
     10: _v10_login_sessions,
     11: _v11_ordering_pages,
+    13: _v13_webhooks,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

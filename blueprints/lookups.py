@@ -8,8 +8,10 @@ from typing import TypeVar
 from flask import abort
 
 from blueprints.common import current_operator
-from models import Document, Notification, Operator, Order, OrderRow, SignatureRequest
+from models import (Document, Notification, Operator, Order, OrderRow, SignatureRequest,
+                    WebhookDelivery, WebhookEndpoint)
 from services import administration
+from services.webhooks import endpoints as webhook_endpoints
 
 Row = TypeVar("Row")
 Part = TypeVar("Part", bound=OrderRow)
@@ -42,3 +44,13 @@ def notification_or_404(order: Order, notification_id: int) -> Notification:
 def operator_or_404(operator_id: int) -> Operator:
     """An operator of the logged-in operator's AE."""
     return _found(administration.operator_of_ae(current_operator().ae_id, operator_id))
+
+
+def webhook_endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
+    """A webhook endpoint of the logged-in operator's AE."""
+    return _found(webhook_endpoints.endpoint_of_ae(current_operator().ae_id, endpoint_id))
+
+
+def webhook_delivery_or_404(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
+    """A delivery to ``endpoint`` (which must come from webhook_endpoint_or_404)."""
+    return _found(webhook_endpoints.delivery_of_endpoint(endpoint, delivery_id))

@@ -18,6 +18,7 @@ from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
 from models.scope import OperatorScope
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
+from models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 # Every table, for a fresh database (peewee orders them by their foreign keys).
 ALL_MODELS = [
@@ -25,7 +26,7 @@ ALL_MODELS = [
     Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
     SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
-    LoginSession, Offer, OrderNumber, OrderIntake,
+    LoginSession, Offer, OrderNumber, OrderIntake, WebhookEndpoint, WebhookEvent, WebhookDelivery,
 ]
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderIntake",
     "OrderNumber", "OrderReview", "OrderRow",
     "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
-    "SignatureMessage", "SignatureRequest", "TrustedCA", "db", "holder_search_fields",
+    "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
+    "WebhookEvent", "db", "holder_search_fields",
     "next_order_number", "search_key", "utcnow",
 ]

@@ -24,6 +24,7 @@ from models import Document, Operator, Order, db, utcnow
 from services import audit
 from services.messaging import outbox
 from services.signing import signatures
+from services.webhooks import events as webhooks
 
 ACTION_FLAGS = "validation_flags_updated"
 ACTION_VALIDATED = "order_validated"
@@ -136,6 +137,7 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
                      details={"reglement": "oui", "dossier_complet": "oui",
                               "certificat": certificate_fingerprint,
                               "phase": workflow.PHASES[phase]})
+        webhooks.emit(current, webhooks.ORDER_VALIDATED)
 
 
 # --- « Mettre en attente », « Reprendre », « Refuser la commande » --------------------------------
@@ -209,6 +211,7 @@ def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str =
          .execute())
         audit.record(ACTION_REFUSED, operator=operator, order=current, ip=ip,
                      details={"commentaire": comment, "phase": workflow.PHASES[phase]})
+        webhooks.emit(current, webhooks.ORDER_REFUSED, {"commentaire": comment})
     outbox.wake(app)
 
 

@@ -2,7 +2,8 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import Document, Notification, OperatorScope, Order, Portal, SignatureRequest, utcnow
+from models import (Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
+                    WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -23,9 +24,17 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                             email="y@example.org", link_nonce="n",
                                             expires_at=utcnow())
     their_operator = make_operator(theirs)  # the administration screen takes operator ids
+    # A webhook endpoint of the other AE, and a failed delivery to it (« Renvoyer »).
+    their_endpoint = WebhookEndpoint.create(ae=theirs, url="https://atlantique.example/hooks",
+                                            event_types="commande.validee", secret="whsec_x")
+    their_event = WebhookEvent.create(ae=theirs, order=their_order, type="commande.validee",
+                                      payload="{}", webhook_id="msg_theirs")
+    their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
+                                            order=their_order, state="failed")
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_document": their_document, "their_notification": their_notification,
-            "their_request": their_request}
+            "their_request": their_request, "their_endpoint": their_endpoint,
+            "their_delivery": their_delivery}
 
 
 def foreign_value(argument: str, data: dict):
@@ -41,6 +50,8 @@ def foreign_value(argument: str, data: dict):
         "secret": "x" * 43,
         "request_id": data["their_request"].id,  # a signature request
         "operator_id": data["their_operator"].id,  # administration
+        "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
+        "delivery_id": data["their_delivery"].id,
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

@@ -23,6 +23,7 @@ from models import AE, Activation, Order, Person, db, utcnow
 from services import audit, public_links
 from services.certificates import generation
 from services.certificates.generation import SignedInstruction
+from services.webhooks import events as webhooks
 from adapters.sms import SmsError, gateway
 from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
 
@@ -119,6 +120,7 @@ def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation
         audit.record(ACTION_DELIVERED, operator=operator, order=order, ip=ip,
                      details={"certificate": state.row.serial_hex, "channel": channel,
                               "recipient": recipient})
+        webhooks.emit(order, webhooks.CERTIFICATE_HANDED_OVER, webhooks.certificate_data(state.row))
     _send_link(app, activation, order, secret)
     send_code(app, activation, operator=operator, ip=ip)
     return activation
@@ -272,6 +274,7 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
             Order.id == order.id).execute()
         audit.record(ACTION_ACTIVATED, order=order, actor=HOLDER, ip=ip,
                      details={"certificate": state.row.serial_hex})
+        webhooks.emit(order, webhooks.CERTIFICATE_ACTIVATED, webhooks.certificate_data(state.row))
     return Order.get_by_id(order.id)
 
 

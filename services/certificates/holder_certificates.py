@@ -11,7 +11,9 @@ from flask import Flask
 
 import workflow
 from adapters.ca import HolderCA, HolderIdentity, get_ca
-from models import AE, Company, HolderCertificate, IssuedCertificate, Operator, Order, Person
+from models import (AE, Company, HolderCertificate, IssuedCertificate, Operator, Order, Person,
+                    db)
+from services.webhooks import events as webhooks
 
 REVOCATION_REASONS = {  # what an AEA may choose, in French (RFC 5280 names)
     "keyCompromise": "Compromission de la clé",
@@ -103,6 +105,7 @@ def revoke_unwritten(app: Flask, order: Order, operator: Operator | None, *,
     for state in pending:
         ca.revoke(state.row.serial_hex, UNWRITTEN_REVOCATION_REASON, operator=operator, ip=ip,
                   order=order)
+        _report_revoked(order, state.row, UNWRITTEN_REVOCATION_REASON)
     return [state.row.serial_hex for state in pending]
 
 
@@ -118,4 +121,13 @@ def revoke(app: Flask, order: Order, operator: Operator, *, reason: object, conf
     if problems:
         raise workflow.Refused(problems)
     get_holder_ca(app).revoke(state.row.serial_hex, reason, operator=operator, ip=ip, order=order)
+    _report_revoked(order, state.row, reason)
     return next(s for s in certificates_of(order) if s.row.id == state.row.id)
+
+
+def _report_revoked(order: Order, row: HolderCertificate, reason: str) -> None:
+    """The CA revokes outside any transaction of ours (it publishes its CRL once the revocation
+    is committed, and may be a remote CA): the event is written once it has answered."""
+    data = webhooks.certificate_data(row, motif_revocation=reason)
+    with db.atomic():
+        webhooks.emit(order, webhooks.CERTIFICATE_REVOKED, data)

@@ -32,6 +32,7 @@ from services.certificates.holder_certificates import (UNWRITTEN_REVOCATION_REAS
                                                        get_holder_ca, holder_identity)
 from services.certificates.instructions import (SignedInstruction, activation_pin, expires_at,
                                                 sign_instruction)
+from services.webhooks import events as webhooks
 
 MAX_CSR_CHARS = 16_384
 SUBJECT_NAMES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN",
@@ -170,6 +171,7 @@ def _record_issued(attempt, order, operator, certificate: x509.Certificate,
             issued_by=operator.id)
         audit.record(ACTION_ISSUED, operator=operator, order=order, ip=ip,
                      details=certificate_details(row))
+        webhooks.emit(order, webhooks.CERTIFICATE_ISSUED, webhooks.certificate_data(row))
     return row
 
 

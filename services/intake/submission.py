@@ -15,6 +15,7 @@ from services.dossiers.documents import REQUESTER
 from services.intake import address, messages
 from services.intake.drafts import answers_of
 from services.messaging import notifications, outbox
+from services.webhooks import events as webhooks
 from workflow import ordering
 
 VIA_ORDERING_PAGE = "page de commande"
@@ -52,6 +53,7 @@ def submit(app: Flask, order: Order, *, proven_by_link: bool, ip: str = "") -> O
         audit.record(ACTION_ORDER_RECEIVED, order=current, actor=REQUESTER, ip=ip,
                      details={"portal": current.portal.name, "number": current.number,
                               "via": VIA_FOLLOWUP_PAGE if proven_by_link else VIA_ORDERING_PAGE})
+        webhooks.emit(current, webhooks.ORDER_RECEIVED)
         if current.requester_email:
             notifications.queue(current, messages.acknowledgement_message(current),
                                 operator=None, sender=app.config["MAIL_DEFAULT_SENDER"], ip=ip,

@@ -22,6 +22,7 @@ from models import Notification, Operator, Order, db, utcnow
 from services import audit
 from services.messaging.drafts import Draft, message_problems
 from services.messaging.wordings import SYSTEM_TYPES
+from services.webhooks import events as webhooks
 
 TYPES_KEY = "radesk_notification_types"
 
@@ -94,6 +95,8 @@ def queue(order: Order, draft_: Draft, *, operator: Operator | None, sender: str
         audit.record("notification_queued", operator=operator, order=current, ip=ip, actor=actor,
                      details={"notification": notification.id, "type": type_label(draft_.type),
                               "recipient": draft_.recipient, "subject": draft_.subject})
+        if operator is not None and draft_.type in webhooks.INCOMPLETE_REASONS:
+            webhooks.emit(current, webhooks.ORDER_INCOMPLETE, webhooks.incomplete_data(draft_.type))
     return notification
 
 

@@ -19,6 +19,7 @@ from services import audit, public_links
 from services.dossiers import documents
 from services.messaging import drafts, outbox
 from services.signing import contracts
+from services.webhooks import events as webhooks
 from services.signing.signatures import (ACTION_CANCELLED, ACTION_LINK_RESENT, ACTION_SENT,
                                          GENERATOR, TYPE_REQUESTER_SENT, TYPE_SIGNER_LINK,
                                          cancel_open_requests, code_channel, contract_data,
@@ -97,6 +98,7 @@ def _start_round(app: Flask, order: Order, by_kind: dict, operator: Operator,
     audit.record(ACTION_SENT, operator=operator, order=order, ip=ip,
                  details={"documents": labels(workflow.contractual_kinds(order)),
                           "signataires": listed, "expire": paris_date(expires)})
+    webhooks.emit(order, webhooks.ORDER_SENT_FOR_SIGNATURE)
     return requests
 
 

@@ -23,6 +23,7 @@ from services.dossiers import documents
 from services.signing import contracts
 from services.signing.codes import spend_code
 from services.messaging import outbox
+from services.webhooks import events as webhooks
 from services.signing.signatures import (ACTION_DECLINED, ACTION_OPENED, ACTION_SIGNED,
                                          TYPE_OPERATOR_DECLINED, current_documents, lock_order,
                                          order_lock, order_with_people, queue, signer_detail)
@@ -187,6 +188,8 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
         substate = workflow.compute_substate(locked, current_documents(order.id))
         if substate != locked.substate:
             Order.update(substate=substate).where(Order.id == order.id).execute()
+            if substate == workflow.SUBSTATE_TO_VALIDATE:
+                webhooks.emit(locked, webhooks.ORDER_SIGNED)
         audit.record(ACTION_SIGNED, order=locked, ip=ip, actor=f"{request.name} (signataire)",
                      details={"document": workflow.document_kind_label(item.kind),
                               "signataire": signer_detail(request),
