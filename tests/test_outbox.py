@@ -262,10 +262,11 @@ def test_flush_says_so_when_the_server_is_down(app, runner, desk):
 def test_the_app_registers_its_jobs_with_the_configured_interval(tmp_path, database_url):
     app = create_app({"TESTING": True, "INSTANCE_PATH": tmp_path / "instance",
                       "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-                      "RADESK_OUTBOX_INTERVAL_SECONDS": 7})
+                      "RADESK_OUTBOX_INTERVAL_SECONDS": 7, "RADESK_WEBHOOKS_INTERVAL_SECONDS": 3})
     jobs = {job.id: job for job in scheduler.jobs(app)}
-    assert set(jobs) == {"outbox", "signature_reminders", "digest", "draft_expiry"}
+    assert set(jobs) == {"outbox", "signature_reminders", "digest", "draft_expiry", "webhooks"}
     assert jobs["outbox"].trigger == {"trigger": "interval", "seconds": 7.0}
+    assert jobs["webhooks"].trigger == {"trigger": "interval", "seconds": 3.0}
     assert jobs["signature_reminders"].trigger == {"trigger": "interval", "minutes": 15.0}
 
 

@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+import scheduler
 import workflow
 from models import Document, Order, WebhookDelivery, WebhookEndpoint, WebhookEvent, db
 from services import validation
@@ -122,6 +123,16 @@ def test_a_validation_reaches_the_receiver_signed(desk, make_order):
     assert (sent.state, sent.tries, sent.last_status, sent.response_excerpt) == ("sent", 1, 200, "ok")
     assert sent.sent_at is not None and sent.last_error is None
     assert deliver(app).attempted == 0  # nothing more to send
+
+
+def test_the_scheduler_runs_the_webhooks_job(desk, make_order):
+    app, ae, _ = desk
+    with Receiver() as receiver:
+        declare(app, ae, receiver.url)
+        emit(make_order(ae), events.ORDER_RECEIVED)
+        job = {job.id: job for job in scheduler.jobs(app)}[scheduler.WEBHOOKS_JOB]
+        assert scheduler.run_job(app, job).sent == 1
+    assert len(receiver.received) == 1
 
 
 def test_a_receiver_down_for_ten_events_gets_each_once_in_order(desk, make_order):
