@@ -188,23 +188,27 @@ def test_a_failed_delivery_is_shown_and_sent_again_with_renvoyer(client, desk):
     deliver(app)
     failed = WebhookDelivery.get()
     assert failed.state == "failed"
+    later = emit(order, events.CERTIFICATE_ISSUED)  # held back behind the failed one
+    assert deliver(app).attempted == 0
     page = f"{LIST}/{endpoint.id}"
     shown = text(client.get(page))
     assert (f"Commande validée {event.webhook_id} N° 960072" in shown
             and "échec 2 essai(s) — Connexion refusée par 127.0.0.1. Renvoyer" in shown)
+    assert (f"Certificat émis {later.webhook_id} N° 960072" in shown
+            and "en attente de l'envoi précédent de cette commande — " in shown)
 
     response = client.post(f"{page}/envois/{failed.id}/renvoi", data={"csrf_token": desk["token"]})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"#envoi-{failed.id}")
     assert "Envoi relancé : il part au prochain passage de la tâche d'envoi." in text(client.get(page))
     assert AuditEvent.get(AuditEvent.action == "webhook_delivery_requeued").operator_id == desk["admin"].id
     with Receiver(port) as receiver:
-        assert deliver(app).sent == 1
-    assert receiver.ids() == [event.webhook_id]  # the same event, the same id
+        assert deliver(app).sent == 2
+    assert receiver.ids() == [event.webhook_id, later.webhook_id]  # the same ids, in order
     Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
     shown = text(client.get(page))
-    assert "envoyé 1 essai(s) 200 ok" in shown and "Renvoyer" not in shown
+    assert shown.count("envoyé 1 essai(s) 200 ok") == 2 and "Renvoyer" not in shown
 
     again = client.post(f"{page}/envois/{failed.id}/renvoi", data={"csrf_token": desk["token"]},
                         follow_redirects=True)
     assert "Seul un envoi en échec peut être renvoyé." in text(again)
-    assert WebhookDelivery.get().state == "sent"
+    assert WebhookDelivery.get_by_id(failed.id).state == "sent"

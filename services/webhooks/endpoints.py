@@ -37,6 +37,7 @@ AUDIT_ACTIONS = {
 }
 STATE_LABELS = {"queued": "en attente", "sending": "en cours d'envoi", "sent": "envoyé",
                 "failed": "échec"}
+WAITING_LABEL = "en attente de l'envoi précédent de cette commande"
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,15 @@ def recent_deliveries(endpoint: WebhookEndpoint,
             .where(WebhookDelivery.endpoint == endpoint.id)
             .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
             .limit(limit))
+    rows = list(rows)
+    # A delivery waiting behind an earlier one of its order says so (among the rows shown).
+    unsent_orders, behind = set(), set()
+    for row in reversed(rows):
+        if row.state == "queued" and row.order_id in unsent_orders:
+            behind.add(row.id)
+        if row.state != "sent" and row.order_id is not None:
+            unsent_orders.add(row.order_id)
     return [DeliveryLine(row, events.label(row.event.type),
                          row.order_row.number if getattr(row, "order_row", None) else None,
-                         STATE_LABELS.get(row.state, row.state))
+                         WAITING_LABEL if row.id in behind else STATE_LABELS[row.state])
             for row in rows]
