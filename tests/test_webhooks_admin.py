@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from models import AuditEvent, WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow
+from models import AuditEvent, WebhookDelivery, WebhookEndpoint, utcnow
 from services.webhooks import events
 from tests.conftest import csrf_token_from, login_as
 from tests.e2e_support import free_port
