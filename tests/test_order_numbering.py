@@ -200,7 +200,7 @@ def test_the_v11_upgrade_gives_portals_codes_and_starts_the_numbering(tmp_path, 
         assert next_order_number() == 960073
 
     # Upgrading again changes nothing.
-    assert migrate_database(old) == 11
+    assert migrate_database(old) == LATEST_VERSION
     assert dict(Portal.select(Portal.id, Portal.code).tuples()) == codes
     assert OrderNumber.select().count() == 1
     old.close()
