@@ -120,6 +120,10 @@ def _register_blueprints(app: Flask) -> None:
     for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
                    generation, activation, signature, signing, validation, admin):
         app.register_blueprint(module.bp)
+    from blueprints import api
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer credentials, no cookie: nothing for a forged request to ride on
+    api.spec.app = app  # what spectree reads the routes from (it serves no page of its own)
 
 
 ERROR_PAGES = {
@@ -136,6 +140,9 @@ def _register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     def render_error(code: int, message: str | None = None):
+        if request.path.startswith("/api/"):
+            from blueprints.api import api_error
+            return api_error(code)
         title, default = ERROR_PAGES[code]
         return render_template("errors/error.html", title=title, message=message or default), code
 

@@ -53,7 +53,9 @@ def foreign_value(argument: str, data: dict):
 # checks that another signer's documents answer 404).
 # /commander/<code>: a portal's public ordering page; its steps are keyed by the draft's signed
 # link, bound to one order and portal (tests/test_ordering.py checks another portal's code).
-PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/")
+# /api/v1/: bearer credentials of an API client, not the operator's session (tests/test_api.py
+# sweeps it with another AE's client).
+PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/", "/api/")
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

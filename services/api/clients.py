@@ -28,7 +28,9 @@ _CREDENTIAL = re.compile(r"rad_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{20,100})")
 ACTION_CREATED = "api_client_created"
 ACTION_ROTATED = "api_client_secret_rotated"
 ACTION_REVOKED = "api_client_revoked"
+ACTION_CALL = "api_request"
 AUDIT_ACTIONS = {
+    ACTION_CALL: "Appel de l'API",
     ACTION_CREATED: "Client d'API créé",
     ACTION_ROTATED: "Secret d'un client d'API renouvelé",
     ACTION_REVOKED: "Client d'API révoqué",

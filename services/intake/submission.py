@@ -17,8 +17,8 @@ from services.intake.drafts import answers_of
 from services.messaging import notifications, outbox
 from workflow import ordering
 
-VIA_ORDERING_PAGE = "page de commande"
-VIA_FOLLOWUP_PAGE = "page de suivi"
+VIA_ORDERING_PAGE = "la page de commande"
+VIA_FOLLOWUP_PAGE = "la page de suivi"
 
 
 def blockers(order: Order, *, address_proven: bool, intake: OrderIntake | None = None,
