@@ -89,6 +89,12 @@ def authenticate():
                       "Jeton d'accès absent, invalide, expiré ou révoqué : envoyez "
                       "« Authorization: Bearer rad_… ».",
                       headers={"WWW-Authenticate": 'Bearer realm="RA Desk"'})
+    if request.mimetype == "multipart/form-data" and not all(
+            isinstance(name, str) and name.isprintable() and name
+            for name in [*request.form.keys(), *request.files.keys()]):
+        # Unnamed or unreadable parts: refused here, before a model ever reads them.
+        raise Problem(422, "requete_invalide", "Formulaire illisible : chaque partie doit "
+                                               "porter un nom (« type », « fichier »).")
     return None
 
 

@@ -16,6 +16,15 @@ REFUSALS = dict(HTTP_401=ProblemModel, HTTP_403=ProblemModel, HTTP_429=ProblemMo
 TAGS = ["Commandes"]
 
 
+def _body(part: str, expected: str):
+    """The request's checked body; spectree leaves it empty when it came as another media type."""
+    body = getattr(request.context, part)
+    if body is None:
+        raise Problem(422, "requete_invalide", f"Corps de requête attendu : {expected}.",
+                      [{"code": "corps.invalide", "detail": f"Corps attendu : {expected}."}])
+    return body
+
+
 def _order(number: int):
     order = orders.find(current_client(), number)
     g.api_order = order
@@ -30,7 +39,8 @@ def _order(number: int):
 def create_order():
     """Créer une commande (« Saisie des informations ») avec les contrôles de la page de
     commande ; elle attend ses pièces puis son envoi."""
-    order = orders.create(current_client(), request.context.json.model_dump(), ip=client_ip())
+    body = _body("json", "un objet JSON (Content-Type: application/json)")
+    order = orders.create(current_client(), body.model_dump(), ip=client_ip())
     g.api_order = order
     return json_response(orders.view(order), 201, f"{bp.url_prefix}/commandes/{order.number}")
 
@@ -64,12 +74,13 @@ def attach_piece(number: int):
     """Joindre une pièce justificative (multipart : « type » et « fichier » ; PDF, JPEG ou
     PNG) ; une pièce du même type la remplace tant que la commande n'est pas envoyée."""
     order = _order(number)
+    form = _body("form", "un formulaire multipart/form-data avec « type » et « fichier »")
     upload = request.files.get("fichier")
     if upload is None or not upload.filename:
         raise Problem(422, "piece_refusee", "Joignez le fichier dans le champ « fichier ».",
                       [{"code": "fichier.obligatoire", "champ": "fichier",
                         "detail": "Joignez le fichier dans le champ « fichier »."}])
-    document = orders.attach(current_client(), order, request.context.form.type, upload.filename,
+    document = orders.attach(current_client(), order, form.type, upload.filename,
                              upload.read(pieces.store().max_bytes + 1), ip=client_ip())
     return json_response(orders.piece(document), 201)
 
