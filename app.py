@@ -113,12 +113,14 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import (activation, admin, auth, followup, generation, notifications,
+    from blueprints import (activation, admin, api_clients_admin, auth, followup, generation,
+                            notifications,
                             order_file, ordering, orders, pki, signature, signing, validation,
                             viewer)
 
     for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
-                   generation, activation, signature, signing, validation, admin):
+                   generation, activation, signature, signing, validation, admin,
+                   api_clients_admin):
         app.register_blueprint(module.bp)
     from blueprints import api
     app.register_blueprint(api.bp)

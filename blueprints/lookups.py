@@ -8,7 +8,8 @@ from typing import TypeVar
 from flask import abort
 
 from blueprints.common import current_operator
-from models import Document, Notification, Operator, Order, OrderRow, SignatureRequest
+from models import (ApiClient, Document, Notification, Operator, Order, OrderRow,
+                    SignatureRequest)
 from services import administration
 
 Row = TypeVar("Row")
@@ -42,3 +43,9 @@ def notification_or_404(order: Order, notification_id: int) -> Notification:
 def operator_or_404(operator_id: int) -> Operator:
     """An operator of the logged-in operator's AE."""
     return _found(administration.operator_of_ae(current_operator().ae_id, operator_id))
+
+
+def api_client_or_404(client_id: int) -> ApiClient:
+    """An API client of the logged-in operator's AE."""
+    return _found(ApiClient.get_or_none((ApiClient.id == client_id)
+                                        & (ApiClient.ae == current_operator().ae_id)))

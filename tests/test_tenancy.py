@@ -3,6 +3,7 @@ answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
 from models import Document, Notification, OperatorScope, Order, Portal, SignatureRequest, utcnow
+from services.api import clients
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -23,7 +24,10 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                             email="y@example.org", link_nonce="n",
                                             expires_at=utcnow())
     their_operator = make_operator(theirs)  # the administration screen takes operator ids
+    their_client = clients.create(theirs, "Boutique Atlantique", ["atlantique-nantes"],
+                                  [clients.SCOPE_READ_ORDERS], created_by="test").client
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+            "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request}
 
@@ -41,6 +45,7 @@ def foreign_value(argument: str, data: dict):
         "secret": "x" * 43,
         "request_id": data["their_request"].id,  # a signature request
         "operator_id": data["their_operator"].id,  # administration
+        "client_id": data["their_client"].id,  # administration: API clients
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
