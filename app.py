@@ -116,13 +116,19 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import (activation, admin, auth, followup, generation, notifications,
+    from blueprints import (activation, admin, api_clients_admin, auth, followup, generation,
+                            notifications,
                             order_file, ordering, orders, pki, signature, signing, validation,
                             viewer, webhooks_admin)
 
     for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
-                   generation, activation, signature, signing, validation, admin, webhooks_admin):
+                   generation, activation, signature, signing, validation, admin,
+                   api_clients_admin, webhooks_admin):
         app.register_blueprint(module.bp)
+    from blueprints import api
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # bearer credentials, no cookie: nothing for a forged request to ride on
+    api.spec.app = app  # what spectree reads the routes from (it serves no page of its own)
 
 
 ERROR_PAGES = {
@@ -139,6 +145,9 @@ def _register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     def render_error(code: int, message: str | None = None):
+        if request.path.startswith("/api/"):
+            from blueprints.api import api_error
+            return api_error(code)
         title, default = ERROR_PAGES[code]
         return render_template("errors/error.html", title=title, message=message or default), code
 

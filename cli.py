@@ -16,6 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(operator_cli)
     app.cli.add_command(order_cli)
+    app.cli.add_command(api_client_cli)
     app.cli.add_command(seed_demo)
 
 
@@ -188,6 +189,92 @@ def order_followup_link(number: int):
         link, expires = make_link(current_app, order.id)
     click.echo(link)
     click.echo(f"Valable jusqu'au {expires:%d/%m/%Y}.", err=True)
+
+
+api_client_cli = AppGroup("api-client", help="Clients de l'API de commande.")
+
+
+def _api_client(client_id: int):
+    from models import ApiClient
+
+    client = ApiClient.get_or_none(ApiClient.id == client_id)
+    if client is None:
+        raise click.ClickException(f"Aucun client d'API n° {client_id}.")
+    return client
+
+
+@api_client_cli.command("create")
+@click.option("--ae", "ae_name", required=True, help="Nom de l'AE.")
+@click.option("--name", required=True, help="Nom du client (la boutique, le CRM…).")
+@click.option("--portal", "portals", multiple=True, required=True,
+              help="Code d'un portail du client (répétable).")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="Portée : commandes:ecrire, commandes:lire, webhooks:gerer (répétable).")
+def api_client_create(ae_name: str, name: str, portals: tuple[str, ...], scopes: tuple[str, ...]):
+    """Crée un client d'API et affiche son jeton (une seule fois)."""
+    import workflow
+    from models import AE
+    from services.api import clients
+
+    with db.connection_context():
+        ae = AE.get_or_none(AE.name == ae_name)
+        if ae is None:
+            raise click.ClickException(f"AE inconnue : « {ae_name} ».")
+        try:
+            issued = clients.create(ae, name, list(portals), list(scopes),
+                                    created_by="ligne de commande")
+        except workflow.Refused as refusal:
+            raise click.ClickException(refusal.message) from None
+    click.echo(f"Client d'API n° {issued.client.id} « {issued.client.name} » créé.")
+    click.echo("Jeton (affiché une seule fois, conservez-le) :", err=True)
+    click.echo(issued.credential)
+
+
+@api_client_cli.command("list")
+@click.option("--ae", "ae_name", default=None, help="Seulement cette AE.")
+def api_client_list(ae_name: str | None):
+    """Liste les clients d'API, leurs portails, leurs portées et leur état."""
+    from models import AE, ApiClient, ApiClientPortal, Portal
+
+    with db.connection_context():
+        query = ApiClient.select(ApiClient, AE).join(AE).order_by(AE.name, ApiClient.name)
+        if ae_name:
+            query = query.where(AE.name == ae_name)
+        for client in query:
+            codes = [code for (code,) in Portal.select(Portal.code).join(ApiClientPortal)
+                     .where(ApiClientPortal.client == client.id).order_by(Portal.code).tuples()]
+            state = (f"révoqué le {client.revoked_at:%d/%m/%Y %H:%M} UTC" if client.revoked_at
+                     else "actif")
+            click.echo(f"{client.id}\t{client.ae.name}\t{client.name}\t{','.join(codes)}\t"
+                       f"{client.scopes}\t{state}")
+
+
+@api_client_cli.command("rotate")
+@click.option("--id", "client_id", required=True, type=int, help="N° du client d'API.")
+@click.option("--overlap-hours", default=24, type=click.IntRange(0, 24 * 30),
+              help="Heures pendant lesquelles l'ancien jeton reste valable (24 par défaut).")
+def api_client_rotate(client_id: int, overlap_hours: int):
+    """Donne un nouveau jeton ; l'ancien reste valable le temps du recouvrement."""
+    import datetime as dt
+    from services.api import clients
+
+    with db.connection_context():
+        credential = clients.rotate(_api_client(client_id), dt.timedelta(hours=overlap_hours),
+                                    by="ligne de commande")
+    click.echo("Nouveau jeton (affiché une seule fois, conservez-le) :", err=True)
+    click.echo(credential)
+
+
+@api_client_cli.command("revoke")
+@click.option("--id", "client_id", required=True, type=int, help="N° du client d'API.")
+def api_client_revoke(client_id: int):
+    """Révoque un client d'API : ses jetons sont refusés dès la requête suivante."""
+    from services.api import clients
+
+    with db.connection_context():
+        client = _api_client(client_id)
+        clients.revoke(client, by="ligne de commande")
+    click.echo(f"Client d'API n° {client_id} « {client.name} » révoqué.")
 
 
 @click.command("seed-demo")

@@ -92,6 +92,7 @@ class Config:
         self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
         # --- Orders placed on the portals' ordering pages ---
+        self.RADESK_API_RATE_LIMIT = env.get("RADESK_API_RATE_LIMIT", "600 per minute")
         self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled
         self.RADESK_ORDERING_LIMIT_PER_ADDRESS = env.get("RADESK_ORDERING_LIMIT_PER_ADDRESS",
                                                          "20 per hour;100 per day")

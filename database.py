@@ -200,6 +200,14 @@ def _v11_ordering_pages(database: Database) -> None:
     OrderNumber.insert(id=1).on_conflict_ignore().execute()
 
 
+def _v12_api(database: Database) -> None:
+    """v12: API clients, their portals and hashed secrets, the answers kept per
+    Idempotency-Key."""
+    from models import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
+
+    database.create_tables([ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest], safe=True)
+
+
 def _v13_webhooks(database: Database) -> None:
     """v13: the AEs' webhook endpoints, the events written with the changes they report, and
     their deliveries."""
@@ -219,6 +227,7 @@ MIGRATIONS = {
     9: _v9_list_filter_indexes,
     10: _v10_login_sessions,
     11: _v11_ordering_pages,
+    12: _v12_api,
     13: _v13_webhooks,
 }
 LATEST_VERSION = max(MIGRATIONS)

@@ -82,7 +82,7 @@ def _draft_context(order, problems=None) -> dict:
         return {"submission_problems": problems} if problems else {}
     portal = Portal.get_by_id(order.portal_id)
     return {"draft": True,
-            "submission_blockers": submission.blockers(drafts_order(order), proven_by_link=True),
+            "submission_blockers": submission.blockers(drafts_order(order), address_proven=True),
             "submission_problems": problems or [],
             "can_resume": portal.code is not None and portal.closed_at is None}
 
@@ -97,7 +97,8 @@ def submit(token: str):
     """« Envoyer la commande » of a draft: the link came by e-mail, so it proves the address."""
     order = _order(token)
     try:
-        sent = submission.submit(current_app, order, proven_by_link=True, ip=client_ip())
+        sent = submission.submit(current_app, order, address_proven=True,
+                                 via=submission.VIA_FOLLOWUP_PAGE, ip=client_ip())
     except workflow.Refused as refusal:
         context = followup.page(order, token, **_draft_context(order, refusal.reasons))
         return render_template(PAGE, **context), 422

@@ -8,8 +8,8 @@ from typing import TypeVar
 from flask import abort
 
 from blueprints.common import current_operator
-from models import (Document, Notification, Operator, Order, OrderRow, SignatureRequest,
-                    WebhookDelivery, WebhookEndpoint)
+from models import (ApiClient, Document, Notification, Operator, Order, OrderRow,
+                    SignatureRequest, WebhookDelivery, WebhookEndpoint)
 from services import administration
 from services.webhooks import endpoints as webhook_endpoints
 
@@ -44,6 +44,12 @@ def notification_or_404(order: Order, notification_id: int) -> Notification:
 def operator_or_404(operator_id: int) -> Operator:
     """An operator of the logged-in operator's AE."""
     return _found(administration.operator_of_ae(current_operator().ae_id, operator_id))
+
+
+def api_client_or_404(client_id: int) -> ApiClient:
+    """An API client of the logged-in operator's AE."""
+    return _found(ApiClient.get_or_none((ApiClient.id == client_id)
+                                        & (ApiClient.ae == current_operator().ae_id)))
 
 
 def webhook_endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:

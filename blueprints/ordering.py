@@ -212,7 +212,8 @@ def confirm_address(code: str, token: str):
 def submit(code: str, token: str):
     portal = _portal(code)
     order, intake = _draft(portal, token)
-    sent = submission.submit(current_app, order, proven_by_link=False, ip=client_ip())
+    sent = submission.submit(current_app, order, address_proven=False,
+                             via=submission.VIA_ORDERING_PAGE, ip=client_ip())
     flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement "
           f"{portal.ae.name}. Un accusé de réception vient de vous être envoyé par e-mail.",
           "success")

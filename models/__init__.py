@@ -5,6 +5,7 @@ data (orders, documents, notifications, audit events) goes through an ``Operator
 view cannot forget the AE and portal restriction. One module per family of tables; every
 name is importable from ``models`` itself.
 """
+from models.api import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
 from models.audit import AuditEvent, AuditHead
 from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
@@ -26,11 +27,12 @@ ALL_MODELS = [
     Company, Person, Order, Document, Notification, AuditEvent, AuditHead, LoginChallenge,
     SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
-    LoginSession, Offer, OrderNumber, OrderIntake, WebhookEndpoint, WebhookEvent, WebhookDelivery,
+    LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
+    IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery,
 ]
 
 __all__ = [
-    "ALL_MODELS", "AE", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
+    "ALL_MODELS", "AE", "ApiClient", "ApiClientPortal", "ApiSecret", "IdempotentRequest", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
     "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
     "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Offer", "Operator",
     "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderIntake",

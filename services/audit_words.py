@@ -11,6 +11,7 @@ from typing import Any
 import workflow
 from services import validation
 from services.certificates import activation, generation
+from services.api import clients as api_clients
 from services.dossiers import documents
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
@@ -32,6 +33,7 @@ AUDIT_ACTIONS = {
     intake_address.ACTION_CODE_FAILED: "Code de confirmation erroné",
     intake_address.ACTION_VERIFIED: "Adresse e-mail du demandeur confirmée",
     intake_expiry.ACTION_DRAFT_EXPIRED: "Commande non envoyée annulée (saisie abandonnée)",
+    **api_clients.AUDIT_ACTIONS,
     **documents.AUDIT_ACTIONS,
     **generation.AUDIT_ACTIONS,
     **activation.AUDIT_ACTIONS,
@@ -40,7 +42,9 @@ AUDIT_ACTIONS = {
     **validation.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
-    "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis la",
+    "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
+    "méthode": "Méthode", "chemin": "Adresse", "statut": "Statut HTTP", "client": "Client",
+    "portails": "Portails", "portées": "Portées", "recouvrement": "Recouvrement",
     **documents.DETAIL_LABELS,
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,

@@ -186,7 +186,7 @@ def test_sending_moves_the_draft_to_the_ae_audited_and_acknowledged(app, client,
     login_as(client, make_operator(order.ae))
     history = text(client.get(f"/commandes/{order.id}")).split("Historique")[-1]
     assert "Demandeur Commande reçue du portail" in history
-    assert "Depuis la : page de suivi" in history
+    assert "Depuis : la page de suivi" in history
 
     [acknowledgement] = acknowledgements(order)
     assert acknowledgement.recipient == "alice.colbert@exemple.fr"

@@ -4,6 +4,7 @@ import pytest
 
 from models import (Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
                     WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
+from services.api import clients
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -24,6 +25,8 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                             email="y@example.org", link_nonce="n",
                                             expires_at=utcnow())
     their_operator = make_operator(theirs)  # the administration screen takes operator ids
+    their_client = clients.create(theirs, "Boutique Atlantique", ["atlantique-nantes"],
+                                  [clients.SCOPE_READ_ORDERS], created_by="test").client
     # A webhook endpoint of the other AE, and a failed delivery to it (« Renvoyer »).
     their_endpoint = WebhookEndpoint.create(ae=theirs, url="https://atlantique.example/hooks",
                                             event_types="commande.validee", secret="whsec_x")
@@ -32,6 +35,7 @@ def two_tenants(app, make_ae, make_operator, make_order):
     their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
                                             order=their_order, state="failed")
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+            "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request, "their_endpoint": their_endpoint,
             "their_delivery": their_delivery}
@@ -50,6 +54,7 @@ def foreign_value(argument: str, data: dict):
         "secret": "x" * 43,
         "request_id": data["their_request"].id,  # a signature request
         "operator_id": data["their_operator"].id,  # administration
+        "client_id": data["their_client"].id,  # administration: API clients
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,
     }
@@ -64,7 +69,9 @@ def foreign_value(argument: str, data: dict):
 # checks that another signer's documents answer 404).
 # /commander/<code>: a portal's public ordering page; its steps are keyed by the draft's signed
 # link, bound to one order and portal (tests/test_ordering.py checks another portal's code).
-PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/")
+# /api/v1/: bearer credentials of an API client, not the operator's session (tests/test_api.py
+# sweeps it with another AE's client).
+PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/", "/api/")
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

@@ -65,7 +65,7 @@ def test_submission_reports_commande_recue(app, listening):
     order = make_draft(app, portal)
     assert types(order) == []  # a draft is not reported
     with app.app_context():
-        submission.submit(app, order, proven_by_link=True)
+        submission.submit(app, order, address_proven=True, via=submission.VIA_FOLLOWUP_PAGE)
     assert reported(order) == [("commande.recue", "validation", "to_check", {})]
     assert WebhookDelivery.select().where(WebhookDelivery.order == order.id).count() == 1
 

@@ -125,30 +125,54 @@ def start(app: Flask, portal: Portal, answers: dict[str, str], ip: str = "") -> 
     problems = ordering.step_problems(ordering.STEP_COMPANY, answers)
     if problems:
         raise workflow.Refused(list(problems.values()))
+    offer = offers_for(portal)[0]  # read before the transaction: numbering writes first
     with db.atomic():
-        number = next_order_number()  # first statement: it serialises numbering
-        now = utcnow()
-        company = Company.create(ae=portal.ae_id, name=answers["company_name"],
-                                 siren=workflow.normalize_siren(answers["siren"]),
-                                 rcs_registered=answers["rcs"] == ordering.YES)
-        holder = Person.create(ae=portal.ae_id, first_name="", last_name="")
-        legal = Person.create(ae=portal.ae_id, first_name="", last_name="")
-        offer = offers_for(portal)[0]
-        order = Order.create(
-            number=number, ae=portal.ae_id, portal=portal.id, created_at=now, updated_at=now,
-            company=company, holder=holder, legal_representative=legal,
-            requester_name=answers["requester_name"],
-            requester_email=workflow.normalize_email(answers["requester_email"]),
-            product=offer.name, validity_years=max(offer.durations), medium=offer.media[0],
-            phase=workflow.PHASE_ENTRY, substate=None, order_type=workflow.ORDER_TYPE_DEMATERIALISED)
+        order = _new_order(portal, answers, offer)
         intake = OrderIntake.create(order=order, link_nonce=public_links.nonce(16),
-                                    steps_done=ordering.STEP_COMPANY, created_at=now)
+                                    steps_done=ordering.STEP_COMPANY, created_at=order.created_at)
         audit.record(ACTION_DRAFT_STARTED, ae=portal.ae_id, order=order, actor=REQUESTER, ip=ip,
-                     details={"portal": portal.name, "number": number})
+                     details={"portal": portal.name, "number": order.number})
         draft = messages.draft_link_message(Order.with_people().where(Order.id == order.id).get())
         notifications.queue(order, draft, operator=None, sender=app.config["MAIL_DEFAULT_SENDER"],
                             ip=ip, actor=REQUESTER, system=True)
     return Started(order, intake)
+
+
+def create(portal: Portal, answers: dict[str, dict[str, str]],
+           offers: list[ordering.OfferChoice], *, actor: str, ip: str = "") -> Order:
+    """An order given whole (the API): every step's answers checked as on the ordering page,
+    then written in one transaction. Refused with every reason; nothing is written then."""
+    problems = [problem for step in ordering.FORM_STEPS
+                for problem in ordering.step_problems(step, answers[step], offers).values()]
+    if problems:
+        raise workflow.Refused(problems)
+    with db.atomic():
+        order = _new_order(portal, answers[ordering.STEP_COMPANY], offers[0])
+        current = Order.with_people().where(Order.id == order.id).get()
+        for step in ordering.FORM_STEPS[1:]:
+            _write_step(current, step, answers[step], offers)
+        audit.record(ACTION_DRAFT_STARTED, ae=portal.ae_id, order=order, actor=actor, ip=ip,
+                     details={"portal": portal.name, "number": order.number})
+    return Order.with_people().where(Order.id == order.id).get()
+
+
+def _new_order(portal: Portal, company: dict[str, str], offer: ordering.OfferChoice) -> Order:
+    """Inside the caller's transaction, as its first statement: a numbered draft with its
+    company, its people still to be named, and the portal's first offer."""
+    number = next_order_number()  # first statement: it serialises numbering
+    now = utcnow()
+    company_row = Company.create(ae=portal.ae_id, name=company["company_name"],
+                                 siren=workflow.normalize_siren(company["siren"]),
+                                 rcs_registered=company["rcs"] == ordering.YES)
+    holder = Person.create(ae=portal.ae_id, first_name="", last_name="")
+    legal = Person.create(ae=portal.ae_id, first_name="", last_name="")
+    return Order.create(
+        number=number, ae=portal.ae_id, portal=portal.id, created_at=now, updated_at=now,
+        company=company_row, holder=holder, legal_representative=legal,
+        requester_name=company["requester_name"],
+        requester_email=workflow.normalize_email(company["requester_email"]),
+        product=offer.name, validity_years=max(offer.durations), medium=offer.media[0],
+        phase=workflow.PHASE_ENTRY, substate=None, order_type=workflow.ORDER_TYPE_DEMATERIALISED)
 
 
 def _lock(order_id: int) -> Order:

@@ -77,7 +77,7 @@ def _summary(order: Order, intake: OrderIntake, documents: list[Document]) -> di
     now = utcnow()
     return dict(
         answers=answers,
-        blockers=submission.blockers(order, proven_by_link=False, intake=intake,
+        blockers=submission.blockers(order, address_proven=False, intake=intake,
                                      documents=documents),
         verified=address.is_verified(order, intake),
         masked_email=public_links.mask_contact(order.requester_email),

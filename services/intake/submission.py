@@ -18,11 +18,11 @@ from services.messaging import notifications, outbox
 from services.webhooks import events as webhooks
 from workflow import ordering
 
-VIA_ORDERING_PAGE = "page de commande"
-VIA_FOLLOWUP_PAGE = "page de suivi"
+VIA_ORDERING_PAGE = "la page de commande"
+VIA_FOLLOWUP_PAGE = "la page de suivi"
 
 
-def blockers(order: Order, *, proven_by_link: bool, intake: OrderIntake | None = None,
+def blockers(order: Order, *, address_proven: bool, intake: OrderIntake | None = None,
              documents: list[Document] | None = None) -> list[str]:
     """What the order (loaded with its people) still lacks before it can be sent. A page
     that has read the intake and the current documents already passes them."""
@@ -30,19 +30,21 @@ def blockers(order: Order, *, proven_by_link: bool, intake: OrderIntake | None =
         intake = OrderIntake.get_or_none(OrderIntake.order == order.id)
     if documents is None:
         documents = list(Document.current_of(order.id))
-    verified = proven_by_link or (intake is not None and address.is_verified(order, intake))
+    verified = address_proven or (intake is not None and address.is_verified(order, intake))
     return ordering.submission_blockers(order, documents, answers_of(order, intake), verified)
 
 
-def submit(app: Flask, order: Order, *, proven_by_link: bool, ip: str = "") -> Order:
-    """Send the draft. ``proven_by_link``: the requester came through the follow-up link,
-    which only ever went to their address; on the ordering page the e-mailed code proves it.
+def submit(app: Flask, order: Order, *, address_proven: bool, via: str, ip: str = "",
+           actor: str = REQUESTER) -> Order:
+    """Send the draft. ``address_proven``: the requester came through the follow-up link,
+    which only ever went to their address, or an API client of the AE sends it; on the
+    ordering page the e-mailed code proves it. ``via`` says where from, in the audit trail.
     Refused with every reason when something is missing; nothing changes then."""
     with db.atomic():
         now = utcnow()
         Order.update(updated_at=Order.updated_at).where(Order.id == order.id).execute()  # lock
         current = Order.with_people().where(Order.id == order.id).get()
-        reasons = blockers(current, proven_by_link=proven_by_link)
+        reasons = blockers(current, address_proven=address_proven)
         if reasons:
             raise workflow.Refused(reasons)
         phase, substate = workflow.after_submission(current)
@@ -50,9 +52,9 @@ def submit(app: Flask, order: Order, *, proven_by_link: bool, ip: str = "") -> O
          .update(phase=phase, substate=substate, submitted_at=now, updated_at=now)
          .where(Order.id == current.id)
          .execute())
-        audit.record(ACTION_ORDER_RECEIVED, order=current, actor=REQUESTER, ip=ip,
+        audit.record(ACTION_ORDER_RECEIVED, order=current, actor=actor, ip=ip,
                      details={"portal": current.portal.name, "number": current.number,
-                              "via": VIA_FOLLOWUP_PAGE if proven_by_link else VIA_ORDERING_PAGE})
+                              "via": via})
         webhooks.emit(current, webhooks.ORDER_RECEIVED)
         if current.requester_email:
             notifications.queue(current, messages.acknowledgement_message(current),
