@@ -112,7 +112,7 @@ def test_a_validation_reaches_the_receiver_signed(desk, make_order):
     assert payload["type"] == "commande.validee"
     assert payload["timestamp"].endswith("Z")
     assert payload["data"]["commande"] == {
-        "numero": 960600, "code_portail": order.portal.code, "phase": "generation",
+        "numero": 960600, "portail": order.portal.code, "phase": "generation",
         "sous_etat": None, "processus": "generation"}
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint.secret.replace(endpoint.secret[-8:], "AAAAAAA=")).verify(

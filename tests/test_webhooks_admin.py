@@ -17,7 +17,7 @@ from tests.e2e_support import free_port
 from tests.text import text
 from tests.webhook_receiver import Receiver, declare, deliver, emit
 
-SECRET = re.compile(r'<code id="secret">(whsec_[A-Za-z0-9+/=]+)</code>')
+SECRET = re.compile(r'<code class="credential" id="secret">(whsec_[A-Za-z0-9+/=]+)</code>')
 LIST = "/parametres/webhooks"
 
 

@@ -85,8 +85,8 @@ def emit(order: Order, event_type: str, data: dict | None = None) -> WebhookEven
 
 
 def order_data(order: Order) -> dict:
-    """The order as every event shows it (codes, as in the API; labels are the UI's)."""
-    return {"numero": order.number, "code_portail": order.portal.code, "phase": order.phase,
+    """The order as every event shows it: the keys of the API's order summary, codes only."""
+    return {"numero": order.number, "portail": order.portal.code, "phase": order.phase,
             "sous_etat": order.substate, "processus": order.process}
 
 
