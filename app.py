@@ -77,6 +77,7 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.SIGNATURE_REMINDERS_JOB, reminders.job, every(minutes=15)),
         Job(scheduler.DIGEST_JOB, digest.job, every(seconds=60)),
         Job(scheduler.DRAFT_EXPIRY_JOB, draft_expiry.job, every(hours=1)),
+        Job(scheduler.DOCUMENT_CLEANUP_JOB, documents.cleanup_job, every(hours=1)),
         Job(scheduler.WEBHOOKS_JOB, webhook_delivery.job,
             every(seconds=app.config["RADESK_WEBHOOKS_INTERVAL_SECONDS"])),
     )

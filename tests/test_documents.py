@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -19,7 +20,8 @@ import pytest
 from models import AuditEvent, Document, Order, PendingFile, utcnow
 from services import audit
 from services.dossiers import documents
-from adapters.document_store import RefusedDocument
+import scheduler
+from adapters.document_store import TEMP_PREFIX, DocumentStore, RefusedDocument
 from tests.image_samples import png
 from tests.pdf_samples import text_pdf
 
@@ -243,6 +245,26 @@ def test_recovery_keeps_files_that_rows_use(ctx, dossier):
     store = documents.document_store()
     assert documents.recover_interrupted_imports(store) == 0
     assert store.exists(document.sha256) and PendingFile.select().count() == 0
+
+
+def test_an_import_never_walks_the_store_the_hourly_job_does(app, ctx, dossier, monkeypatch):
+    """Leftover temporary files are looked for through every folder of the store: by the
+    hourly job, never by each import (it grew with the archive)."""
+    walks = []
+    original = DocumentStore.remove_stale_temp_files
+    monkeypatch.setattr(DocumentStore, "remove_stale_temp_files",
+                        lambda self, **kwargs: walks.append(1) or original(self, **kwargs))
+    documents.import_document(dossier["order"], "kbis", "kbis.png", png())
+    assert walks == []
+    store = documents.document_store()
+    stale = store.root / "ab" / "cd" / f"{TEMP_PREFIX}leftover"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"x")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    documents.cleanup_job(app)
+    assert walks == [1] and not stale.exists()
+    assert "document_cleanup" in {job.id for job in scheduler.jobs(app)}
 
 
 def test_recovery_runs_when_the_app_starts(app, tmp_path, database_url, dossier):

@@ -92,5 +92,5 @@ def attach_piece(number: int):
 @idempotent
 def submit_order(number: int):
     """Envoyer la commande à l'Autorité d'Enregistrement : elle passe « à vérifier »."""
-    order = orders.submit(current_app, current_client(), _order(number), ip=client_ip())
-    return json_response(orders.view(orders.find(current_client(), order.number)))
+    return json_response(orders.view(orders.submit(current_app, current_client(), _order(number),
+                                                   ip=client_ip())))

@@ -121,7 +121,7 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
     if reasons:
         raise RefusedDocument(" ".join(reasons))
     store = document_store()
-    recover_interrupted_imports(store)
+    recover_interrupted_imports(store, temp_files=False)
     media_type, page_count = store.inspect(data)
     sha256 = hashlib.sha256(data).hexdigest()
     with db.atomic():
@@ -225,17 +225,25 @@ def _release(pending: PendingFile, store: DocumentStore) -> bool:
 
 
 def recover_interrupted_imports(store: DocumentStore,
-                                older_than: dt.timedelta = PENDING_GRACE) -> int:
-    """Delete the files of imports interrupted more than ``older_than`` ago, and leftover
-    temporary files; returns how many stored files were deleted."""
+                                older_than: dt.timedelta = PENDING_GRACE, *,
+                                temp_files: bool = True) -> int:
+    """Delete the files of imports interrupted more than ``older_than`` ago and, with
+    ``temp_files``, leftover temporary files (a walk through the whole store: at start and by
+    the hourly job, never per import); returns how many stored files were deleted."""
     cutoff = utcnow() - older_than
     removed = 0
     for pending in PendingFile.select().where(PendingFile.created_at <= cutoff).order_by(
             PendingFile.id):
         with db.atomic():
             removed += _release(pending, store)
-    store.remove_stale_temp_files(older_than_seconds=older_than.total_seconds())
+    if temp_files:
+        store.remove_stale_temp_files(older_than_seconds=older_than.total_seconds())
     return removed
+
+
+def cleanup_job(app: Flask) -> int:
+    """The scheduler's hourly pass: interrupted imports and leftover temporary files."""
+    return recover_interrupted_imports(document_store(app))
 
 
 # --- Reading the dossier --------------------------------------------------------------
