@@ -43,11 +43,11 @@ from werkzeug.datastructures import FileStorage  # noqa: E402
 from werkzeug.test import encode_multipart  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.baseline import import_alone, percentiles  # noqa: E402
 from bench.timers import FunctionTimer  # noqa: E402
 from database import close_pooled_connections  # noqa: E402
-from models import AE, Company, Document, Offer, Order, Person, Portal, db  # noqa: E402
+from models import AE, Document, Offer, Order, Portal, db  # noqa: E402
 from services.api import clients  # noqa: E402
-from services.dossiers import documents  # noqa: E402
 from services.intake import pieces  # noqa: E402
 from tests.image_samples import png  # noqa: E402
 from tests.pdf_samples import text_pdf  # noqa: E402
@@ -155,35 +155,7 @@ class Shop:
 
 # --- The same pieces, import_document alone --------------------------------------------------
 
-def draft_with_mandataire(ae_id: int, portal_id: int, number: int) -> Order:
-    def person(first: str, last: str) -> Person:
-        return Person.create(ae=ae_id, civility="Mme", first_name=first, last_name=last,
-                             email=f"{first.lower()}@exemple.fr")
-    return Order.create(
-        number=number, ae=ae_id, portal=portal_id, phase="entry", substate=None,
-        company=Company.create(ae=ae_id, name="Boileau Colbert Conseil", siren="434202180"),
-        holder=person("Sandra", "Boileau"), legal_representative=person("Alice", "Colbert"),
-        mandataire=person("Luc", "Martin"), otp_contact="+33612345678",
-        requester_email=f"seul-{number}@exemple.fr")
-
-
-def import_alone(app, ae_id: int, portal_id: int, files, number: int) -> float:
-    with app.app_context(), db.connection_context():
-        order = draft_with_mandataire(ae_id, portal_id, number)
-        started = time.perf_counter()
-        for kind, name, data in files:
-            documents.import_document(order, kind, name, data, operator=None,
-                                      actor_label=documents.REQUESTER, ip="127.0.0.1")
-        return time.perf_counter() - started
-
-
 # --- The rounds and the report ---------------------------------------------------------------
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return statistics.median(ordered), p95
-
 
 def milliseconds(samples: list[float]) -> str:
     median, p95 = percentiles(samples)

@@ -40,9 +40,9 @@ from werkzeug.datastructures import FileStorage  # noqa: E402
 from werkzeug.test import encode_multipart  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.baseline import import_alone, percentiles  # noqa: E402
 from bench.timers import FunctionTimer  # noqa: E402
-from models import AE, Company, Offer, Order, OrderIntake, Person, Portal, db  # noqa: E402
-from services.dossiers import documents  # noqa: E402
+from models import AE, Offer, Order, OrderIntake, Portal, db  # noqa: E402
 from services.intake import address, pieces  # noqa: E402
 
 TARGET = 0.25
@@ -224,35 +224,7 @@ def emailed_code(app, number: int) -> str:
 
 # --- The same pieces, import_document alone ------------------------------------------------------
 
-def draft_with_mandataire(ae_id: int, portal_id: int, number: int) -> Order:
-    def person(first: str, last: str) -> Person:
-        return Person.create(ae=ae_id, civility="Mme", first_name=first, last_name=last,
-                             email=f"{first.lower()}@exemple.fr")
-    return Order.create(
-        number=number, ae=ae_id, portal=portal_id, phase="entry", substate=None,
-        company=Company.create(ae=ae_id, name="Boileau Colbert Conseil", siren="434202180"),
-        holder=person("Claire", "Durand"), legal_representative=person("Alice", "Colbert"),
-        mandataire=person("Luc", "Martin"), otp_contact="0612345678",
-        requester_email=f"seul-{number}@exemple.fr")
-
-
-def import_alone(app, ae_id: int, portal_id: int, files, number: int) -> float:
-    with app.app_context(), db.connection_context():
-        order = draft_with_mandataire(ae_id, portal_id, number)
-        started = time.perf_counter()
-        for piece, data in files:
-            documents.import_document(order, piece.kind, piece.filename, data, operator=None,
-                                      actor_label=documents.REQUESTER, ip="127.0.0.1")
-        return time.perf_counter() - started
-
-
 # --- The rounds and the report -------------------------------------------------------------------
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return statistics.median(ordered), p95
-
 
 def run(rounds: int) -> None:
     scanner = Scanner()
@@ -269,7 +241,8 @@ def run(rounds: int) -> None:
                     with import_timer() as timer:
                         browser = submit_through_page(app, page_files, 800_000 + round_)
                 else:
-                    alone_seconds = import_alone(app, ae_id, portal_id, alone_files,
+                    alone_seconds = import_alone(app, ae_id, portal_id,
+                                                 [(p.kind, p.filename, d) for p, d in alone_files],
                                                  900_000 + round_)
             if round_:
                 sizes.extend(len(data) for _, data in page_files + alone_files)
