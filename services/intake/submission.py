@@ -22,8 +22,17 @@ VIA_ORDERING_PAGE = "la page de commande"
 VIA_FOLLOWUP_PAGE = "la page de suivi"
 
 
-def blockers(order: Order, *, address_proven: bool, intake: OrderIntake | None = None,
-             documents: list[Document] | None = None) -> list[str]:
+class SubmissionRefused(workflow.Refused):
+    """The order may not be sent: every failed check, for callers that name each reason by
+    its code (the API)."""
+
+    def __init__(self, checks: list[workflow.Check]):
+        super().__init__([check.reason for check in checks], "submission")
+        self.checks = checks
+
+
+def failed_checks(order: Order, *, address_proven: bool, intake: OrderIntake | None = None,
+                  documents: list[Document] | None = None) -> list[workflow.Check]:
     """What the order (loaded with its people) still lacks before it can be sent. A page
     that has read the intake and the current documents already passes them."""
     if intake is None:
@@ -31,7 +40,13 @@ def blockers(order: Order, *, address_proven: bool, intake: OrderIntake | None =
     if documents is None:
         documents = list(Document.current_of(order.id))
     verified = address_proven or (intake is not None and address.is_verified(order, intake))
-    return ordering.submission_blockers(order, documents, answers_of(order, intake), verified)
+    checks = ordering.submission_checks(order, documents, answers_of(order, intake), verified)
+    return [check for check in checks if not check.ok]
+
+
+def blockers(order: Order, **known) -> list[str]:
+    """The French reasons of ``failed_checks`` (same arguments)."""
+    return [check.reason for check in failed_checks(order, **known)]
 
 
 def submit(app: Flask, order: Order, *, address_proven: bool, via: str, ip: str = "",
@@ -44,9 +59,9 @@ def submit(app: Flask, order: Order, *, address_proven: bool, via: str, ip: str 
         now = utcnow()
         Order.update(updated_at=Order.updated_at).where(Order.id == order.id).execute()  # lock
         current = Order.with_people().where(Order.id == order.id).get()
-        reasons = blockers(current, address_proven=address_proven)
-        if reasons:
-            raise workflow.Refused(reasons)
+        failed = failed_checks(current, address_proven=address_proven)
+        if failed:
+            raise SubmissionRefused(failed)
         phase, substate = workflow.after_submission(current)
         (Order
          .update(phase=phase, substate=substate, submitted_at=now, updated_at=now)
