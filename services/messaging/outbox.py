@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import flask_mail
@@ -33,7 +32,7 @@ from peewee import JOIN
 
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
-from services import audit
+from services import audit, retries
 from adapters.mail import DeliveryError, Letter, compose, transport
 from services.messaging.followup import make_link
 from services.messaging.notifications import type_label
@@ -77,24 +76,12 @@ def wake(app: Flask) -> None:
         hook(app)
 
 
-@dataclass
-class Report:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-
-    @property
-    def attempted(self) -> int:
-        return self.sent + self.retried + self.failed
-
-    def __str__(self) -> str:
-        return (f"{self.sent} envoyée(s), {self.retried} à réessayer, "
-                f"{self.failed} en échec définitif.")
+class Report(retries.Report):
+    sent_word = "envoyée(s)"  # notifications
 
 
 def retry_delay(app: Flask, tries: int) -> dt.timedelta:
-    base = float(app.config["RADESK_OUTBOX_BACKOFF_SECONDS"])
-    return min(dt.timedelta(seconds=base * 2 ** max(0, tries - 1)), MAX_DELAY)
+    return retries.backoff(float(app.config["RADESK_OUTBOX_BACKOFF_SECONDS"]), tries, MAX_DELAY)
 
 
 def _claimable(now: dt.datetime, force: bool):

@@ -22,13 +22,13 @@ import datetime as dt
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 from flask import Flask
 from peewee import SQL, fn
 from standardwebhooks import Webhook
 
 from models import WebhookDelivery, WebhookEndpoint, WebhookEvent, db, utcnow
+from services import retries
 from services.webhooks import transport, urls
 
 log = logging.getLogger("radesk.webhooks")
@@ -39,19 +39,7 @@ BATCH = 200
 RUN_SECONDS = 60                  # a run that keeps sending stops after this, the next goes on
 
 
-@dataclass
-class Report:
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-
-    @property
-    def attempted(self) -> int:
-        return self.sent + self.retried + self.failed
-
-    def __str__(self) -> str:
-        return (f"{self.sent} envoyé(s), {self.retried} à réessayer, "
-                f"{self.failed} en échec définitif.")
+Report = retries.Report  # deliveries: « envoyé(s) »
 
 
 def signature_headers(webhook_id: str, payload: str, secrets: list[str],
@@ -64,8 +52,7 @@ def signature_headers(webhook_id: str, payload: str, secrets: list[str],
 
 
 def retry_delay(app: Flask, tries: int) -> dt.timedelta:
-    base = float(app.config["RADESK_WEBHOOKS_BACKOFF_SECONDS"])
-    return min(dt.timedelta(seconds=base * 2 ** max(0, tries - 1)), MAX_DELAY)
+    return retries.backoff(float(app.config["RADESK_WEBHOOKS_BACKOFF_SECONDS"]), tries, MAX_DELAY)
 
 
 def _claimable(now: dt.datetime):
