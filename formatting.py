@@ -27,3 +27,8 @@ def paris_time(value: dt.datetime | None) -> str:
 
 def paris_datetime(value: dt.datetime | None) -> str:
     return to_paris(value).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def utc_iso(value: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time as machines read it: ISO 8601 with its offset."""
+    return value.replace(tzinfo=dt.timezone.utc).isoformat() if value else None

@@ -3,6 +3,8 @@ every operation, with a valid client's credential, never get a server error, an 
 status or content type, or a body that breaks the published schema."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -12,16 +14,24 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                               status_code_conformance)
 
 from services.api import clients
+from services.webhooks import urls
+from tests.webhook_receiver import declare
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
+def no_dns(host, port, *args, **kwargs):
+    """Generated webhook URLs name random hosts: none is looked up, none resolves."""
+    raise socket.gaierror(socket.EAI_NONAME, "not looked up in tests")
+
+
 @pytest.fixture
-def credential(app, bpoi, make_order):
+def credential(app, bpoi, make_order, monkeypatch):
     make_order(bpoi, number=960100, phase="entry", substate=None)  # something to find by number
-    issued = clients.create(bpoi, "Boutique", ["bpoi-occitanie"],
-                            [clients.SCOPE_WRITE_ORDERS, clients.SCOPE_READ_ORDERS],
+    declare(app, bpoi, "https://192.0.2.10/hooks")  # webhook 1, to find by id
+    monkeypatch.setattr(urls.socket, "getaddrinfo", no_dns)
+    issued = clients.create(bpoi, "Boutique", ["bpoi-occitanie"], list(clients.SCOPES),
                             created_by="test")
     return issued.credential
 

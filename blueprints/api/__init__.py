@@ -208,4 +208,4 @@ def _replay(kept: idempotency.Kept):
     return response
 
 
-from blueprints.api import docs, orders  # noqa: E402,F401  (the routes, on ``bp``)
+from blueprints.api import docs, orders, webhooks  # noqa: E402,F401  (the routes, on ``bp``)

@@ -16,7 +16,7 @@ REFUSALS = dict(HTTP_401=ProblemModel, HTTP_403=ProblemModel, HTTP_429=ProblemMo
 TAGS = ["Commandes"]
 
 
-def _body(part: str, expected: str):
+def body_of(part: str, expected: str):
     """The request's checked body; spectree leaves it empty when it came as another media type."""
     body = getattr(request.context, part)
     if body is None:
@@ -39,7 +39,7 @@ def _order(number: int):
 def create_order():
     """Créer une commande (« Saisie des informations ») avec les contrôles de la page de
     commande ; elle attend ses pièces puis son envoi."""
-    body = _body("json", "un objet JSON (Content-Type: application/json)")
+    body = body_of("json", "un objet JSON (Content-Type: application/json)")
     order = orders.create(current_client(), body.model_dump(), ip=client_ip())
     g.api_order = order
     return json_response(orders.view(order), 201, f"{bp.url_prefix}/commandes/{order.number}")
@@ -74,7 +74,7 @@ def attach_piece(number: int):
     """Joindre une pièce justificative (multipart : « type » et « fichier » ; PDF, JPEG ou
     PNG) ; une pièce du même type la remplace tant que la commande n'est pas envoyée."""
     order = _order(number)
-    form = _body("form", "un formulaire multipart/form-data avec « type » et « fichier »")
+    form = body_of("form", "un formulaire multipart/form-data avec « type » et « fichier »")
     upload = request.files.get("fichier")
     if upload is None or not upload.filename:
         raise Problem(422, "piece_refusee", "Joignez le fichier dans le champ « fichier ».",

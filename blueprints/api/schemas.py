@@ -125,6 +125,65 @@ class PieceOut(BaseModel):
     importe_le: str
 
 
+# --- Webhooks ------------------------------------------------------------------------------------
+
+EventType = Literal["commande.recue", "commande.incomplete", "commande.envoyee_en_signature",
+                    "commande.signee", "commande.validee", "commande.refusee", "certificat.emis",
+                    "certificat.remis", "certificat.active", "certificat.revoque"]
+
+
+class WebhookCreate(Strict):
+    url: str = Field(max_length=2000, description="https:// ; son nom doit mener à des adresses "
+                                                  "publiques, sauf « adresses_privees »",
+                     examples=["https://boutique.example/radesk/webhooks"])
+    description: str = Field(default="", max_length=200)
+    evenements: list[EventType] = Field(min_length=1, max_length=10,
+                                        description="Les types d'événements à recevoir")
+    adresses_privees: bool = Field(default=False, description="Autoriser les adresses privées "
+                                                              "(réseau interne de l'AE)")
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    description: str
+    evenements: list[str]
+    adresses_privees: bool
+    actif: bool
+    cree_le: str
+    ancien_secret_valable_jusqu_au: Optional[str] = Field(
+        description="Après un changement de secret, l'ancien signe aussi jusqu'à cette date")
+    envois: dict[str, int] = Field(description="Nombre d'envois par état (queued, sending, sent, "
+                                               "failed)")
+
+
+class WebhookSecret(WebhookOut):
+    secret: str = Field(description="whsec_… : affiché cette fois seulement ; conservez-le")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    webhook_id: str = Field(description="L'en-tête « webhook-id » de l'événement")
+    evenement: str
+    evenement_libelle: str
+    commande: Optional[int]
+    etat: str
+    etat_libelle: str
+    essais: int
+    dernier_statut_http: Optional[int]
+    derniere_erreur: Optional[str]
+    cree_le: str
+    envoye_le: Optional[str]
+
+
+class WebhookDetail(WebhookOut):
+    derniers_envois: list[DeliveryOut]
+
+
 class ProblemError(BaseModel):
     code: str
     champ: Optional[str] = None

@@ -14,6 +14,7 @@ from flask import Flask
 
 import workflow
 from adapters.document_store import RefusedDocument
+from formatting import utc_iso
 from models import ApiClient, Document, Notification, Order, Portal
 from services.api import clients
 from services.api.problems import Problem, field_code
@@ -143,14 +144,10 @@ def submit(app: Flask, client: ApiClient, order: Order, ip: str = "") -> Order:
 def piece(document: Document) -> dict:
     return {"type": document.kind, "intitule": workflow.document_kind_label(document.kind),
             "fichier": document.filename, "sha256": document.sha256, "taille": document.size,
-            "importe_le": _time(document.imported_at)}
+            "importe_le": utc_iso(document.imported_at)}
 
 
 # --- Reading -----------------------------------------------------------------------------------
-
-def _time(value: dt.datetime | None) -> str | None:
-    return value.replace(tzinfo=dt.timezone.utc).isoformat() if value else None
-
 
 def view(order: Order) -> dict:
     """What a client reads of an order: where it stands, what it misses, its documents and the
@@ -167,11 +164,11 @@ def view(order: Order) -> dict:
                               if row.category == workflow.CATEGORY_SUPPORTING and not row.complete],
         "documents": [{"type": row.kind, "intitule": row.label, "categorie": row.category,
                        "statut": row.status, "statut_libelle": row.status_label,
-                       "importe_le": _time(row.document.imported_at) if row.document else None}
+                       "importe_le": utc_iso(row.document.imported_at) if row.document else None}
                       for row in rows],
         "notifications": [{"type": n.type, "libelle": type_label(n.type),
                            "etat": n.state, "etat_libelle": STATE_LABELS.get(n.state, n.state),
-                           "creee_le": _time(n.created_at), "envoyee_le": _time(n.sent_at)}
+                           "creee_le": utc_iso(n.created_at), "envoyee_le": utc_iso(n.sent_at)}
                           for n in notifications],
     }
 
@@ -182,8 +179,8 @@ def summary(order: Order) -> dict:
         "phase": order.phase, "phase_libelle": workflow.label(workflow.PHASES, order.phase),
         "sous_etat": order.substate,
         "sous_etat_libelle": workflow.label(workflow.SUBSTATES, order.substate) or None,
-        "creee_le": _time(order.created_at), "modifiee_le": _time(order.updated_at),
-        "envoyee_le": _time(order.submitted_at),
+        "creee_le": utc_iso(order.created_at), "modifiee_le": utc_iso(order.updated_at),
+        "envoyee_le": utc_iso(order.submitted_at),
     }
 
 

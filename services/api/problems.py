@@ -15,6 +15,8 @@ TITLES = {
     "commande_invalide": "Commande refusée",
     "piece_refusee": "Pièce refusée",
     "envoi_refuse": "Envoi de la commande refusé",
+    "webhook_invalide": "Webhook refusé",
+    "action_refusee": "Action refusée",
     "cle_idempotence_invalide": "Clé d'idempotence invalide",
     "cle_idempotence_reutilisee": "Clé d'idempotence déjà utilisée pour une autre requête",
     "requete_en_cours": "Requête identique en cours",

@@ -53,31 +53,43 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
-def form_problems(app: Flask, ae_id: int, form: EndpointForm) -> list[str]:
+class FormRefused(workflow.Refused):
+    """The endpoint's form refused: ``problems`` pairs each French reason with a stable code
+    (the API's ``erreurs``); the screens show the reasons."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__([reason for _, reason in problems], code="webhook_form")
+        self.problems = problems
+
+
+def form_problems(app: Flask, ae_id: int, form: EndpointForm) -> list[tuple[str, str]]:
+    """``(code, reason)`` of each problem of the form, none when it can be saved."""
     problems = []
     try:
         urls.resolve(form.url, allow_http=app.config["RADESK_WEBHOOKS_ALLOW_HTTP"],
                      allow_private=form.allow_private_network)
     except urls.RefusedUrl as refused:
-        problems.append(refused.message)
+        problems.append(("url.invalide", refused.message))
     if len(form.description) > DESCRIPTION_MAX:
-        problems.append(f"La description est trop longue ({DESCRIPTION_MAX} caractères au plus).")
+        problems.append(("description.invalide",
+                         f"La description est trop longue ({DESCRIPTION_MAX} caractères au plus)."))
     if not form.event_types:
-        problems.append("Choisissez au moins un type d'événement.")
+        problems.append(("evenements.obligatoire", "Choisissez au moins un type d'événement."))
     elif any(code not in events.EVENT_TYPES for code in form.event_types):
-        problems.append("Type d'événement inconnu.")
+        problems.append(("evenements.invalide", "Type d'événement inconnu."))
     if WebhookEndpoint.of_ae(ae_id).where(WebhookEndpoint.active).count() >= MAX_ENDPOINTS:
-        problems.append(f"Une AE a au plus {MAX_ENDPOINTS} webhooks actifs : désactivez-en un "
-                        f"d'abord.")
+        problems.append(("webhooks.trop_nombreux",
+                         f"Une AE a au plus {MAX_ENDPOINTS} webhooks actifs : désactivez-en un "
+                         f"d'abord."))
     return problems
 
 
 def create(app: Flask, ae_id: int, form: EndpointForm, *, by: Operator | None = None,
            actor: str | None = None, ip: str = "") -> tuple[WebhookEndpoint, str]:
-    """Add the endpoint; returns it with its secret (to show once). Raises Refused."""
+    """Add the endpoint; returns it with its secret (to show once). Raises FormRefused."""
     problems = form_problems(app, ae_id, form)
     if problems:
-        raise workflow.Refused(problems)
+        raise FormRefused(problems)
     secret = new_secret()
     chosen = [code for code in events.EVENT_TYPES if code in form.event_types]
     with db.atomic():
