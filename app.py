@@ -126,7 +126,8 @@ def _register_blueprints(app: Flask) -> None:
                    generation, activation, signature, signing, validation, admin,
                    api_clients_admin, webhooks_admin):
         app.register_blueprint(module.bp)
-    from blueprints import api
+    from blueprints import admin_sections, api
+    admin_sections.register(app)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer credentials, no cookie: nothing for a forged request to ride on
     api.spec.app = app  # what spectree reads the routes from (it serves no page of its own)
