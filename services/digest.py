@@ -289,9 +289,11 @@ def set_settings(ae: AE, slots_text: str, send_empty: bool, admin: Operator, ip:
     """Store the AE's slot times (raises DigestError when malformed); returns them normalised."""
     slots = format_slots(parse_slots(slots_text))
     with db.atomic():
+        before = AE.get_by_id(ae.id)
         AE.update(digest_slots=slots, digest_send_empty=send_empty).where(AE.id == ae.id).execute()
-        audit.record("digest_settings_changed", operator=admin, ip=ip,
-                     details={"slots": slots, "send_empty": send_empty})
+        audit.record("digest_settings_changed", operator=admin, ip=ip, details={
+            "avant": {"slots": before.digest_slots, "send_empty": before.digest_send_empty},
+            "après": {"slots": slots, "send_empty": send_empty}})
     return slots
 
 
