@@ -216,6 +216,17 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v19_hold_substate(database: Database) -> None:
+    """v19: an order on hold has the sub-state « en attente » (counted apart from « à
+    vérifier »), the sub-state its progress gave kept in ``held_substate``."""
+    migrate(_migrator(database).add_column("order", "held_substate",
+                                           CharField(null=True)))
+    (Order
+     .update(held_substate=Order.substate, substate="on_hold")
+     .where(Order.on_hold_at.is_null(False) & (Order.phase == "validation"))
+     .execute())
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -229,6 +240,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    19: _v19_hold_substate,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

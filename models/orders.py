@@ -66,6 +66,7 @@ class Order(BaseModel):
     # « Mettre en attente »: when and why the order was put on hold (None: not on hold).
     on_hold_at = DateTimeField(null=True)
     hold_comment = TextField(null=True)
+    held_substate = CharField(null=True)  # the sub-state its progress gives, kept under the hold
 
     class Meta:
         indexes = (
@@ -117,6 +118,7 @@ class Order(BaseModel):
         return (cls
                 .select(cls.id, cls.number, cls.created_at, cls.process, cls.phase,
                         cls.substate, cls.order_type, cls.requester_modified_at,
+                        cls.on_hold_at, cls.hold_comment,
                         Company.name.alias("company_name"), Company.siren.alias("siren"),
                         Person.first_name.alias("holder_first_name"),
                         Person.last_name.alias("holder_last_name"),

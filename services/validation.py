@@ -160,7 +160,8 @@ def hold(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "
             raise workflow.Refused(reasons)
         now = utcnow()
         (Order
-         .update(on_hold_at=now, hold_comment=comment, updated_at=now)
+         .update(on_hold_at=now, hold_comment=comment, substate=workflow.SUBSTATE_ON_HOLD,
+                 held_substate=current.substate, updated_at=now)
          .where(Order.id == order.id)
          .execute())
         _notify_requester(app, current, TYPE_ON_HOLD,
@@ -181,13 +182,19 @@ def resume(order: Order, operator: Operator, ip: str = "") -> None:
         reasons = workflow.resume_blockers(current, operator)
         if reasons:
             raise workflow.Refused(reasons)
-        since = current.on_hold_at
+        since, held = current.on_hold_at, current.held_substate
+        current.on_hold_at = None
+        substate = workflow.compute_substate(current, Document.current_of(current.id))
         (Order
-         .update(on_hold_at=None, hold_comment=None, updated_at=utcnow())
+         .update(on_hold_at=None, hold_comment=None, substate=substate, held_substate=None,
+                 updated_at=utcnow())
          .where(Order.id == order.id)
          .execute())
+        if held == workflow.SUBSTATE_IN_SIGNATURE and substate == workflow.SUBSTATE_TO_VALIDATE:
+            webhooks.emit(current, webhooks.ORDER_SIGNED)  # the last signature came meanwhile
         audit.record(ACTION_RESUMED, operator=operator, order=current, ip=ip,
-                     details={"commentaire": f"en attente depuis le {paris_datetime(since)}"})
+                     details={"commentaire": f"en attente depuis le {paris_datetime(since)}",
+                              "sous-état": workflow.label(workflow.SUBSTATES, substate)})
 
 
 def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str = "") -> None:
@@ -206,7 +213,8 @@ def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str =
         signatures.cancel_open_requests(order.id)
         now = utcnow()
         (Order
-         .update(phase=phase, substate=substate, on_hold_at=None, updated_at=now)
+         .update(phase=phase, substate=substate, on_hold_at=None, held_substate=None,
+                 updated_at=now)
          .where(Order.id == order.id)
          .execute())
         audit.record(ACTION_REFUSED, operator=operator, order=current, ip=ip,

@@ -76,7 +76,7 @@ def test_vocabulary_labels_are_the_exact_french_wording():
         ("done", "Terminée"), ("cancelled", "Annulée")]
     assert list(wf.SUBSTATES.items()) == [
         ("to_check", "à vérifier"), ("in_signature", "en signature"),
-        ("to_validate", "à valider")]
+        ("to_validate", "à valider"), ("on_hold", "en attente")]
     assert wf.SUBSTATE_FILTERS["to_generate"] == "à générer"
     assert list(wf.ORDER_TYPES) == ["D", "P"]
     assert wf.ID_DOC_TYPES == {"CNI": "CNI", "PASSEPORT": "Passeport",

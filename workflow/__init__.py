@@ -15,7 +15,7 @@ The rules live in the submodules below; callers use them as ``workflow.X``, re-e
 from workflow.vocabulary import (
     PROCESS_GENERATION, PROCESSES, SUPPORTED_PROCESSES, PHASE_ENTRY, PHASE_VALIDATION,
     PHASE_GENERATION, PHASE_HANDOVER, PHASE_DONE, PHASE_CANCELLED, PHASES, SUBSTATE_TO_CHECK,
-    SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_VALIDATE, SUBSTATES, SENT_FOR_SIGNATURE_SUBSTATES,
+    SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_VALIDATE, SUBSTATE_ON_HOLD, SUBSTATES, SENT_FOR_SIGNATURE_SUBSTATES,
     FILTER_TO_GENERATE, SUBSTATE_FILTERS, ORDER_TYPE_DEMATERIALISED, ORDER_TYPE_PAPER, ORDER_TYPES,
     ORDER_TYPE_TITLES, ID_DOC_TYPES, CATEGORY_CONTRACTUAL, CATEGORY_SUPPORTING,
     DOCUMENT_CATEGORIES, DocumentKind, DOCUMENT_KINDS, STATUS_IMPORTED, STATUS_NOT_IMPORTED,
@@ -31,7 +31,8 @@ from workflow.documents import (
     has_mandataire, required_document_kinds, current_documents, DocumentRow, document_rows,
     document_expired, expiry_date_problem, contractual_kinds)
 from workflow.lifecycle import (
-    compute_substate, is_validated, is_read_only, next_step)
+    compute_substate, progress_of, progress_substate, sent_for_signature, state_columns,
+    is_validated, is_read_only, next_step)
 from workflow.conditions import DRAFT_PROBLEM, submitted_check
 from workflow.ordering import MEDIA
 from workflow.checks import (

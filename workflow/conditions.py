@@ -6,10 +6,10 @@ from __future__ import annotations
 from workflow.checks import Check
 from workflow.documents import DocumentRow
 from workflow.identifiers import id_document_problem, otp_contact_problem
-from workflow.lifecycle import is_read_only, is_validated
+from workflow.lifecycle import is_read_only, is_validated, sent_for_signature
 from workflow.vocabulary import (CATEGORY_SUPPORTING, ORDER_TYPE_DEMATERIALISED,
                                  PHASE_CANCELLED, PHASE_ENTRY, PHASE_VALIDATION, PHASES,
-                                 PROCESS_GENERATION, PROCESSES, SENT_FOR_SIGNATURE_SUBSTATES,
+                                 PROCESS_GENERATION, PROCESSES,
                                  SUBSTATE_TO_CHECK, SUBSTATES, SUPPORTED_PROCESSES, label)
 
 
@@ -49,7 +49,7 @@ def awaiting_dispatch_check(order) -> Check:
     """Validation phase, not yet sent for signature (a missing sub-state counts as
     « à vérifier »)."""
     problem = phase_problem(order, PHASE_VALIDATION)
-    if problem is None and order.substate in SENT_FOR_SIGNATURE_SUBSTATES:
+    if problem is None and sent_for_signature(order):
         problem = "La commande a déjà été envoyée pour signature."
     return Check.of("state", f"Phase « {PHASES[PHASE_VALIDATION]} », sous-état "
                               f"« {SUBSTATES[SUBSTATE_TO_CHECK]} »", problem)

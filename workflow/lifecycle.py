@@ -9,12 +9,42 @@ from workflow.documents import document_rows
 from workflow.vocabulary import (CATEGORY_CONTRACTUAL, PHASE_ENTRY, PHASE_GENERATION,
                                  PHASE_HANDOVER, PHASE_VALIDATION, SENT_FOR_SIGNATURE_SUBSTATES,
                                  STEP_GENERATE, STEP_HAND_OVER, STEP_SEND_FOR_SIGNATURE,
-                                 STEP_VALIDATE, SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_CHECK,
-                                 SUBSTATE_TO_VALIDATE)
+                                 STEP_VALIDATE, SUBSTATE_IN_SIGNATURE, SUBSTATE_ON_HOLD,
+                                 SUBSTATE_TO_CHECK, SUBSTATE_TO_VALIDATE)
+
+
+def progress_substate(order) -> str | None:
+    """The sub-state the order's progress gave it, also while it is on hold."""
+    if order.substate == SUBSTATE_ON_HOLD:
+        return getattr(order, "held_substate", None)
+    return order.substate
+
+
+def sent_for_signature(order) -> bool:
+    return progress_substate(order) in SENT_FOR_SIGNATURE_SUBSTATES
+
+
+def state_columns(order, state: tuple[str, str | None]) -> dict:
+    """The columns to write for a transition to ``state``: an order on hold that stays in the
+    validation phase keeps « en attente », the transition's sub-state kept under the hold."""
+    phase, substate = state
+    if phase == PHASE_VALIDATION and getattr(order, "on_hold_at", None) is not None:
+        return {"phase": phase, "substate": SUBSTATE_ON_HOLD, "held_substate": substate}
+    return {"phase": phase, "substate": substate, "held_substate": None}
 
 
 def compute_substate(order, documents: Iterable) -> str | None:
-    """The sub-state the order should have; None outside the validation phase.
+    """The sub-state the order should have; None outside the validation phase, « en attente »
+    while on hold, else the one its progress gives (progress_of)."""
+    if order.phase != PHASE_VALIDATION:
+        return None
+    if getattr(order, "on_hold_at", None) is not None:
+        return SUBSTATE_ON_HOLD
+    return progress_of(order, documents)
+
+
+def progress_of(order, documents: Iterable) -> str | None:
+    """The sub-state the order's progress gives, whether or not it is on hold.
 
     Whether the dossier was sent for signature is not visible in the documents (contractual
     documents are « non signé » before and after sending), so it is read from the stored
@@ -24,7 +54,7 @@ def compute_substate(order, documents: Iterable) -> str | None:
     """
     if order.phase != PHASE_VALIDATION:
         return None
-    if order.substate not in SENT_FOR_SIGNATURE_SUBSTATES:
+    if not sent_for_signature(order):
         return SUBSTATE_TO_CHECK
     contractual = [row for row in document_rows(order, documents)
                    if row.category == CATEGORY_CONTRACTUAL]
@@ -46,7 +76,7 @@ def next_step(order, documents: Iterable) -> str | None:
     """The operator action the order waits for (a ``STEPS`` code), None once finished."""
     if order.phase in (PHASE_ENTRY, PHASE_VALIDATION):
         # Entry leads to the first operator step; its checklist then says the phase is wrong.
-        if compute_substate(order, documents) in SENT_FOR_SIGNATURE_SUBSTATES:
+        if progress_of(order, documents) in SENT_FOR_SIGNATURE_SUBSTATES:
             return STEP_VALIDATE
         return STEP_SEND_FOR_SIGNATURE
     return {PHASE_GENERATION: STEP_GENERATE, PHASE_HANDOVER: STEP_HAND_OVER}.get(order.phase)

@@ -8,12 +8,11 @@ from typing import Iterable
 from workflow.checks import Refused, State
 from workflow.documents import document_expired, document_rows
 from workflow.identifiers import otp_contact_problem
-from workflow.lifecycle import is_read_only
+from workflow.lifecycle import is_read_only, sent_for_signature
 from workflow.vocabulary import (CATEGORY_CONTRACTUAL, CATEGORY_SUPPORTING, PHASE_CANCELLED,
                                  PHASE_DONE, PHASE_ENTRY, PHASE_GENERATION, PHASE_HANDOVER,
-                                 PHASE_VALIDATION, PHASES, SENT_FOR_SIGNATURE_SUBSTATES,
-                                 SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_CHECK, SUBSTATE_TO_VALIDATE,
-                                 label)
+                                 PHASE_VALIDATION, PHASES, SUBSTATE_IN_SIGNATURE,
+                                 SUBSTATE_ON_HOLD, SUBSTATE_TO_CHECK, SUBSTATE_TO_VALIDATE, label)
 
 
 def missing_documents(order, documents: Iterable) -> list[str]:
@@ -45,7 +44,7 @@ def requester_tasks(order, documents: Iterable, today=None) -> list[str]:
     problem = otp_contact_problem(order.otp_contact)
     if problem is not None:
         tasks.append(f"Corriger le Contact OTP : {problem}")
-    if order.substate in SENT_FOR_SIGNATURE_SUBSTATES:
+    if sent_for_signature(order):
         tasks += [f"Signer le document : {name} (suivez le lien de signature reçu par e-mail)."
                   for name in unsigned_documents(order, documents)]
     return tasks
@@ -66,6 +65,8 @@ REQUESTER_SUBSTATE_TEXT = {
     SUBSTATE_TO_CHECK: "Vos pièces justificatives sont en cours de vérification.",
     SUBSTATE_IN_SIGNATURE: "Les documents contractuels ont été envoyés pour signature.",
     SUBSTATE_TO_VALIDATE: "Tous les documents sont signés : votre commande attend sa validation.",
+    SUBSTATE_ON_HOLD: "Votre commande est en attente : l'Autorité d'Enregistrement vous a écrit "
+                      "ce qu'elle attend de vous.",
 }
 
 
@@ -89,7 +90,8 @@ def requester_change_problem(order) -> str | None:
 
 def after_requester_change(order) -> State:
     """The requester changed information or a piece: a dossier already sent for signature goes
-    back to « à vérifier », so that the operator checks it again before validating."""
+    back to « à vérifier », so that the operator checks it again before validating (an order
+    on hold stays so until « Reprendre »: see state_columns)."""
     problem = requester_change_problem(order)
     if problem is not None:
         raise Refused([problem])

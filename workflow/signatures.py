@@ -11,7 +11,8 @@ from workflow.checks import Check, State, allowed, failed_reasons
 from workflow.conditions import (dossier_open_check, order_type_check, phase_problem,
                                  process_check, role_check)
 from workflow.documents import contractual_kinds, has_mandataire
-from workflow.vocabulary import (PHASE_VALIDATION, ROLE_AEA, SENT_FOR_SIGNATURE_SUBSTATES,
+from workflow.lifecycle import sent_for_signature
+from workflow.vocabulary import (PHASE_VALIDATION, ROLE_AEA,
                                  SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_CHECK, SUBSTATES, label)
 
 SIGNER_HOLDER = "holder"
@@ -100,7 +101,7 @@ def signer_contact_problems(signers: Iterable[tuple[str, str, str]]) -> list[str
 
 def _in_signature_check(order) -> Check:
     problem = phase_problem(order, PHASE_VALIDATION)
-    if problem is None and order.substate not in SENT_FOR_SIGNATURE_SUBSTATES:
+    if problem is None and not sent_for_signature(order):
         problem = ("Le dossier n'est plus en signature : il a été modifié ou la demande de "
                    "signature a été annulée.")
     return Check.of("state", f"Sous-état « {SUBSTATES[SUBSTATE_IN_SIGNATURE]} »", problem)

@@ -35,10 +35,14 @@ PHASES = {  # in lifecycle order
 SUBSTATE_TO_CHECK = "to_check"
 SUBSTATE_IN_SIGNATURE = "in_signature"
 SUBSTATE_TO_VALIDATE = "to_validate"
+# « Mettre en attente »: the order waits for nobody at the AE until « Reprendre »; the sub-state
+# its progress gives is kept aside meanwhile (Order.held_substate).
+SUBSTATE_ON_HOLD = "on_hold"
 SUBSTATES = {  # sub-states of the validation phase, in order
     SUBSTATE_TO_CHECK: "à vérifier",
     SUBSTATE_IN_SIGNATURE: "en signature",
     SUBSTATE_TO_VALIDATE: "à valider",
+    SUBSTATE_ON_HOLD: "en attente",
 }
 # An order has been sent for signature exactly when its stored sub-state is one of these.
 SENT_FOR_SIGNATURE_SUBSTATES = (SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_VALIDATE)

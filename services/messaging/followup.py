@@ -157,17 +157,16 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
         if not changes:
             transaction.rollback()
             return False
-        phase, substate = workflow.after_requester_change(current)
+        state = workflow.after_requester_change(current)
         Person.update(email=new["email"], phone=new["phone"]).where(
             Person.id == holder.id).execute()
         (Order
-         .update(otp_contact=new["contact_otp"], phase=phase, substate=substate,
+         .update(otp_contact=new["contact_otp"], **workflow.state_columns(current, state),
                  requester_modified_at=_modified_mark(current, now), updated_at=now)
          .where(Order.id == current.id)
          .execute())
         audit.record("requester_information_updated", order=current, actor=REQUESTER, ip=ip,
-                     details={"modifications": changes,
-                              **_substate_change(current.substate, substate)})
+                     details={"modifications": changes, **_progress_change(current)})
     return True
 
 
@@ -177,7 +176,10 @@ def _modified_mark(order: Order, now):
     return order.requester_modified_at if order.phase == workflow.PHASE_ENTRY else now
 
 
-def _substate_change(before: str | None, after: str | None) -> dict:
+def _progress_change(order: Order) -> dict:
+    """How the requester's change moved the order's progress (under a hold too)."""
+    before = workflow.progress_substate(order)
+    after = workflow.SUBSTATE_TO_CHECK if order.phase == workflow.PHASE_VALIDATION else before
     if before == after:
         return {}
     return {"sous-état": {"avant": workflow.label(workflow.SUBSTATES, before),
@@ -216,15 +218,16 @@ def _mark_changed(order: Order, reason: str, ip: str) -> None:
         current = Order.get_by_id(order.id)
         if workflow.requester_change_problem(current) is not None:
             return  # validated meanwhile: the piece was refused or archived, nothing to reopen
-        phase, substate = workflow.after_requester_change(current)
+        state = workflow.after_requester_change(current)
         (Order
-         .update(phase=phase, substate=substate, requester_modified_at=_modified_mark(current, now))
+         .update(**workflow.state_columns(current, state),
+                 requester_modified_at=_modified_mark(current, now))
          .where(Order.id == current.id)
          .execute())
-        if substate != current.substate:
+        change = _progress_change(current)
+        if change:
             audit.record("order_back_to_check", order=current, actor=REQUESTER, ip=ip,
-                         details={"motif": reason,
-                                  **_substate_change(current.substate, substate)})
+                         details={"motif": reason, **change})
 
 
 # --- What the page shows ---------------------------------------------------------------------

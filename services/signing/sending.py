@@ -142,10 +142,11 @@ def cancel(app: Flask, order: Order, operator: Operator, ip: str = "") -> int:
     « à vérifier » (to be sent again once corrected). Returns how many requests were open."""
     with order_lock(app, order.id), db.atomic():
         current = lock_order(order.id)
-        phase, substate = workflow.after_signature_cancelled(current, operator)
+        state = workflow.after_signature_cancelled(current, operator)
         now = utcnow()
         count = cancel_open_requests(order.id, now)
-        Order.update(phase=phase, substate=substate, updated_at=now).where(Order.id == order.id).execute()
+        (Order.update(**workflow.state_columns(current, state), updated_at=now)
+         .where(Order.id == order.id).execute())
         audit.record(ACTION_CANCELLED, operator=operator, order=current, ip=ip,
                      details={"signataires": count})
     return count

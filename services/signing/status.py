@@ -54,10 +54,9 @@ def panel(order: Order, operator: Operator, now: dt.datetime | None = None,
         return None
     docs = current_documents(order.id) if documents is None else documents
     requests = active_requests(order.id)
-    sent = full.substate in workflow.SENT_FOR_SIGNATURE_SUBSTATES or bool(requests)
+    sent = workflow.sent_for_signature(full) or bool(requests)
     result = SignaturePanel(full, sent)
-    if full.phase == workflow.PHASE_VALIDATION and full.substate not in \
-            workflow.SENT_FOR_SIGNATURE_SUBSTATES:
+    if full.phase == workflow.PHASE_VALIDATION and not workflow.sent_for_signature(full):
         result.send_blockers = workflow.send_for_signature_blockers(full, docs, operator)
         result.can_send = not result.send_blockers
     result.can_cancel = not workflow.failed_reasons(workflow.signature_cancel_checks(full, operator))
