@@ -227,6 +227,20 @@ def _v19_hold_substate(database: Database) -> None:
      .execute())
 
 
+def _v20_handling(database: Database) -> None:
+    """v20: « Prise en charge » — the operator who handles an order, and since when."""
+    from peewee import DateTimeField, ForeignKeyField
+    from models import Operator
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("order", "handled_by_id",
+                                ForeignKeyField(Operator, null=True, on_delete="SET NULL",
+                                                field=Operator.id)),
+            migrator.add_column("order", "handled_since", DateTimeField(null=True)),
+            migrator.add_index("order", ("handled_by_id", "phase", "substate", "created_at"),
+                               False))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -241,6 +255,7 @@ MIGRATIONS = {
     12: _v12_api,
     13: _v13_webhooks,
     19: _v19_hold_substate,
+    20: _v20_handling,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -11,7 +11,7 @@ from blueprints.common import (current_operator, current_scope, login_required, 
 from extensions import client_ip, htmx
 from models import Order
 from services.messaging import notifications
-from services.orders import order_file
+from services.orders import handling, order_file
 
 bp = Blueprint("order_file", __name__, url_prefix="/commandes")
 
@@ -43,7 +43,7 @@ def show(order_id: int):
     file = order_file.load_file(order, operator)
     # The opener has just taken the review over: the live notice starts empty.
     return render_template(PAGE, file=file, order=file.order, review=None,
-                           previous_review=previous_review,
+                           previous_review=previous_review, handler=handling.key(file.order),
                            heartbeat_seconds=order_file.HEARTBEAT_SECONDS,
                            notification_panel=notifications.panel(file.order, operator))
 
@@ -88,7 +88,10 @@ def presence(order_id: int):
     review = order_file.keep_reviewing(order, current_operator())
     if not htmx:
         return redirect(url_for(".show", order_id=order.id), 303)
-    if order_file.review_key(review) == request.form.get("shown", ""):
+    handler = handling.key(order)
+    changed = handler != request.form.get("handler", handler)
+    if order_file.review_key(review) == request.form.get("shown", "") and not changed:
         return "", 204  # nothing new: no swap, so screen readers hear nothing every 30 s
-    return render_block(PAGE, "presence", order=order, review=review,
-                        heartbeat_seconds=order_file.HEARTBEAT_SECONDS)
+    return render_block(PAGE, "presence", order=order, review=review, handler=handler,
+                        handler_notice=handling.notice(order, current_operator()) if changed
+                        else None, heartbeat_seconds=order_file.HEARTBEAT_SECONDS)

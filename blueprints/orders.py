@@ -38,7 +38,7 @@ def list_orders():
     counts, page = _page(scope, filters)
     context = dict(
         **page, filters=filters, counts=counts, choices=order_search.choices(scope.portals()),
-        loaded_at=loaded_at.isoformat(), workflow=workflow,
+        loaded_at=loaded_at.isoformat(), workflow=workflow, handlers=order_search.HANDLERS,
     )
     if htmx and not htmx.history_restore_request:
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.

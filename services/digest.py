@@ -24,11 +24,12 @@ from urllib.parse import urlencode
 
 import flask_mail
 from flask import Flask
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 import workflow
 from formatting import PARIS, paris_datetime
-from models import AE, DigestRun, Notification, Operator, OperatorPortal, Portal, db, utcnow
+from models import (AE, DigestRun, Notification, Operator, OperatorPortal, Order, Portal, db,
+                    utcnow)
 from services import audit
 from services.orders.order_search import substate_counts_by_portal
 
@@ -119,9 +120,22 @@ class Audience:
         return [p for p in portals if p.id in allowed]
 
 
+def handled_waiting(operator_ids) -> dict[int, int]:
+    """How many orders each operator handles (« Prise en charge ») that wait for the AE — not
+    those on hold, which wait for the requester — in one grouped query."""
+    query = (Order
+             .select(Order.handled_by, fn.COUNT(Order.id))
+             .where(Order.handled_by.in_(list(operator_ids))
+                    & Order.phase.in_(list(workflow.HANDLING_ROLES))
+                    & (fn.COALESCE(Order.substate, "") != workflow.SUBSTATE_ON_HOLD))
+             .group_by(Order.handled_by))
+    return dict(query.tuples())
+
+
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
-          slot_at: dt.datetime, now: dt.datetime) -> dict:
-    """The digest as plain data (JSON-able): title, sections with one row per portal."""
+          slot_at: dt.datetime, now: dt.datetime, mine: int = 0) -> dict:
+    """The digest as plain data (JSON-able): title, the orders the operator handles, sections
+    with one row per portal."""
     sections = []
     total = 0
     for role, heading, columns, link_label, link_filter in SECTIONS:
@@ -147,6 +161,8 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
             "late_note": (f"Envoi différé : ce résumé était prévu le {paris_datetime(slot_at)} ; "
                           f"le service était indisponible. Les nombres sont ceux du "
                           f"{paris_datetime(now)}.") if late else "",
+            "mine": {"text": plural(mine), "number": mine,
+                     "url": _list_url(app, handler="me")},
             "sections": sections, "total": total}
 
 
@@ -154,6 +170,9 @@ def text(content: dict) -> str:
     lines = [content["title"], "", f"Bonjour {content['operator']},", ""]
     if content["late_note"]:
         lines += [content["late_note"], ""]
+    if content.get("mine", {}).get("number"):
+        lines += [f"Vos dossiers (pris en charge par vous) : {content['mine']['text']}",
+                  f"  Consulter : {content['mine']['url']}", ""]
     if not content["sections"]:
         lines += ["Aucun rôle AEA ni AET : ce résumé n'a rien à vous montrer.", ""]
     for section in content["sections"]:
@@ -195,7 +214,8 @@ def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     """The digest this operator would receive if it were sent at ``now``."""
     audience = Audience.load([operator.ae_id], [operator.id])
     counts = substate_counts_by_portal([operator.ae_id])
-    return build(app, operator, audience.portals_of(operator), counts, now, now)
+    return build(app, operator, audience.portals_of(operator), counts, now, now,
+                 handled_waiting([operator.id]).get(operator.id, 0))
 
 
 @dataclass
@@ -243,12 +263,15 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     ae_ids = {op.ae_id for op, _ in due}
     audience = Audience.load(ae_ids, [op.id for op, _ in due])
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
+    mine = handled_waiting([op.id for op, _ in due])
     for operator, slot_at in due:
-        content = build(app, operator, audience.portals_of(operator), counts, slot_at, now)
+        content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
+                        mine.get(operator.id, 0))
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
-        elif content["total"] == 0 and not operator.ae.digest_send_empty:
+        elif (content["total"] == 0 and not content["mine"]["number"]
+              and not operator.ae.digest_send_empty):
             reason = f"{operator.display_name} : rien à signaler, résumé vide non envoyé (réglage de l'AE)."
         try:
             with db.atomic():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import workflow
-from database import migrate_database
-from models import AuditEvent, Document, Order, SchemaVersion, db
+from database import _v19_hold_substate
+from models import AuditEvent, Document, Order, db
 from services import validation
 from services.messaging import followup
 from services.orders import order_search
@@ -110,8 +110,7 @@ def test_the_upgrade_gives_orders_already_on_hold_their_sub_state(desk):
     Order.update(on_hold_at=Order.created_at, hold_comment="ancien",
                  substate="in_signature").where(Order.id == order.id).execute()
     db.execute_sql('ALTER TABLE "order" DROP COLUMN held_substate')
-    SchemaVersion.update(version=13).execute()
-    migrate_database(db.obj)
+    _v19_hold_substate(db.obj)
     upgraded = Order.get_by_id(order.id)
     assert (upgraded.substate, upgraded.held_substate) == ("on_hold", "in_signature")
     assert Order.get_by_id(desk["waiting"].id).substate == "to_check"

@@ -62,3 +62,6 @@ from workflow.requester import (
     missing_documents, refused_documents, unsigned_documents, requester_tasks,
     REQUESTER_PHASE_TEXT, REQUESTER_SUBSTATE_TEXT, requester_state_text, requester_change_problem,
     after_requester_change)
+from workflow.handling import (
+    HANDLING_ROLES, handling_role, take_checks, assign_checks, release_checks, take_blockers,
+    assign_blockers, release_blockers)

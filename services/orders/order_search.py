@@ -38,8 +38,11 @@ class OrderFilters:
     phase: str = ""
     substate: str = ""
     type: str = ""
+    handler: str = ""   # « Mes dossiers » (me) or « Non attribuées » (none)
     sort: str = "date_desc"
     problems: tuple[str, ...] = field(default=(), compare=False)
+    # Not from the URL: whose « Mes dossiers » (the operator reading the list).
+    reader_id: int | None = field(default=None, compare=False)
     # Not from the URL: the name is shared by so many orders that the list is best read in
     # date order, checking the name, rather than gathering every holder of it first.
     common_name: bool = field(default=False, compare=False)
@@ -61,10 +64,13 @@ def url_name(attribute: str) -> str:
     return attribute.rstrip("_")
 
 
-URL_FIELDS = tuple(f for f in fields(OrderFilters) if f.name not in ("problems", "common_name"))
+URL_FIELDS = tuple(f for f in fields(OrderFilters)
+                   if f.name not in ("problems", "common_name", "reader_id"))
+HANDLER_MINE, HANDLER_NOBODY = "me", "none"
+HANDLERS = {HANDLER_MINE: "Mes dossiers", HANDLER_NOBODY: "Non attribuées"}
 # The filters whose unknown values are reported, by the name the message gives them.
 CHOICE_LABELS = {"portal": "portail", "process": "processus", "phase": "phase",
-                 "substate": "sous-etat", "type": "type"}
+                 "substate": "sous-etat", "type": "type", "handler": "prise en charge"}
 NAME_COLUMNS = (Order.holder_search, Order.holder_search_last)  # « prénom nom », « nom prénom »
 MIN_NAME = 2  # one letter matches a sixth of the archive and finds nobody in particular
 COMMON_NAME = 2_000  # orders sharing a name beyond which the list is read in date order
@@ -79,6 +85,7 @@ def choices(portals) -> dict[str, list[tuple[str, str]]]:
         "substate": list(workflow.SUBSTATE_FILTERS.items()),
         "type": [(code, f"{code} — {workflow.ORDER_TYPE_TITLES[code]}")
                  for code in workflow.ORDER_TYPES],
+        "handler": list(HANDLERS.items()),
         "sort": list(SORTS.items()),
     }
 
@@ -111,13 +118,14 @@ def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters
         "phase": set(workflow.PHASES),
         "substate": set(workflow.SUBSTATE_FILTERS),
         "type": set(workflow.ORDER_TYPES),
+        "handler": set(HANDLERS),
     }
     for name, values in allowed.items():
         if raw[name] and raw[name] not in values:
             reject(name, f"Filtre « {CHOICE_LABELS[name]} » ignoré : valeur inconnue.")
     if raw["sort"] not in SORTS:
         raw["sort"] = "date_desc"
-    filters = OrderFilters(**raw, problems=tuple(problems))
+    filters = OrderFilters(**raw, problems=tuple(problems), reader_id=scope.operator.id)
     return replace(filters, common_name=_is_common_name(filters)) if filters.name else filters
 
 
@@ -177,6 +185,10 @@ def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:
     where.extend(period)
     if filters.portal:
         where.append(Order.portal == int(filters.portal))
+    if filters.handler == HANDLER_MINE:
+        where.append(Order.handled_by == filters.reader_id)
+    elif filters.handler == HANDLER_NOBODY:
+        where.append(Order.handled_by.is_null())
     # With the phase and sub-state pinned (a sub-state list, each counter), process and type
     # are read in the (ae, phase, substate, created_at, portal, type, process) index; as
     # expressions they keep the planner from the narrower type index, which would look up
