@@ -216,6 +216,16 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v14_operator_certificate_revocation(database: Database) -> None:
+    """v14: an operator's certificate revoked from the administration keeps when and why."""
+    from peewee import DateTimeField
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("operator_certificate", "revoked_at", DateTimeField(null=True)),
+            migrator.add_column("operator_certificate", "revocation_reason",
+                                CharField(null=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -229,6 +239,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    14: _v14_operator_certificate_revocation,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

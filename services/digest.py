@@ -30,6 +30,7 @@ import workflow
 from formatting import PARIS, paris_datetime
 from models import AE, DigestRun, Notification, Operator, OperatorPortal, Portal, db, utcnow
 from services import audit
+from services.admin import operator_certificates
 from services.orders.order_search import substate_counts_by_portal
 
 log = logging.getLogger("radesk.digest")
@@ -98,13 +99,15 @@ SECTIONS = (  # role, heading, columns (sub-state filter, heading), link label, 
 
 @dataclass
 class Audience:
-    """What one run knows of the AEs concerned: portals by AE, explicit portal links."""
+    """What one run knows of the AEs concerned: portals by AE, explicit portal links, the
+    operators' certificates soon to expire (for the admins)."""
     portals: dict[int, list[Portal]] = field(default_factory=dict)
     links: dict[int, set[int]] = field(default_factory=dict)
+    expiring: dict[int, list[dict]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, ae_ids, operator_ids) -> "Audience":
-        audience = cls()
+    def load(cls, ae_ids, operator_ids, now: dt.datetime | None = None) -> "Audience":
+        audience = cls(expiring=operator_certificates.expiring(ae_ids, now))
         for portal in Portal.select().where(Portal.ae.in_(list(ae_ids))).order_by(Portal.name):
             audience.portals.setdefault(portal.ae_id, []).append(portal)
         for link in OperatorPortal.select().where(OperatorPortal.operator.in_(list(operator_ids))):
@@ -118,9 +121,13 @@ class Audience:
         allowed = self.links.get(operator.id, set())
         return [p for p in portals if p.id in allowed]
 
+    def expiring_for(self, operator: Operator) -> list[dict]:
+        """An admin is told of the AE's operator certificates that expire within 30 days."""
+        return self.expiring.get(operator.ae_id, []) if operator.has_role("admin") else []
+
 
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
-          slot_at: dt.datetime, now: dt.datetime) -> dict:
+          slot_at: dt.datetime, now: dt.datetime, expiring: list[dict] = ()) -> dict:
     """The digest as plain data (JSON-able): title, sections with one row per portal."""
     sections = []
     total = 0
@@ -147,14 +154,14 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
             "late_note": (f"Envoi différé : ce résumé était prévu le {paris_datetime(slot_at)} ; "
                           f"le service était indisponible. Les nombres sont ceux du "
                           f"{paris_datetime(now)}.") if late else "",
-            "sections": sections, "total": total}
+            "sections": sections, "total": total, "certificates": list(expiring)}
 
 
 def text(content: dict) -> str:
     lines = [content["title"], "", f"Bonjour {content['operator']},", ""]
     if content["late_note"]:
         lines += [content["late_note"], ""]
-    if not content["sections"]:
+    if not content["sections"] and not content.get("certificates"):
         lines += ["Aucun rôle AEA ni AET : ce résumé n'a rien à vous montrer.", ""]
     for section in content["sections"]:
         lines += [section["heading"], "=" * len(section["heading"])]
@@ -165,8 +172,20 @@ def text(content: dict) -> str:
                                for column, cell in zip(section["columns"][1:], row["cells"]))
             lines += [f"{row['portal']} — {cells}", f"  {section['link_label']} : {row['url']}"]
         lines.append("")
+    if content.get("certificates"):
+        lines += [CERTIFICATES_HEADING, "=" * len(CERTIFICATES_HEADING)]
+        lines += [certificate_line(item) for item in content["certificates"]] + [""]
     lines.append(f"{content['ae']} — Autorité d'Enregistrement")
     return "\n".join(lines)
+
+
+CERTIFICATES_HEADING = "Certificats d'opérateur qui expirent dans les 30 jours"
+
+
+def certificate_line(item: dict) -> str:
+    """« Julien Roux — certificat N° 1f… (CN=…) : expire le 14/02/2026 »."""
+    return (f"{item['operator']} — certificat N° {item['serial']} ({item['subject']}) : "
+            f"expire le {item['expires']}")
 
 
 def html(app: Flask, content: dict) -> str:
@@ -193,9 +212,10 @@ def compose(app: Flask, notification: Notification) -> flask_mail.Message:
 
 def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     """The digest this operator would receive if it were sent at ``now``."""
-    audience = Audience.load([operator.ae_id], [operator.id])
+    audience = Audience.load([operator.ae_id], [operator.id], now)
     counts = substate_counts_by_portal([operator.ae_id])
-    return build(app, operator, audience.portals_of(operator), counts, now, now)
+    return build(app, operator, audience.portals_of(operator), counts, now, now,
+                 audience.expiring_for(operator))
 
 
 @dataclass
@@ -241,14 +261,16 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     if not due:
         return report
     ae_ids = {op.ae_id for op, _ in due}
-    audience = Audience.load(ae_ids, [op.id for op, _ in due])
+    audience = Audience.load(ae_ids, [op.id for op, _ in due], now)
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
     for operator, slot_at in due:
-        content = build(app, operator, audience.portals_of(operator), counts, slot_at, now)
+        content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
+                        audience.expiring_for(operator))
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
-        elif content["total"] == 0 and not operator.ae.digest_send_empty:
+        elif (content["total"] == 0 and not content["certificates"]
+              and not operator.ae.digest_send_empty):
             reason = f"{operator.display_name} : rien à signaler, résumé vide non envoyé (réglage de l'AE)."
         try:
             with db.atomic():
