@@ -126,7 +126,7 @@ def revoke_certificate(operator_id: int, certificate_id: int):
                                   by=current_operator(), ip=client_ip())
     except workflow.Refused as refused:
         return _revoke_page(target, row, refused.reasons), 422
-    flash(f"Certificat N° {row.serial_hex} révoqué ({certificates.REVOCATION_REASONS[row.revocation_reason]}) : "
+    flash(f"Certificat N° {row.serial_hex} révoqué ({_reason_label(row.revocation_reason)}) : "
           f"liste de révocation publiée, sessions fermées.", "success")
     return redirect(url_for(".operator", operator_id=target.id, _anchor="certificats"), 303)
 
@@ -162,3 +162,7 @@ def _revoke_page(target: Operator, row, problems: list[str] | None = None):
     return render_template(REVOKE, target=target, certificate=row, problems=problems or [],
                            reasons=certificates.REVOCATION_REASONS,
                            chosen=request.form.get("reason", ""))
+
+
+def _reason_label(code: str | None) -> str:
+    return certificates.REVOCATION_REASONS.get(code or "", code or "")

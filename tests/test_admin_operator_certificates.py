@@ -17,8 +17,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from adapters.ca import fingerprint_sha256, get_ca
 from formatting import paris_date
-from models import (AE, AuditEvent, DigestRun, IssuedCertificate, LoginSession, Notification, Operator,
-                    OperatorCertificate, db, utcnow)
+from models import (AE, AuditEvent, DigestRun, IssuedCertificate, LoginSession, Notification,
+                    Operator, OperatorCertificate, db, utcnow)
 from services import digest
 from services.operator_auth import sessions
 from services.operator_auth.login import bind_certificate, trust_embedded_ca
@@ -239,7 +239,8 @@ def test_revoking_publishes_the_crl_ends_the_sessions_and_refuses_the_login(app,
 
     # The CRL the PKI publishes lists it, with its reason.
     crl = x509.load_der_x509_crl(client.get("/pki/issuing.crl").data)
-    entry = crl.get_revoked_certificate_by_serial_number(julien_key["key"].certificate.serial_number)
+    serial_number = julien_key["key"].certificate.serial_number
+    entry = crl.get_revoked_certificate_by_serial_number(serial_number)
     assert entry is not None
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason \
         == x509.ReasonFlags.key_compromise
@@ -275,7 +276,8 @@ def test_revoking_publishes_the_crl_ends_the_sessions_and_refuses_the_login(app,
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"reason": "keyCompromise"}, "Cochez la case qui confirme la révocation : elle est irréversible."),
+    ({"reason": "keyCompromise"},
+     "Cochez la case qui confirme la révocation : elle est irréversible."),
     ({"confirm": "1"}, "Choisissez le motif de la révocation."),
     ({"reason": "removeFromCRL", "confirm": "1"}, "Choisissez le motif de la révocation."),
 ])

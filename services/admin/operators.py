@@ -135,7 +135,8 @@ def create(ae: AE, form: OperatorForm, *, by: Operator, ip: str = "") -> Operato
     """A new operator of ``ae`` (no certificate yet: one is associated on their page)."""
     with db.atomic():
         _lock_ae(ae.id)  # two admins adding the same address: the second sees the first
-        emails = [e for (e,) in Operator.select(Operator.email).where(Operator.ae == ae.id).tuples()]
+        emails = [e for (e,) in Operator.select(Operator.email)
+                  .where(Operator.ae == ae.id).tuples()]
         problems = [p for p in (rules.name_problem(form.display_name),
                                 rules.operator_email_problem(form.email, emails)) if p]
         problems += _access_problems(ae.id, form)
