@@ -113,11 +113,15 @@ def operator_activate(operator_id):
 
 def _switch_operator(operator_id: int, *, active: bool):
     """The operator, and how many of their sessions ended (deactivation ends them all)."""
+    import workflow
     from services.administration import set_operator_active
 
     with db.connection_context():
         operator = _operator(operator_id)
-        return operator, set_operator_active(operator, active, actor="ligne de commande")
+        try:
+            return operator, set_operator_active(operator, active, actor="ligne de commande")
+        except workflow.Refused as refused:  # the AE's last active administrator
+            raise click.ClickException(refused.message) from None
 
 
 @operator_cli.command("unbind-cert")

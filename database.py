@@ -216,6 +216,14 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v14_operator_certificate_revocation(database: Database) -> None:
+    """v14: an operator's certificate revoked from the administration keeps when and why."""
+    from peewee import DateTimeField
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("operator_certificate", "revoked_at", DateTimeField(null=True)),
+            migrator.add_column("operator_certificate", "revocation_reason",
+                                CharField(null=True)))
 def _v19_hold_substate(database: Database) -> None:
     """v19: an order on hold has the sub-state « en attente » (counted apart from « à
     vérifier »), the sub-state its progress gave kept in ``held_substate``."""
@@ -254,6 +262,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    14: _v14_operator_certificate_revocation,
     19: _v19_hold_substate,
     20: _v20_handling,
 }

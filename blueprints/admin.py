@@ -74,3 +74,9 @@ def preview(operator_id: int):
     operator = operator_or_404(operator_id)
     content = digest.preview(current_app._get_current_object(), operator, utcnow())
     return render_template(PREVIEW, target=operator, digest=content)
+
+
+# The operator pages join this blueprint from a module of their own (the endpoints stay
+# ``admin.*``); importing it here registers them whoever imports the blueprint.
+from blueprints import admin_operators  # noqa: E402
+VIEW_MODULES = (admin_operators,)

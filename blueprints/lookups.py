@@ -8,9 +8,10 @@ from typing import TypeVar
 from flask import abort
 
 from blueprints.common import current_operator
-from models import (ApiClient, Document, Notification, Operator, Order, OrderRow,
-                    SignatureRequest, WebhookDelivery, WebhookEndpoint)
+from models import (ApiClient, Document, Notification, Operator, OperatorCertificate, Order,
+                    OrderRow, SignatureRequest, WebhookDelivery, WebhookEndpoint)
 from services import administration
+from services.admin import operator_certificates
 from services.webhooks import endpoints as webhook_endpoints
 
 Row = TypeVar("Row")
@@ -44,6 +45,11 @@ def notification_or_404(order: Order, notification_id: int) -> Notification:
 def operator_or_404(operator_id: int) -> Operator:
     """An operator of the logged-in operator's AE."""
     return _found(administration.operator_of_ae(current_operator().ae_id, operator_id))
+
+
+def operator_certificate_or_404(operator: Operator, certificate_id: int) -> OperatorCertificate:
+    """A certificate bound to ``operator`` (which must come from operator_or_404)."""
+    return _found(operator_certificates.certificate_of(operator, certificate_id))
 
 
 def api_client_or_404(client_id: int) -> ApiClient:

@@ -18,6 +18,9 @@ class OperatorCertificate(BaseModel):
     not_after = DateTimeField()
     pem = TextField()
     bound_at = DateTimeField(default=utcnow)
+    # Set when the embedded CA revoked it from the administration: login is refused from then.
+    revoked_at = DateTimeField(null=True)
+    revocation_reason = CharField(null=True)  # RFC 5280 name (keyCompromise…)
 
 
 class TrustedCA(BaseModel):

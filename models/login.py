@@ -20,7 +20,8 @@ class LoginSession(BaseModel):
     """One login of an operator with one certificate, from the login until it ends. The cookie
     holds a random token; only its SHA-256 is kept here, so reading this table does not let
     anyone act as the operator. A row is never reopened: logout, expiry, deactivation of the
-    operator or unbinding of the certificate set ``ended_at`` and say why in ``end_reason``."""
+    operator, unbinding or revocation of the certificate set ``ended_at`` and say why in
+    ``end_reason``."""
     token_hash = CharField(unique=True)
     operator = ForeignKeyField(Operator, backref="login_sessions", on_delete="CASCADE",
                                index=False)  # the (operator, ended_at) index serves
@@ -39,11 +40,12 @@ class LoginSession(BaseModel):
     @classmethod
     def with_operator(cls, token_hash: str):
         """The session, its operator and AE, and the operator's certificate it was opened with
-        when still bound (``certificate`` is None otherwise), in one query."""
+        when still bound (``certificate`` is None otherwise, its id and revocation date
+        loaded), in one query."""
         bound = ((OperatorCertificate.operator == cls.operator)
                  & (OperatorCertificate.fingerprint_sha256 == cls.certificate_fingerprint))
         return (cls
-                .select(cls, Operator, AE, OperatorCertificate.id)
+                .select(cls, Operator, AE, OperatorCertificate.id, OperatorCertificate.revoked_at)
                 .join(Operator, on=(cls.operator == Operator.id))
                 .join(AE, on=(Operator.ae == AE.id))
                 .switch(cls)

@@ -14,6 +14,7 @@ from peewee import JOIN
 from formatting import PARIS
 from models import AuditEvent, Operator
 from services import audit_words
+from services.admin import operator_certificates, operators as admin_operators
 from services.api import clients as api_clients
 from services.webhooks import endpoints as webhook_endpoints
 
@@ -21,10 +22,8 @@ PAGE_SIZE = 50
 
 # What counts as an admin act, in the journal's words (the order file's acts stay there).
 ADMIN_ACTIONS = {
-    "operator_created": "Opérateur ajouté",
-    "operator_deactivated": "Opérateur désactivé",
-    "operator_reactivated": "Opérateur réactivé",
-    "certificate_unbound": "Certificat d'opérateur retiré",
+    **admin_operators.AUDIT_ACTIONS,
+    **operator_certificates.AUDIT_ACTIONS,
     "digest_enabled": "Résumé d'activité activé",
     "digest_disabled": "Résumé d'activité désactivé",
     "digest_settings_changed": "Heures d'envoi du résumé modifiées",

@@ -10,6 +10,7 @@ from typing import Any
 
 import workflow
 from services import validation
+from services.admin import operator_certificates, operators as admin_operators
 from services.certificates import activation, generation
 from services.api import clients as api_clients
 from services.dossiers import documents
@@ -34,6 +35,8 @@ AUDIT_ACTIONS = {
     intake_address.ACTION_VERIFIED: "Adresse e-mail du demandeur confirmée",
     intake_expiry.ACTION_DRAFT_EXPIRED: "Commande non envoyée annulée (saisie abandonnée)",
     **api_clients.AUDIT_ACTIONS,
+    **admin_operators.AUDIT_ACTIONS,
+    **operator_certificates.AUDIT_ACTIONS,
     **documents.AUDIT_ACTIONS,
     **generation.AUDIT_ACTIONS,
     **activation.AUDIT_ACTIONS,

@@ -31,6 +31,7 @@ from formatting import PARIS, paris_datetime
 from models import (AE, DigestRun, Notification, Operator, OperatorPortal, Order, Portal, db,
                     utcnow)
 from services import audit
+from services.admin import operator_certificates
 from services.orders.order_search import substate_counts_by_portal
 
 log = logging.getLogger("radesk.digest")
@@ -99,13 +100,15 @@ SECTIONS = (  # role, heading, columns (sub-state filter, heading), link label, 
 
 @dataclass
 class Audience:
-    """What one run knows of the AEs concerned: portals by AE, explicit portal links."""
+    """What one run knows of the AEs concerned: portals by AE, explicit portal links, the
+    operators' certificates soon to expire (for the admins)."""
     portals: dict[int, list[Portal]] = field(default_factory=dict)
     links: dict[int, set[int]] = field(default_factory=dict)
+    expiring: dict[int, list[dict]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, ae_ids, operator_ids) -> "Audience":
-        audience = cls()
+    def load(cls, ae_ids, operator_ids, now: dt.datetime | None = None) -> "Audience":
+        audience = cls(expiring=operator_certificates.expiring(ae_ids, now))
         for portal in Portal.select().where(Portal.ae.in_(list(ae_ids))).order_by(Portal.name):
             audience.portals.setdefault(portal.ae_id, []).append(portal)
         for link in OperatorPortal.select().where(OperatorPortal.operator.in_(list(operator_ids))):
@@ -118,6 +121,10 @@ class Audience:
             return portals
         allowed = self.links.get(operator.id, set())
         return [p for p in portals if p.id in allowed]
+
+    def expiring_for(self, operator: Operator) -> list[dict]:
+        """An admin is told of the AE's operator certificates that expire within 30 days."""
+        return self.expiring.get(operator.ae_id, []) if operator.has_role("admin") else []
 
 
 def handled_waiting(operator_ids) -> dict[int, int]:
@@ -133,9 +140,10 @@ def handled_waiting(operator_ids) -> dict[int, int]:
 
 
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
-          slot_at: dt.datetime, now: dt.datetime, mine: int = 0) -> dict:
+          slot_at: dt.datetime, now: dt.datetime, mine: int = 0,
+          expiring: list[dict] = ()) -> dict:
     """The digest as plain data (JSON-able): title, the orders the operator handles, sections
-    with one row per portal."""
+    with one row per portal, the operator certificates expiring soon (admins)."""
     sections = []
     total = 0
     for role, heading, columns, link_label, link_filter in SECTIONS:
@@ -163,7 +171,7 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
                           f"{paris_datetime(now)}.") if late else "",
             "mine": {"text": plural(mine), "number": mine,
                      "url": _list_url(app, handler="me")},
-            "sections": sections, "total": total}
+            "sections": sections, "total": total, "certificates": list(expiring)}
 
 
 def text(content: dict) -> str:
@@ -173,7 +181,7 @@ def text(content: dict) -> str:
     if content.get("mine", {}).get("number"):
         lines += [f"Vos dossiers (pris en charge par vous) : {content['mine']['text']}",
                   f"  Consulter : {content['mine']['url']}", ""]
-    if not content["sections"]:
+    if not content["sections"] and not content.get("certificates"):
         lines += ["Aucun rôle AEA ni AET : ce résumé n'a rien à vous montrer.", ""]
     for section in content["sections"]:
         lines += [section["heading"], "=" * len(section["heading"])]
@@ -184,8 +192,20 @@ def text(content: dict) -> str:
                                for column, cell in zip(section["columns"][1:], row["cells"]))
             lines += [f"{row['portal']} — {cells}", f"  {section['link_label']} : {row['url']}"]
         lines.append("")
+    if content.get("certificates"):
+        lines += [CERTIFICATES_HEADING, "=" * len(CERTIFICATES_HEADING)]
+        lines += [certificate_line(item) for item in content["certificates"]] + [""]
     lines.append(f"{content['ae']} — Autorité d'Enregistrement")
     return "\n".join(lines)
+
+
+CERTIFICATES_HEADING = "Certificats d'opérateur qui expirent dans les 30 jours"
+
+
+def certificate_line(item: dict) -> str:
+    """« Julien Roux — certificat N° 1f… (CN=…) : expire le 14/02/2026 »."""
+    return (f"{item['operator']} — certificat N° {item['serial']} ({item['subject']}) : "
+            f"expire le {item['expires']}")
 
 
 def html(app: Flask, content: dict) -> str:
@@ -212,10 +232,11 @@ def compose(app: Flask, notification: Notification) -> flask_mail.Message:
 
 def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     """The digest this operator would receive if it were sent at ``now``."""
-    audience = Audience.load([operator.ae_id], [operator.id])
+    audience = Audience.load([operator.ae_id], [operator.id], now)
     counts = substate_counts_by_portal([operator.ae_id])
     return build(app, operator, audience.portals_of(operator), counts, now, now,
-                 handled_waiting([operator.id]).get(operator.id, 0))
+                 handled_waiting([operator.id]).get(operator.id, 0),
+                 audience.expiring_for(operator))
 
 
 @dataclass
@@ -261,16 +282,17 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     if not due:
         return report
     ae_ids = {op.ae_id for op, _ in due}
-    audience = Audience.load(ae_ids, [op.id for op, _ in due])
+    audience = Audience.load(ae_ids, [op.id for op, _ in due], now)
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
     mine = handled_waiting([op.id for op, _ in due])
     for operator, slot_at in due:
         content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
-                        mine.get(operator.id, 0))
+                        mine.get(operator.id, 0), audience.expiring_for(operator))
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
         elif (content["total"] == 0 and not content["mine"]["number"]
+              and not content["certificates"]
               and not operator.ae.digest_send_empty):
             reason = f"{operator.display_name} : rien à signaler, résumé vide non envoyé (réglage de l'AE)."
         try:

@@ -54,6 +54,7 @@ def foreign_value(argument: str, data: dict):
         "secret": "x" * 43,
         "request_id": data["their_request"].id,  # a signature request
         "operator_id": data["their_operator"].id,  # administration
+        "certificate_id": data["their_operator"].certificates.get().id,  # an operator's
         "client_id": data["their_client"].id,  # administration: API clients
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,

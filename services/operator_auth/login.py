@@ -24,6 +24,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 import workflow
+from formatting import paris_date
 from models import AE, LoginChallenge, Operator, OperatorCertificate, TrustedCA, db, utcnow
 from services import audit
 from adapters.ca import EmbeddedCA, fingerprint_sha256, get_ca, serial_to_hex
@@ -199,21 +200,31 @@ def _verify_and_map(attempt: _Attempt, chain: list[x509.Certificate]) -> LoginRe
     """Map the certificate to an active operator, then check it against that AE's trust."""
     certificate = attempt.certificate
     fingerprint = fingerprint_sha256(certificate)
-    operator = (Operator
-                .select()
-                .join(OperatorCertificate)
-                .where(OperatorCertificate.fingerprint_sha256 == fingerprint)
-                .first())
-    if operator is None:
+    bound = (OperatorCertificate
+             .select(OperatorCertificate, Operator)
+             .join(Operator)
+             .where(OperatorCertificate.fingerprint_sha256 == fingerprint)
+             .first())
+    if bound is None:
         raise _refuse("unknown_certificate")
-    attempt.operator = operator
+    operator = attempt.operator = bound.operator
     if not operator.active:
         raise _refuse("inactive_operator")
-    ca = get_ca(current_app)
-    roots, trusted_intermediates = _trusted_cas(operator.ae_id)
-    intermediates = chain + trusted_intermediates + [ca.issuing_certificate]
-    check_login_certificate(certificate, intermediates, roots, crl_lookup(ca))
+    if bound.revoked_at is not None:
+        # Revoked from the administration: refused even before (or without) a CRL saying so.
+        raise LoginRefused("revoked", f"Certificat révoqué le {paris_date(bound.revoked_at)}.")
+    check_against_ae_trust(operator.ae_id, certificate, chain)
     return LoginResult(operator, fingerprint)
+
+
+def check_against_ae_trust(ae_id: int, certificate: x509.Certificate,
+                           chain: list[x509.Certificate] = ()) -> None:
+    """What login checks of a certificate (dates, clientAuth, chain to one of the AE's trusted
+    CAs, revocation): raises certcheck.CertificateRefused with the French reason."""
+    ca = get_ca(current_app)
+    roots, trusted_intermediates = _trusted_cas(ae_id)
+    intermediates = list(chain) + trusted_intermediates + [ca.issuing_certificate]
+    check_login_certificate(certificate, intermediates, roots, crl_lookup(ca))
 
 
 def _trusted_cas(ae_id: int) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
@@ -248,9 +259,11 @@ def bind_certificate(operator: Operator, certificate: x509.Certificate) -> Opera
 
 
 def unbind_certificate(certificate: OperatorCertificate, *, by: Operator | None = None,
-                       actor: str | None = None, ip: str = "") -> int:
-    """Take a login certificate away from its operator, with its audit event; the sessions it
-    opened end in the same transaction. Returns how many were ended."""
+                       actor: str | None = None, ip: str = "",
+                       details: dict | None = None) -> int:
+    """Take a login certificate away from its operator, with its audit event (``details``
+    added to it); the sessions it opened end in the same transaction. Returns how many were
+    ended."""
     operator = certificate.operator
     with db.atomic():
         certificate.delete_instance()
@@ -259,7 +272,8 @@ def unbind_certificate(certificate: OperatorCertificate, *, by: Operator | None 
         audit.record("certificate_unbound", operator=by, ae=operator.ae_id, actor=actor, ip=ip,
                      details={"operator": operator.display_name, "operator_id": operator.id,
                               "fingerprint": certificate.fingerprint_sha256,
-                              "subject": certificate.subject, "sessions_ended": ended})
+                              "subject": certificate.subject, "sessions_ended": ended,
+                              **(details or {})})
     return ended
 
 

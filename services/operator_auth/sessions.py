@@ -1,5 +1,6 @@
 """Server-side login sessions: opened at login, checked on every request, ended by logout,
-expiry, the operator's deactivation or the unbinding of the certificate that logged in.
+expiry, the operator's deactivation, or the unbinding or revocation of the certificate that
+logged in.
 
 The browser holds a random token; the row keeps its SHA-256. A session ends for good: its
 token is then refused, so a cookie copied before logout is worth nothing after it. No Flask
@@ -18,7 +19,9 @@ IDLE = "idle"
 MAX_AGE = "max_age"
 OPERATOR_DEACTIVATED = "operator_deactivated"
 CERTIFICATE_UNBOUND = "certificate_unbound"
-END_REASONS = (LOGOUT, IDLE, MAX_AGE, OPERATOR_DEACTIVATED, CERTIFICATE_UNBOUND)
+CERTIFICATE_REVOKED = "certificate_revoked"
+END_REASONS = (LOGOUT, IDLE, MAX_AGE, OPERATOR_DEACTIVATED, CERTIFICATE_UNBOUND,
+               CERTIFICATE_REVOKED)
 
 # Activity is written at most this often: the idle limit counts in minutes, and a write on
 # every request would serialise page loads on SQLite for nothing.
@@ -79,6 +82,8 @@ def _failed_condition(row: LoginSession, limits: Limits, now: dt.datetime) -> st
         return OPERATOR_DEACTIVATED
     if getattr(row, "certificate", None) is None or row.certificate.id is None:
         return CERTIFICATE_UNBOUND
+    if row.certificate.revoked_at is not None:
+        return CERTIFICATE_REVOKED
     return None
 
 
