@@ -249,6 +249,13 @@ def _v20_handling(database: Database) -> None:
                                False))
 
 
+def _v21_saved_searches(database: Database) -> None:
+    """v21: the operators' saved searches of the Commandes list."""
+    from models import SavedSearch
+
+    database.create_tables([SavedSearch], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -265,6 +272,7 @@ MIGRATIONS = {
     14: _v14_operator_certificate_revocation,
     19: _v19_hold_substate,
     20: _v20_handling,
+    21: _v21_saved_searches,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -9,7 +9,8 @@ import csv
 import datetime as dt
 import io
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+                   request, stream_with_context, url_for)
 from jinja2_fragments.flask import render_block
 
 import workflow
@@ -18,7 +19,7 @@ from extensions import client_ip, htmx
 from formatting import paris_date
 from models import utcnow
 from services import audit
-from services.orders import order_search
+from services.orders import order_search, saved_searches
 from services.orders.order_file import with_reviewer
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
@@ -44,7 +45,8 @@ def list_orders():
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.
         context["refresh_form"] = htmx.trigger != "filters-form"
         return render_block(TEMPLATE, "results", **context)
-    return render_template(TEMPLATE, **context)
+    # The shortcuts sit above the results: only a whole page reads them.
+    return render_template(TEMPLATE, saved=saved_searches.of(current_operator()), **context)
 
 
 def _page(scope, filters: order_search.OrderFilters) -> tuple[dict[str, int], dict]:
@@ -99,6 +101,33 @@ def _url_args() -> dict[str, str]:
         args[english] = args.get(english) or older
     args["sort"] = FRENCH_SORTS.get(args["sort"], args["sort"])
     return args
+
+
+@bp.post("/recherches")
+@login_required
+def save_search():
+    """« Enregistrer cette recherche »: the filters the form carries, under the name typed."""
+    filters = order_search.parse_filters(request.form.to_dict(), current_scope())
+    try:
+        saved_searches.save(current_operator(), request.form.get("search_name", ""), filters,
+                            ip=client_ip())
+        flash(f"Recherche « {' '.join(request.form.get('search_name', '').split())} » "
+              f"enregistrée.", "success")
+    except workflow.Refused as refusal:
+        flash(refusal.message, "error")
+    return redirect(url_for(".list_orders", **filters.url_args()), 303)
+
+
+@bp.post("/recherches/<int:search_id>/suppression")
+@login_required
+def delete_search(search_id: int):
+    operator = current_operator()
+    search = saved_searches.find(operator, search_id)
+    if search is None:
+        abort(404)
+    saved_searches.delete(search, operator, ip=client_ip())
+    flash(f"Recherche « {search.name} » supprimée.", "success")
+    return redirect(url_for(".list_orders"), 303)
 
 
 CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",

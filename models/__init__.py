@@ -17,6 +17,7 @@ from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
                            next_order_number)
 from models.scope import OperatorScope
+from models.searches import SavedSearch
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
 from models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -28,7 +29,7 @@ ALL_MODELS = [
     SchemaVersion, OrderReview, MessageTemplate, PendingFile, GenerationAttempt,
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
     LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
-    IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery,
+    IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
 ]
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
     "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Offer", "Operator",
     "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderIntake",
     "OrderNumber", "OrderReview", "OrderRow",
-    "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
+    "PendingFile", "Person", "Portal", "ROLES", "SavedSearch", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
     "WebhookEvent", "db", "holder_search_fields",
     "next_order_number", "search_key", "utcnow",

@@ -17,6 +17,7 @@ from services.dossiers import documents
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.messaging import notifications
+from services.orders import handling, saved_searches
 from services.signing import signatures
 
 ACTION_ORDER_RECEIVED = "order_received"
@@ -43,6 +44,8 @@ AUDIT_ACTIONS = {
     **notifications.AUDIT_ACTIONS,
     **signatures.AUDIT_ACTIONS,
     **validation.AUDIT_ACTIONS,
+    **handling.AUDIT_ACTIONS,
+    **saved_searches.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",

@@ -2,7 +2,8 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
+from models import (Document, Notification, OperatorScope, Order, Portal, SavedSearch,
+                    SignatureRequest,
                     WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
 from services.api import clients
 from tests.conftest import csrf_token_from, login_as
@@ -34,7 +35,8 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                       payload="{}", webhook_id="msg_theirs")
     their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
                                             order=their_order, state="failed")
-    return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+    their_search = SavedSearch.create(operator=their_operator, name="Leurs", query="phase=done")
+    return {"their_search": their_search, "me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request, "their_endpoint": their_endpoint,
@@ -58,6 +60,7 @@ def foreign_value(argument: str, data: dict):
         "client_id": data["their_client"].id,  # administration: API clients
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,
+        "search_id": data["their_search"].id,  # a saved search (another operator's)
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
