@@ -216,6 +216,13 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v15_operator_enrolment(database: Database) -> None:
+    """v15: operators' login keys made through the token bridge (enrolment, renewal, first PIN)."""
+    from models import OperatorEnrolment
+
+    database.create_tables([OperatorEnrolment], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -229,6 +236,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    15: _v15_operator_enrolment,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -15,7 +15,7 @@ class Section:
 
 
 SECTIONS = [
-    Section("admin.operators", "Opérateurs", ("admin",)),
+    Section("admin.operators", "Opérateurs", ("admin", "operator_keys")),
     Section("api_admin.list_clients", "Clients de l'API", ("api_admin",)),
     Section("webhooks_admin.index", "Webhooks", ("webhooks_admin",)),
 ]

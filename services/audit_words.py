@@ -16,6 +16,7 @@ from services.dossiers import documents
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.messaging import notifications
+from services import operator_enrolment
 from services.signing import signatures
 
 ACTION_ORDER_RECEIVED = "order_received"
@@ -40,6 +41,7 @@ AUDIT_ACTIONS = {
     **notifications.AUDIT_ACTIONS,
     **signatures.AUDIT_ACTIONS,
     **validation.AUDIT_ACTIONS,
+    **operator_enrolment.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -50,6 +52,7 @@ DETAIL_LABELS = {
     **notifications.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
+    **operator_enrolment.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}
