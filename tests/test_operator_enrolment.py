@@ -21,8 +21,8 @@ from services.operator_auth.login import trust_embedded_ca
 from services.operator_enrolment import issuance, steps as enrolment_steps
 from tests.e2e_support import make_operator_key
 from tests.enrolment_support import EnrolmentSteps, choose_first_pin, log_in_with_key
-from tests.generation_support import PIN, SO_PIN, blank_key
-from token_bridge import provision
+from tests.generation_support import PIN, blank_key
+from tests.text import text
 from token_bridge.tokens import BridgeError, PinAttempts, pkcs11_library
 from token_bridge.tokens import read_token_certificates, find_token
 
@@ -74,11 +74,11 @@ def test_the_page_is_for_the_admins_of_the_operators_ae(client, admin, target, m
                                                          make_operator):
     from tests.conftest import login_as
     login_as(client, admin)
-    html = client.get(f"/parametres/operateurs/{target.id}/enrolement").get_data(as_text=True)
-    for text in ("Enrôler sur une clé", "Lucie Bernard", "Clé USB vierge", "Code PIN de la clé vierge",
+    html = text(client.get(f"/parametres/operateurs/{target.id}/enrolement"))
+    for words in ("Enrôler sur une clé", "Lucie Bernard", "Clé USB vierge", "Code PIN de la clé vierge",
                  "Enrôler sur la clé", "Associer le certificat d'une clé",
                  "Associer le certificat de cette clé", "Aucun certificat de connexion"):
-        assert text in html
+        assert words in html
     other = make_operator(make_ae("AE Atlantique", ("Nantes",)), "Yann Le Goff", roles="AET")
     assert client.get(f"/parametres/operateurs/{other.id}/enrolement").status_code == 404
     assert client.post(f"/parametres/operateurs/{other.id}/enrolement/instruction",
@@ -111,7 +111,7 @@ def test_admin_enrols_then_the_key_logs_in_once_the_operator_chose_a_pin(app, cl
                    "operator_key_enrolled") == ["operator_enrolment_started",
                                                 "operator_certificate_issued",
                                                 "operator_key_enrolled"]
-    html = client.get(f"/parametres/operateurs/{target.id}/enrolement").get_data(as_text=True)
+    html = text(client.get(f"/parametres/operateurs/{target.id}/enrolement"))
     assert "Code PIN initial pas encore remplacé par l'opérateur" in html
     assert done["initial_pin"] not in html  # shown once, in the step's answer only
 
@@ -320,3 +320,25 @@ def test_never_certified_reads_the_operators_certificates_too(app, target, softh
     assert issuance.ever_certified(issuance.key_digest(key))
     assert not issuance.ever_certified(issuance.key_digest(
         ec.generate_private_key(ec.SECP256R1()).public_key()))
+
+
+def test_the_upgrade_creates_the_enrolment_table_as_a_fresh_database_has_it(database_url):
+    from playhouse.db_url import connect
+
+    from database import LATEST_VERSION, migrate_database
+    from models import db
+    from tests.test_migrations import _insert_v1_rows, _load_v1
+
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    _load_v1(database)
+    _insert_v1_rows(database)
+    assert migrate_database(database) == LATEST_VERSION
+    table = OperatorEnrolment._meta.table_name
+    assert ({column.name for column in database.get_columns(table)}
+            == {field.column_name for field in OperatorEnrolment._meta.sorted_fields})
+    assert ({index.name[:63] for index in database.get_indexes(table)
+             if not index.name.endswith("_pkey")}
+            == {index._name[:63] for index in OperatorEnrolment._meta.fields_to_index()})
+    database.close()
