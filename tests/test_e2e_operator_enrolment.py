@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser_fixtures import RequestRecorder, csp_violations, log_in_through_the_page
-from tests.e2e_support import operator_site, operator_with_key
+from tests.e2e_support import make_operator_key, operator_site, operator_with_key
 from tests.factories import make_order
 
 pytestmark = pytest.mark.browser
@@ -31,8 +31,13 @@ def _seed(app, softhsm):
     newcomer = Operator.create(ae=ae, display_name="Lucie Bernard", roles="AET",
                                email="lucie.bernard@bpoi.example")
     blank = provision.init_token("cle-vierge-lucie", DELIVERY_PIN, SO_PIN, softhsm.conf_path)
+    colleague = Operator.create(ae=ae, display_name="Julien Roux", roles="AET",
+                                email="julien.roux@bpoi.example")
+    colleague_key = make_operator_key(app, softhsm, colleague, label="cle-julien")
     make_order(ae, number=960072, first_name="Sandra", last_name="Boileau")
-    return {"admin_serial": token.serial, "newcomer_id": newcomer.id, "blank_serial": blank}
+    return {"admin_serial": token.serial, "newcomer_id": newcomer.id, "blank_serial": blank,
+            "colleague_id": colleague.id, "colleague_serial": colleague_key.serial,
+            "colleague_certificate": colleague_key.certificate}
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +119,53 @@ def test_admin_enrols_a_new_operator_whose_key_then_logs_in(new_page, site, tmp_
         assert {e.action for e in AuditEvent.select()} >= {
             "operator_enrolment_started", "operator_certificate_issued", "operator_key_enrolled",
             "operator_first_pin_required", "operator_first_pin_set"}
+
+
+def test_admin_renews_a_certificate_on_the_operators_key(new_page, site):
+    from cryptography.hazmat.primitives import hashes
+    base = site.instance.url
+    old_serial = format(site.colleague_certificate.serial_number, "x")
+    page = new_page()
+    recorder = RequestRecorder(page)
+    log_in_through_the_page(page, base, site.admin_serial)
+    page.goto(f"{base}/parametres/operateurs/{site.colleague_id}/enrolement")
+    page.get_by_role("button", name=f"Renouveler le certificat n° {old_serial}").click()
+    chooser = page.get_by_label("Clé USB de l'opérateur")
+    expect(chooser.locator(f'option[value="{site.colleague_serial}"]')).to_have_count(1)
+    expect(chooser.locator(f'option[value="{site.admin_serial}"]')).to_have_count(0)
+
+    # A wrong PIN: said in French, the try recorded as failed, nothing issued.
+    page.get_by_label("Code PIN de la clé de l'opérateur").fill("0000")
+    page.get_by_role("button", name="Renouveler le certificat", exact=True).click()
+    page.get_by_role("button", name="Confirmer le renouvellement").click()
+    expect(page.locator("#renewal-message")).to_contain_text("Code PIN incorrect. Il reste 2 essais.")
+
+    page.get_by_label("Code PIN de la clé de l'opérateur").fill(DELIVERY_PIN)
+    page.get_by_role("button", name="Renouveler le certificat", exact=True).click()
+    expect(page.locator("#renewal-steps")).to_contain_text("l'ancien certificat")
+    page.get_by_role("button", name="Confirmer le renouvellement").click()
+    expect(page.locator(".flash-success")).to_contain_text("renouvelé", timeout=60_000)
+    expect(page.locator("#historique")).to_contain_text("Renouvellement")
+    expect(page.locator("#historique")).to_contain_text("échec")
+    recorder.assert_never_sent(DELIVERY_PIN, base)
+    assert csp_violations(page) == []
+
+    with site.instance.query():
+        from models import IssuedCertificate, OperatorCertificate
+        bound = OperatorCertificate.get(OperatorCertificate.operator == site.colleague_id)
+        assert bound.serial_hex != old_serial
+        old = IssuedCertificate.get(IssuedCertificate.serial_hex == old_serial)
+        assert old.revoked_at is not None and old.revocation_reason == "superseded"
+    # Only the new certificate is left on the key, which logs in with the same PIN.
+    page = new_page()
+    page.goto(f"{base}/connexion")
+    option = page.get_by_label("Clé USB").locator(f'option[value="{site.colleague_serial}"]')
+    expect(option).to_have_count(1)
+    log_in_through_the_page(page, base, site.colleague_serial)
+    expect(page.locator(".who")).to_contain_text("Julien Roux")
+    with site.instance.query():
+        from models import LoginSession
+        session = LoginSession.select().order_by(LoginSession.id.desc()).first()
+        assert session.certificate_fingerprint == bound.fingerprint_sha256
+        assert session.certificate_fingerprint != \
+            site.colleague_certificate.fingerprint(hashes.SHA256()).hex()
