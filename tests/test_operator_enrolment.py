@@ -21,7 +21,8 @@ from services.operator_auth.login import trust_embedded_ca
 from services.operator_enrolment import issuance, steps as enrolment_steps
 from tests.e2e_support import make_operator_key
 from tests.enrolment_support import EnrolmentSteps, choose_first_pin, log_in_with_key
-from tests.generation_support import PIN, blank_key
+from tests.conftest import csrf_token_from
+from tests.generation_support import PIN, blank_key, post_json
 from tests.text import text
 from token_bridge.tokens import BridgeError, PinAttempts, pkcs11_library
 from token_bridge.tokens import read_token_certificates, find_token
@@ -81,8 +82,11 @@ def test_the_page_is_for_the_admins_of_the_operators_ae(client, admin, target, m
         assert words in html
     other = make_operator(make_ae("AE Atlantique", ("Nantes",)), "Yann Le Goff", roles="AET")
     assert client.get(f"/parametres/operateurs/{other.id}/enrolement").status_code == 404
-    assert client.post(f"/parametres/operateurs/{other.id}/enrolement/instruction",
-                       json={}).status_code in (400, 404)  # CSRF or 404: never reached
+    csrf = csrf_token_from(client.get(f"/parametres/operateurs/{target.id}/enrolement")
+                           .get_data(as_text=True))
+    for step in ("enrolement/instruction", "enrolement/demande", "association/defi"):
+        assert post_json(client, f"/parametres/operateurs/{other.id}/{step}", {}, csrf).status_code == 404
+    assert OperatorEnrolment.select().count() == 0
     login_as(client, make_operator(admin.ae, "Julien Roux", roles="AEA,AET"))
     assert client.get(f"/parametres/operateurs/{target.id}/enrolement").status_code == 403
 
