@@ -34,7 +34,7 @@ class OperatorEnrolment(BaseModel):
     pem = TextField(null=True)
     pin_nonce = CharField(null=True, unique=True)  # first login: the PIN instruction's nonce
     pin_nonce_expires_at = DateTimeField(null=True)
-    pin_set_at = DateTimeField(null=True)    # enrolment: the operator's own PIN is on the key
+    pin_set_at = DateTimeField(null=True)    # null: the key still carries the initial PIN
 
     class Meta:
         indexes = ((("operator", "state"), False),)

@@ -346,3 +346,15 @@ def test_the_upgrade_creates_the_enrolment_table_as_a_fresh_database_has_it(data
              if not index.name.endswith("_pkey")}
             == {index._name[:63] for index in OperatorEnrolment._meta.fields_to_index()})
     database.close()
+
+
+def test_a_key_renewed_before_its_first_login_still_asks_for_the_operators_pin(app, page, softhsm):
+    serial = blank_key(softhsm)
+    done = page.run(serial)
+    first = OperatorCertificate.get(OperatorCertificate.fingerprint_sha256
+                                    == done["issued"]["certificate_sha256"])
+    renewed = page.run(serial, renews=first.id, pin=done["initial_pin"])
+    page.clean_up(renewed, pin=done["initial_pin"])
+    answer, csrf = log_in_with_key(app.test_client(), softhsm.module_path, serial,
+                                   done["initial_pin"])
+    assert "first_pin" in answer.get_json()

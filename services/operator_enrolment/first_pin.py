@@ -37,11 +37,11 @@ class PinSet:
 
 
 def pending(fingerprint: str) -> OperatorEnrolment | None:
-    """The enrolment of this certificate when its key still carries the initial PIN."""
+    """The enrolment (or the renewal of a key never used since) of this certificate when its
+    key still carries the initial PIN."""
     return (OperatorEnrolment
             .select()
             .where((OperatorEnrolment.fingerprint_sha256 == fingerprint)
-                   & (OperatorEnrolment.kind == "enrolment")
                    & (OperatorEnrolment.state == "written")
                    & OperatorEnrolment.pin_set_at.is_null())
             .first())

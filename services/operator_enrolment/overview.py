@@ -58,8 +58,7 @@ def overview(operator: Operator) -> Overview:
         enrolled = written.get(row.fingerprint_sha256)
         certificates.append(BoundCertificate(
             row=row, expired=row.not_after <= now,
-            initial_pin_pending=bool(enrolled and enrolled.kind == "enrolment"
-                                     and enrolled.pin_set_at is None),
+            initial_pin_pending=bool(enrolled and enrolled.pin_set_at is None),
             token_label=(enrolled.token_label or enrolled.token_serial) if enrolled else "",
             der_base64=re.sub(r"-----[^-]+-----|\s", "", row.pem or "")))
     return Overview(certificates, [Attempt(row) for row in tries])

@@ -189,10 +189,13 @@ def confirm_written(app: Flask, admin: Operator, operator: Operator, *, nonce: o
         refuse(admin, operator, ip, "record", problems, code="state")
     certificate = x509.load_pem_x509_certificate(row.pem.encode("ascii"))
     now = utcnow()
+    # A renewal keeps the key's PIN: still the initial one if the operator never chose theirs.
+    pin_set = row.kind == RENEWAL and not OperatorEnrolment.select().where(
+        (OperatorEnrolment.fingerprint_sha256 == row.renews_sha256)
+        & (OperatorEnrolment.state == "written") & OperatorEnrolment.pin_set_at.is_null()).exists()
     with db.atomic():
         done = (OperatorEnrolment
-                .update(state="written", finished_at=now,
-                        pin_set_at=now if row.kind == RENEWAL else None)
+                .update(state="written", finished_at=now, pin_set_at=now if pin_set else None)
                 .where((OperatorEnrolment.id == row.id) & (OperatorEnrolment.state == "issued"))
                 .execute())
         if done != 1:
