@@ -27,7 +27,7 @@
   }
 
   // Enrolment and renewal: the same dialogue, on a blank key or on the operator's key.
-  function keyPairForm(prefix, { renewal, texts, chooserTexts, keep, body, onDone }) {
+  function keyPairForm(prefix, { texts, chooserTexts, keep, body, onDone }) {
     const goButton = document.getElementById(`${prefix}-go`);
     const page = Bridge.page(prefix, { busyButtons: goButton ? [goButton] : [] });
     if (!page) return null;
@@ -200,7 +200,6 @@
   // --- enrolment on a blank key -----------------------------------------------------------
 
   const enrolment = keyPairForm("enrolment", {
-    renewal: false,
     texts: { ...COMMON, chooseKey: "Choisissez la clé USB vierge dans la liste.",
              typePin: "Saisissez le code PIN de la clé vierge.",
              cancelled: "Enrôlement annulé : rien n'a été fait sur la clé." },
@@ -226,7 +225,6 @@
 
   let renewed = null; // {id, der}: the certificate chosen with « Renouveler »
   const renewal = keyPairForm("renewal", {
-    renewal: true,
     texts: { ...COMMON, chooseKey: "Choisissez la clé USB de l'opérateur dans la liste.",
              cancelled: "Renouvellement annulé : rien n'a été fait sur la clé." },
     chooserTexts: {
