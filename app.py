@@ -118,13 +118,13 @@ def _register_request_hooks(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import (activation, admin, admin_journal, api_clients_admin, auth, followup,
-                            generation, handling, notifications,
+                            generation, handling, notifications, operator_keys,
                             order_file, ordering, orders, pki, signature, signing, validation,
                             viewer, webhooks_admin)
 
     for module in (auth, orders, order_file, pki, viewer, notifications, followup, ordering,
                    generation, activation, signature, signing, validation, admin,
-                   api_clients_admin, webhooks_admin, admin_journal, handling):
+                   api_clients_admin, webhooks_admin, admin_journal, handling, operator_keys):
         app.register_blueprint(module.bp)
     from blueprints import admin_sections, api
     admin_sections.register(app)

@@ -83,3 +83,35 @@ def canonical_json(data: dict) -> str:
 def csr_binding(instruction: str) -> str:
     """The challengePassword of a holder's certificate request: the instruction's digest."""
     return CSR_BINDING_PREFIX + hashlib.sha256(instruction.encode("utf-8")).hexdigest()
+
+
+# --- Operators' keys: enrolment, renewal and the operator's first PIN ------------------------
+#
+# The same signed instructions, for an operator's login key instead of a holder's. The admin's
+# page has the bridge generate a key pair on a blank key (enrolment) or beside the certificate
+# being renewed, the request carrying the instruction's digest (csr_binding); the server issues
+# the login certificate and a finalization has the bridge write it (enrolment: and set the
+# one-time initial PIN). A renewal ends with a cleanup that removes the replaced certificate and
+# its key pair, once the server has bound the new one. At the first login on a key still
+# carrying its initial PIN, an operator_pin instruction has the bridge replace that PIN by the
+# operator's own and sign PIN_SET_DOMAIN ‖ origin ‖ nonce with the key: the server's proof
+# that the key's PIN was changed, which the bridge signs for nothing else.
+
+INSTRUCTION_OPERATOR_ENROLMENT = "operator_enrolment"
+INSTRUCTION_OPERATOR_RENEWAL = "operator_renewal"
+INSTRUCTION_OPERATOR_FINALIZATION = "operator_finalization"
+INSTRUCTION_OPERATOR_CLEANUP = "operator_cleanup"
+INSTRUCTION_OPERATOR_PIN = "operator_pin"
+OPERATOR_INSTRUCTION_KINDS = (INSTRUCTION_OPERATOR_ENROLMENT, INSTRUCTION_OPERATOR_RENEWAL,
+                              INSTRUCTION_OPERATOR_FINALIZATION, INSTRUCTION_OPERATOR_CLEANUP,
+                              INSTRUCTION_OPERATOR_PIN)
+PIN_SET_DOMAIN = b"RA-PIN-SET-v1\0"
+
+
+def build_pin_set_message(origin: str, nonce: str) -> bytes:
+    """The exact bytes the bridge signs on an operator's key once it has set their own PIN."""
+    if not is_valid_origin(origin):
+        raise ValueError(f"origine invalide : {origin!r}")
+    if not is_valid_nonce(nonce):
+        raise ValueError("nonce invalide : base64url de 32 à 128 caractères attendu")
+    return PIN_SET_DOMAIN + origin.encode("ascii") + b"\0" + nonce.encode("ascii")

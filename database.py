@@ -224,6 +224,8 @@ def _v14_operator_certificate_revocation(database: Database) -> None:
     migrate(migrator.add_column("operator_certificate", "revoked_at", DateTimeField(null=True)),
             migrator.add_column("operator_certificate", "revocation_reason",
                                 CharField(null=True)))
+
+
 def _v19_hold_substate(database: Database) -> None:
     """v19: an order on hold has the sub-state « en attente » (counted apart from « à
     vérifier »), the sub-state its progress gave kept in ``held_substate``."""
@@ -256,6 +258,13 @@ def _v21_saved_searches(database: Database) -> None:
     database.create_tables([SavedSearch], safe=True)
 
 
+def _v15_operator_enrolment(database: Database) -> None:
+    """v15: operators' login keys made through the token bridge (enrolment, renewal, first PIN)."""
+    from models import OperatorEnrolment
+
+    database.create_tables([OperatorEnrolment], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -270,6 +279,7 @@ MIGRATIONS = {
     12: _v12_api,
     13: _v13_webhooks,
     14: _v14_operator_certificate_revocation,
+    15: _v15_operator_enrolment,
     19: _v19_hold_substate,
     20: _v20_handling,
     21: _v21_saved_searches,

@@ -148,6 +148,11 @@ def key_login():
         result = login_with_bridge_proof(origin=origin, ip=ip, **proof)
     except LoginRefused as refused:
         return jsonify(message=refused.message), 403
+    # A key enrolled here and still on its initial PIN: the operator chooses theirs first.
+    from blueprints.operator_keys import first_pin_answer
+    asked = first_pin_answer(result.fingerprint, origin, ip, payload.get("next"))
+    if asked is not None:
+        return asked
     start_operator_session(result.operator, result.fingerprint, METHOD_BRIDGE)
     return jsonify(redirect=_next_url(payload.get("next")))
 

@@ -10,6 +10,7 @@ from models.audit import AuditEvent, AuditHead
 from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.documents import Document, PendingFile
+from models.enrolment import OperatorEnrolment
 from models.generation import Activation, GenerationAttempt, HolderCertificate
 from models.intake import OrderIntake
 from models.login import LoginChallenge, LoginSession
@@ -30,6 +31,7 @@ ALL_MODELS = [
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
     LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
+    OperatorEnrolment,
 ]
 
 __all__ = [
@@ -40,6 +42,6 @@ __all__ = [
     "OrderNumber", "OrderReview", "OrderRow",
     "PendingFile", "Person", "Portal", "ROLES", "SavedSearch", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
-    "WebhookEvent", "db", "holder_search_fields",
+    "WebhookEvent", "db", "holder_search_fields", "OperatorEnrolment",
     "next_order_number", "search_key", "utcnow",
 ]

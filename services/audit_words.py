@@ -18,6 +18,7 @@ from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.messaging import notifications
 from services.orders import handling, saved_searches
+from services import operator_enrolment
 from services.signing import signatures
 
 ACTION_ORDER_RECEIVED = "order_received"
@@ -46,6 +47,7 @@ AUDIT_ACTIONS = {
     **validation.AUDIT_ACTIONS,
     **handling.AUDIT_ACTIONS,
     **saved_searches.AUDIT_ACTIONS,
+    **operator_enrolment.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -56,6 +58,7 @@ DETAIL_LABELS = {
     **notifications.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
+    **operator_enrolment.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}

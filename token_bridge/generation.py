@@ -101,8 +101,10 @@ def fetch_instruction_key(origin: str) -> ec.EllipticCurvePublicKey:
 # --- instructions -----------------------------------------------------------------------------
 
 def verify_instruction(text: object, signature_b64: object, *, kind: str, origin: str,
-                       keys: InstructionKeys, now: dt.datetime | None = None) -> dict:
-    """The instruction as a dict, once its signature, kind, origin, expiry and fields check out."""
+                       keys: InstructionKeys, now: dt.datetime | None = None,
+                       fields=None) -> dict:
+    """The instruction as a dict, once its signature, kind, origin, expiry and fields check out
+    (``fields(data)``: the kind's own checks, for kinds other modules define)."""
     if not isinstance(text, str) or not text or len(text) > MAX_INSTRUCTION_CHARS \
             or not isinstance(signature_b64, str) or len(signature_b64) > 512:
         raise _refused("Instruction du serveur absente ou illisible : rechargez la page.")
@@ -125,7 +127,7 @@ def verify_instruction(text: object, signature_b64: object, *, kind: str, origin
     if not is_valid_nonce(data.get("nonce")):
         raise _refused("Instruction sans nonce valable.")
     _check_expiry(data.get("expires_at"), now)
-    _FIELD_CHECKS[kind](data)
+    (fields or _FIELD_CHECKS[kind])(data)
     return data
 
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from bridge_protocol import (API_VERSION, INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
                              INSTRUCTION_GENERATION, build_login_message, is_valid_nonce,
                              is_valid_serial)
-from token_bridge import generation
+from token_bridge import enrolment_api, generation
 from token_bridge.tokens import (
     DEFAULT_MAX_PIN_TRIES,
     BridgeError,
@@ -83,6 +83,7 @@ def create_bridge_app(
                      methods=["POST"])
     app.add_url_rule("/v1/generation/abandon", view_func=generation_abandon, methods=["POST"])
     app.add_url_rule("/v1/activation", view_func=activation, methods=["POST"])
+    app.register_blueprint(enrolment_api.bp)  # operators' keys: enrolment, renewal, first PIN
     return app
 
 

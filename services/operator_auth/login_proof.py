@@ -44,6 +44,14 @@ def verify_login_proof(
         message = build_login_message(origin, nonce)
     except ValueError as error:
         raise InvalidProof("Défi de connexion invalide : rechargez la page et réessayez.") from error
+    verify_signature(certificate, message, signature, algorithm)
+
+
+def verify_signature(
+    certificate: x509.Certificate, message: bytes, signature: bytes, algorithm: object
+) -> None:
+    """Raise InvalidProof unless the certificate's key made `signature` over `message` (a
+    message the bridge builds itself: the login's, or another of bridge_protocol's)."""
     public_key = certificate.public_key()
     try:
         if algorithm == ALGORITHM_RSA and isinstance(public_key, rsa.RSAPublicKey):

@@ -85,6 +85,11 @@
       algorithm: signed.algorithm,
       next: page.form.dataset.next || null,
     });
+    // A key enrolled for this operator, still on its initial PIN: first_pin.js takes over.
+    if (result.first_pin && window.RADeskFirstPin) {
+      window.RADeskFirstPin.ask(page, token, pin, result);
+      return;
+    }
     window.location.assign(result.redirect);
   }
 
