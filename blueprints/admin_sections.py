@@ -18,6 +18,8 @@ SECTIONS = [
     Section("admin.operators", "Opérateurs", ("admin",)),
     Section("api_admin.list_clients", "Clients de l'API", ("api_admin",)),
     Section("webhooks_admin.index", "Webhooks", ("webhooks_admin",)),
+    Section("portals_admin.index", "Portails", ("portals_admin",)),
+    Section("ae_settings.index", "Paramètres de l'AE", ("ae_settings",)),
 ]
 
 

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import workflow
-from services import validation
+from services import ae_settings, offers, portals, trusted_cas, validation
 from services.certificates import activation, generation
 from services.api import clients as api_clients
 from services.dossiers import documents
@@ -40,6 +40,10 @@ AUDIT_ACTIONS = {
     **notifications.AUDIT_ACTIONS,
     **signatures.AUDIT_ACTIONS,
     **validation.AUDIT_ACTIONS,
+    **portals.AUDIT_ACTIONS,
+    **offers.AUDIT_ACTIONS,
+    **ae_settings.AUDIT_ACTIONS,
+    **trusted_cas.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -50,6 +54,7 @@ DETAIL_LABELS = {
     **notifications.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
+    **portals.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}

@@ -33,6 +33,7 @@ from peewee import JOIN
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
 from services import audit, retries
+from services.ae_settings import mail_signature
 from adapters.mail import DeliveryError, Letter, compose, transport
 from services.messaging.followup import make_link
 from services.messaging.notifications import type_label
@@ -168,7 +169,8 @@ def _letter(app: Flask, notification: Notification) -> Letter:
     return Letter(message_id=notification.message_id, queued_at=notification.created_at,
                   recipient=notification.recipient, subject=notification.subject,
                   body=notification.body, order_number=notification.order.number,
-                  ae_name=notification.ae.name, link=link, link_expires_on=expires)
+                  ae_name=notification.ae.name, link=link, link_expires_on=expires,
+                  signature=mail_signature(notification.ae))
 
 
 def _details(notification: Notification, tries: int, **more) -> dict:
