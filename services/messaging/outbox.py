@@ -93,9 +93,11 @@ def _claimable(now: dt.datetime, force: bool):
 
 
 def due(now: dt.datetime, force: bool = False, limit: int = BATCH) -> list[Notification]:
-    """Notifications to try now, oldest first, with their order number and AE name."""
+    """Notifications to try now, oldest first, with their order number and AE name and
+    addresses (the e-mails' signature)."""
     return list(Notification
-                .select(Notification, Order.id, Order.number, AE.id, AE.name)
+                .select(Notification, Order.id, Order.number, AE.id, AE.name, AE.postal_address,
+                        AE.contact_email, AE.contact_phone)
                 .join(Order, JOIN.LEFT_OUTER, on=(Notification.order == Order.id), attr="order")
                 .switch(Notification)
                 .join(AE, on=(Notification.ae == AE.id), attr="ae")
