@@ -126,6 +126,9 @@ def _register_blueprints(app: Flask) -> None:
                    generation, activation, signature, signing, validation, admin,
                    api_clients_admin, webhooks_admin, admin_journal, handling, operator_keys):
         app.register_blueprint(module.bp)
+    from blueprints import ae_settings, portals_admin
+    app.register_blueprint(portals_admin.bp)  # Administration › Portails
+    app.register_blueprint(ae_settings.bp)  # Administration › Paramètres de l'AE
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -265,6 +265,21 @@ def _v15_operator_enrolment(database: Database) -> None:
     database.create_tables([OperatorEnrolment], safe=True)
 
 
+def _v16_portal_contacts_and_ae_identity(database: Database) -> None:
+    """v16: a portal's contact details for its requesters; the AE's postal address, e-mail
+    and telephone, which sign its e-mails and documents."""
+    from peewee import TextField
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("portal", "contact_email", CharField(null=True)),
+            migrator.add_column("portal", "contact_phone", CharField(null=True)),
+            migrator.add_column("portal", "contact_address", TextField(null=True)),
+            migrator.add_column("portal", "contact_hours", CharField(null=True)),
+            migrator.add_column("ae", "postal_address", TextField(null=True)),
+            migrator.add_column("ae", "contact_email", CharField(null=True)),
+            migrator.add_column("ae", "contact_phone", CharField(null=True)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -283,6 +298,7 @@ MIGRATIONS = {
     19: _v19_hold_substate,
     20: _v20_handling,
     21: _v21_saved_searches,
+    16: _v16_portal_contacts_and_ae_identity,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -48,6 +48,7 @@ class Letter:
     ae_name: str
     link: str
     link_expires_on: dt.date
+    signature: tuple[str, ...] = ()  # the AE's name, address and contacts, a line each
 
 
 def _body_html(body: str, link: str) -> Markup:

@@ -48,7 +48,8 @@ def switch_digest(operator_id: int):
 @role_required("admin")
 def save_settings():
     operator = current_operator()
-    slots = digest.set_settings(operator.ae, request.form.get("slots", ""), _send_empty(),
+    slots = digest.set_settings(operator.ae, request.form.get("slots", ""),
+                                operator.ae.digest_send_empty,
                                 operator, ip=client_ip())
     flash(f"Heures d'envoi enregistrées : {slots.replace(',', ', ')}.", "success")
     return redirect(url_for(".operators", _anchor="reglages-resume"), 303)
@@ -60,12 +61,8 @@ def bad_slots(problem: digest.DigestError):
     ae = current_operator().ae
     return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
                            portals=administration.portals(ae.id),
-                           slots=request.form.get("slots", ""), send_empty=_send_empty(),
+                           slots=request.form.get("slots", ""), send_empty=ae.digest_send_empty,
                            slot_error=str(problem)), 422
-
-
-def _send_empty() -> bool:
-    return request.form.get("send_empty") == "1"
 
 
 @bp.get("/parametres/operateurs/<int:operator_id>/apercu")

@@ -24,6 +24,8 @@ SECTIONS = [
     Section("api_admin.list_clients", "Clients de l'API", ("/parametres/api",)),
     Section("webhooks_admin.index", "Webhooks", ("/parametres/webhooks",)),
     Section("admin_journal.journal", "Journal d'administration", ("/parametres/journal",)),
+    Section("portals_admin.index", "Portails", ("/parametres/portails",)),
+    Section("ae_settings.index", "Paramètres de l'AE", ("/parametres/ae",)),
 ]
 
 

@@ -18,15 +18,17 @@ from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, htmx, limiter
 from models import Portal
 from models.portal_codes import CODE_MAX, CODE_PATTERN
+from services import portals
 from services.intake import address, drafts, page, pieces, submission
 from services.messaging import followup, outbox
-from workflow import ordering
+from workflow import ordering, portals as portal_rules
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ordering", __name__, url_prefix="/commander")
 
 PAGE = "ordering/step.html"
 MESSAGE = "ordering/message.html"
+CLOSED = "ordering/closed.html"
 HONEYPOT = "site_web"
 UPLOAD_MARGIN = 64 * 1024  # the multipart envelope around the file
 
@@ -47,10 +49,16 @@ codes_limit = limiter.limit("20 per hour", key_func=client_ip)
 
 
 def _portal(code: str) -> Portal:
+    """The open portal of this code; a closed one answers the page that says so (its drafts'
+    steps too), an unknown one 404."""
     plausible = len(code) <= CODE_MAX and CODE_PATTERN.fullmatch(code)
-    portal = Portal.open_by_code(code) if plausible else None
+    portal = Portal.by_code(code) if plausible else None
     if portal is None:
         abort(404)
+    if portal.closed_at is not None:
+        abort(make_response(render_template(CLOSED, portal=portal, public_ae=portal.ae,
+                                            contact=portals.contact_of(portal),
+                                            reason=portal_rules.closed_reason(portal.name)), 410))
     return portal
 
 

@@ -1,7 +1,8 @@
 """Tenants and the people who work for them: AEs, their portals, their operators."""
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
+from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField,
+                    TextField)
 
 from models.base import BaseModel, utcnow
 
@@ -16,6 +17,10 @@ class AE(BaseModel):
     created_at = DateTimeField(default=utcnow)
     holder_policy_oid = CharField(null=True)  # the AE's own certificate policy
     digest_send_empty = BooleanField(default=True)  # send a digest even when all is zero
+    # How the AE signs its e-mails and documents (services.ae_settings.ae_identity).
+    postal_address = TextField(null=True)  # one line per line of the address
+    contact_email = CharField(null=True)
+    contact_phone = CharField(null=True)
 
 
 class Portal(BaseModel):
@@ -23,10 +28,24 @@ class Portal(BaseModel):
     name = CharField()
     # The ordering page's address, /commander/<code>; None: the portal takes no orders online.
     code = CharField(null=True, unique=True)
-    closed_at = DateTimeField(null=True)  # a closed portal's ordering page answers 404
+    closed_at = DateTimeField(null=True)  # a closed portal's ordering page says so, takes nothing
+    # Shown to requesters on its ordering pages and its orders' follow-up pages.
+    contact_email = CharField(null=True)
+    contact_phone = CharField(null=True)
+    contact_address = TextField(null=True)  # one line per line of the address
+    contact_hours = CharField(null=True)
 
     class Meta:
         indexes = ((("ae", "name"), True),)
+
+    @classmethod
+    def by_code(cls, code: str):
+        """The portal with this ordering code, open or closed, with its AE, or None."""
+        return (cls
+                .select(cls, AE)
+                .join(AE)
+                .where(cls.code == code)
+                .first())
 
     @classmethod
     def open_by_code(cls, code: str):

@@ -14,7 +14,9 @@ from peewee import JOIN
 from formatting import PARIS
 from models import AuditEvent, Operator
 from services import audit_words
+from services import ae_settings, offers, operator_enrolment, portals, trusted_cas
 from services.admin import operator_certificates, operators as admin_operators
+from services.operator_enrolment import events as enrolment_events
 from services.api import clients as api_clients
 from services.webhooks import endpoints as webhook_endpoints
 
@@ -23,6 +25,12 @@ PAGE_SIZE = 50
 # What counts as an admin act, in the journal's words (the order file's acts stay there).
 ADMIN_ACTIONS = {
     **admin_operators.AUDIT_ACTIONS,
+    **{code: label for code, label in operator_enrolment.AUDIT_ACTIONS.items()
+       if code not in (enrolment_events.ACTION_PIN_REQUIRED, enrolment_events.ACTION_PIN_SET)},
+    **portals.AUDIT_ACTIONS,
+    **offers.AUDIT_ACTIONS,
+    **ae_settings.AUDIT_ACTIONS,
+    **trusted_cas.AUDIT_ACTIONS,
     **operator_certificates.AUDIT_ACTIONS,
     "digest_enabled": "Résumé d'activité activé",
     "digest_disabled": "Résumé d'activité désactivé",

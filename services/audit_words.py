@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import workflow
-from services import validation
+from services import ae_settings, offers, portals, trusted_cas, validation
 from services.admin import operator_certificates, operators as admin_operators
 from services.certificates import activation, generation
 from services.api import clients as api_clients
@@ -48,6 +48,10 @@ AUDIT_ACTIONS = {
     **handling.AUDIT_ACTIONS,
     **saved_searches.AUDIT_ACTIONS,
     **operator_enrolment.AUDIT_ACTIONS,
+    **portals.AUDIT_ACTIONS,
+    **offers.AUDIT_ACTIONS,
+    **ae_settings.AUDIT_ACTIONS,
+    **trusted_cas.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -59,6 +63,7 @@ DETAIL_LABELS = {
     **signatures.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
     **operator_enrolment.DETAIL_LABELS,
+    **portals.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}

@@ -31,8 +31,8 @@ def test_a_settings_change_shows_who_what_and_before_after(client, desk):
     shown = text(client.get(JOURNAL))
     assert "1 acte(s)." in shown
     assert ("Nadia Admin Heures d'envoi du résumé modifiées "
-            "Résumé envoyé même vide : oui → non "
             "Heures d'envoi du résumé : 07:10,12:10,17:10 → 08:00,16:30") in shown
+    assert "Résumé envoyé même vide" not in shown  # unchanged: not listed
 
 
 def test_filters_by_who_what_and_dates(client, desk):

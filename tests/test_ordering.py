@@ -2,7 +2,7 @@
 draft exists from the first step, its follow-up link e-mailed at once), uploads the pieces the
 answers require, proves their address with the e-mailed code and sends the order, which then
 waits for the operators « à vérifier ». Refused answers keep what was typed and change nothing;
-unknown and closed portals, forged links and bots get nothing."""
+unknown portals, forged links and bots get nothing; a closed portal says so."""
 from __future__ import annotations
 
 import re
@@ -91,11 +91,12 @@ def test_the_page_is_branded_with_the_ae_and_lists_the_steps(client, portal):
         assert label in shown
 
 
-def test_unknown_and_closed_portals_answer_404(client, portal):
+def test_unknown_portals_answer_404_and_a_closed_one_says_so(client, portal):
     assert client.get("/commander/inconnu").status_code == 404
     assert client.get("/commander/<script>").status_code == 404
     Portal.update(closed_at=utcnow()).where(Portal.id == portal.id).execute()
-    assert client.get(PORTAL).status_code == 404
+    closed = client.get(PORTAL)
+    assert closed.status_code == 410 and "portail fermé" in text(closed)
     other = client.application.test_client()
     token = csrf_token_from(page(other, "/commander/bpoi-rhone"))
     assert other.post("/commander/bpoi-rhone", data={"csrf_token": token, **COMPANY}).status_code == 303

@@ -2,9 +2,9 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (Document, Notification, OperatorScope, Order, Portal, SavedSearch,
-                    SignatureRequest,
-                    WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
+from models import (Document, Notification, Offer, OperatorScope, Order, Portal, SavedSearch,
+                    SignatureRequest, TrustedCA, WebhookDelivery, WebhookEndpoint, WebhookEvent,
+                    utcnow)
 from services.api import clients
 from tests.conftest import csrf_token_from, login_as
 
@@ -35,8 +35,14 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                       payload="{}", webhook_id="msg_theirs")
     their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
                                             order=their_order, state="failed")
+    # The other AE's portal, an offer it sells, a CA it trusts (Portails, Paramètres de l'AE).
+    their_portal = Portal.get(Portal.ae == theirs)
+    their_offer = Offer.create(ae=theirs, portal=their_portal, name="Offre Atlantique")
+    their_ca = TrustedCA.create(ae=theirs, name="CN=AC Atlantique", fingerprint_sha256="ab" * 32,
+                                pem="")
     their_search = SavedSearch.create(operator=their_operator, name="Leurs", query="phase=done")
     return {"their_search": their_search, "me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+            "their_portal": their_portal, "their_offer": their_offer, "their_ca": their_ca,
             "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request, "their_endpoint": their_endpoint,
@@ -61,6 +67,9 @@ def foreign_value(argument: str, data: dict):
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,
         "search_id": data["their_search"].id,  # a saved search (another operator's)
+        "portal_id": data["their_portal"].id,  # administration: portals and their offers
+        "offer_id": data["their_offer"].id,
+        "ca_id": data["their_ca"].id,  # administration: the AE's trusted CAs
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

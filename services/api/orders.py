@@ -20,7 +20,7 @@ from services.api import clients
 from services.api.problems import Problem, field_code
 from services.intake import drafts, pieces, submission
 from services.messaging.notifications import STATE_LABELS, type_label
-from workflow import ordering
+from workflow import ordering, portals as portal_rules
 
 # The API's field names, per ordering step and answer (errors name the field this way).
 FIELD_PATHS = {
@@ -80,12 +80,16 @@ def answers_from(payload: dict, offers: list[ordering.OfferChoice]) -> dict[str,
 
 
 def _portal(client: ApiClient, code: str) -> Portal:
-    portal = Portal.open_by_code(code)
+    portal = Portal.by_code(code)
     if portal is None or portal.id not in clients.portal_ids(client):
         raise Problem(422, "commande_invalide",
                       f"Portail inconnu ou non autorisé pour ce client : « {code} ».",
                       [{"code": "portail.invalide", "champ": "portail",
                         "detail": f"Portail inconnu ou non autorisé : « {code} »."}])
+    if portal.closed_at is not None:
+        reason = portal_rules.closed_reason(portal.name)
+        raise Problem(409, "portail_ferme", reason,
+                      [{"code": "portail.ferme", "champ": "portail", "detail": reason}])
     return portal
 
 

@@ -13,6 +13,7 @@ TITLES = {
     "introuvable": "Ressource introuvable",
     "requete_invalide": "Requête invalide",
     "commande_invalide": "Commande refusée",
+    "portail_ferme": "Portail fermé",
     "piece_refusee": "Pièce refusée",
     "envoi_refuse": "Envoi de la commande refusé",
     "webhook_invalide": "Webhook refusé",

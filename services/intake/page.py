@@ -8,7 +8,7 @@ from typing import NamedTuple
 from flask import Flask, url_for
 
 from models import Document, Order, OrderIntake, Portal, utcnow
-from services import public_links
+from services import portals, public_links
 from services.intake import address, drafts, pieces, submission
 from workflow import ordering
 
@@ -63,7 +63,7 @@ def step_context(app: Flask, portal: Portal, step: str, order: Order | None,
         values=submitted if submitted is not None else _form_values(step, order, intake, offers),
         problems=problems or {}, message=message, offers=offers, media=ordering.MEDIA,
         civilities=ordering.CIVILITIES, yes=ordering.YES, no=ordering.NO,
-        max_bytes=pieces.store().max_bytes)
+        max_bytes=pieces.store().max_bytes, contact=portals.contact_of(portal))
     if order is not None and step in (ordering.STEP_PIECES, ordering.STEP_SUMMARY):
         documents = list(Document.current_of(order.id))
         context["rows"] = pieces.rows(order, documents)

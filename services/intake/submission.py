@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 import workflow
-from models import Document, Order, OrderIntake, db, utcnow
+from models import Document, Order, OrderIntake, Portal, db, utcnow
 from services import audit
 from services.audit_words import ACTION_ORDER_RECEIVED
 from services.dossiers.documents import REQUESTER
@@ -17,6 +17,7 @@ from services.intake.drafts import answers_of
 from services.messaging import notifications, outbox
 from services.webhooks import events as webhooks
 from workflow import ordering
+from workflow.portals import portal_open_check
 
 VIA_ORDERING_PAGE = "la page de commande"
 VIA_FOLLOWUP_PAGE = "la page de suivi"
@@ -33,14 +34,16 @@ class SubmissionRefused(workflow.Refused):
 
 def failed_checks(order: Order, *, address_proven: bool, intake: OrderIntake | None = None,
                   documents: list[Document] | None = None) -> list[workflow.Check]:
-    """What the order (loaded with its people) still lacks before it can be sent. A page
+    """What the order (loaded with its people) still lacks before it can be sent, its portal
+    open first of all (a closed portal's drafts wait for it to reopen). A page
     that has read the intake and the current documents already passes them."""
     if intake is None:
         intake = OrderIntake.get_or_none(OrderIntake.order == order.id)
     if documents is None:
         documents = list(Document.current_of(order.id))
     verified = address_proven or (intake is not None and address.is_verified(order, intake))
-    checks = ordering.submission_checks(order, documents, answers_of(order, intake), verified)
+    checks = [portal_open_check(Portal.get_by_id(order.portal_id)),
+              *ordering.submission_checks(order, documents, answers_of(order, intake), verified)]
     return [check for check in checks if not check.ok]
 
 

@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 import workflow
 from formatting import PARIS
 from models import Document, Order, utcnow
+from services.ae_settings import mail_signature
 from services.messaging.wordings import (BODY_MAX, DEFAULT_TEMPLATES, MESSAGE_TYPES, TO_COMPLETE,
                                          TYPE_LINK_RENEWAL, VARIABLE_PATTERN, normalize_text,
                                          one_line, subject_problems, too_long, wording)
@@ -156,5 +157,6 @@ def preview_text(app, order: Order, draft_: Draft) -> str:
     expires = dt.datetime.now(PARIS).date() + dt.timedelta(days=days - 1)
     letter = Letter(message_id="", queued_at=utcnow(), recipient=draft_.recipient,
                     subject=draft_.subject, body=draft_.body, order_number=order.number,
-                    ae_name=order.ae.name, link=PREVIEW_LINK, link_expires_on=expires)
+                    ae_name=order.ae.name, link=PREVIEW_LINK, link_expires_on=expires,
+                    signature=mail_signature(order.ae))
     return text_part(app, letter)

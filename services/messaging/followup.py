@@ -20,8 +20,8 @@ from flask import Flask
 
 import workflow
 from formatting import PARIS
-from models import Notification, Order, Person, db, utcnow
-from services import audit, public_links
+from models import Notification, Order, Person, Portal, db, utcnow
+from services import audit, portals, public_links
 from services.dossiers.documents import REQUESTER, import_document
 from services.messaging import drafts, notifications, wordings
 
@@ -263,4 +263,5 @@ def page(order: Order, token: str, **extra) -> dict:
         received=[(n, n.body.replace(wordings.LINK_VARIABLE, "cette page"))
                   for n in messages_for(order)],
         information=information, labels=INFORMATION_FIELDS,
-        max_bytes=document_store().max_bytes, **extra)
+        max_bytes=document_store().max_bytes,
+        contact=portals.contact_of(Portal.get_by_id(order.portal_id)), **extra)

@@ -33,6 +33,7 @@ from peewee import JOIN
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
 from services import audit, retries
+from services.ae_settings import mail_signature
 from adapters.mail import DeliveryError, Letter, compose, transport
 from services.messaging.followup import make_link
 from services.messaging.notifications import type_label
@@ -92,9 +93,11 @@ def _claimable(now: dt.datetime, force: bool):
 
 
 def due(now: dt.datetime, force: bool = False, limit: int = BATCH) -> list[Notification]:
-    """Notifications to try now, oldest first, with their order number and AE name."""
+    """Notifications to try now, oldest first, with their order number and AE name and
+    addresses (the e-mails' signature)."""
     return list(Notification
-                .select(Notification, Order.id, Order.number, AE.id, AE.name)
+                .select(Notification, Order.id, Order.number, AE.id, AE.name, AE.postal_address,
+                        AE.contact_email, AE.contact_phone)
                 .join(Order, JOIN.LEFT_OUTER, on=(Notification.order == Order.id), attr="order")
                 .switch(Notification)
                 .join(AE, on=(Notification.ae == AE.id), attr="ae")
@@ -168,7 +171,8 @@ def _letter(app: Flask, notification: Notification) -> Letter:
     return Letter(message_id=notification.message_id, queued_at=notification.created_at,
                   recipient=notification.recipient, subject=notification.subject,
                   body=notification.body, order_number=notification.order.number,
-                  ae_name=notification.ae.name, link=link, link_expires_on=expires)
+                  ae_name=notification.ae.name, link=link, link_expires_on=expires,
+                  signature=mail_signature(notification.ae))
 
 
 def _details(notification: Notification, tries: int, **more) -> dict:

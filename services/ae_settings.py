@@ -1,0 +1,158 @@
+"""« Paramètres de l'AE »: the AE's identity (name, postal address, contact e-mail and
+telephone) that signs its e-mails and documents, the four-eyes rule of validation, and whether
+the activity digest goes out when there is nothing to report. Each change is one transaction
+with its audit event, {"avant": …, "après": …}.
+
+``ae_identity`` is the one way to read how the AE presents itself: the e-mails' signature
+uses it, and so can a generated document.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+import workflow
+from models import AE, Operator, db
+from services import audit
+from services.portals import FormRefused
+from workflow import portals as rules
+
+ACTION_IDENTITY = "ae_identity_changed"
+ACTION_FOUR_EYES = "ae_four_eyes_changed"
+ACTION_DIGEST_EMPTY = "ae_digest_send_empty_changed"
+AUDIT_ACTIONS = {
+    ACTION_IDENTITY: "Identité de l'AE modifiée",
+    ACTION_FOUR_EYES: "Contrôle à quatre yeux modifié",
+    ACTION_DIGEST_EMPTY: "Envoi du résumé d'activité vide modifié",
+}
+AE_NAME_MAX = 100
+YES, NO = "oui", "non"
+
+
+@dataclass(frozen=True)
+class AEIdentity:
+    """How the AE presents itself in e-mails and documents."""
+    name: str
+    address_lines: tuple[str, ...]
+    email: str
+    phone: str
+
+    @property
+    def contact_lines(self) -> list[str]:
+        """The postal address, then the e-mail and telephone given, on one line."""
+        contact = [part for part in (self.email and f"E-mail : {self.email}",
+                                     self.phone and f"Téléphone : {self.phone}") if part]
+        return [*self.address_lines, *([" — ".join(contact)] if contact else [])]
+
+    @property
+    def signature_lines(self) -> list[str]:
+        """The signature block: « Autorité d'Enregistrement <nom> », then the contact lines."""
+        return [f"Autorité d'Enregistrement {self.name}", *self.contact_lines]
+
+
+def ae_identity(ae: AE) -> AEIdentity:
+    return AEIdentity(ae.name, tuple(rules.lines_of(ae.postal_address or "")),
+                      ae.contact_email or "", ae.contact_phone or "")
+
+
+def mail_signature(ae: AE) -> tuple[str, ...]:
+    """The e-mails' signature block; none while the AE has given no address nor contact (its
+    name alone is already in every e-mail's footer)."""
+    identity = ae_identity(ae)
+    return tuple(identity.signature_lines) if identity.contact_lines else ()
+
+
+# --- Identity ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentityForm:
+    name: str
+    postal_address: str
+    contact_email: str
+    contact_phone: str
+
+
+def identity_form(ae: AE) -> IdentityForm:
+    return IdentityForm(ae.name, ae.postal_address or "", ae.contact_email or "",
+                        ae.contact_phone or "")
+
+
+IDENTITY_WORDS = {"name": "nom", "postal_address": "adresse postale",
+                  "contact_email": "e-mail", "contact_phone": "téléphone"}
+
+
+def _name_problem(ae_id: int, name: str) -> str | None:
+    if not name:
+        return "Le nom de l'AE est obligatoire."
+    if len(name) > AE_NAME_MAX or not name.isprintable():
+        return f"Le nom de l'AE est trop long ou illisible (maximum {AE_NAME_MAX} caractères)."
+    if AE.select().where((AE.name == name) & (AE.id != ae_id)).exists():
+        return f"Une autre AE s'appelle déjà « {name} »."
+    return None
+
+
+def _identity_problems(ae_id: int, typed: dict[str, str]) -> dict[str, str]:
+    problems = {
+        "name": _name_problem(ae_id, typed["name"]),
+        "postal_address": rules.address_problem(typed["postal_address"], "L'adresse postale"),
+        "contact_email": workflow.email_problem(typed["contact_email"],
+                                                "L'e-mail de contact de l'AE", required=False),
+        "contact_phone": workflow.phone_problem(typed["contact_phone"],
+                                                "Le téléphone de l'AE"),
+    }
+    return {field: problem for field, problem in problems.items() if problem}
+
+
+def set_identity(ae: AE, form: IdentityForm, *, by: Operator | None = None,
+                 ip: str = "") -> bool:
+    """Store the AE's name and addresses; False when unchanged. FormRefused otherwise."""
+    typed = {name: value.strip() for name, value in form.__dict__.items()}
+    problems = _identity_problems(ae.id, typed)
+    if problems:
+        raise FormRefused(problems)
+    new = {**typed, "contact_email": workflow.normalize_email(typed["contact_email"]),
+           "postal_address": "\n".join(rules.lines_of(typed["postal_address"]))}
+    try:
+        with db.atomic():
+            old = identity_form(AE.get_by_id(ae.id)).__dict__
+            changed = [name for name in new if new[name] != old[name]]
+            if not changed:
+                return False
+            AE.update(**{name: new[name] if name == "name" else new[name] or None
+                         for name in new}).where(AE.id == ae.id).execute()
+            audit.record(ACTION_IDENTITY, operator=by, ae=ae.id, ip=ip,
+                         details={"avant": {IDENTITY_WORDS[name]: old[name] for name in changed},
+                                  "après": {IDENTITY_WORDS[name]: new[name] for name in changed}})
+    except IntegrityError:  # another AE took the name meanwhile
+        raise FormRefused({"name": f"Une autre AE s'appelle déjà « {new['name']} »."}) from None
+    return True
+
+
+# --- Options -----------------------------------------------------------------------------------
+
+def _set_flag(ae: AE, column, enabled: bool, action: str, word: str, by, ip: str) -> bool:
+    with db.atomic():
+        AE.update({column: column}).where(AE.id == ae.id).execute()  # lock the row
+        before = getattr(AE.get_by_id(ae.id), column.name)
+        if before == enabled:
+            return False
+        AE.update({column: enabled}).where(AE.id == ae.id).execute()
+        audit.record(action, operator=by, ae=ae.id, ip=ip,
+                     details={"avant": {word: YES if before else NO},
+                              "après": {word: YES if enabled else NO}})
+    return True
+
+
+def set_four_eyes(ae: AE, enabled: bool, *, by: Operator | None = None, ip: str = "") -> bool:
+    """On: whoever recorded an order's ID number may not validate it (workflow.four_eyes_check).
+    False when unchanged."""
+    return _set_flag(ae, AE.four_eyes, enabled, ACTION_FOUR_EYES, "contrôle à quatre yeux",
+                     by, ip)
+
+
+def set_digest_send_empty(ae: AE, enabled: bool, *, by: Operator | None = None,
+                          ip: str = "") -> bool:
+    """On: the digest goes out at each slot even when every count is zero."""
+    return _set_flag(ae, AE.digest_send_empty, enabled, ACTION_DIGEST_EMPTY,
+                     "envoyer le résumé vide", by, ip)
