@@ -216,6 +216,15 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v17_contract_texts(database: Database) -> None:
+    """v17: the AEs' versions of their contractual texts; each generated contract names the
+    version it was made from (none for the contracts made before)."""
+    from models import ContractTextVersion, Document
+
+    database.create_tables([ContractTextVersion], safe=True)
+    migrate(_migrator(database).add_column("document", "text_version_id", Document.text_version))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -229,6 +238,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    17: _v17_contract_texts,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

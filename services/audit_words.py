@@ -17,6 +17,7 @@ from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.messaging import notifications
 from services.signing import signatures
+from services.signing import text_versions
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -39,6 +40,7 @@ AUDIT_ACTIONS = {
     **activation.AUDIT_ACTIONS,
     **notifications.AUDIT_ACTIONS,
     **signatures.AUDIT_ACTIONS,
+    **text_versions.AUDIT_ACTIONS,
     **validation.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
@@ -49,6 +51,7 @@ DETAIL_LABELS = {
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
+    **text_versions.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
