@@ -85,7 +85,7 @@ def flowables(markdown: str, context: dict, styles: dict) -> list:
     style, deeper ones in bold, lists indented per level with « • » or their numbers."""
     sub_heading = ParagraphStyle("subheading", parent=styles["body"], fontName=styles["heading"].fontName,
                                  spaceBefore=4, spaceAfter=2)
-    story, lists, prefix, style = [], [], "", styles["body"]
+    story, lists, bullet, style = [], [], None, styles["body"]
     for token in _markdown.parse(markdown):
         kind = token.type
         if kind == "heading_open":
@@ -95,17 +95,21 @@ def flowables(markdown: str, context: dict, styles: dict) -> list:
         elif kind in ("bullet_list_close", "ordered_list_close"):
             lists.pop()
         elif kind == "list_item_open":
-            prefix = "• " if lists[-1] == "bullet_list_open" else f"{token.info}. "
+            bullet = "•" if lists[-1] == "bullet_list_open" else f"{token.info}."
         elif kind == "paragraph_open":
             style = _list_style(styles, len(lists)) if lists else styles["body"]
         elif kind == "inline":
-            story.append(Paragraph(escape(prefix) + _inline(token, context), style))
-            prefix = ""
+            # The item's first paragraph carries its bullet, hanging in the margin.
+            story.append(Paragraph(_inline(token, context), style,
+                                   bulletText=bullet if lists else None))
+            bullet = None
     return story
 
 
 def _list_style(styles: dict, depth: int) -> ParagraphStyle:
-    return ParagraphStyle(f"list{depth}", parent=styles["bullet"], leftIndent=LIST_INDENT * depth)
+    indent = LIST_INDENT * depth
+    return ParagraphStyle(f"list{depth}", parent=styles["bullet"], bulletIndent=indent - 8,
+                          leftIndent=indent + 10, bulletFontName=styles["body"].fontName)
 
 
 def _inline(token, context: dict) -> str:

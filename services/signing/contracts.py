@@ -24,6 +24,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import registerFontFamily
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -34,6 +35,8 @@ from services.signing.contract_texts import builtin_markdown
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian package fonts-dejavu-core
 REGULAR, BOLD = "RADeskSans", "RADeskSans-Bold"
+# The clauses' *italics*: Debian's fonts-dejavu-extra; without it they print upright.
+ITALIC, BOLD_ITALIC = "RADeskSans-Oblique", "RADeskSans-BoldOblique"
 CA_NAME = "AC RA Desk"
 INK, GREY, ACCENT, RULE = (HexColor("#1b1f24"), HexColor("#5b6470"), HexColor("#000091"),
                            HexColor("#c9cfd6"))
@@ -47,7 +50,20 @@ def _register_fonts() -> None:
         if not _fonts_ready:
             pdfmetrics.registerFont(TTFont(REGULAR, str(FONT_DIR / "DejaVuSans.ttf")))
             pdfmetrics.registerFont(TTFont(BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
+            italic = _optional_font(ITALIC, "DejaVuSans-Oblique.ttf", REGULAR)
+            bold_italic = _optional_font(BOLD_ITALIC, "DejaVuSans-BoldOblique.ttf", BOLD)
+            # <b> and <i> in a paragraph pick their font through the family.
+            registerFontFamily(REGULAR, normal=REGULAR, bold=BOLD, italic=italic,
+                               boldItalic=bold_italic)
             _fonts_ready = True
+
+
+def _optional_font(name: str, filename: str, fallback: str) -> str:
+    path = FONT_DIR / filename
+    if not path.is_file():
+        return fallback
+    pdfmetrics.registerFont(TTFont(name, str(path)))
+    return name
 
 
 @dataclass(frozen=True)
