@@ -29,11 +29,12 @@ def index():
                            states=rules.STATES)
 
 
-@bp.post("/<kind>/nouvelle-version")
+@bp.post("/nouvelle-version")
 @role_required("admin")
-def new_version(kind: str):
+def new_version():
     operator = current_operator()
-    version = text_versions.create_draft(operator.ae_id, kind, by=operator, ip=client_ip())
+    version = text_versions.create_draft(operator.ae_id, request.form.get("document", ""),
+                                         by=operator, ip=client_ip())
     flash(f"Version {version.number} créée en brouillon à partir de la version en vigueur.",
           "success")
     return redirect(url_for(".show", version_id=version.id), 303)

@@ -42,7 +42,8 @@ def pdf_words(pdf: bytes, tmp_path) -> str:
 
 
 def new_draft(client, desk, kind="cgu") -> ContractTextVersion:
-    response = client.post(f"{LIST}/{kind}/nouvelle-version", data={"csrf_token": desk.token})
+    response = client.post(f"{LIST}/nouvelle-version", data={"csrf_token": desk.token,
+                                                               "document": kind})
     assert response.status_code == 303
     return ContractTextVersion.get_by_id(int(response.headers["Location"].rsplit("/", 1)[1]))
 
@@ -105,12 +106,17 @@ def test_a_new_version_is_a_draft_of_the_text_in_force_that_can_be_edited(client
     assert details["après"]["caractères"] == len(draft.body) + len(CLAUSE) + 2
     assert "+## Article 17 — Clause de test" in details["modifications"]
     # A second « Nouvelle version » while the draft exists is refused, pointing to it.
-    again = client.post(f"{LIST}/cgu/nouvelle-version", data={"csrf_token": desk.token},
-                        follow_redirects=True)
+    again = client.post(f"{LIST}/nouvelle-version",
+                        data={"csrf_token": desk.token, "document": "cgu"}, follow_redirects=True)
     assert "La version 2 de « CGU » est déjà en brouillon" in text(again)
     assert ContractTextVersion.select().where(ContractTextVersion.document == "cgu").count() == 2
     # The list says a draft is on its way.
     assert "La version 2 est en brouillon" in text(client.get(LIST))
+    # A justificatif has no text to word.
+    kbis = client.post(f"{LIST}/nouvelle-version", data={"csrf_token": desk.token, "document": "kbis"},
+                       follow_redirects=True)
+    assert "Ce document n'a pas de texte modifiable." in text(kbis)
+    assert ContractTextVersion.select().where(ContractTextVersion.document == "kbis").count() == 0
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -249,6 +255,9 @@ def test_only_the_aes_admins_see_contract_texts(client, desk, make_operator):
     draft = new_draft(client, desk)
     login_as(client, make_operator(desk.ae, roles="AEA,AET"))
     assert client.get(LIST).status_code == 403
+    assert client.post(f"{LIST}/nouvelle-version", data={"csrf_token": desk.token,
+                                                        "document": "subscription_contract"}
+                       ).status_code == 403
     assert client.get(f"{LIST}/versions/{draft.id}").status_code == 403
     assert client.get(f"{LIST}/versions/{draft.id}/apercu.pdf").status_code == 403
     assert save(client, desk, draft, CLAUSE).status_code == 403
@@ -275,7 +284,7 @@ def test_another_aes_versions_answer_404(client, desk, make_ae, make_operator):
 
 
 def test_changes_need_the_csrf_token(client, desk):
-    assert client.post(f"{LIST}/cgu/nouvelle-version").status_code == 400
+    assert client.post(f"{LIST}/nouvelle-version", data={"document": "cgu"}).status_code == 400
     assert ContractTextVersion.select().where(ContractTextVersion.number == 2).count() == 0
     draft = new_draft(client, desk)
     assert save(client, desk, draft, CLAUSE, token="").status_code == 400

@@ -42,7 +42,7 @@ def send(client, order):
 def publish_cgu(client, on: dt.date) -> ContractTextVersion:
     """The admin's gestures: « Nouvelle version », the clause added, « Publier » confirmed."""
     token = token_of(client)
-    created = client.post(f"{LIST}/cgu/nouvelle-version", data={"csrf_token": token})
+    created = client.post(f"{LIST}/nouvelle-version", data={"csrf_token": token, "document": "cgu"})
     version = ContractTextVersion.get_by_id(int(created.headers["Location"].rsplit("/", 1)[1]))
     saved = client.post(f"{LIST}/versions/{version.id}",
                         data={"csrf_token": token, "body": version.body + "\n" + CLAUSE})

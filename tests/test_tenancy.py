@@ -4,7 +4,9 @@ import pytest
 
 from models import (Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
                     WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
+from models import ContractTextVersion
 from services.api import clients
+from services.signing import text_versions
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -34,7 +36,11 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                       payload="{}", webhook_id="msg_theirs")
     their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
                                             order=their_order, state="failed")
+    # A version of the other AE's contractual texts (« Textes contractuels »).
+    text_versions.ensure_builtin(theirs.id)
+    their_text = ContractTextVersion.get(ContractTextVersion.ae == theirs.id)
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+            "their_text": their_text,
             "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request, "their_endpoint": their_endpoint,
@@ -57,6 +63,7 @@ def foreign_value(argument: str, data: dict):
         "client_id": data["their_client"].id,  # administration: API clients
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,
+        "version_id": data["their_text"].id,  # contractual texts (administration)
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
