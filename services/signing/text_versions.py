@@ -47,6 +47,7 @@ DETAIL_LABELS = {
     "sha256": "SHA-256 du texte",
 }
 SAMPLE_NUMBER = 999999
+GONE = "Ce brouillon vient d'être supprimé."
 
 
 @dataclass(frozen=True)
@@ -201,24 +202,25 @@ def normalized(body: str) -> str:
 
 def save_draft(version: ContractTextVersion, body: str, by: Operator, ip: str = "") -> bool:
     """The draft's new text; False when nothing changed. Refused (French reasons) when the
-    text is not acceptable or the version is published."""
+    version is published or the text not acceptable."""
     body = normalized(body)
-    problems = clauses.problems(body)
-    if problems:
-        raise workflow.Refused(problems)
     with db.atomic():
-        before = ContractTextVersion.get_by_id(version.id)
-        if before.published_at is not None:
+        # Writing the row first holds it (row lock, SQLite's write lock) until the audit event;
+        # a published version matches no row.
+        held = (ContractTextVersion
+                .update(updated_at=utcnow())
+                .where((ContractTextVersion.id == version.id)
+                       & ContractTextVersion.published_at.is_null())
+                .execute())
+        if not held:
             raise workflow.Refused(rules.PUBLISHED_IS_FROZEN)
+        problems = clauses.problems(body)
+        if problems:
+            raise workflow.Refused(problems)
+        before = ContractTextVersion.get_by_id(version.id)
         if before.body == body:
             return False
-        changed = (ContractTextVersion
-                   .update(body=body, updated_at=utcnow())
-                   .where((ContractTextVersion.id == version.id)
-                          & ContractTextVersion.published_at.is_null())
-                   .execute())
-        if not changed:  # published meanwhile
-            raise workflow.Refused(rules.PUBLISHED_IS_FROZEN)
+        ContractTextVersion.update(body=body).where(ContractTextVersion.id == version.id).execute()
         audit.record(ACTION_DRAFT_SAVED, operator=by, ip=ip,
                      details={"texte": workflow.document_kind_label(version.document),
                               "version": version.number,
@@ -254,8 +256,12 @@ def publish(version: ContractTextVersion, date_text: str, by: Operator,
     """« Publier »: the draft frozen, in force from the date typed (re-checked here)."""
     with db.atomic():
         # Writing the row first holds it (row lock, SQLite's write lock) while we check.
-        ContractTextVersion.update(updated_at=utcnow()).where(
-            ContractTextVersion.id == version.id).execute()
+        held = (ContractTextVersion
+                .update(updated_at=utcnow())
+                .where(ContractTextVersion.id == version.id)
+                .execute())
+        if not held:
+            raise workflow.Refused(GONE)
         current = ContractTextVersion.get_by_id(version.id)
         effective_from = check_publication(current, date_text)
         before = rules.in_force(versions_of(current.ae_id, current.document), today())
@@ -283,15 +289,19 @@ def publish(version: ContractTextVersion, date_text: str, by: Operator,
 def delete_draft(version: ContractTextVersion, by: Operator, ip: str = "") -> None:
     """« Supprimer le brouillon »: only a draft no contract used."""
     with db.atomic():
-        current = ContractTextVersion.get_by_id(version.id)
+        current = ContractTextVersion.get_or_none(ContractTextVersion.id == version.id)
+        if current is None:
+            raise workflow.Refused(GONE)
         problems = rules.deletion_problems(current, contracts_count([current.id]).get(current.id, 0))
         if problems:
             raise workflow.Refused(problems)
-        (ContractTextVersion
-         .delete()
-         .where((ContractTextVersion.id == current.id)
-                & ContractTextVersion.published_at.is_null())
-         .execute())
+        deleted = (ContractTextVersion
+                   .delete()
+                   .where((ContractTextVersion.id == current.id)
+                          & ContractTextVersion.published_at.is_null())
+                   .execute())
+        if not deleted:  # published meanwhile
+            raise workflow.Refused("Une version publiée ne peut pas être supprimée.")
         audit.record(ACTION_DRAFT_DELETED, operator=by, ip=ip,
                      details={"texte": workflow.document_kind_label(current.document),
                               "version": current.number,
