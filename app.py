@@ -129,6 +129,8 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints import ae_settings, portals_admin
     app.register_blueprint(portals_admin.bp)  # Administration › Portails
     app.register_blueprint(ae_settings.bp)  # Administration › Paramètres de l'AE
+    from blueprints import contract_texts_admin
+    app.register_blueprint(contract_texts_admin.bp)
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -280,6 +280,15 @@ def _v16_portal_contacts_and_ae_identity(database: Database) -> None:
             migrator.add_column("ae", "contact_phone", CharField(null=True)))
 
 
+def _v17_contract_texts(database: Database) -> None:
+    """v17: the AEs' versions of their contractual texts; each generated contract names the
+    version it was made from (none for the contracts made before)."""
+    from models import ContractTextVersion, Document
+
+    database.create_tables([ContractTextVersion], safe=True)
+    migrate(_migrator(database).add_column("document", "text_version_id", Document.text_version))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -299,6 +308,7 @@ MIGRATIONS = {
     20: _v20_handling,
     21: _v21_saved_searches,
     16: _v16_portal_contacts_and_ae_identity,
+    17: _v17_contract_texts,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -26,6 +26,8 @@ SECTIONS = [
     Section("admin_journal.journal", "Journal d'administration", ("/parametres/journal",)),
     Section("portals_admin.index", "Portails", ("/parametres/portails",)),
     Section("ae_settings.index", "Paramètres de l'AE", ("/parametres/ae",)),
+    Section("contract_texts_admin.index", "Textes contractuels",
+            ("/parametres/textes-contractuels",)),
 ]
 
 

@@ -12,6 +12,7 @@ from models import (ApiClient, Document, Notification, Operator, OperatorCertifi
                     OrderRow, SignatureRequest, WebhookDelivery, WebhookEndpoint)
 from services import administration
 from services.admin import operator_certificates
+from services.signing import text_versions
 from services.webhooks import endpoints as webhook_endpoints
 
 Row = TypeVar("Row")
@@ -66,3 +67,8 @@ def webhook_endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
 def webhook_delivery_or_404(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
     """A delivery to ``endpoint`` (which must come from webhook_endpoint_or_404)."""
     return _found(webhook_endpoints.delivery_of_endpoint(endpoint, delivery_id))
+
+
+def contract_text_version_or_404(version_id: int) -> text_versions.ContractTextVersion:
+    """A version of a contractual text of the logged-in operator's AE."""
+    return _found(text_versions.version_of_ae(current_operator().ae_id, version_id))

@@ -9,6 +9,7 @@ from models.api import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
 from models.audit import AuditEvent, AuditHead
 from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
+from models.contract_texts import ContractTextVersion
 from models.documents import Document, PendingFile
 from models.enrolment import OperatorEnrolment
 from models.generation import Activation, GenerationAttempt, HolderCertificate
@@ -31,11 +32,12 @@ ALL_MODELS = [
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
     LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
-    OperatorEnrolment,
+    OperatorEnrolment, ContractTextVersion,
 ]
 
 __all__ = [
     "ALL_MODELS", "AE", "ApiClient", "ApiClientPortal", "ApiSecret", "IdempotentRequest", "Activation", "AuditEvent", "AuditHead", "BaseModel", "Company",
+    "ContractTextVersion",
     "DigestRun", "Document", "GenerationAttempt", "HolderCertificate", "IssuedCertificate",
     "LoginChallenge", "LoginSession", "MessageTemplate", "Notification", "Offer", "Operator",
     "OperatorCertificate", "OperatorPortal", "OperatorScope", "Order", "OrderIntake",

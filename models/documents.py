@@ -7,6 +7,7 @@ from peewee import (BigIntegerField, BooleanField, CharField, DateField, DateTim
                     ForeignKeyField, IntegerField)
 
 from models.base import BaseModel, OrderRow, utcnow
+from models.contract_texts import ContractTextVersion
 from models.orders import Order
 from models.tenants import Operator
 
@@ -33,6 +34,9 @@ class Document(OrderRow):
                                   backref="documents_verified")
     expires_on = DateField(null=True)           # justificatif's expiry date, noted when verified
     crc32 = BigIntegerField(null=True)          # of the file, for the dossier's ZIP
+    # A generated contract's wording; a version a contract used can never be deleted.
+    text_version = ForeignKeyField(ContractTextVersion, null=True, on_delete="RESTRICT",
+                                   backref="documents")
 
     class Meta:
         indexes = ((("order", "kind", "is_current"), False),)

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(softhsm2 poppler-utils fonts-dejavu-core openssl)
+packages=(softhsm2 poppler-utils fonts-dejavu-core fonts-dejavu-extra openssl)
 packages+=(util-linux)                             # prlimit: bounded preview renders
 [ "${1:-}" = "dev" ] && packages+=(nginx-light chromium chromium-driver)
 [ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks

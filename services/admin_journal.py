@@ -17,6 +17,7 @@ from services import audit_words
 from services import ae_settings, offers, operator_enrolment, portals, trusted_cas
 from services.admin import operator_certificates, operators as admin_operators
 from services.operator_enrolment import events as enrolment_events
+from services.signing import text_versions
 from services.api import clients as api_clients
 from services.webhooks import endpoints as webhook_endpoints
 
@@ -31,6 +32,7 @@ ADMIN_ACTIONS = {
     **offers.AUDIT_ACTIONS,
     **ae_settings.AUDIT_ACTIONS,
     **trusted_cas.AUDIT_ACTIONS,
+    **text_versions.AUDIT_ACTIONS,
     **operator_certificates.AUDIT_ACTIONS,
     "digest_enabled": "Résumé d'activité activé",
     "digest_disabled": "Résumé d'activité désactivé",

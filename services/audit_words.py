@@ -20,6 +20,7 @@ from services.messaging import notifications
 from services.orders import handling, saved_searches
 from services import operator_enrolment
 from services.signing import signatures
+from services.signing import text_versions
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -44,6 +45,7 @@ AUDIT_ACTIONS = {
     **activation.AUDIT_ACTIONS,
     **notifications.AUDIT_ACTIONS,
     **signatures.AUDIT_ACTIONS,
+    **text_versions.AUDIT_ACTIONS,
     **validation.AUDIT_ACTIONS,
     **handling.AUDIT_ACTIONS,
     **saved_searches.AUDIT_ACTIONS,
@@ -61,6 +63,7 @@ DETAIL_LABELS = {
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
+    **text_versions.DETAIL_LABELS,
     **validation.DETAIL_LABELS,
     **operator_enrolment.DETAIL_LABELS,
     **portals.DETAIL_LABELS,

@@ -173,6 +173,9 @@ def test_every_signer_signs_from_the_emailed_link_and_the_pdfs_verify(app, clien
         assert item.sha256_after == signed.sha256 == hashlib.sha256(
             store.path_for(signed.sha256).read_bytes()).hexdigest()
         assert item.sha256_before and item.sha256_before != item.sha256_after
+        # The signed copy names the text version the contract was generated with.
+        assert signed.text_version_id == Document.get_by_id(item.document_id).text_version_id
+        assert signed.text_version_id is not None
     for request in SignatureRequest.select():
         assert request.state == "signed" and request.signed_at and request.code_verified_at
         assert request.ip == "127.0.0.1" and request.user_agent

@@ -2,10 +2,11 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (Document, Notification, Offer, OperatorScope, Order, Portal, SavedSearch,
-                    SignatureRequest, TrustedCA, WebhookDelivery, WebhookEndpoint, WebhookEvent,
-                    utcnow)
+from models import (ContractTextVersion, Document, Notification, Offer, OperatorScope, Order,
+                    Portal, SavedSearch, SignatureRequest, TrustedCA, WebhookDelivery,
+                    WebhookEndpoint, WebhookEvent, utcnow)
 from services.api import clients
+from services.signing import text_versions
 from tests.conftest import csrf_token_from, login_as
 
 
@@ -41,7 +42,11 @@ def two_tenants(app, make_ae, make_operator, make_order):
     their_ca = TrustedCA.create(ae=theirs, name="CN=AC Atlantique", fingerprint_sha256="ab" * 32,
                                 pem="")
     their_search = SavedSearch.create(operator=their_operator, name="Leurs", query="phase=done")
-    return {"their_search": their_search, "me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+    # A version of the other AE's contractual texts (« Textes contractuels »).
+    text_versions.ensure_builtin(theirs.id)
+    their_text = ContractTextVersion.get(ContractTextVersion.ae == theirs.id)
+    return {"their_text": their_text, "their_search": their_search, "me": me,
+            "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_portal": their_portal, "their_offer": their_offer, "their_ca": their_ca,
             "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
@@ -70,6 +75,7 @@ def foreign_value(argument: str, data: dict):
         "portal_id": data["their_portal"].id,  # administration: portals and their offers
         "offer_id": data["their_offer"].id,
         "ca_id": data["their_ca"].id,  # administration: the AE's trusted CAs
+        "version_id": data["their_text"].id,  # contractual texts (administration)
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

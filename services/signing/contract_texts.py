@@ -1,7 +1,12 @@
 """The standard clauses of the contractual documents (services.signing.contracts): the CGU's
-definitions and articles, and the subscription contract's articles. Placeholders, filled from
+definitions and articles, the subscription contract's articles, the engagements closing the
+authorisation letter, the powers given by the power of attorney. Placeholders, filled from
 the order: {provider} (the AE), {ca} (the CA), {order}, {company}, {holder}, {legal},
-{mandataire}. An AE that words its contracts differently changes them here.
+{mandataire}.
+
+They are version 1 of every AE's texts (``builtin_markdown``, in the Markdown of
+services.signing.clauses); an AE words its contracts differently under « Textes
+contractuels » (services.signing.text_versions), never here.
 """
 from __future__ import annotations
 
@@ -207,3 +212,49 @@ SUBSCRIPTION_ARTICLES = (
         "Certification applicable, et les accepter sans réserve.",
     )),
 )
+
+AUTHORIZATION_CLAUSES = (
+    "{holder} pourra utiliser ce certificat pour signer électroniquement les actes relevant de "
+    "ses fonctions au sein de la société. Je m'engage à informer l'Autorité d'Enregistrement "
+    "sans délai de toute modification de sa situation, et notamment de la fin de son "
+    "habilitation, afin que le certificat soit révoqué.",
+    "Je certifie l'exactitude des informations transmises dans le dossier de commande et "
+    "déclare avoir pris connaissance des Conditions Générales d'Utilisation du service de "
+    "certification.",
+)
+
+POWER_OF_ATTORNEY_POWERS = (
+    "compléter et transmettre le dossier de commande et les pièces justificatives ;",
+    "signer le contrat d'abonnement, les Conditions Générales d'Utilisation et la lettre "
+    "d'autorisation de demande de certificat ;",
+    "recevoir les notifications relatives à la commande et y donner suite ;",
+    "demander, le cas échéant, la révocation du certificat émis.",
+)
+POWER_OF_ATTORNEY_CLOSING = (
+    "La présente procuration vaut pour la commande désignée ci-dessus et pour la durée de "
+    "validité du certificat correspondant. Le Mandataire déclare accepter le présent pouvoir "
+    "et s'engage à en rendre compte au mandant.",
+)
+
+
+def _articles(articles, first: int = 1) -> list[str]:
+    return [f"## Article {number} — {heading}\n\n" + "\n\n".join(paragraphs)
+            for number, (heading, paragraphs) in enumerate(articles, first)]
+
+
+def builtin_markdown(kind: str) -> str:
+    """Version 1 of the clauses of ``kind``, in Markdown."""
+    if kind == "cgu":
+        definitions = "## Article 2 — Définitions\n\n" + "\n".join(
+            f"- **{term}** : {meaning}" for term, meaning in CGU_DEFINITIONS)
+        blocks = _articles(CGU_ARTICLES[:1]) + [definitions] + _articles(CGU_ARTICLES[1:], 3)
+    elif kind == "subscription_contract":
+        blocks = _articles(SUBSCRIPTION_ARTICLES)
+    elif kind == "authorization_letter":
+        blocks = list(AUTHORIZATION_CLAUSES)
+    elif kind == "power_of_attorney":
+        blocks = ["\n".join(f"- {item}" for item in POWER_OF_ATTORNEY_POWERS),
+                  *POWER_OF_ATTORNEY_CLOSING]
+    else:
+        raise ValueError(f"not a contractual document: {kind!r}")
+    return "\n\n".join(blocks) + "\n"

@@ -4,10 +4,11 @@ mandataire acts, « Procuration du représentant légal ».
 
 Each names the AE (the provider), the company, the holder, the legal representative and the
 mandataire, the product and its validity, and ends with the list of its signers (the same rule
-as the signature requests: ``workflow.document_signers``). The clauses of the CGU and of the
-subscription contract are the standard texts of ``contract_texts``, with the AE's name as
-the provider. reportlab runs with ``invariant=1``: the same order gives the same bytes. The
-demo makes its contractual documents here too (through « Envoyer pour signature »).
+as the signature requests: ``workflow.document_signers``). Those parts come from the order; the
+clauses between them are the AE's version of the text (``ClauseText``: Markdown rendered by
+``clauses``, the version named in the footer), else the standard texts of ``contract_texts``.
+reportlab runs with ``invariant=1``: the same order and text give the same bytes. The demo makes
+its contractual documents here too (through « Envoyer pour signature »).
 """
 from __future__ import annotations
 
@@ -23,15 +24,19 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import registerFontFamily
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 import workflow
 from formatting import to_paris
-from services.signing.contract_texts import CGU_ARTICLES, CGU_DEFINITIONS, SUBSCRIPTION_ARTICLES
+from services.signing import clauses
+from services.signing.contract_texts import builtin_markdown
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian package fonts-dejavu-core
 REGULAR, BOLD = "RADeskSans", "RADeskSans-Bold"
+# The clauses' *italics*: Debian's fonts-dejavu-extra; without it they print upright.
+ITALIC, BOLD_ITALIC = "RADeskSans-Oblique", "RADeskSans-BoldOblique"
 CA_NAME = "AC RA Desk"
 INK, GREY, ACCENT, RULE = (HexColor("#1b1f24"), HexColor("#5b6470"), HexColor("#000091"),
                            HexColor("#c9cfd6"))
@@ -45,7 +50,20 @@ def _register_fonts() -> None:
         if not _fonts_ready:
             pdfmetrics.registerFont(TTFont(REGULAR, str(FONT_DIR / "DejaVuSans.ttf")))
             pdfmetrics.registerFont(TTFont(BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
+            italic = _optional_font(ITALIC, "DejaVuSans-Oblique.ttf", REGULAR)
+            bold_italic = _optional_font(BOLD_ITALIC, "DejaVuSans-BoldOblique.ttf", BOLD)
+            # <b> and <i> in a paragraph pick their font through the family.
+            registerFontFamily(REGULAR, normal=REGULAR, bold=BOLD, italic=italic,
+                               boldItalic=bold_italic)
             _fonts_ready = True
+
+
+def _optional_font(name: str, filename: str, fallback: str) -> str:
+    path = FONT_DIR / filename
+    if not path.is_file():
+        return fallback
+    pdfmetrics.registerFont(TTFont(name, str(path)))
+    return name
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,27 @@ class ContractData:
                 "provider": self.ae_name, "ca": CA_NAME}
 
 
+@dataclass(frozen=True)
+class ClauseText:
+    """The clauses a document is generated with: its Markdown and, for an AE's version, its
+    number and in-force date (printed in the footer); ``preview``: a draft shown before
+    publication, which the footer says."""
+    body: str
+    number: int | None = None
+    effective_from: dt.date | None = None
+    preview: bool = False
+
+    @property
+    def label(self) -> str:
+        """« Version 2 du 01/07/2026 », as the footer and the audit trail name it."""
+        if self.number is None:
+            return ""
+        label = f"Version {self.number}"
+        if self.effective_from is not None:
+            label += f" du {self.effective_from.strftime('%d/%m/%Y')}"
+        return label + (" (aperçu, non publiée)" if self.preview else "")
+
+
 TITLES = {
     "cgu": "Conditions Générales d'Utilisation",
     "subscription_contract": "Contrat d'abonnement",
@@ -105,8 +144,9 @@ def filename(kind: str, number: int) -> str:
             "power_of_attorney": "procuration"}[kind] + f"-{number}.pdf"
 
 
-def generate(kind: str, data: ContractData) -> bytes:
-    """The PDF of one contractual document of the order."""
+def generate(kind: str, data: ContractData, text: ClauseText | None = None) -> bytes:
+    """The PDF of one contractual document of the order, with the clauses of ``text`` (by
+    default the standard ones, unnumbered)."""
     if kind not in TITLES:
         raise ValueError(f"not a contractual document: {kind!r}")
     if kind == "power_of_attorney" and data.mandataire is None:
@@ -117,14 +157,15 @@ def generate(kind: str, data: ContractData) -> bytes:
              Paragraph(escape(f"Commande N° {data.number} du {data.created_on.strftime('%d/%m/%Y')}"
                               f" — {data.company} — Porteur : {data.holder.name}"),
                        styles["subtitle"])]
-    story += BUILDERS[kind](data, styles)
+    text = text or ClauseText(builtin_markdown(kind))
+    story += BUILDERS[kind](data, styles, clauses.flowables(text.body, data.context(), styles))
     story += _signature_block(kind, data, styles)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=26 * mm,
         bottomMargin=22 * mm, title=f"{TITLES[kind]} — Commande N° {data.number}",
         author=data.ae_name, subject=data.company, creator="RA Desk", invariant=1)
-    decorate = _page_decoration(kind, data)
+    decorate = _page_decoration(kind, data, text.label)
     document.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
 
@@ -149,7 +190,7 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
-def _page_decoration(kind: str, data: ContractData):
+def _page_decoration(kind: str, data: ContractData, version: str):
     def draw(canvas, document):
         canvas.saveState()
         width, height = A4
@@ -169,6 +210,8 @@ def _page_decoration(kind: str, data: ContractData):
         canvas.drawString(20 * mm, 11 * mm, f"{TITLES[kind]} — Commande N° {data.number} — "
                                             f"{data.company}")
         canvas.drawRightString(width - 20 * mm, 11 * mm, f"Page {document.page}")
+        if version:
+            canvas.drawString(20 * mm, 7.5 * mm, version)
         canvas.restoreState()
     return draw
 
@@ -198,29 +241,11 @@ def _parties(data: ContractData, styles) -> list:
     return [_fields(rows, styles), Spacer(1, 8)]
 
 
-def _articles(articles, context: dict, styles, first: int = 1) -> tuple[list, int]:
-    story, number = [], first
-    for heading, paragraphs in articles:
-        story.append(Paragraph(escape(f"Article {number} — {heading}"), styles["heading"]))
-        story += [Paragraph(escape(text.format(**context)), styles["body"]) for text in paragraphs]
-        number += 1
-    return story, number
+def _cgu(data: ContractData, styles, clauses_: list) -> list:
+    return _parties(data, styles) + clauses_
 
 
-def _cgu(data: ContractData, styles) -> list:
-    context = data.context()
-    story = _parties(data, styles)
-    first, number = _articles(CGU_ARTICLES[:1], context, styles)
-    story += first
-    story.append(Paragraph(escape(f"Article {number} — Définitions"), styles["heading"]))
-    story += [Paragraph(escape(f"• {term} : {meaning.format(**context)}"), styles["bullet"])
-              for term, meaning in CGU_DEFINITIONS]
-    rest, _ = _articles(CGU_ARTICLES[1:], context, styles, number + 1)
-    return story + rest
-
-
-def _subscription(data: ContractData, styles) -> list:
-    context = data.context()
+def _subscription(data: ContractData, styles, clauses_: list) -> list:
     story = [Paragraph("ENTRE LES SOUSSIGNÉS", styles["heading"]),
              Paragraph(escape(f"{data.ae_name}, Autorité d'Enregistrement agissant pour le compte "
                               f"de l'{CA_NAME}, ci-après « l'AE », d'une part,"), styles["body"]),
@@ -228,12 +253,10 @@ def _subscription(data: ContractData, styles) -> list:
                               f"{data.company_signer}, ci-après « le Souscripteur », d'autre "
                               f"part,"), styles["body"]),
              Paragraph("IL A ÉTÉ CONVENU CE QUI SUIT :", styles["heading"])]
-    story += _parties(data, styles)
-    articles, _ = _articles(SUBSCRIPTION_ARTICLES, context, styles)
-    return story + articles
+    return story + _parties(data, styles) + clauses_
 
 
-def _authorization(data: ContractData, styles) -> list:
+def _authorization(data: ContractData, styles, clauses_: list) -> list:
     if data.mandataire is not None:
         who = (f"Je soussigné(e) {data.mandataire.name}, agissant en vertu du pouvoir que m'a "
                f"donné {data.legal_representative.name}, représentant légal de la société "
@@ -248,18 +271,12 @@ def _authorization(data: ContractData, styles) -> list:
         f"un certificat qualifié de signature électronique émis par l'{CA_NAME}, d'une durée de "
         f"validité de {data.validity_years} an{'s' if data.validity_years > 1 else ''}, dans le "
         f"cadre de la commande N° {data.number}.",
-        f"{data.holder.name} pourra utiliser ce certificat pour signer électroniquement les actes "
-        f"relevant de ses fonctions au sein de la société. Je m'engage à informer l'Autorité "
-        f"d'Enregistrement sans délai de toute modification de sa situation, et notamment de la "
-        f"fin de son habilitation, afin que le certificat soit révoqué.",
-        "Je certifie l'exactitude des informations transmises dans le dossier de commande et "
-        "déclare avoir pris connaissance des Conditions Générales d'Utilisation du service de "
-        "certification.",
     ]
-    return _parties(data, styles) + [Paragraph(escape(text), styles["body"]) for text in paragraphs]
+    return (_parties(data, styles) + [Paragraph(escape(text), styles["body"]) for text in paragraphs]
+            + clauses_)
 
 
-def _power_of_attorney(data: ContractData, styles) -> list:
+def _power_of_attorney(data: ContractData, styles, clauses_: list) -> list:
     mandataire = data.mandataire
     story = [Paragraph(escape(
         f"Je soussigné(e) {data.legal_representative.name}, agissant en qualité de représentant "
@@ -272,17 +289,7 @@ def _power_of_attorney(data: ContractData, styles) -> list:
                          f"démarches nécessaires à la commande N° {data.number} d'un certificat "
                          f"qualifié de signature électronique au nom de {data.holder.name} "
                          f"auprès de {data.ae_name}, et notamment :"), styles["body"])]
-    for item in ("compléter et transmettre le dossier de commande et les pièces justificatives ;",
-                 "signer le contrat d'abonnement, les Conditions Générales d'Utilisation et la "
-                 "lettre d'autorisation de demande de certificat ;",
-                 "recevoir les notifications relatives à la commande et y donner suite ;",
-                 "demander, le cas échéant, la révocation du certificat émis."):
-        story.append(Paragraph(escape(f"• {item}"), styles["bullet"]))
-    story.append(Paragraph(
-        "La présente procuration vaut pour la commande désignée ci-dessus et pour la durée de "
-        "validité du certificat correspondant. Le Mandataire déclare accepter le présent pouvoir "
-        "et s'engage à en rendre compte au mandant.", styles["body"]))
-    return story
+    return story + clauses_
 
 
 BUILDERS = {"cgu": _cgu, "subscription_contract": _subscription,

@@ -2,7 +2,8 @@
 cancelling the round.
 
 Sending: the contractual documents are generated from the order (services.signing.contracts)
-and imported as new versions (services.dossiers.documents.import_document, so older versions
+with the AE's texts in force that day (services.signing.text_versions; each document keeps
+the version it used, which the audit event names) and imported as new versions (services.dossiers.documents.import_document, so older versions
 stay); then, in one transaction, the order moves to « en signature », one ``SignatureRequest``
 per signer is created with the documents they sign (``workflow.signers_documents``), each
 signer's e-mail and the requester's notice are queued in the outbox, and one audit event is
@@ -18,7 +19,7 @@ from models import Document, Operator, Order, SignatureItem, SignatureRequest, d
 from services import audit, public_links
 from services.dossiers import documents
 from services.messaging import drafts, outbox
-from services.signing import contracts
+from services.signing import contracts, text_versions
 from services.webhooks import events as webhooks
 from services.signing.signatures import (ACTION_CANCELLED, ACTION_LINK_RESENT, ACTION_SENT,
                                          GENERATOR, TYPE_REQUESTER_SENT, TYPE_SIGNER_LINK,
@@ -37,11 +38,14 @@ def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "
         _check_sendable(full, current_documents(order.id), operator)
         generated = {}
         data = contract_data(full)
+        texts = text_versions.in_force_texts(full.ae_id, workflow.contractual_kinds(full))
         for kind in workflow.contractual_kinds(full):
+            version = texts[kind]
             try:
                 document = documents.import_document(
-                    full, kind, contracts.filename(kind, full.number), contracts.generate(kind, data),
-                    actor_label=GENERATOR, ip=ip)
+                    full, kind, contracts.filename(kind, full.number),
+                    contracts.generate(kind, data, text_versions.clause_text(version)),
+                    actor_label=GENERATOR, ip=ip, within=_made_from(version))
             except RefusedDocument as refused:
                 raise workflow.Refused([refused.message]) from None
             generated[kind] = document.id
@@ -53,9 +57,16 @@ def send_for_signature(app: Flask, order: Order, operator: Operator, ip: str = "
             if any(by_kind[kind].id != document_id for kind, document_id in generated.items()):
                 raise workflow.Refused(["Le dossier a changé pendant l'envoi : "
                                         "recommencez."])
-            requests = _start_round(app, current, by_kind, operator, ip)
+            requests = _start_round(app, current, by_kind, operator, ip, texts)
     outbox.wake(app)
     return requests
+
+
+def _made_from(version):
+    """Inside the import's transaction: the generated document names its text's version."""
+    def record(document: Document) -> None:
+        Document.update(text_version=version.id).where(Document.id == document.id).execute()
+    return record
 
 
 def _check_sendable(order: Order, docs: list[Document], operator: Operator) -> None:
@@ -68,7 +79,7 @@ def _check_sendable(order: Order, docs: list[Document], operator: Operator) -> N
 
 
 def _start_round(app: Flask, order: Order, by_kind: dict, operator: Operator,
-                 ip: str) -> list[SignatureRequest]:
+                 ip: str, texts: dict) -> list[SignatureRequest]:
     now = utcnow()
     expires = now + link_lifetime(app)
     cancel_open_requests(order.id, now)  # leftovers of a round the requester's change ended
@@ -97,7 +108,10 @@ def _start_round(app: Flask, order: Order, by_kind: dict, operator: Operator,
               _requester_text(order, requests), operator)
     audit.record(ACTION_SENT, operator=operator, order=order, ip=ip,
                  details={"documents": labels(workflow.contractual_kinds(order)),
-                          "signataires": listed, "expire": paris_date(expires)})
+                          "signataires": listed, "expire": paris_date(expires),
+                          "textes": [f"{workflow.document_kind_label(kind)} : "
+                                     f"{text_versions.label(texts[kind])}"
+                                     for kind in workflow.contractual_kinds(order)]})
     webhooks.emit(order, webhooks.ORDER_SENT_FOR_SIGNATURE)
     return requests
 

@@ -175,6 +175,11 @@ def _sign_item(app: Flask, order: Order, request: SignatureRequest, item: Signat
         fully = workflow.document_fully_signed(order, item.kind, _signed_roles(order.id, item.kind))
         if fully:
             Document.update(status=workflow.STATUS_SIGNED).where(Document.id == document.id).execute()
+        # The signed copy is the same text: it keeps the version the contract was made from.
+        (Document
+         .update(text_version=current.text_version_id)
+         .where(Document.id == document.id)
+         .execute())
         last = not (SignatureItem.select()
                     .where((SignatureItem.request == request.id) & SignatureItem.signed_at.is_null())
                     .exists())
