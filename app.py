@@ -126,6 +126,8 @@ def _register_blueprints(app: Flask) -> None:
                    generation, activation, signature, signing, validation, admin,
                    api_clients_admin, webhooks_admin):
         app.register_blueprint(module.bp)
+    from blueprints import key_stock_admin
+    app.register_blueprint(key_stock_admin.bp)
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -216,6 +216,15 @@ def _v13_webhooks(database: Database) -> None:
     database.create_tables([WebhookEndpoint, WebhookEvent, WebhookDelivery], safe=True)
 
 
+def _v18_key_stock(database: Database) -> None:
+    """v18: the AEs' stock of blank keys, each key's links to the audit trail, the stock rule,
+    and the « Remise en face à face » record of each hand-over."""
+    from models import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
+
+    database.create_tables([BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover],
+                           safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -229,6 +238,7 @@ MIGRATIONS = {
     11: _v11_ordering_pages,
     12: _v12_api,
     13: _v13_webhooks,
+    18: _v18_key_stock,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

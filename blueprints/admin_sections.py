@@ -18,6 +18,7 @@ SECTIONS = [
     Section("admin.operators", "Opérateurs", ("admin",)),
     Section("api_admin.list_clients", "Clients de l'API", ("api_admin",)),
     Section("webhooks_admin.index", "Webhooks", ("webhooks_admin",)),
+    Section("key_stock_admin.index", "Stock de clés", ("key_stock_admin",)),
 ]
 
 

@@ -60,3 +60,9 @@ def webhook_endpoint_or_404(endpoint_id: int) -> WebhookEndpoint:
 def webhook_delivery_or_404(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery:
     """A delivery to ``endpoint`` (which must come from webhook_endpoint_or_404)."""
     return _found(webhook_endpoints.delivery_of_endpoint(endpoint, delivery_id))
+
+
+def blank_key_or_404(key_id: int):
+    """A key of the logged-in operator's AE's stock."""
+    from services.key_stock import stock as key_stock
+    return _found(key_stock.key_of_ae(current_operator().ae_id, key_id))

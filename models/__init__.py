@@ -12,6 +12,7 @@ from models.certificates import IssuedCertificate, OperatorCertificate, TrustedC
 from models.documents import Document, PendingFile
 from models.generation import Activation, GenerationAttempt, HolderCertificate
 from models.intake import OrderIntake
+from models.keys import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
 from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
@@ -29,6 +30,7 @@ ALL_MODELS = [
     HolderCertificate, Activation, SignatureRequest, SignatureItem, SignatureMessage, DigestRun,
     LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery,
+    BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
 ]
 
 __all__ = [
@@ -40,5 +42,6 @@ __all__ = [
     "PendingFile", "Person", "Portal", "ROLES", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
     "WebhookEvent", "db", "holder_search_fields",
+    "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "search_key", "utcnow",
 ]
