@@ -2,7 +2,7 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
+from models import (BlankKey, Document, Notification, OperatorScope, Order, Portal, SignatureRequest,
                     WebhookDelivery, WebhookEndpoint, WebhookEvent, utcnow)
 from services.api import clients
 from tests.conftest import csrf_token_from, login_as
@@ -34,7 +34,9 @@ def two_tenants(app, make_ae, make_operator, make_order):
                                       payload="{}", webhook_id="msg_theirs")
     their_delivery = WebhookDelivery.create(event=their_event, endpoint=their_endpoint,
                                             order=their_order, state="failed")
+    their_key = BlankKey.create(ae=theirs, serial="ATL-0001", received_on=utcnow().date())
     return {"me": me, "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
+            "their_key": their_key,
             "their_client": their_client,
             "their_document": their_document, "their_notification": their_notification,
             "their_request": their_request, "their_endpoint": their_endpoint,
@@ -57,6 +59,7 @@ def foreign_value(argument: str, data: dict):
         "client_id": data["their_client"].id,  # administration: API clients
         "endpoint_id": data["their_endpoint"].id,  # webhooks (administration)
         "delivery_id": data["their_delivery"].id,
+        "key_id": data["their_key"].id,  # « Stock de clés » (administration)
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")
