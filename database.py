@@ -289,6 +289,15 @@ def _v17_contract_texts(database: Database) -> None:
     migrate(_migrator(database).add_column("document", "text_version_id", Document.text_version))
 
 
+def _v18_key_stock(database: Database) -> None:
+    """v18: the AEs' stock of blank keys, each key's links to the audit trail, the stock rule,
+    and the « Remise en face à face » record of each hand-over."""
+    from models import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
+
+    database.create_tables([BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover],
+                           safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -304,11 +313,12 @@ MIGRATIONS = {
     13: _v13_webhooks,
     14: _v14_operator_certificate_revocation,
     15: _v15_operator_enrolment,
+    16: _v16_portal_contacts_and_ae_identity,
+    17: _v17_contract_texts,
+    18: _v18_key_stock,
     19: _v19_hold_substate,
     20: _v20_handling,
     21: _v21_saved_searches,
-    16: _v16_portal_contacts_and_ae_identity,
-    17: _v17_contract_texts,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -28,6 +28,7 @@ SECTIONS = [
     Section("ae_settings.index", "Paramètres de l'AE", ("/parametres/ae",)),
     Section("contract_texts_admin.index", "Textes contractuels",
             ("/parametres/textes-contractuels",)),
+    Section("key_stock_admin.index", "Stock de clés", ("/parametres/cles",)),
 ]
 
 

@@ -20,7 +20,7 @@ from blueprints import refusals
 from blueprints.common import current_operator, current_scope, order_or_404, role_required
 from extensions import client_ip
 from models import Order
-from services.certificates import activation, generation
+from services.certificates import activation, face_to_face, generation
 from adapters.ca import fingerprint_sha256
 
 bp = Blueprint("generation", __name__)
@@ -139,10 +139,32 @@ def _deliver(order_id: int, action, message: str):
     return _back(order.id, message.format(_act(action, order).recipient))
 
 
+@bp.get("/commandes/<int:order_id>/remise")
+@role_required(workflow.ROLE_AET)
+def hand_over_form(order_id: int):
+    """« Remise en face à face » on a page of its own (the order file shows the same form)."""
+    return _hand_over_page(order_or_404(order_id), face_to_face.FaceToFaceForm.blank())
+
+
 @bp.post("/commandes/<int:order_id>/remise")
 @role_required(workflow.ROLE_AET)
 def hand_over(order_id: int):
-    return _deliver(order_id, activation.hand_over, DELIVERED)
+    order = order_or_404(order_id)
+    form = face_to_face.FaceToFaceForm.cleaned(
+        request.form.get("id_doc_type"), request.form.get("id_doc_number"),
+        request.form.get("handed_on"))
+    try:
+        delivered = _act(activation.hand_over, order, face_to_face=form)
+    except workflow.Refused as refusal:
+        if refusal.code != face_to_face.REFUSAL_CODE:
+            raise
+        return _hand_over_page(order, form, refusal.reasons), 422
+    return _back(order.id, DELIVERED.format(delivered.recipient))
+
+
+def _hand_over_page(order: Order, form, problems: list[str] | None = None):
+    return render_template("generation/hand_over.html", order=order, form=form,
+                           problems=problems or [], id_doc_types=workflow.ID_DOC_TYPES)
 
 
 @bp.post("/commandes/<int:order_id>/remise/renvoi")
@@ -175,6 +197,9 @@ class Panel:
     can_deliver: bool
     delivery_blockers: list[str]
     can_revoke: bool
+    face_to_face: object        # the latest « Remise en face à face » record, or None
+    face_to_face_form: object   # the blank form (today's date)
+    id_doc_types: dict
     key_types: dict
     default_key_type: str
     revocation_reasons: dict
@@ -200,6 +225,8 @@ def panel_for(order: Order) -> Panel | None:
         can_deliver=order.phase == workflow.PHASE_HANDOVER and operator.has_role(workflow.ROLE_AET),
         delivery_blockers=delivery,
         can_revoke=not workflow.holder_revocation_blockers(order, operator, current),
+        face_to_face=next(iter(face_to_face.records_of(order)), None),
+        face_to_face_form=face_to_face.FaceToFaceForm.blank(), id_doc_types=workflow.ID_DOC_TYPES,
         key_types=generation.KEY_TYPES, default_key_type=generation.DEFAULT_KEY_TYPE,
         revocation_reasons=generation.REVOCATION_REASONS,
     )

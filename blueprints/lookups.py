@@ -72,3 +72,9 @@ def webhook_delivery_or_404(endpoint: WebhookEndpoint, delivery_id: int) -> Webh
 def contract_text_version_or_404(version_id: int) -> text_versions.ContractTextVersion:
     """A version of a contractual text of the logged-in operator's AE."""
     return _found(text_versions.version_of_ae(current_operator().ae_id, version_id))
+
+
+def blank_key_or_404(key_id: int):
+    """A key of the logged-in operator's AE's stock."""
+    from services.key_stock import stock as key_stock
+    return _found(key_stock.key_of_ae(current_operator().ae_id, key_id))

@@ -18,11 +18,13 @@ from pathlib import Path
 from flask import Flask
 
 import workflow
-from models import AE, Activation, HolderCertificate, Operator, Order, db
+from models import AE, Activation, BlankKey, HolderCertificate, Operator, Order, db
 from services import audit
 from services.certificates import generation
 from demo import generation_local
 from services.certificates.activation import HOLDER, link_hash
+from services.key_stock import assignment as key_assignment
+from services.key_stock import stock as key_stock
 from token_bridge import provision
 from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION, KEY_EC_P256, KEY_RSA_3072
 
@@ -47,6 +49,7 @@ def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str
     for label in BLANK_KEYS:
         if label not in existing:
             provision.init_token(label, pin, so_pin, operators_conf)
+    _stock_blank_keys(operators_conf)
     for name, oid in POLICY_OIDS.items():
         AE.update(holder_policy_oid=oid).where((AE.name == name) & AE.holder_policy_oid.is_null()).execute()
     orders = list(Order
@@ -75,6 +78,20 @@ def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str
         else:
             os.environ["SOFTHSM2_CONF"] = previous
     return len(orders)
+
+
+def _stock_blank_keys(operators_conf: Path) -> None:
+    """The blank keys enter BPOI's « Stock de clés », as its admin would enter them."""
+    ae = AE.get_or_none(AE.name == "BPOI")
+    admin = (Operator.select().where((Operator.ae == ae) & Operator.roles.contains("admin"))
+             .order_by(Operator.id).first()) if ae else None
+    if admin is None:
+        return
+    for serial, label in provision.softhsm_tokens(operators_conf):
+        if label in BLANK_KEYS and BlankKey.by_serial(ae.id, serial) is None:
+            key_stock.add(ae.id, key_stock.KeyForm(
+                serial=serial, model_name="SoftHSM2 (démonstration)", medium="usb",
+                received_on=key_stock.today().isoformat(), batch="Démo"), by=admin, ip="démo")
 
 
 def _technician(ae_id: int) -> Operator:
@@ -132,3 +149,4 @@ def _activated(app, order: Order, result, serial: str, module: str) -> None:
         Order.update(phase=workflow.PHASE_DONE, updated_at=now).where(Order.id == order.id).execute()
         audit.record("key_activated", order=order, actor=HOLDER, ip="démo",
                      details={"certificate": certificate.serial_hex})
+        key_assignment.handed_over(order, certificate, _technician(order.ae_id), ip="démo")

@@ -14,6 +14,7 @@ from models.documents import Document, PendingFile
 from models.enrolment import OperatorEnrolment
 from models.generation import Activation, GenerationAttempt, HolderCertificate
 from models.intake import OrderIntake
+from models.keys import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
 from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
@@ -33,6 +34,7 @@ ALL_MODELS = [
     LoginSession, Offer, OrderNumber, OrderIntake, ApiClient, ApiClientPortal, ApiSecret,
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
     OperatorEnrolment, ContractTextVersion,
+    BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
 ]
 
 __all__ = [
@@ -45,5 +47,6 @@ __all__ = [
     "PendingFile", "Person", "Portal", "ROLES", "SavedSearch", "SchemaVersion", "SignatureItem",
     "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
     "WebhookEvent", "db", "holder_search_fields", "OperatorEnrolment",
+    "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "search_key", "utcnow",
 ]

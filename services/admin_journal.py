@@ -16,6 +16,7 @@ from models import AuditEvent, Operator
 from services import audit_words
 from services import ae_settings, offers, operator_enrolment, portals, trusted_cas
 from services.admin import operator_certificates, operators as admin_operators
+from services.key_stock import events as key_stock_events
 from services.operator_enrolment import events as enrolment_events
 from services.signing import text_versions
 from services.api import clients as api_clients
@@ -33,6 +34,9 @@ ADMIN_ACTIONS = {
     **ae_settings.AUDIT_ACTIONS,
     **trusted_cas.AUDIT_ACTIONS,
     **text_versions.AUDIT_ACTIONS,
+    **{code: key_stock_events.AUDIT_ACTIONS[code]  # the admins' acts on the stock
+       for code in (key_stock_events.ACTION_ADDED, key_stock_events.ACTION_IMPORTED,
+                    key_stock_events.ACTION_DEFECTIVE, key_stock_events.ACTION_SETTINGS)},
     **operator_certificates.AUDIT_ACTIONS,
     "digest_enabled": "Résumé d'activité activé",
     "digest_disabled": "Résumé d'activité désactivé",

@@ -11,11 +11,12 @@ from typing import Any
 import workflow
 from services import ae_settings, offers, portals, trusted_cas, validation
 from services.admin import operator_certificates, operators as admin_operators
-from services.certificates import activation, generation
+from services.certificates import activation, face_to_face, generation
 from services.api import clients as api_clients
 from services.dossiers import documents
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
+from services.key_stock import events as key_stock_events
 from services.messaging import notifications
 from services.orders import handling, saved_searches
 from services import operator_enrolment
@@ -54,6 +55,8 @@ AUDIT_ACTIONS = {
     **offers.AUDIT_ACTIONS,
     **ae_settings.AUDIT_ACTIONS,
     **trusted_cas.AUDIT_ACTIONS,
+    **key_stock_events.AUDIT_ACTIONS,
+    **face_to_face.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -67,9 +70,12 @@ DETAIL_LABELS = {
     **validation.DETAIL_LABELS,
     **operator_enrolment.DETAIL_LABELS,
     **portals.DETAIL_LABELS,
+    **key_stock_events.DETAIL_LABELS,
+    **face_to_face.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
-DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS}
+DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS,
+                     **key_stock_events.DETAIL_FORMATTERS, **face_to_face.DETAIL_FORMATTERS}
 
 
 def who(event) -> str:

@@ -30,6 +30,14 @@ def blank_key(softhsm, label: str = "vierge", pin: str = PIN) -> str:
     return provision.init_token(label, pin, SO_PIN, softhsm.conf_path)
 
 
+def hand_over_data(token: str, order, **changes) -> dict:
+    """The hand-over form (« Remise en face à face ») as the AET fills it: the ID document the
+    order records, shown by the holder today."""
+    from services.key_stock.stock import today
+    return {"csrf_token": token, "id_doc_type": order.id_doc_type,
+            "id_doc_number": order.id_doc_number, "handed_on": today().isoformat(), **changes}
+
+
 def post_json(client, url: str, body: dict, token: str):
     return client.post(url, json=body, headers={"Origin": ORIGIN, "X-CSRFToken": token})
 

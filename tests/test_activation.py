@@ -18,7 +18,7 @@ from services.certificates import activation as activation_service
 from demo.generation_local import instruction_keys
 from tests.conftest import csrf_token_from, login_as
 from tests.generation_support import (ORIGIN, PageSteps, activation_code, activation_link,
-                                      blank_key, post_json, validated_order)
+                                      blank_key, hand_over_data, post_json, validated_order)
 from tests.smtp_support import eml_messages
 from tests.text import mail_text, source
 from token_bridge import generation as bridge
@@ -40,7 +40,7 @@ def delivered(app, client, aet, bpoi, make_order, softhsm):
     order = validated_order(make_order, bpoi, otp_contact="Sandra.Boileau@Exemple.fr")
     serial = generated(app, client, aet, order, softhsm)
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))
-    response = client.post(f"/commandes/{order.id}/remise", data={"csrf_token": token},
+    response = client.post(f"/commandes/{order.id}/remise", data=hand_over_data(token, order),
                            follow_redirects=True)
     assert "Clé remise" in response.get_data(as_text=True)
     client.post("/deconnexion", data={"csrf_token": token})
@@ -94,7 +94,7 @@ def test_a_mobile_contact_gets_the_code_by_sms(app, client, aet, bpoi, make_orde
     order = validated_order(make_order, bpoi, otp_contact="06 12 34 56 78")
     generated(app, client, aet, order, softhsm)
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))
-    client.post(f"/commandes/{order.id}/remise", data={"csrf_token": token})
+    client.post(f"/commandes/{order.id}/remise", data=hand_over_data(token, order))
     texts = [p.read_text() for p in (instance_path(app) / "sms").glob("*.txt")]
     assert len(texts) == 1 and texts[0].startswith("À : +33612345678")
     assert re.search(r"est \d{6}\. Valable 30 minutes", texts[0])
@@ -108,7 +108,8 @@ def test_an_invalid_contact_otp_blocks_the_hand_over(app, client, aet, bpoi, mak
     html = source(client.get(f"/commandes/{order.id}"))
     assert "n'est ni un numéro de mobile" in html
     token = csrf_token_from(html)
-    refused = client.post(f"/commandes/{order.id}/remise", data={"csrf_token": token}, follow_redirects=True)
+    refused = client.post(f"/commandes/{order.id}/remise", data=hand_over_data(token, order),
+                          follow_redirects=True)
     assert "ni un numéro de mobile valide" in refused.get_data(as_text=True)
     assert Activation.select().count() == 0
 

@@ -288,6 +288,19 @@ def test_orders_handed_over_or_done_carry_holder_certificates(seeded):
     assert {c.key_type for c in HolderCertificate.select()} == {"RSA-3072", "EC-P256"}
 
 
+def test_the_stock_of_keys_holds_the_blank_keys_and_the_holders_keys(seeded):
+    """The three blank keys « en stock » at BPOI; each holder's key attributed to its order,
+    « remise » once activated."""
+    from models import AE, BlankKey
+    bpoi = AE.get(AE.name == "BPOI")
+    blank = [k for k in BlankKey.of_ae(bpoi.id) if k.batch == "Démo"]
+    assert len(blank) == 3 and {k.state for k in blank} == {"in_stock"}
+    for order in Order.select().where(Order.phase.in_(("handover", "done"))):
+        key = BlankKey.get(BlankKey.order == order.id)
+        assert key.state == ("handed_over" if order.phase == "done" else "assigned")
+        assert key.ae_id == order.ae_id and key.added_how == "generation"
+
+
 def test_holder_certificates_pass_pkilint_and_their_pki_answers(seeded, tmp_path):
     from models import HolderCertificate
     app, _ = seeded

@@ -40,7 +40,8 @@ def _blank_key_and_order(app, keys):
     order = Order.get(Order.number == ORDER_NUMBER)
     assert order.phase == "generation"
     Order.update(otp_contact="alice.colbert@exemple.fr").where(Order.id == order.id).execute()
-    return {"blank_serial": blank_serial, "aet_serial": keys.serial("demo-aet"), "order_id": order.id}
+    return {"blank_serial": blank_serial, "aet_serial": keys.serial("demo-aet"), "order_id": order.id,
+            "id_doc": (order.id_doc_type, order.id_doc_number)}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,11 @@ def test_aet_generates_then_holder_activates(new_page, site, tmp_path):
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
-    # Hand-over: the link and the code go out by e-mail.
+    # Hand-over, face to face: the holder shows the recorded ID document; the link and the code
+    # go out by e-mail.
+    id_type, id_number = site.id_doc
+    page.get_by_label("Justificatif d'identité présenté").select_option(id_type)
+    page.get_by_label("N° du justificatif présenté").fill(id_number)
     page.get_by_role("button", name="Clé remise au porteur : envoyer le code d'activation").click()
     expect(page.locator(".flash-success")).to_contain_text("Clé remise")
     assert csp_violations(page) == []

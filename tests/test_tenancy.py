@@ -2,8 +2,8 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (ContractTextVersion, Document, Notification, Offer, OperatorScope, Order,
-                    Portal, SavedSearch, SignatureRequest, TrustedCA, WebhookDelivery,
+from models import (BlankKey, ContractTextVersion, Document, Notification, Offer, OperatorScope,
+                    Order, Portal, SavedSearch, SignatureRequest, TrustedCA, WebhookDelivery,
                     WebhookEndpoint, WebhookEvent, utcnow)
 from services.api import clients
 from services.signing import text_versions
@@ -45,7 +45,8 @@ def two_tenants(app, make_ae, make_operator, make_order):
     # A version of the other AE's contractual texts (« Textes contractuels »).
     text_versions.ensure_builtin(theirs.id)
     their_text = ContractTextVersion.get(ContractTextVersion.ae == theirs.id)
-    return {"their_text": their_text, "their_search": their_search, "me": me,
+    their_key = BlankKey.create(ae=theirs, serial="ATL-0001", received_on=utcnow().date())
+    return {"their_key": their_key, "their_text": their_text, "their_search": their_search, "me": me,
             "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_portal": their_portal, "their_offer": their_offer, "their_ca": their_ca,
             "their_client": their_client,
@@ -76,6 +77,7 @@ def foreign_value(argument: str, data: dict):
         "offer_id": data["their_offer"].id,
         "ca_id": data["their_ca"].id,  # administration: the AE's trusted CAs
         "version_id": data["their_text"].id,  # contractual texts (administration)
+        "key_id": data["their_key"].id,  # « Stock de clés » (administration)
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

@@ -18,7 +18,7 @@ from services.messaging import drafts, notifications, wordings
 from services.signing import sending
 from services.webhooks import events
 from tests.conftest import csrf_token_from
-from tests.generation_support import ORIGIN, post_json, validated_order
+from tests.generation_support import ORIGIN, hand_over_data, post_json, validated_order
 from tests.signature_support import ready_order
 from tests.test_activation import activation_code, generated, instance_path, open_link
 from tests.test_followup_submission import make_draft
@@ -124,7 +124,7 @@ def test_the_certificates_life_reports_its_events(app, client, aet, listening, m
                                    "fin_validite": events.timestamp(row.not_after)}}
 
     token = csrf_token_from(client.get(f"/commandes/{order.id}").get_data(as_text=True))
-    client.post(f"/commandes/{order.id}/remise", data={"csrf_token": token})
+    client.post(f"/commandes/{order.id}/remise", data=hand_over_data(token, order))
     client.post("/deconnexion", data={"csrf_token": token})
     assert reported(order)[-1][:3] == ("certificat.remis", "handover", None)
 

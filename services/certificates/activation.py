@@ -21,8 +21,11 @@ import workflow
 from formatting import paris_date, paris_datetime
 from models import AE, Activation, Order, Person, db, utcnow
 from services import audit, public_links
+from services.certificates import face_to_face as face_to_face_record
 from services.certificates import generation
+from services.certificates.face_to_face import FaceToFaceForm
 from services.certificates.generation import SignedInstruction
+from services.key_stock import assignment as key_assignment
 from services.webhooks import events as webhooks
 from adapters.sms import SmsError, gateway
 from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
@@ -100,8 +103,11 @@ def mask(recipient: str) -> str:
 
 # --- the AET: hand-over, and sending the code again ---------------------------------------------
 
-def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation:
-    """The key was handed to the holder: the activation link and the first code go out."""
+def hand_over(app: Flask, order: Order, operator, *, face_to_face: FaceToFaceForm,
+              ip: str = "") -> Activation:
+    """The key was handed to the holder in person, who showed the identity document the order
+    records (« Remise en face à face »): the record is kept, the key of the stock becomes
+    « remise », and the activation link and the first code go out."""
     state = generation.current_certificate(order)
     problems = workflow.delivery_blockers(order, operator, state)
     if problems:
@@ -109,6 +115,7 @@ def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation
     if Activation.select().where(Activation.certificate == state.row.id).exists():
         raise workflow.Refused("La clé a déjà été remise : utilisez « Renvoyer le lien et le "
                                "code d'activation » si le porteur ne les a pas reçus.", "state")
+    face_to_face_record.check(order, operator, state.row, face_to_face, ip=ip)
     secret = public_links.new_secret()
     now = utcnow()
     channel, recipient = _code_channel(order)
@@ -117,6 +124,8 @@ def hand_over(app: Flask, order: Order, operator, *, ip: str = "") -> Activation
             order=order.id, certificate=state.row.id, link_hash=link_hash(secret),
             link_expires_at=now + LINK_TTL, delivered_at=now, delivered_by=operator.id,
             channel=channel, recipient=recipient)
+        face_to_face_record.record(order, operator, state.row, face_to_face, ip=ip)
+        key_assignment.handed_over(order, state.row, operator, ip=ip)
         audit.record(ACTION_DELIVERED, operator=operator, order=order, ip=ip,
                      details={"certificate": state.row.serial_hex, "channel": channel,
                               "recipient": recipient})

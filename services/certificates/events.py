@@ -52,6 +52,7 @@ _CAUSES = {
     "not_blank": "clé non vierge", "bridge_unavailable": "pont de clés USB injoignable",
     "not_found": "commande hors de votre périmètre ou inexistante",
     "instruction_refused": "instruction refusée par le pont", "token_error": "erreur de la clé",
+    "key_stock": "clé refusée par le stock de clés",
 }
 _KINDS = {"holder": "certificat de porteur", "operator": "certificat d'opérateur", "ca": "AC"}
 _CHANNELS = {"email": "e-mail", "sms": "SMS"}

@@ -4,8 +4,9 @@ The AET's page drives the token bridge on the AET's workstation; this module dec
 records every step, each in one transaction with its audit event:
 
     start            guards; a signed instruction for the chosen blank key, bound to the order
-                     and a single-use nonce (a ``GenerationAttempt``); certificates issued by an
-                     earlier try but never written onto a key are revoked first, and said so
+                     and a single-use nonce (a ``GenerationAttempt``); the key attributed to the
+                     order in the AE's stock (services.key_stock.assignment); certificates issued
+                     by an earlier try but never written onto a key are revoked first, and said so
     accept_request   the certificate request the bridge made on the key: it must carry the
                      instruction's digest (challengePassword), verify (proof of possession) and
                      hold a key never certified before. The CA then issues the certificate for
@@ -46,6 +47,7 @@ from services.certificates.instructions import (
     INSTRUCTION_TTL, SignedInstruction, activation_pin, expires_at, instruction_key,
     instruction_public_pem, sign_instruction)
 from services.certificates.issuance import accept_request
+from services.key_stock import assignment as key_assignment
 
 DEFAULT_KEY_TYPE = KEY_RSA_3072
 
@@ -89,6 +91,9 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
         problems.append("Origine de la page inconnue : rechargez la fiche de commande.")
     if problems:
         refuse(order, operator, ip, "start", problems)
+    key_problem = key_assignment.assignment_problem(order, token_serial)
+    if key_problem:
+        refuse(order, operator, ip, "start", [key_problem], code="key_stock")
     label = token_label if isinstance(token_label, str) and len(token_label) <= 64 else ""
     revoked = revoke_unwritten(app, order, operator, ip=ip)
     identity = holder_identity(order)
@@ -116,6 +121,7 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
                                  instruction=signed.text, token_serial=token_serial,
                                  token_label=label, key_type=key_type, created_at=now,
                                  expires_at=now + INSTRUCTION_TTL)
+        key_assignment.assign(current, operator, token_serial, ip=ip)
         audit.record(ACTION_STARTED, operator=operator, order=order, ip=ip,
                      details={"token": label or token_serial, "token_serial": token_serial,
                               "key_type": KEY_TYPES[key_type],

@@ -13,6 +13,7 @@ import workflow
 from adapters.ca import HolderCA, HolderIdentity, get_ca
 from models import (AE, Company, HolderCertificate, IssuedCertificate, Operator, Order, Person,
                     db)
+from services.key_stock import assignment as key_assignment
 from services.webhooks import events as webhooks
 
 REVOCATION_REASONS = {  # what an AEA may choose, in French (RFC 5280 names)
@@ -121,13 +122,17 @@ def revoke(app: Flask, order: Order, operator: Operator, *, reason: object, conf
     if problems:
         raise workflow.Refused(problems)
     get_holder_ca(app).revoke(state.row.serial_hex, reason, operator=operator, ip=ip, order=order)
-    _report_revoked(order, state.row, reason)
+    _report_revoked(order, state.row, reason, operator, ip)
     return next(s for s in certificates_of(order) if s.row.id == state.row.id)
 
 
-def _report_revoked(order: Order, row: HolderCertificate, reason: str) -> None:
+def _report_revoked(order: Order, row: HolderCertificate, reason: str,
+                    operator: Operator | None = None, ip: str = "") -> None:
     """The CA revokes outside any transaction of ours (it publishes its CRL once the revocation
-    is committed, and may be a remote CA): the event is written once it has answered."""
+    is committed, and may be a remote CA): the event is written once it has answered, and the
+    key the certificate was written onto becomes « révoquée » in the AE's stock."""
     data = webhooks.certificate_data(row, motif_revocation=reason)
     with db.atomic():
         webhooks.emit(order, webhooks.CERTIFICATE_REVOKED, data)
+        if row.written_at is not None:
+            key_assignment.revoked(order, row, operator, ip=ip)

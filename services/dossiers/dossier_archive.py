@@ -1,5 +1,6 @@
 """« Télécharger le dossier »: a ZIP of every document of an order (current and replaced
-versions), its manifest, SHA256SUMS and the order's audit trail, produced while it is sent.
+versions), its manifest, SHA256SUMS, the order's audit trail and, once the key was handed
+over, the « Remise en face à face » record, produced while it is sent.
 
 The documents go from the store to the socket 4 MiB at a time, untouched: PDF, JPEG and PNG are
 compressed already, so they are stored, and their CRC-32 was computed at import
@@ -20,6 +21,7 @@ import workflow
 from formatting import paris_datetime, to_paris
 from models import AuditEvent, Document, Order, utcnow
 from services.audit_words import action_label, describe_details, who
+from services.certificates import face_to_face
 from services.dossiers.documents import EXTENSIONS, _slug, importer_name
 from adapters.zipstream import Archive, Deflater, Entry
 
@@ -91,6 +93,9 @@ def build(order: Order, documents: list[Document], store_root: Path) -> Archive:
     entries += [Entry.text(MANIFEST, manifest, local_now),
                 Entry.text(CHECKSUMS, checksums, local_now),
                 _history_entry(order, local_now)]
+    handover = face_to_face.archive_text(order)
+    if handover is not None:  # the key was handed over: what the operator saw, and when
+        entries.append(Entry.text(face_to_face.ARCHIVE_NAME, handover, local_now))
     return Archive(entries)
 
 
