@@ -150,6 +150,19 @@ def test_the_ae_address_signs_the_emails_sent_to_requesters(app, client, desk):
     assert "12 allée Jean Jaurès<br>31000 Toulouse" in mail.html
 
 
+def test_the_ae_address_names_the_ae_in_its_contracts(client, desk, make_order, tmp_path):
+    from services.signing import contracts, signatures
+    from tests.test_demo_contracts import pdf_text
+
+    post(client, desk, "/identite", **IDENTITY)
+    order = Order.get_by_id(make_order(desk["ae"], number=960990).id)
+    pdf = contracts.generate("subscription_contract", signatures.contract_data(order))
+    _, words = pdf_text(pdf, tmp_path)
+    assert ("BPOI, BPOI — Service AE, 12 allée Jean Jaurès, 31000 Toulouse, E-mail : "
+            "ae@bpoi.example — Téléphone : 05 61 00 00 01, Autorité d'Enregistrement agissant "
+            "pour le compte") in words
+
+
 def test_without_an_address_the_emails_keep_their_plain_footer(app, client, desk):
     public = app.test_client()
     token = csrf_token_from(public.get("/commander/bpoi-occitanie").get_data(as_text=True))

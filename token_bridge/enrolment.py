@@ -23,26 +23,23 @@ generated, and a message it builds itself once the PIN is changed.
 from __future__ import annotations
 
 import base64
-import hashlib
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import AttributeOID, NameOID
 from pkcs11 import Attribute, ObjectClass
 from pkcs11 import exceptions as p11
 
 from bridge_protocol import (INSTRUCTION_OPERATOR_CLEANUP, INSTRUCTION_OPERATOR_ENROLMENT,
                              INSTRUCTION_OPERATOR_FINALIZATION, INSTRUCTION_OPERATOR_PIN,
-                             INSTRUCTION_OPERATOR_RENEWAL, KEY_EC_P256, KEY_TYPES,
-                             build_pin_set_message, csr_binding)
-from token_bridge import generation, provision
-from token_bridge.generation import (MAX_NEW_PIN, MIN_NEW_PIN, _certificate, _chain_list,
-                                     _destroy_quietly, _hex, _key_id, _no_pin, _not_blank,
-                                     _on_key, _pin_ok, _refused, _require, _spki, _text,
-                                     _token_fields)
+                             INSTRUCTION_OPERATOR_RENEWAL, KEY_TYPES,
+                             build_pin_set_message)
+from token_bridge import generation
+from token_bridge.generation import (MAX_NEW_PIN, MIN_NEW_PIN, _certificate, _chain_list, _hex,
+                                     _key_id, _no_pin, _not_blank, _on_key, _pin_ok, _refused,
+                                     _require, _text, _token_fields)
 from token_bridge.tokens import (AUTH_LABEL, BridgeError, PinAttempts, StoredCertificate,
                                  _sign_with_matching_key, _stored_certificates, login,
-                                 looks_blank, public_key_info_der)
+                                 looks_blank)
 
 EXPIRED = ("Instruction expirée : recommencez depuis la page « Enrôler sur une clé » de "
            "l'opérateur.")
@@ -175,36 +172,8 @@ def generate_key_pair(module_path: str, instruction_text: str, instruction: dict
                 raise _not_blank()
             if any(True for _ in session.get_objects({Attribute.ID: key_id})):
                 raise _refused("Identifiant de clé déjà utilisé sur cette clé USB : recommencez.")
-            algorithm = "EC" if key["type"] == KEY_EC_P256 else "RSA"
-            public, private = provision.generate_keypair_in_session(
-                session, algorithm, key_id, AUTH_LABEL, rsa_bits=3072)
-            try:
-                public_key = serialization.load_der_public_key(public_key_info_der(public))
-                csr = _certificate_request(private, public_key, instruction_text, instruction)
-            except Exception:
-                _destroy_quietly(private, public)
-                raise
-    spki = public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    return {"csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-            "public_key_sha256": hashlib.sha256(spki).hexdigest()}
-
-
-def _certificate_request(private, public_key, instruction_text: str, instruction: dict):
-    operator = instruction["operator"]
-    # The CA names the operator from the server's records: this subject only helps a human
-    # read the request. The challengePassword binds the key to this very instruction.
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, operator["organization"][:64]),
-        x509.NameAttribute(NameOID.COMMON_NAME, operator["name"][:64]),
-    ])
-    signing_key = provision.TokenPrivateKey.wrap(private, public_key)
-    return (x509.CertificateSigningRequestBuilder()
-            .subject_name(subject)
-            .add_attribute(AttributeOID.CHALLENGE_PASSWORD,
-                           csr_binding(instruction_text).encode("ascii"))
-            .sign(signing_key, hashes.SHA256()))
+            return generation.key_pair_and_request(session, key["type"], key_id, AUTH_LABEL,
+                                                   instruction_text, instruction["operator"])
 
 
 def write_certificate(module_path: str, finalization: dict, pin: str, certificate_pem: object,
@@ -225,14 +194,7 @@ def write_certificate(module_path: str, finalization: dict, pin: str, certificat
         with login(lib, token, pin, attempts, rw=True) as session:
             if attempts is not None:
                 attempts.reset(serial)
-            publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                                Attribute.ID: key_id}))
-            if len(publics) != 1 or public_key_info_der(publics[0]) != _spki(certificate):
-                raise _refused("Le certificat émis ne correspond pas à la paire de clés "
-                               "générée sur cette clé USB.")
-            provision.write_certificate_in_session(session, certificate, key_id, AUTH_LABEL)
-            for authority in chain:
-                provision.write_ca_certificate_in_session(session, authority)
+            generation.write_issued(session, certificate, chain, key_id, AUTH_LABEL)
             if "initial_pin" in finalization:
                 session.set_pin(pin, finalization["initial_pin"])
     return {"written": True, "certificate_sha256": digest}

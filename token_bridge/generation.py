@@ -294,29 +294,51 @@ def generate_key_pair(module_path: str, instruction_text: str, instruction: dict
                 attempts.reset(serial)
             if not looks_blank(session):
                 raise _not_blank()
-            algorithm = "EC" if key["type"] == KEY_EC_P256 else "RSA"
-            public, private = provision.generate_keypair_in_session(
-                session, algorithm, key_id, key["label"], rsa_bits=3072)
-            try:
-                public_key = serialization.load_der_public_key(public_key_info_der(public))
-                csr = _certificate_request(private, public_key, instruction_text, instruction)
-            except Exception:
-                _destroy_quietly(private, public)
-                raise
+            return key_pair_and_request(session, key["type"], key_id, key["label"],
+                                        instruction_text, instruction["holder"])
+
+
+def key_pair_and_request(session, key_type: str, key_id: bytes, label: str,
+                         instruction_text: str, person: dict) -> dict:
+    """A key pair generated in the open session and a certificate request signed by it for
+    ``person`` (name, organization); returns the request (PEM) and its public key's digest.
+    Nothing is left on the key when the request cannot be made."""
+    algorithm = "EC" if key_type == KEY_EC_P256 else "RSA"
+    public, private = provision.generate_keypair_in_session(session, algorithm, key_id, label,
+                                                            rsa_bits=3072)
+    try:
+        public_key = serialization.load_der_public_key(public_key_info_der(public))
+        csr = _certificate_request(private, public_key, instruction_text, person)
+    except Exception:
+        _destroy_quietly(private, public)
+        raise
     spki = public_key.public_bytes(serialization.Encoding.DER,
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
     return {"csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
             "public_key_sha256": hashlib.sha256(spki).hexdigest()}
 
 
-def _certificate_request(private, public_key, instruction_text: str, instruction: dict):
-    holder = instruction["holder"]
-    # The CA rebuilds the subject from the validated order: this one only helps a human read
+def write_issued(session, certificate: x509.Certificate, chain: list, key_id: bytes,
+                 label: str) -> None:
+    """The issued certificate beside the key pair it certifies (refused when the key holds no
+    such pair), and its CA chain, written in the open session."""
+    publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                                        Attribute.ID: key_id}))
+    if len(publics) != 1 or public_key_info_der(publics[0]) != _spki(certificate):
+        raise _refused("Le certificat émis ne correspond pas à la paire de clés générée sur "
+                       "cette clé USB.")
+    provision.write_certificate_in_session(session, certificate, key_id, label)
+    for authority in chain:
+        provision.write_ca_certificate_in_session(session, authority)
+
+
+def _certificate_request(private, public_key, instruction_text: str, person: dict):
+    # The CA names the person from the server's records: this subject only helps a human read
     # the request. The challengePassword binds the key to this very instruction.
     subject = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, holder["organization"][:64]),
-        x509.NameAttribute(NameOID.COMMON_NAME, holder["name"][:64]),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, person["organization"][:64]),
+        x509.NameAttribute(NameOID.COMMON_NAME, person["name"][:64]),
     ])
     signing_key = provision.TokenPrivateKey.wrap(private, public_key)
     return (x509.CertificateSigningRequestBuilder()
@@ -354,14 +376,7 @@ def write_certificate(module_path: str, finalization: dict, pin: str, certificat
         with login(lib, token, pin, attempts, rw=True) as session:
             if attempts is not None:
                 attempts.reset(serial)
-            publics = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                                Attribute.ID: key_id}))
-            if len(publics) != 1 or public_key_info_der(publics[0]) != _spki(certificate):
-                raise _refused("Le certificat émis ne correspond pas à la paire de clés "
-                               "générée sur cette clé USB.")
-            provision.write_certificate_in_session(session, certificate, key_id, label)
-            for authority in chain:
-                provision.write_ca_certificate_in_session(session, authority)
+            write_issued(session, certificate, chain, key_id, label)
             session.set_pin(pin, finalization["activation_pin"])
     if attempts is not None:
         attempts.reset(serial)

@@ -111,6 +111,19 @@ def _open_attempt(order: Order, nonce: object, instruction_text: object, operato
 
 def _checked_request(attempt: GenerationAttempt,
                      csr_pem: object) -> x509.CertificateSigningRequest:
+    csr = checked_request(csr_pem, attempt.instruction, attempt.key_type)
+    if HolderCertificate.select().where(
+            HolderCertificate.public_key_sha256 == _key_digest(csr.public_key())).exists():
+        raise workflow.Refused("Cette paire de clés a déjà été certifiée : une nouvelle paire "
+                               "doit être générée sur une clé vierge.", "tampered")
+    return csr
+
+
+def checked_request(csr_pem: object, instruction: str,
+                    key_type: str) -> x509.CertificateSigningRequest:
+    """A certificate request the bridge made on a key for ``instruction``: readable, signed by
+    its key (proof of possession), bound to the instruction, of the key type asked. Raises
+    Refused (« tampered »)."""
     if not isinstance(csr_pem, str) or len(csr_pem) > MAX_CSR_CHARS:
         raise workflow.Refused("Demande de certificat absente ou illisible.", "tampered")
     try:
@@ -121,21 +134,16 @@ def _checked_request(attempt: GenerationAttempt,
         check_holder_request(csr)  # signature: the key signed this very request
     except HolderRequestRefused as refused:
         raise workflow.Refused(refused.message, "tampered") from None
-    if _challenge_password(csr) != csr_binding(attempt.instruction):
+    if _challenge_password(csr) != csr_binding(instruction):
         raise workflow.Refused("La demande de certificat n'a pas été faite pour cette "
                                "instruction : refusée, aucun certificat émis.", "tampered")
     public_key = csr.public_key()
-    expected_rsa = attempt.key_type == KEY_RSA_3072
-    if (expected_rsa and not (isinstance(public_key, rsa.RSAPublicKey)
-                              and public_key.key_size == 3072)) \
-            or (attempt.key_type == KEY_EC_P256
+    if (key_type == KEY_RSA_3072 and not (isinstance(public_key, rsa.RSAPublicKey)
+                                          and public_key.key_size == 3072)) \
+            or (key_type == KEY_EC_P256
                 and not isinstance(public_key, ec.EllipticCurvePublicKey)):
         raise workflow.Refused(f"La clé de la demande n'est pas du type demandé "
-                               f"({KEY_TYPES[attempt.key_type]}).", "tampered")
-    if HolderCertificate.select().where(
-            HolderCertificate.public_key_sha256 == _key_digest(public_key)).exists():
-        raise workflow.Refused("Cette paire de clés a déjà été certifiée : une nouvelle paire "
-                               "doit être générée sur une clé vierge.", "tampered")
+                               f"({KEY_TYPES[key_type]}).", "tampered")
     return csr
 
 

@@ -16,25 +16,21 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 
 import workflow
-from adapters.ca import (HolderRequestRefused, check_holder_request, fingerprint_sha256, get_ca,
-                         serial_to_hex)
-from bridge_protocol import (INSTRUCTION_OPERATOR_FINALIZATION, INSTRUCTION_VERSION, KEY_EC_P256,
-                             KEY_RSA_3072, KEY_TYPES, csr_binding)
+from adapters.ca import fingerprint_sha256, get_ca, serial_to_hex
+from bridge_protocol import INSTRUCTION_OPERATOR_FINALIZATION, INSTRUCTION_VERSION
 from models import (HolderCertificate, IssuedCertificate, Operator, OperatorCertificate,
                     OperatorEnrolment, db, utcnow)
 from services import audit
 from services.certificates.instructions import SignedInstruction, expires_at, sign_instruction
-from services.certificates.issuance import _challenge_password
+from services.certificates.issuance import checked_request
 from services.operator_enrolment.events import ACTION_ISSUED, attempt_details
 from services.operator_enrolment.steps import (ENROLMENT, UNWRITTEN_REVOCATION_REASON,
                                                attempt_of, fail, initial_pin, operator_blockers,
                                                refuse)
 
-MAX_CSR_CHARS = 16_384
 
 
 @dataclass(frozen=True)
@@ -102,26 +98,8 @@ def _open_attempt(admin: Operator, operator: Operator, nonce: object, instructio
 
 
 def _checked_request(row: OperatorEnrolment, csr_pem: object) -> x509.CertificateSigningRequest:
-    if not isinstance(csr_pem, str) or len(csr_pem) > MAX_CSR_CHARS:
-        raise workflow.Refused("Demande de certificat absente ou illisible.", "tampered")
-    try:
-        csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise workflow.Refused("Demande de certificat illisible.", "tampered") from None
-    try:
-        check_holder_request(csr)  # signature: the key signed this very request
-    except HolderRequestRefused as refused:
-        raise workflow.Refused(refused.message, "tampered") from None
-    if _challenge_password(csr) != csr_binding(row.instruction):
-        raise workflow.Refused("La demande de certificat n'a pas été faite pour cette "
-                               "instruction : refusée, aucun certificat émis.", "tampered")
+    csr = checked_request(csr_pem, row.instruction, row.key_type)
     public_key = csr.public_key()
-    if (row.key_type == KEY_RSA_3072 and not (isinstance(public_key, rsa.RSAPublicKey)
-                                              and public_key.key_size == 3072)) \
-            or (row.key_type == KEY_EC_P256
-                and not isinstance(public_key, ec.EllipticCurvePublicKey)):
-        raise workflow.Refused(f"La clé de la demande n'est pas du type demandé "
-                               f"({KEY_TYPES[row.key_type]}).", "tampered")
     if ever_certified(key_digest(public_key)):
         raise workflow.Refused("Cette paire de clés a déjà été certifiée : une nouvelle paire "
                                "doit être générée sur la clé.", "tampered")

@@ -89,6 +89,7 @@ class ContractData:
     otp_contact: str
     id_document: str     # « CNI 880692310285 »
     signers: dict        # {kind: [role, …]} (workflow.document_signers)
+    ae_contact: tuple = ()  # the AE's address and contacts (Paramètres de l'AE), as lines
 
     def party(self, role: str) -> Party:
         return {workflow.SIGNER_HOLDER: self.holder,
@@ -247,7 +248,9 @@ def _cgu(data: ContractData, styles, clauses_: list) -> list:
 
 def _subscription(data: ContractData, styles, clauses_: list) -> list:
     story = [Paragraph("ENTRE LES SOUSSIGNÉS", styles["heading"]),
-             Paragraph(escape(f"{data.ae_name}, Autorité d'Enregistrement agissant pour le compte "
+             Paragraph(escape(f"{data.ae_name}, "
+                              + "".join(f"{line}, " for line in data.ae_contact)
+                              + f"Autorité d'Enregistrement agissant pour le compte "
                               f"de l'{CA_NAME}, ci-après « l'AE », d'une part,"), styles["body"]),
              Paragraph(escape(f"ET la société {data.company}, représentée par "
                               f"{data.company_signer}, ci-après « le Souscripteur », d'autre "

@@ -21,6 +21,7 @@ import workflow
 from models import (Document, Notification, Operator, Order, Person, SignatureItem,
                     SignatureMessage, SignatureRequest, utcnow)
 from services import public_links
+from services.ae_settings import ae_identity
 from services.messaging import notifications
 from services.signing import contracts
 
@@ -134,7 +135,8 @@ def contract_data(order: Order) -> contracts.ContractData:
         product=order.product, validity_years=order.validity_years,
         otp_contact=order.otp_contact, id_document=id_document,
         signers={kind: workflow.document_signers(order, kind)
-                 for kind in workflow.contractual_kinds(order)})
+                 for kind in workflow.contractual_kinds(order)},
+        ae_contact=tuple(ae_identity(order.ae).contact_lines))
 
 
 def active_requests(order_id: int) -> list[SignatureRequest]:
