@@ -9,7 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 import workflow
 from blueprints.admin import bp
-from blueprints.common import current_operator, role_required
+from blueprints.common import current_certificate_fingerprint, current_operator, role_required
 from blueprints.lookups import operator_certificate_or_404, operator_or_404
 from extensions import client_ip
 from models import Operator
@@ -105,7 +105,12 @@ def associate_certificate(operator_id: int):
 def remove_certificate(operator_id: int, certificate_id: int):
     target = operator_or_404(operator_id)
     row = operator_certificate_or_404(target, certificate_id)
-    ended = certificates.remove(row, by=current_operator(), ip=client_ip())
+    try:
+        ended = certificates.remove(row, by=current_operator(), ip=client_ip(),
+                                    session_fingerprint=current_certificate_fingerprint())
+    except workflow.Refused as refused:
+        flash(refused.message, "error")
+        return redirect(url_for(".operator", operator_id=target.id, _anchor="certificats"), 303)
     flash(f"Certificat N° {row.serial_hex} retiré : il ne permet plus de se connecter "
           f"({ended} session(s) fermée(s)).", "success")
     return redirect(url_for(".operator", operator_id=target.id, _anchor="certificats"), 303)
@@ -123,7 +128,8 @@ def revoke_certificate(operator_id: int, certificate_id: int):
         row = certificates.revoke(current_app._get_current_object(), row,
                                   reason=request.form.get("reason"),
                                   confirmed=request.form.get("confirm") == "1",
-                                  by=current_operator(), ip=client_ip())
+                                  by=current_operator(), ip=client_ip(),
+                                  session_fingerprint=current_certificate_fingerprint())
     except workflow.Refused as refused:
         return _revoke_page(target, row, refused.reasons), 422
     flash(f"Certificat N° {row.serial_hex} révoqué ({_reason_label(row.revocation_reason)}) : "

@@ -387,3 +387,17 @@ def test_the_upgrade_adds_the_revocation_columns_as_a_fresh_database_has_them(da
     assert ({column.name for column in database.get_columns(table)}
             == {field.column_name for field in OperatorCertificate._meta.sorted_fields})
     database.close()
+
+
+def test_an_admin_cannot_cut_off_the_certificate_they_are_logged_in_with(client, desk):
+    mine = desk["camille"].certificates.get()  # the one login_as opened the session with
+    page = f"/parametres/operateurs/{desk['camille'].id}"
+    removed = client.post(f"{page}/certificats/{mine.id}/retrait",
+                          data={"csrf_token": desk["token"]}, follow_redirects=True)
+    assert "Vous êtes connecté avec ce certificat" in text(removed)
+    revoked = client.post(f"{page}/certificats/{mine.id}/revocation",
+                          data={"csrf_token": desk["token"], "reason": "superseded",
+                                "confirm": "1"})
+    assert revoked.status_code == 422 and "Vous êtes connecté avec ce certificat" in text(revoked)
+    assert OperatorCertificate.get_by_id(mine.id).revoked_at is None
+    assert client.get("/commandes").status_code == 200  # still logged in

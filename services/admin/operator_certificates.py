@@ -109,9 +109,21 @@ def _check_not_bound(certificate: x509.Certificate, operator: Operator) -> None:
     raise workflow.Refused("Ce certificat est déjà associé à un autre opérateur.")
 
 
-def remove(certificate: OperatorCertificate, *, by: Operator, ip: str = "") -> int:
+IN_USE = ("Vous êtes connecté avec ce certificat : il ne peut être retiré ou révoqué que depuis "
+          "une session ouverte avec un autre certificat, ou par un autre administrateur.")
+
+
+def _not_in_use(certificate: OperatorCertificate, session_fingerprint: str | None) -> None:
+    """An admin does not cut off the very session they act from (nor lock the AE out)."""
+    if session_fingerprint and certificate.fingerprint_sha256 == session_fingerprint:
+        raise workflow.Refused([IN_USE])
+
+
+def remove(certificate: OperatorCertificate, *, by: Operator, ip: str = "",
+           session_fingerprint: str | None = None) -> int:
     """« Retirer »: the certificate no longer logs its operator in; the sessions it opened end
     at once. Returns how many."""
+    _not_in_use(certificate, session_fingerprint)
     operator = certificate.operator
     before = _serials(operator)
     return unbind_certificate(certificate, by=by, ip=ip, details={
@@ -120,9 +132,11 @@ def remove(certificate: OperatorCertificate, *, by: Operator, ip: str = "") -> i
 
 
 def revoke(app: Flask, certificate: OperatorCertificate, *, reason: str | None,
-           confirmed: bool, by: Operator, ip: str = "") -> OperatorCertificate:
+           confirmed: bool, by: Operator, ip: str = "",
+           session_fingerprint: str | None = None) -> OperatorCertificate:
     """« Révoquer » a certificate the embedded CA issued: revoked in the CA's register and its
     CRL republished, then marked here, the sessions it opened ended and its login refused."""
+    _not_in_use(certificate, session_fingerprint)
     line = next(c for c in operator_line(certificate.operator).certificates
                 if c.row.id == certificate.id)
     problems = rules.certificate_revocation_problems(
