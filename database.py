@@ -298,6 +298,18 @@ def _v18_key_stock(database: Database) -> None:
                            safe=True)
 
 
+def _v22_state_since(database: Database) -> None:
+    """v22: when each order entered its current (phase, sub-state) — its last change stands in
+    for the orders already there — and the AE's « en retard » threshold."""
+    from peewee import DateTimeField, IntegerField
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("order", "state_since", DateTimeField(null=True)),
+            migrator.add_column("ae", "late_after_days", IntegerField(default=5)))
+    Order.update(state_since=Order.updated_at).execute()
+    migrate(migrator.add_index("order", ("ae_id", "state_since"), False))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -319,6 +331,7 @@ MIGRATIONS = {
     19: _v19_hold_substate,
     20: _v20_handling,
     21: _v21_saved_searches,
+    22: _v22_state_since,
 }
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -361,10 +374,44 @@ def _migrate(database: Database) -> int:
         SchemaVersion.insert(id=1, version=LATEST_VERSION).on_conflict_ignore().execute()
         AuditHead.insert(id=1).on_conflict_ignore().execute()
         OrderNumber.insert(id=1).on_conflict_ignore().execute()
-        return LATEST_VERSION
+        version = LATEST_VERSION
     for step in sorted(MIGRATIONS):
         if step > version:
             MIGRATIONS[step](database)
             SchemaVersion.update(version=step).where(SchemaVersion.id == 1).execute()
             version = step
+    _create_triggers(database)
     return version
+
+
+# ``order.state_since`` restarts whenever an update changes the order's phase or sub-state,
+# whichever code (or script) writes it. Created at every start: SQLite drops a table's
+# triggers when a migration rebuilds that table.
+STATE_SINCE_TRIGGERS = {
+    "sqlite": [
+        'DROP TRIGGER IF EXISTS order_state_since',
+        '''CREATE TRIGGER order_state_since AFTER UPDATE OF phase, substate ON "order"
+           WHEN OLD.phase IS NOT NEW.phase OR OLD.substate IS NOT NEW.substate
+           BEGIN UPDATE "order" SET state_since = strftime('%Y-%m-%d %H:%M:%f', 'now')
+                 WHERE id = NEW.id; END''',
+    ],
+    "postgresql": [
+        '''CREATE OR REPLACE FUNCTION order_state_since() RETURNS trigger AS $$
+           BEGIN
+             IF NEW.phase IS DISTINCT FROM OLD.phase
+                OR NEW.substate IS DISTINCT FROM OLD.substate THEN
+               NEW.state_since := timezone('utc', clock_timestamp());
+             END IF;
+             RETURN NEW;
+           END $$ LANGUAGE plpgsql''',
+        'DROP TRIGGER IF EXISTS order_state_since ON "order"',
+        '''CREATE TRIGGER order_state_since BEFORE UPDATE OF phase, substate ON "order"
+           FOR EACH ROW EXECUTE FUNCTION order_state_since()''',
+    ],
+}
+
+
+def _create_triggers(database: Database) -> None:
+    engine = "postgresql" if isinstance(database, PostgresqlDatabase) else "sqlite"
+    for statement in STATE_SINCE_TRIGGERS[engine]:
+        database.execute_sql(statement)

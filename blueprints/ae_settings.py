@@ -21,7 +21,7 @@ bp = Blueprint("ae_settings", __name__, url_prefix="/parametres/ae")
 PAGE = "admin/ae_settings.html"
 FORMS = {"ae_settings.save_identity": "identity", "ae_settings.add_ca": "ca",
          "ae_settings.remove_ca": "ca", "ae_settings.save_four_eyes": "four_eyes",
-         "ae_settings.save_digest": "digest"}
+         "ae_settings.save_digest": "digest", "ae_settings.save_late_after": "late_after"}
 
 
 def trusted_ca_or_404(ca_id: int) -> TrustedCA:
@@ -88,6 +88,18 @@ def save_digest():
              else "envoyé seulement quand il y a des commandes à traiter")
     return _back(f"Résumé d'activité : {state}." if changed
                  else f"Aucune modification : le résumé d'activité reste {state}.", "resume")
+
+
+@bp.post("/retard")
+@role_required("admin")
+def save_late_after():
+    ae = _ae()
+    changed = ae_settings.set_late_after(ae, request.form.get("late_after_days", ""),
+                                         by=current_operator(), ip=client_ip())
+    days = _ae().late_after_days
+    return _back(f"Seuil de retard : {days} jour(s)." if changed
+                 else f"Aucune modification : le seuil de retard reste {days} jour(s).",
+                 "anciennete")
 
 
 @bp.errorhandler(workflow.Refused)

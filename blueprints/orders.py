@@ -40,6 +40,8 @@ def list_orders():
     context = dict(
         **page, filters=filters, counts=counts, choices=order_search.choices(scope.portals()),
         loaded_at=loaded_at.isoformat(), workflow=workflow, handlers=order_search.HANDLERS,
+        now=loaded_at, late_after=current_operator().ae.late_after_days,
+        waiting_phases=workflow.HANDLING_ROLES,
     )
     if htmx and not htmx.history_restore_request:
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.

@@ -70,6 +70,9 @@ class Order(BaseModel):
     # « Prise en charge »: the operator who handles the order, and since when.
     handled_by = ForeignKeyField(Operator, null=True, on_delete="SET NULL", backref="handled_orders")
     handled_since = DateTimeField(null=True)
+    # When the order entered its current (phase, sub-state): « en attente depuis ». A database
+    # trigger keeps it (database.STATE_SINCE_TRIGGERS), whichever code moves the order.
+    state_since = DateTimeField(default=utcnow)
 
     class Meta:
         indexes = (
@@ -86,6 +89,7 @@ class Order(BaseModel):
             (("holder_search_last", "created_at"), False),
             (("ae", "updated_at"), False),
             (("handled_by", "phase", "substate", "created_at"), False),  # « Mes dossiers »
+            (("ae", "state_since"), False),  # the list by « En attente depuis »
         )
 
     @classmethod
@@ -123,7 +127,7 @@ class Order(BaseModel):
         return (cls
                 .select(cls.id, cls.number, cls.created_at, cls.process, cls.phase,
                         cls.substate, cls.order_type, cls.requester_modified_at,
-                        cls.on_hold_at, cls.hold_comment,
+                        cls.on_hold_at, cls.hold_comment, cls.state_since,
                         handler.display_name.alias("handler_name"),
                         Company.name.alias("company_name"), Company.siren.alias("siren"),
                         Person.first_name.alias("holder_first_name"),

@@ -17,6 +17,7 @@ class AE(BaseModel):
     created_at = DateTimeField(default=utcnow)
     holder_policy_oid = CharField(null=True)  # the AE's own certificate policy
     digest_send_empty = BooleanField(default=True)  # send a digest even when all is zero
+    late_after_days = IntegerField(default=5)  # « en retard » past this many days in a sub-state
     # How the AE signs its e-mails and documents (services.ae_settings.ae_identity).
     postal_address = TextField(null=True)  # one line per line of the address
     contact_email = CharField(null=True)

@@ -21,7 +21,10 @@ from workflow import portals as rules
 ACTION_IDENTITY = "ae_identity_changed"
 ACTION_FOUR_EYES = "ae_four_eyes_changed"
 ACTION_DIGEST_EMPTY = "ae_digest_send_empty_changed"
+ACTION_LATE_AFTER = "ae_late_after_changed"
+LATE_AFTER_MAX = 365
 AUDIT_ACTIONS = {
+    ACTION_LATE_AFTER: "Seuil de retard des dossiers modifié",
     ACTION_IDENTITY: "Identité de l'AE modifiée",
     ACTION_FOUR_EYES: "Contrôle à quatre yeux modifié",
     ACTION_DIGEST_EMPTY: "Envoi du résumé d'activité vide modifié",
@@ -156,3 +159,23 @@ def set_digest_send_empty(ae: AE, enabled: bool, *, by: Operator | None = None,
     """On: the digest goes out at each slot even when every count is zero."""
     return _set_flag(ae, AE.digest_send_empty, enabled, ACTION_DIGEST_EMPTY,
                      "envoyer le résumé vide", by, ip)
+
+
+def set_late_after(ae: AE, typed: str, *, by: Operator | None = None, ip: str = "") -> bool:
+    """The number of days in one sub-state past which the list marks an order « en retard ».
+    Raises Refused; False when unchanged."""
+    text = (typed or "").strip()
+    if not text.isdigit() or not 1 <= int(text) <= LATE_AFTER_MAX:
+        raise workflow.Refused([f"Le seuil de retard doit être un nombre de jours entre 1 et "
+                                f"{LATE_AFTER_MAX} (« {text} » n'en est pas un)."])
+    days = int(text)
+    with db.atomic():
+        AE.update(late_after_days=AE.late_after_days).where(AE.id == ae.id).execute()  # lock
+        before = AE.get_by_id(ae.id).late_after_days
+        if before == days:
+            return False
+        AE.update(late_after_days=days).where(AE.id == ae.id).execute()
+        audit.record(ACTION_LATE_AFTER, operator=by, ae=ae.id, ip=ip,
+                     details={"avant": {"seuil de retard (jours)": before},
+                              "après": {"seuil de retard (jours)": days}})
+    return True

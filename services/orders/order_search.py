@@ -20,6 +20,8 @@ SORTS = {
     "date_asc": "Date (plus anciennes d'abord)",
     "number_desc": "N° (décroissant)",
     "number_asc": "N° (croissant)",
+    "waiting_desc": "En attente depuis (les plus anciennes d'abord)",
+    "waiting_asc": "En attente depuis (les plus récentes d'abord)",
 }
 MAX_TEXT = 100  # longer search text is cut: nothing real is that long
 
@@ -242,6 +244,8 @@ def ordering(filters: OrderFilters) -> list:
         "date_asc": [Order.created_at.asc(), Order.number.asc()],
         "number_desc": [Order.number.desc()],
         "number_asc": [Order.number.asc()],
+        "waiting_desc": [Order.state_since.asc(), Order.number.asc()],
+        "waiting_asc": [Order.state_since.desc(), Order.number.desc()],
     }[filters.sort]
 
 
