@@ -21,6 +21,7 @@ from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
+from services.orders import requester_reminders
 from services.signing import messages as signing_messages, reminders, signatures
 from services.webhooks import delivery as webhook_delivery
 
@@ -64,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_notification_types(app, validation.TYPE_LABELS)
     register_notification_types(app, digest.TYPE_LABELS)
     register_notification_types(app, intake_messages.TYPE_LABELS)
+    register_notification_types(app, requester_reminders.TYPE_LABELS)
     # E-mails written when they leave the outbox; the other types are letters to the requester.
     register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
     register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
@@ -77,6 +79,7 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.SIGNATURE_REMINDERS_JOB, reminders.job, every(minutes=15)),
         Job(scheduler.DIGEST_JOB, digest.job, every(seconds=60)),
         Job(scheduler.DRAFT_EXPIRY_JOB, draft_expiry.job, every(hours=1)),
+        Job(scheduler.REQUESTER_REMINDERS_JOB, requester_reminders.job, every(hours=1)),
         Job(scheduler.DOCUMENT_CLEANUP_JOB, documents.cleanup_job, every(hours=1)),
         Job(scheduler.WEBHOOKS_JOB, webhook_delivery.job,
             every(seconds=app.config["RADESK_WEBHOOKS_INTERVAL_SECONDS"])),

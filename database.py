@@ -310,6 +310,17 @@ def _v22_state_since(database: Database) -> None:
     migrate(migrator.add_index("order", ("ae_id", "state_since"), False))
 
 
+def _v23_requester_reminders(database: Database) -> None:
+    """v23: the AE's « Relances automatiques » settings."""
+    from peewee import IntegerField
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("ae", "reminder_after_days", IntegerField(default=7)),
+            migrator.add_column("ae", "reminder_max", IntegerField(default=2)),
+            migrator.add_column("ae", "cancel_incomplete", BooleanField(default=False)),
+            migrator.add_column("ae", "cancel_after_days", IntegerField(default=30)))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -332,6 +343,7 @@ MIGRATIONS = {
     20: _v20_handling,
     21: _v21_saved_searches,
     22: _v22_state_since,
+    23: _v23_requester_reminders,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

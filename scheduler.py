@@ -34,6 +34,7 @@ OUTBOX_JOB = "outbox"
 SIGNATURE_REMINDERS_JOB = "signature_reminders"
 DIGEST_JOB = "digest"
 DRAFT_EXPIRY_JOB = "draft_expiry"
+REQUESTER_REMINDERS_JOB = "requester_reminders"
 DOCUMENT_CLEANUP_JOB = "document_cleanup"
 WEBHOOKS_JOB = "webhooks"
 

@@ -21,7 +21,8 @@ bp = Blueprint("ae_settings", __name__, url_prefix="/parametres/ae")
 PAGE = "admin/ae_settings.html"
 FORMS = {"ae_settings.save_identity": "identity", "ae_settings.add_ca": "ca",
          "ae_settings.remove_ca": "ca", "ae_settings.save_four_eyes": "four_eyes",
-         "ae_settings.save_digest": "digest", "ae_settings.save_late_after": "late_after"}
+         "ae_settings.save_digest": "digest", "ae_settings.save_late_after": "late_after",
+         "ae_settings.save_reminders": "reminders"}
 
 
 def trusted_ca_or_404(ca_id: int) -> TrustedCA:
@@ -102,13 +103,30 @@ def save_late_after():
                  "anciennete")
 
 
+@bp.post("/relances")
+@role_required("admin")
+def save_reminders():
+    changed = ae_settings.set_reminders(_ae(), _reminders_form(), by=current_operator(),
+                                        ip=client_ip())
+    return _back("Relances automatiques enregistrées." if changed
+                 else "Aucune modification des relances automatiques.", "relances")
+
+
+def _reminders_form() -> ae_settings.RemindersForm:
+    return ae_settings.RemindersForm(request.form.get("reminder_after_days", ""),
+                                     request.form.get("reminder_max", ""),
+                                     request.form.get("cancel_incomplete") == "1",
+                                     request.form.get("cancel_after_days", ""))
+
+
 @bp.errorhandler(workflow.Refused)
 def refused(refusal: workflow.Refused):
     """A refused change, said in the form it came from, with what was typed (422)."""
     form = FORMS.get(request.endpoint, "")
     problems = getattr(refusal, "problems", None) or {"": refusal.message}
     identity = _identity_form() if form == "identity" else None
-    return _page(form=form, problems=problems, identity=identity), 422
+    reminders = _reminders_form() if form == "reminders" else None
+    return _page(form=form, problems=problems, identity=identity, reminders=reminders), 422
 
 
 def _ae() -> AE:
@@ -126,9 +144,11 @@ def _back(message: str, anchor: str):
 
 
 def _page(*, form: str = "", problems: dict | None = None,
-          identity: ae_settings.IdentityForm | None = None):
+          identity: ae_settings.IdentityForm | None = None,
+          reminders: ae_settings.RemindersForm | None = None):
     ae = _ae()
     return render_template(PAGE, ae=ae, identity=identity or ae_settings.identity_form(ae),
+                           reminders=reminders or ae_settings.reminders_form(ae),
                            signature=ae_settings.ae_identity(ae).signature_lines,
                            cas=trusted_cas.listing(ae.id), form=form, problems=problems or {},
                            max_kb=trusted_cas.MAX_PEM_BYTES // 1024)

@@ -18,6 +18,11 @@ class AE(BaseModel):
     holder_policy_oid = CharField(null=True)  # the AE's own certificate policy
     digest_send_empty = BooleanField(default=True)  # send a digest even when all is zero
     late_after_days = IntegerField(default=5)  # « en retard » past this many days in a sub-state
+    # « Relances automatiques » of requesters whose dossier stays incomplete (0 days: none).
+    reminder_after_days = IntegerField(default=7)
+    reminder_max = IntegerField(default=2)
+    cancel_incomplete = BooleanField(default=False)
+    cancel_after_days = IntegerField(default=30)
     # How the AE signs its e-mails and documents (services.ae_settings.ae_identity).
     postal_address = TextField(null=True)  # one line per line of the address
     contact_email = CharField(null=True)

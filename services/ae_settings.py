@@ -22,9 +22,11 @@ ACTION_IDENTITY = "ae_identity_changed"
 ACTION_FOUR_EYES = "ae_four_eyes_changed"
 ACTION_DIGEST_EMPTY = "ae_digest_send_empty_changed"
 ACTION_LATE_AFTER = "ae_late_after_changed"
+ACTION_REMINDERS = "ae_reminders_changed"
 LATE_AFTER_MAX = 365
 AUDIT_ACTIONS = {
     ACTION_LATE_AFTER: "Seuil de retard des dossiers modifié",
+    ACTION_REMINDERS: "Relances automatiques modifiées",
     ACTION_IDENTITY: "Identité de l'AE modifiée",
     ACTION_FOUR_EYES: "Contrôle à quatre yeux modifié",
     ACTION_DIGEST_EMPTY: "Envoi du résumé d'activité vide modifié",
@@ -179,3 +181,67 @@ def set_late_after(ae: AE, typed: str, *, by: Operator | None = None, ip: str = 
                      details={"avant": {"seuil de retard (jours)": before},
                               "après": {"seuil de retard (jours)": days}})
     return True
+
+
+@dataclass(frozen=True)
+class RemindersForm:
+    after_days: str       # N: 0 switches reminders off
+    max_reminders: str    # K
+    cancel: bool
+    cancel_after_days: str  # M
+
+
+REMINDER_WORDS = {"reminder_after_days": "relance après (jours)",
+                  "reminder_max": "relances au plus", "cancel_incomplete": "annulation",
+                  "cancel_after_days": "annulation après (jours)"}
+
+
+def reminders_form(ae: AE) -> RemindersForm:
+    return RemindersForm(str(ae.reminder_after_days), str(ae.reminder_max),
+                         ae.cancel_incomplete, str(ae.cancel_after_days))
+
+
+def _whole(text: str, low: int, high: int) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and low <= int(text) <= high else None
+
+
+def set_reminders(ae: AE, form: RemindersForm, *, by: Operator | None = None,
+                  ip: str = "") -> bool:
+    """« Relances automatiques »: N days, K reminders, then (if enabled) cancellation M days
+    into the episode. Raises Refused; False when unchanged."""
+    after, most = _whole(form.after_days, 0, 90), _whole(form.max_reminders, 1, 10)
+    cancel_after = _whole(form.cancel_after_days, 1, 365)
+    problems = []
+    if after is None:
+        problems.append("Le délai avant relance est un nombre de jours de 0 (pas de relance) "
+                        "à 90.")
+    if most is None:
+        problems.append("Le nombre de relances est un nombre de 1 à 10.")
+    if cancel_after is None:
+        problems.append("Le délai avant annulation est un nombre de jours de 1 à 365.")
+    elif form.cancel and after is not None and most is not None and after \
+            and cancel_after <= after * most:
+        problems.append(f"L'annulation doit venir après les relances : plus de {after * most} "
+                        f"jours ({most} relance(s) tous les {after} jours).")
+    if form.cancel and after == 0:
+        problems.append("L'annulation suppose des relances : choisissez un délai avant relance.")
+    if problems:
+        raise workflow.Refused(problems)
+    new = {"reminder_after_days": after, "reminder_max": most,
+           "cancel_incomplete": form.cancel, "cancel_after_days": cancel_after}
+    with db.atomic():
+        AE.update(reminder_max=AE.reminder_max).where(AE.id == ae.id).execute()  # lock
+        current = AE.get_by_id(ae.id)
+        before = {name: getattr(current, name) for name in new}
+        if before == new:
+            return False
+        AE.update(**new).where(AE.id == ae.id).execute()
+        audit.record(ACTION_REMINDERS, operator=by, ae=ae.id, ip=ip,
+                     details={"avant": {REMINDER_WORDS[k]: _word(v) for k, v in before.items()},
+                              "après": {REMINDER_WORDS[k]: _word(v) for k, v in new.items()}})
+    return True
+
+
+def _word(value):
+    return (YES if value else NO) if isinstance(value, bool) else value

@@ -18,7 +18,7 @@ from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.key_stock import events as key_stock_events
 from services.messaging import notifications
-from services.orders import handling, saved_searches
+from services.orders import handling, requester_reminders, saved_searches
 from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
@@ -50,6 +50,7 @@ AUDIT_ACTIONS = {
     **validation.AUDIT_ACTIONS,
     **handling.AUDIT_ACTIONS,
     **saved_searches.AUDIT_ACTIONS,
+    **requester_reminders.AUDIT_ACTIONS,
     **operator_enrolment.AUDIT_ACTIONS,
     **portals.AUDIT_ACTIONS,
     **offers.AUDIT_ACTIONS,
