@@ -397,14 +397,19 @@ def _migrate(database: Database) -> int:
 
 
 # ``order.state_since`` restarts whenever an update changes the order's phase or sub-state,
-# whichever code (or script) writes it. Created at every start: SQLite drops a table's
-# triggers when a migration rebuilds that table.
+# whichever code (or script) writes it; a new phase also ends the « Prise en charge » (another
+# role acts in it). Created at every start: SQLite drops a table's triggers when a migration
+# rebuilds that table.
 STATE_SINCE_TRIGGERS = {
     "sqlite": [
         'DROP TRIGGER IF EXISTS order_state_since',
         '''CREATE TRIGGER order_state_since AFTER UPDATE OF phase, substate ON "order"
            WHEN OLD.phase IS NOT NEW.phase OR OLD.substate IS NOT NEW.substate
-           BEGIN UPDATE "order" SET state_since = strftime('%Y-%m-%d %H:%M:%f', 'now')
+           BEGIN UPDATE "order" SET state_since = strftime('%Y-%m-%d %H:%M:%f', 'now'),
+                 handled_by_id = CASE WHEN OLD.phase IS NOT NEW.phase THEN NULL
+                                      ELSE handled_by_id END,
+                 handled_since = CASE WHEN OLD.phase IS NOT NEW.phase THEN NULL
+                                      ELSE handled_since END
                  WHERE id = NEW.id; END''',
     ],
     "postgresql": [
@@ -413,6 +418,10 @@ STATE_SINCE_TRIGGERS = {
              IF NEW.phase IS DISTINCT FROM OLD.phase
                 OR NEW.substate IS DISTINCT FROM OLD.substate THEN
                NEW.state_since := timezone('utc', clock_timestamp());
+             END IF;
+             IF NEW.phase IS DISTINCT FROM OLD.phase THEN
+               NEW.handled_by_id := NULL;
+               NEW.handled_since := NULL;
              END IF;
              RETURN NEW;
            END $$ LANGUAGE plpgsql''',

@@ -176,3 +176,12 @@ def test_the_upgrade_gives_orders_the_columns_a_fresh_database_has(database_url)
              if not index.name.endswith("_pkey")}
             >= {index._name[:63] for index in Order._meta.fields_to_index()})
     database.close()
+
+
+def test_a_new_phase_ends_the_handling(desk):
+    handling.take(desk["order"], desk["camille"])
+    Order.update(substate="in_signature").where(Order.id == desk["order"].id).execute()
+    assert Order.get_by_id(desk["order"].id).handled_by_id == desk["camille"].id
+    Order.update(phase="generation", substate=None).where(Order.id == desk["order"].id).execute()
+    moved = Order.get_by_id(desk["order"].id)
+    assert (moved.handled_by_id, moved.handled_since) == (None, None)  # the AETs' turn now

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import workflow
-from formatting import paris_datetime
+from formatting import paris_datetime, paris_time
 from models import Operator, OperatorPortal, Order, db, utcnow
 from services import audit
 
@@ -133,7 +133,7 @@ def notice(order: Order, operator: Operator) -> str | None:
     if order.handled_by_id == operator.id:
         return None
     return (f"Prise en charge par {_name(order.handled_by_id)} depuis "
-            f"{paris_datetime(order.handled_since)[-5:]}.")
+            f"{paris_time(order.handled_since)}.")
 
 
 @dataclass(frozen=True)
