@@ -321,6 +321,24 @@ def _v23_requester_reminders(database: Database) -> None:
             migrator.add_column("ae", "cancel_after_days", IntegerField(default=30)))
 
 
+def _v26_search_columns(database: Database) -> None:
+    """v26: the list's « E-mail », « Raison sociale » and « Téléphone du porteur » filters —
+    a search key of each company's name and person's telephone, filled for existing rows."""
+    from models import Company, Person, phone_key, search_key
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("company", "name_search", CharField(default="")),
+            migrator.add_column("person", "phone_search", CharField(default="")))
+    for model, source, target, key in ((Company, Company.name, "name_search", search_key),
+                                       (Person, Person.phone, "phone_search", phone_key)):
+        rows = model.select(model.id, source).where(source != "").tuples()
+        for start in range(0, rows.count(), 1000):
+            for row_id, value in rows.order_by(model.id).limit(1000).offset(start):
+                model.update({target: key(value)}).where(model.id == row_id).execute()
+    migrate(migrator.add_index("company", ("name_search",), False),
+            migrator.add_index("person", ("phone_search",), False))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -344,6 +362,7 @@ MIGRATIONS = {
     21: _v21_saved_searches,
     22: _v22_state_since,
     23: _v23_requester_reminders,
+    26: _v26_search_columns,
 }
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -432,7 +451,15 @@ STATE_SINCE_TRIGGERS = {
 }
 
 
+# The « E-mail » filter compares addresses in lower case (they are stored as given).
+EXPRESSION_INDEXES = [
+    'CREATE INDEX IF NOT EXISTS person_email_lower ON person (lower(email))',
+    'CREATE INDEX IF NOT EXISTS order_requester_email_lower ON "order" (lower(requester_email))',
+]
+
+
 def _create_triggers(database: Database) -> None:
+    """The triggers and expression indexes peewee's models cannot declare."""
     engine = "postgresql" if isinstance(database, PostgresqlDatabase) else "sqlite"
-    for statement in STATE_SINCE_TRIGGERS[engine]:
+    for statement in STATE_SINCE_TRIGGERS[engine] + EXPRESSION_INDEXES:
         database.execute_sql(statement)

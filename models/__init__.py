@@ -7,7 +7,8 @@ name is importable from ``models`` itself.
 """
 from models.api import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
 from models.audit import AuditEvent, AuditHead
-from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
+from models.base import (BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, phone_key,
+                         search_key, utcnow)
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.contract_texts import ContractTextVersion
 from models.documents import Document, PendingFile
@@ -48,5 +49,5 @@ __all__ = [
     "SignatureMessage", "SignatureRequest", "TrustedCA", "WebhookDelivery", "WebhookEndpoint",
     "WebhookEvent", "db", "holder_search_fields", "OperatorEnrolment",
     "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
-    "next_order_number", "search_key", "utcnow",
+    "next_order_number", "phone_key", "search_key", "utcnow",
 ]

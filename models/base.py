@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
+import phonenumbers
+
 from peewee import DatabaseProxy, DateTimeField, IntegerField, Model
 
 db = DatabaseProxy()
@@ -18,6 +20,19 @@ def search_key(text: str) -> str:
     """Lower-case, accent-free form used by the name filter: « Lefèvre » matches « lefevre »."""
     decomposed = unicodedata.normalize("NFKD", text or "")
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).lower().split())
+
+
+def phone_key(text: str) -> str:
+    """A telephone number as the « Téléphone du porteur » filter compares it: E.164 when it
+    reads as a number (« 06 12 34 56 78 » and « +33 6 12 34 56 78 » meet), else its digits."""
+    text = (text or "").strip()
+    try:
+        number = phonenumbers.parse(text, "FR")
+        if phonenumbers.is_possible_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        pass
+    return "".join(c for c in text if c.isdigit())
 
 
 def holder_search_fields(first_name: str, last_name: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from peewee import (JOIN, BigIntegerField, BooleanField, CharField, DateTimeField,
                     ForeignKeyField, IntegerField, TextField, fn)
 
-from models.base import BaseModel, utcnow
+from models.base import BaseModel, phone_key, search_key, utcnow
 from models.tenants import AE, Operator, Portal
 
 if TYPE_CHECKING:  # the scope module imports these models
@@ -18,6 +18,11 @@ class Company(BaseModel):
     name = CharField()  # raison sociale
     siren = CharField(index=True)  # 9 digits, no prefix, no spaces
     rcs_registered = BooleanField(default=True)
+    name_search = CharField(default="", index=True)  # search_key(name): « Raison sociale »
+
+    def save(self, *args, **kwargs):
+        self.name_search = search_key(self.name)
+        return super().save(*args, **kwargs)
 
 
 class Person(BaseModel):
@@ -25,8 +30,13 @@ class Person(BaseModel):
     civility = CharField(default="")  # M. / Mme
     first_name = CharField()
     last_name = CharField()
-    email = CharField(default="")
+    email = CharField(default="")  # indexed in lower case (database.EXPRESSION_INDEXES)
     phone = CharField(default="")
+    phone_search = CharField(default="", index=True)  # phone_key(phone): « Téléphone »
+
+    def save(self, *args, **kwargs):
+        self.phone_search = phone_key(self.phone)
+        return super().save(*args, **kwargs)
 
 
 class Order(BaseModel):

@@ -12,7 +12,7 @@ from flask import Flask
 
 import workflow
 from models import (Company, Offer, Order, OrderIntake, Person, Portal, db,
-                    holder_search_fields, next_order_number, utcnow)
+                    holder_search_fields, next_order_number, phone_key, search_key, utcnow)
 from services import audit, public_links
 from services.dossiers.documents import REQUESTER
 from services.intake import messages
@@ -184,7 +184,7 @@ def _lock(order_id: int) -> Order:
 def _person_fields(answers: dict[str, str]) -> dict:
     return {"civility": answers["civility"], "first_name": answers["first_name"],
             "last_name": answers["last_name"], "email": workflow.normalize_email(answers["email"]),
-            "phone": answers["phone"]}
+            "phone": answers["phone"], "phone_search": phone_key(answers["phone"])}
 
 
 def save_step(order: Order, intake: OrderIntake, step: str, answers: dict[str, str],
@@ -212,6 +212,7 @@ def _write_step(order: Order, step: str, answers: dict[str, str],
                 offers: list[ordering.OfferChoice]) -> None:
     if step == ordering.STEP_COMPANY:
         Company.update(name=answers["company_name"],
+                       name_search=search_key(answers["company_name"]),
                        siren=workflow.normalize_siren(answers["siren"]),
                        rcs_registered=answers["rcs"] == ordering.YES).where(
             Company.id == order.company_id).execute()

@@ -20,7 +20,7 @@ from flask import Flask
 
 import workflow
 from formatting import PARIS
-from models import Notification, Order, Person, Portal, db, utcnow
+from models import Notification, Order, Person, Portal, db, phone_key, utcnow
 from services import audit, portals, public_links
 from services.dossiers.documents import REQUESTER, import_document
 from services.messaging import drafts, notifications, wordings
@@ -158,7 +158,8 @@ def update_information(order: Order, values: Mapping[str, str], ip: str = "") ->
             transaction.rollback()
             return False
         state = workflow.after_requester_change(current)
-        Person.update(email=new["email"], phone=new["phone"]).where(
+        Person.update(email=new["email"], phone=new["phone"],
+                      phone_search=phone_key(new["phone"])).where(
             Person.id == holder.id).execute()
         (Order
          .update(otp_contact=new["contact_otp"], **workflow.state_columns(current, state),
