@@ -29,19 +29,55 @@ def pg_database_url():
         yield url
 
 
-def fresh_database_url(folder, pg_database_url) -> str:
-    """An empty database: a new SQLite file, or the session's PostgreSQL database emptied."""
+def fresh_database_url(folder, pg_database_url, *, keep_schema: bool = False) -> str:
+    """An empty database: a new SQLite file, or the session's PostgreSQL database emptied.
+    ``keep_schema`` (the app's tests): truncated when its schema is the models' own — building
+    44 tables again costs a second a test on PostgreSQL; else (migration tests) no table."""
     if pg_database_url is None:
         return f"sqlite:///{folder / 'radesk.db'}"
     conn = connect(pg_database_url)
     with conn.connection_context():
-        conn.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        if not (keep_schema and _truncated(conn)):
+            conn.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     return pg_database_url
 
 
+def _truncated(conn) -> bool:
+    """Empty every table of a schema that has exactly the models' columns at the latest
+    version, and put back the rows a new database starts with (database._migrate)."""
+    from database import LATEST_VERSION
+    from models import ALL_MODELS
+    expected = {(model._meta.table_name, field.column_name)
+                for model in ALL_MODELS for field in model._meta.sorted_fields}
+    found = set(conn.execute_sql("SELECT table_name, column_name FROM information_schema.columns "
+                                 "WHERE table_schema = 'public'").fetchall())
+    if found != expected:
+        return False
+    version = conn.execute_sql("SELECT version FROM schema_version WHERE id = 1").fetchone()
+    if version is None or version[0] != LATEST_VERSION:
+        return False
+    tables = sorted({table for table, _ in found})
+    conn.execute_sql("TRUNCATE " + ", ".join(f'"{table}"' for table in tables)
+                     + " RESTART IDENTITY CASCADE")
+    conn.execute_sql("INSERT INTO schema_version (id, version, migrated_at) "
+                     "VALUES (1, %s, now())", (LATEST_VERSION,))
+    conn.execute_sql("INSERT INTO audit_head (id, seq, last_hash) VALUES (1, 0, %s)",
+                     ("0" * 64,))
+    conn.execute_sql("INSERT INTO order_counter (id, last) VALUES (1, 960000)")
+    return True
+
+
 @pytest.fixture
-def database_url(tmp_path, pg_database_url):
+def database_url(request, tmp_path, pg_database_url):
+    """The test's database; emptied here unless the test's app does it (keeping the schema)."""
+    if "app" in request.fixturenames:
+        return _app_database_url(tmp_path, pg_database_url)
     return fresh_database_url(tmp_path, pg_database_url)
+
+
+def _app_database_url(tmp_path, pg_database_url) -> str:
+    return (f"sqlite:///{tmp_path / 'radesk.db'}" if pg_database_url is None
+            else pg_database_url)
 
 
 def make_test_app(folder, database_url):
@@ -55,8 +91,9 @@ def make_test_app(folder, database_url):
 
 
 @pytest.fixture
-def app(tmp_path, database_url):
-    app = make_test_app(tmp_path, database_url)
+def app(tmp_path, pg_database_url):
+    app = make_test_app(tmp_path, fresh_database_url(tmp_path, pg_database_url,
+                                                     keep_schema=True))
     db.connect(reuse_if_open=True)
     yield app
     if not db.is_closed():
