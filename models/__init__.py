@@ -8,6 +8,7 @@ name is importable from ``models`` itself.
 from models.api import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
 from models.audit import AuditEvent, AuditHead
 from models.base import BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, search_key, utcnow
+from models.bulk import BulkItem, BulkJob
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.contract_texts import ContractTextVersion
 from models.documents import Document, PendingFile
@@ -35,6 +36,7 @@ ALL_MODELS = [
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
     OperatorEnrolment, ContractTextVersion,
     BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
+    BulkJob, BulkItem,
 ]
 
 __all__ = [
@@ -49,4 +51,5 @@ __all__ = [
     "WebhookEvent", "db", "holder_search_fields", "OperatorEnrolment",
     "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "search_key", "utcnow",
+    "BulkItem", "BulkJob",
 ]
