@@ -90,7 +90,8 @@ def preview():
     problems += wordings.wording_problems(subject, body)
     if problems:
         return _form(problems=problems)
-    return _form(preview=actions.preview(current_app, chosen.orders[0][0], type_, subject, body))
+    return _form(preview=actions.preview(current_app, current_operator(), chosen.orders[0][0],
+                                         type_, subject, body))
 
 
 @bp.post("")
@@ -150,17 +151,28 @@ def progress(job_id: int):
     return render_block(JOB, "progress", **context)
 
 
-@bp.get("/<int:job_id>/<any('commandes.csv', 'dossiers.zip'):name>")
+@bp.get("/<int:job_id>/commandes.csv")
 @login_required
-def download(job_id: int, name: str):
+def download_csv(job_id: int):
+    job = _finished_export(job_id)
+    return _file(export.csv_path(current_app, job), export.csv_name(job), "text/csv")
+
+
+@bp.get("/<int:job_id>/dossiers.zip")
+@login_required
+def download_zip(job_id: int):
+    job = _finished_export(job_id)
+    return _file(export.zip_path(current_app, job), export.zip_name(job), "application/zip")
+
+
+def _finished_export(job_id: int):
     job = _job_or_404(job_id)
     if job.action != actions.EXPORT or job.state != jobs.FINISHED:
         abort(404)
-    if name == "commandes.csv":
-        path, filename, kind = export.csv_path(current_app, job), export.csv_name(job), "text/csv"
-    else:
-        path, filename, kind = (export.zip_path(current_app, job), export.zip_name(job),
-                                "application/zip")
+    return job
+
+
+def _file(path, filename: str, kind: str):
     if not path.is_file():
         abort(404)
     response = send_file(path, mimetype=kind, as_attachment=True, download_name=filename)

@@ -79,7 +79,8 @@ def check_parameters(action: str, operator: Operator, form: Mapping[str, str]) -
     raise workflow.Refused(["Action inconnue."])
 
 
-def preview(app: Flask, order_id: int, type_: str, subject: str, body: str) -> dict:
+def preview(app: Flask, operator: Operator, order_id: int, type_: str, subject: str,
+            body: str) -> dict:
     """The e-mail one order of the selection would receive (order, recipient, subject, text),
     and what would refuse it (problems)."""
     order = drafts.order_for_message(order_id)
@@ -87,6 +88,9 @@ def preview(app: Flask, order_id: int, type_: str, subject: str, body: str) -> d
     problems = drafts.message_problems(draft)
     if not draft.recipient:  # said as the result page will say it
         problems = [NO_ADDRESS] + [p for p in problems if p != drafts.recipient_problem("")]
+    refusal = notifications.sending_problem(order, operator)
+    if refusal:
+        problems.append(refusal)
     return {"order": order, "recipient": draft.recipient, "subject": draft.subject,
             "text": drafts.preview_text(app, order, draft), "problems": problems,
             "digest": text_digest(type_, subject, body)}
