@@ -183,6 +183,11 @@ def test_assign_runs_in_the_background_and_reports_each_order(desk):
     assert batch.operator_id == desk["camille"].id and batch.ae_id == desk["ae"].id
     assert json.loads(batch.details) == {"action": "Attribuer à", "sélection": 3,
                                          "traitées": 2, "refusées": 1, "tâche": number}
+    # The batch's events were chained at once: the trail still verifies.
+    from services import audit
+    assert audit.verify() == []
+    assert [json.loads(event.details) for event in per_order] == [
+        {"avant": "personne", "après": "Lucas Bernard"}] * 2
 
 
 def test_assign_to_nobody_is_refused_with_the_form_again(desk):

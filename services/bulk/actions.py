@@ -114,6 +114,11 @@ class Action:
     def apply(self, order: Order) -> str:
         raise NotImplementedError
 
+    def apply_many(self, orders: list[Order]) -> dict[int, tuple[bool, str]] | None:
+        """The batch at once where the service can (each order still checked on its own):
+        {order id: (done, what was done or why refused)}; None: one by one."""
+        return None
+
     def after_batch(self) -> None:
         """After each batch is committed."""
 
@@ -129,6 +134,14 @@ class Assign(Action):
         target = handling.assign(order, self.parameters["operator_id"], self.operator,
                                  ip=self.job.ip)
         return f"Attribuée à {target.display_name}."
+
+    def apply_many(self, orders: list[Order]) -> dict[int, tuple[bool, str]]:
+        refusals = handling.assign_many([order.id for order in orders],
+                                        self.parameters["operator_id"], self.operator,
+                                        ip=self.job.ip)
+        done = f"Attribuée à {self.parameters['operator_name']}."
+        return {order_id: (not reasons, " ".join(reasons) or done)
+                for order_id, reasons in refusals.items()}
 
 
 class Hold(Action):

@@ -199,7 +199,12 @@ def _run_batch(job: BulkJob, batch: list[BulkItem], action: actions.Action,
     outcomes: dict[tuple[str, str], list[int]] = defaultdict(list)
     began = time.monotonic()
     with db.atomic() as transaction:
+        together = _together(action, list(visible.values()) if operator.active else [])
         for item in batch:
+            if item.order_id in together:
+                done, message = together[item.order_id]
+                outcomes[(DONE if done else REFUSED, message)].append(item.id)
+                continue
             outcome, message = _one(action, visible.get(item.order_id), operator)
             outcomes[(outcome, message)].append(item.id)
             if time.monotonic() - began > BATCH_SECONDS:
@@ -219,6 +224,19 @@ def _run_batch(job: BulkJob, batch: list[BulkItem], action: actions.Action,
             transaction.rollback()
             return False
     return True
+
+
+def _together(action: actions.Action, orders: list[Order]) -> dict[int, tuple[bool, str]]:
+    """The batch's orders done at once when the action can; those it leaves out (all of them
+    when the batch failed) go one by one."""
+    if not orders:
+        return {}
+    try:
+        with db.atomic():
+            return action.apply_many(orders) or {}
+    except Exception:  # noqa: BLE001 — one by one then, each order's failure kept to itself
+        log.exception("Action sur la sélection : lot en erreur, repris commande par commande")
+        return {}
 
 
 def _one(action: actions.Action, order: Order | None, operator: Operator) -> tuple[str, str]:
