@@ -1,7 +1,8 @@
-"""« Actions sur la sélection » at scale: a bulk « Attribuer à » of 5,000 orders of the archive
-made by bench.generate, asked through the page (Flask test client: the request only queues the
-job) and carried out by the worker as the scheduler runs it; then the result page. Target: the
-worker done in ≤ 20 s on SQLite.
+"""« Actions sur la sélection » at scale: a bulk « Attribuer à » (or, with ``--action hold``,
+« Mettre en attente », done order by order) of 5,000 orders of the archive made by
+bench.generate, asked through the page (Flask test client: the request only queues the job) and
+carried out by the worker as the scheduler runs it; then the result page. Target: « Attribuer
+à » done by the worker in ≤ 20 s on SQLite.
 
     RADESK_INSTANCE_PATH=/tmp/bench DATABASE_URL=sqlite:////tmp/bench/radesk.db \\
         .venv/bin/python -m bench.bench_bulk --runs 3
@@ -53,22 +54,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--action", choices=("assign", "hold"), default="assign",
+                        help="hold: « Mettre en attente », order by order (changes the archive "
+                             "for good: its orders stay on hold)")
     arguments = parser.parse_args()
     app = create_app()
     with db.connection_context():
         operator = Operator.get(Operator.display_name == "Opérateur Banc")
         targets = colleagues(operator)
         # The newest orders an operator handles (validation, generation, hand-over).
+        if arguments.action == "hold":  # sent orders in validation, not on hold yet
+            where = (Order.phase == "validation") & Order.on_hold_at.is_null()
+        else:
+            where = Order.phase.in_(["validation", "generation", "handover"])
         ids = [order_id for (order_id,) in Order
                .select(Order.id)
-               .where((Order.ae == operator.ae) & Order.phase.in_(["validation", "generation",
-                                                                    "handover"]))
+               .where((Order.ae == operator.ae) & where)
                .order_by(Order.created_at.desc())
                .limit(arguments.orders)
                .tuples()]
         total = Order.select().where(Order.ae == operator.ae).count()
     client = session_of(app, operator)
-    print(f"{total} commandes dans l'archive ; « Attribuer à » sur {len(ids)} commandes, "
+    label = {"assign": "Attribuer à", "hold": "Mettre en attente"}[arguments.action]
+    print(f"{total} commandes dans l'archive ; « {label} » sur {len(ids)} commandes, "
           f"{arguments.runs} passage(s)", flush=True)
     asked, worked, shown = [], [], []
     for run in range(arguments.runs):
@@ -76,8 +84,8 @@ def main() -> None:
         token = csrf(client)
         began = time.perf_counter()
         answer = client.post("/commandes/actions", data={
-            "csrf_token": token, "action": "assign", "ids": ",".join(map(str, ids)),
-            "operator_id": str(target.id)})
+            "csrf_token": token, "action": arguments.action, "ids": ",".join(map(str, ids)),
+            "operator_id": str(target.id), "comment": "Pièce manquante : relance groupée."})
         asked.append(time.perf_counter() - began)
         assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
         job_id = int(answer.headers["Location"].rsplit("/", 1)[1])

@@ -470,6 +470,19 @@ def test_a_job_whose_runner_died_is_taken_over_where_it_stopped(desk):
     assert AuditEvent.select().where(AuditEvent.action == "order_assigned").count() == 2
 
 
+def test_an_operator_deactivated_meanwhile_touches_nothing(desk):
+    from models import Operator
+    app, client = desk["app"], client_of(desk["app"], desk["camille"])
+    number = job_id(start(client, "assign", ids=ids(desk["orders"]),
+                          operator_id=str(desk["lucas"].id)))
+    Operator.update(active=False).where(Operator.id == desk["camille"].id).execute()
+    run(app)
+    assert all(Order.get_by_id(order.id).handled_by_id is None for order in desk["orders"])
+    job = BulkJob.get_by_id(number)
+    assert (job.state, job.done, job.refused) == ("finished", 0, 3)
+    assert {item.message for item in BulkItem.select()} == {jobs.INACTIVE}
+
+
 def test_the_scheduler_registers_the_worker(app):
     import scheduler
     registered = {job.id for job in scheduler.jobs(app)}
