@@ -470,6 +470,20 @@ def test_a_job_whose_runner_died_is_taken_over_where_it_stopped(desk):
     assert AuditEvent.select().where(AuditEvent.action == "order_assigned").count() == 2
 
 
+def test_a_runner_whose_job_was_taken_over_stops_and_undoes_its_batch(desk):
+    app, client = desk["app"], client_of(desk["app"], desk["camille"])
+    number = job_id(start(client, "assign", ids=ids(desk["orders"]),
+                          operator_id=str(desk["lucas"].id)))
+    with app.app_context():
+        job = jobs.claim("runner-a")
+        BulkJob.update(runner="runner-b").where(BulkJob.id == number).execute()  # taken over
+        jobs.run(app, job, "runner-a")
+    assert all(Order.get_by_id(order.id).handled_by_id is None for order in desk["orders"])
+    assert not AuditEvent.select().where(AuditEvent.action == "order_assigned").exists()
+    job = BulkJob.get_by_id(number)
+    assert (job.state, job.runner, job.processed) == ("running", "runner-b", 0)
+
+
 def test_an_operator_deactivated_meanwhile_touches_nothing(desk):
     from models import Operator
     app, client = desk["app"], client_of(desk["app"], desk["camille"])

@@ -104,12 +104,18 @@ def _filled(order: Order, type_: str, subject: str, body: str) -> drafts.Draft:
 
 # --- Done: one order at a time, in the worker ------------------------------------------------
 
+class LostJob(Exception):
+    """Another runner took the job over (this one's lease ran out): stop, touch nothing more."""
+
+
 class Action:
     """Applied to each order of the selection inside its own savepoint."""
     batch_size = 50
 
     def __init__(self, app: Flask, job: BulkJob, operator: Operator, parameters: dict):
         self.app, self.job, self.operator, self.parameters = app, job, operator, parameters
+        # Renews the runner's lease during long work between batches; False once lost.
+        self.keep_alive = lambda: True
 
     def apply(self, order: Order) -> str:
         raise NotImplementedError
@@ -125,8 +131,8 @@ class Action:
     def finish(self) -> None:
         """Once every order was reached."""
 
-    def abandon(self) -> None:
-        """The job stopped before the end (taken over, or failed)."""
+    def abandon(self, lost: bool = False) -> None:
+        """The job stopped before the end: ``lost`` to another runner, or failed."""
 
 
 class Assign(Action):
@@ -190,15 +196,15 @@ class Export(Action):
         return f"Exportée ({count} document{'s' if count > 1 else ''})."
 
     def after_batch(self) -> None:
-        self.files.add(self.planned)
-        self.planned = []
+        planned, self.planned = self.planned, []
+        self.files.add(planned, self.keep_alive)
 
     def finish(self) -> None:
         self.files.close()
 
-    def abandon(self) -> None:
+    def abandon(self, lost: bool = False) -> None:
         self.planned = []
-        self.files.discard()
+        self.files.discard(remove=not lost)  # the runner that took over writes them now
 
 
 CLASSES = {ASSIGN: Assign, REMIND: Remind, HOLD: Hold, EXPORT: Export}

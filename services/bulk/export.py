@@ -83,8 +83,11 @@ class ExportFiles:
         target.mkdir(parents=True)
         return cls(app, job, OperatorScope(operator))
 
-    def add(self, planned: list[tuple[Order, object]]) -> None:
-        """The CSV lines and dossier archives of a committed batch, in the selection's order."""
+    def add(self, planned: list[tuple[Order, object]], keep_alive=lambda: True) -> None:
+        """The CSV lines and dossier archives of a committed batch, in the selection's order.
+        A dossier may weigh gigabytes: the runner's lease is renewed after each one."""
+        from services.bulk.actions import LostJob
+
         if not planned:
             return
         ids = [order.id for order, _ in planned]
@@ -97,6 +100,8 @@ class ExportFiles:
                                    force_zip64=plan.length >= ZIP64_FROM) as member:
                 for chunk in plan.stream():
                     member.write(chunk)
+            if not keep_alive():
+                raise LostJob()
 
     def close(self) -> None:
         self.csv_file.close()
@@ -104,13 +109,14 @@ class ExportFiles:
         self.csv_part.replace(self.csv_final)
         self.zip_part.replace(self.zip_final)
 
-    def discard(self) -> None:
+    def discard(self, remove: bool = True) -> None:
         for handle in (self.csv_file, self.archive):
             try:
                 handle.close()
             except (OSError, ValueError):
                 pass
-        shutil.rmtree(folder(self.app, self.job), ignore_errors=True)
+        if remove:
+            shutil.rmtree(folder(self.app, self.job), ignore_errors=True)
 
 
 def sizes(app, job: BulkJob) -> dict[str, int | None]:

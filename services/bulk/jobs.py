@@ -169,6 +169,7 @@ def run(app: Flask, job: BulkJob, runner: str) -> None:
     action = None
     try:
         action = actions.build(app, job, operator, parameters(job))
+        action.keep_alive = lambda: _renew(job, runner)
         scope = OperatorScope(operator)
         while True:
             batch = list(BulkItem.select()
@@ -178,12 +179,13 @@ def run(app: Flask, job: BulkJob, runner: str) -> None:
             if not batch:
                 break
             if not _run_batch(job, batch, action, scope, operator, runner):
-                action.abandon()
-                log.warning("Action sur la sélection n° %s reprise par un autre processus", job.id)
-                return
+                raise actions.LostJob()
             action.after_batch()
         action.finish()
         _finish(job, runner, operator, FINISHED)
+    except actions.LostJob:
+        action.abandon(lost=True)
+        log.warning("Action sur la sélection n° %s reprise par un autre processus", job.id)
     except Exception as error:  # noqa: BLE001 — the job is marked, the worker goes on
         log.exception("Action sur la sélection n° %s en erreur", job.id)
         if action is not None:
@@ -224,6 +226,15 @@ def _run_batch(job: BulkJob, batch: list[BulkItem], action: actions.Action,
             transaction.rollback()
             return False
     return True
+
+
+def _renew(job: BulkJob, runner: str) -> bool:
+    """Pushes the lease back; False when the job is no longer this runner's."""
+    with db.atomic():
+        return bool(BulkJob.update(lease_until=utcnow() + LEASE)
+                    .where((BulkJob.id == job.id) & (BulkJob.runner == runner)
+                           & (BulkJob.state == RUNNING))
+                    .execute())
 
 
 def _together(action: actions.Action, orders: list[Order]) -> dict[int, tuple[bool, str]]:
