@@ -16,6 +16,7 @@ from extensions import htmx, limiter
 from models import db
 from scheduler import Job, every, register_jobs
 from services import digest, validation
+from services.bulk import jobs as bulk_jobs
 from services.dossiers import documents
 from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
@@ -72,6 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
     register_outbox_composer(app, intake_messages.CODE_TYPES, intake_messages.compose_code)
     # Something queued: the scheduler of this process (if any) runs the outbox now.
     register_outbox_wake(app, scheduler.wake)
+    # An action on the selection was asked: the scheduler of this process (if any) starts it now.
+    bulk_jobs.register_wake(app, lambda app: scheduler.wake_job(app, scheduler.BULK_ACTIONS_JOB))
     register_jobs(
         app,
         Job(scheduler.OUTBOX_JOB, outbox.job,
@@ -83,6 +86,9 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.DOCUMENT_CLEANUP_JOB, documents.cleanup_job, every(hours=1)),
         Job(scheduler.WEBHOOKS_JOB, webhook_delivery.job,
             every(seconds=app.config["RADESK_WEBHOOKS_INTERVAL_SECONDS"])),
+        Job(scheduler.BULK_ACTIONS_JOB, bulk_jobs.job,
+            every(seconds=app.config["RADESK_BULK_INTERVAL_SECONDS"])),
+        Job(scheduler.BULK_EXPORTS_CLEANUP_JOB, bulk_jobs.cleanup_job, every(hours=1)),
     )
 
     from cli import register_cli
@@ -136,6 +142,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(contract_texts_admin.bp)
     from blueprints import key_stock_admin
     app.register_blueprint(key_stock_admin.bp)
+    from blueprints import bulk
+    app.register_blueprint(bulk.bp)  # « Actions sur la sélection » of the Commandes list
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -91,6 +91,8 @@ class Config:
         self.RADESK_OUTBOX_MAX_TRIES = int(env.get("RADESK_OUTBOX_MAX_TRIES", "8"))
         self.RADESK_OUTBOX_BACKOFF_SECONDS = float(env.get("RADESK_OUTBOX_BACKOFF_SECONDS", "60"))
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
+        # How often the worker of « Actions sur la sélection » looks for a job (also woken).
+        self.RADESK_BULK_INTERVAL_SECONDS = float(env.get("RADESK_BULK_INTERVAL_SECONDS", "5"))
         # --- Orders placed on the portals' ordering pages ---
         self.RADESK_API_RATE_LIMIT = env.get("RADESK_API_RATE_LIMIT", "600 per minute")
         self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled

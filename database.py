@@ -321,6 +321,13 @@ def _v23_requester_reminders(database: Database) -> None:
             migrator.add_column("ae", "cancel_after_days", IntegerField(default=30)))
 
 
+def _v24_bulk_actions(database: Database) -> None:
+    """v24: « Actions sur la sélection » — the background jobs and their orders' results."""
+    from models import BulkItem, BulkJob
+
+    database.create_tables([BulkJob, BulkItem], safe=True)
+
+
 def _v26_search_columns(database: Database) -> None:
     """v26: the list's « E-mail », « Raison sociale » and « Téléphone du porteur » filters —
     a search key of each company's name and person's telephone, filled for existing rows."""
@@ -362,6 +369,7 @@ MIGRATIONS = {
     21: _v21_saved_searches,
     22: _v22_state_since,
     23: _v23_requester_reminders,
+    24: _v24_bulk_actions,
     26: _v26_search_columns,
 }
 LATEST_VERSION = max(MIGRATIONS)

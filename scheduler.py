@@ -37,6 +37,8 @@ DRAFT_EXPIRY_JOB = "draft_expiry"
 REQUESTER_REMINDERS_JOB = "requester_reminders"
 DOCUMENT_CLEANUP_JOB = "document_cleanup"
 WEBHOOKS_JOB = "webhooks"
+BULK_ACTIONS_JOB = "bulk_actions"
+BULK_EXPORTS_CLEANUP_JOB = "bulk_exports_cleanup"
 
 
 class Job(NamedTuple):
@@ -104,6 +106,13 @@ def wake(app: Flask) -> None:
     scheduler = app.extensions.get("radesk_scheduler")
     if scheduler is not None and scheduler.get_job(OUTBOX_JOB) is not None:
         scheduler.modify_job(OUTBOX_JOB, next_run_time=dt.datetime.now(dt.timezone.utc))
+
+
+def wake_job(app: Flask, job_id: str) -> None:
+    """Run ``job_id`` now rather than at its next tick, when this process runs the scheduler."""
+    scheduler = app.extensions.get("radesk_scheduler")
+    if scheduler is not None and scheduler.get_job(job_id) is not None:
+        scheduler.modify_job(job_id, next_run_time=dt.datetime.now(dt.timezone.utc))
 
 
 def init_app(app: Flask) -> None:

@@ -19,6 +19,7 @@ from extensions import client_ip, htmx
 from formatting import paris_date
 from models import utcnow
 from services import audit
+from services.bulk import selection as bulk_selection
 from services.orders import order_search, saved_searches
 from services.orders.order_file import with_reviewer
 
@@ -41,7 +42,7 @@ def list_orders():
         **page, filters=filters, counts=counts, choices=order_search.choices(scope.portals()),
         loaded_at=loaded_at.isoformat(), workflow=workflow, handlers=order_search.HANDLERS,
         now=loaded_at, late_after=current_operator().ae.late_after_days,
-        waiting_phases=workflow.HANDLING_ROLES,
+        waiting_phases=workflow.HANDLING_ROLES, bulk_max=bulk_selection.MAX_ORDERS,
     )
     if htmx and not htmx.history_restore_request:
         # A link changed the filters: the form is refreshed too; typing in the form is not disturbed.

@@ -9,6 +9,7 @@ from models.api import ApiClient, ApiClientPortal, ApiSecret, IdempotentRequest
 from models.audit import AuditEvent, AuditHead
 from models.base import (BaseModel, OrderRow, SchemaVersion, db, holder_search_fields, phone_key,
                          search_key, utcnow)
+from models.bulk import BulkItem, BulkJob
 from models.certificates import IssuedCertificate, OperatorCertificate, TrustedCA
 from models.contract_texts import ContractTextVersion
 from models.documents import Document, PendingFile
@@ -36,6 +37,7 @@ ALL_MODELS = [
     IdempotentRequest, WebhookEndpoint, WebhookEvent, WebhookDelivery, SavedSearch,
     OperatorEnrolment, ContractTextVersion,
     BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
+    BulkJob, BulkItem,
 ]
 
 __all__ = [
@@ -50,4 +52,5 @@ __all__ = [
     "WebhookEvent", "db", "holder_search_fields", "OperatorEnrolment",
     "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "phone_key", "search_key", "utcnow",
+    "BulkItem", "BulkJob",
 ]

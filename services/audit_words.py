@@ -19,6 +19,7 @@ from services.intake import expiry as intake_expiry
 from services.key_stock import events as key_stock_events
 from services.messaging import notifications
 from services.orders import handling, requester_reminders, saved_searches
+from services.bulk import jobs as bulk_jobs
 from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
@@ -58,6 +59,7 @@ AUDIT_ACTIONS = {
     **trusted_cas.AUDIT_ACTIONS,
     **key_stock_events.AUDIT_ACTIONS,
     **face_to_face.AUDIT_ACTIONS,
+    **bulk_jobs.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -73,6 +75,7 @@ DETAIL_LABELS = {
     **portals.DETAIL_LABELS,
     **key_stock_events.DETAIL_LABELS,
     **face_to_face.DETAIL_LABELS,
+    **bulk_jobs.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS,

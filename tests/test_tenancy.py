@@ -2,7 +2,7 @@
 answers 404 when given another AE's (or another portal's) ids."""
 import pytest
 
-from models import (BlankKey, ContractTextVersion, Document, Notification, Offer, OperatorScope,
+from models import (BlankKey, BulkJob, ContractTextVersion, Document, Notification, Offer, OperatorScope,
                     Order, Portal, SavedSearch, SignatureRequest, TrustedCA, WebhookDelivery,
                     WebhookEndpoint, WebhookEvent, utcnow)
 from services.api import clients
@@ -46,7 +46,10 @@ def two_tenants(app, make_ae, make_operator, make_order):
     text_versions.ensure_builtin(theirs.id)
     their_text = ContractTextVersion.get(ContractTextVersion.ae == theirs.id)
     their_key = BlankKey.create(ae=theirs, serial="ATL-0001", received_on=utcnow().date())
-    return {"their_key": their_key, "their_text": their_text, "their_search": their_search, "me": me,
+    # A finished export of the other AE (« Actions sur la sélection »).
+    their_job = BulkJob.create(ae=theirs, operator=their_operator, action="export",
+                               parameters="{}", selection="{}", state="finished")
+    return {"their_job": their_job, "their_key": their_key, "their_text": their_text, "their_search": their_search, "me": me,
             "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_portal": their_portal, "their_offer": their_offer, "their_ca": their_ca,
             "their_client": their_client,
@@ -78,6 +81,7 @@ def foreign_value(argument: str, data: dict):
         "ca_id": data["their_ca"].id,  # administration: the AE's trusted CAs
         "version_id": data["their_text"].id,  # contractual texts (administration)
         "key_id": data["their_key"].id,  # « Stock de clés » (administration)
+        "job_id": data["their_job"].id,  # « Actions sur la sélection »
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

@@ -87,6 +87,55 @@ def assign(order: Order, target_id: int | None, by: Operator, ip: str = "") -> O
     return target
 
 
+def assign_many(order_ids: list[int], target_id: int | None, by: Operator,
+                ip: str = "") -> dict[int, list[str]]:
+    """« Attribuer à » for several orders at once (« Actions sur la sélection »): the rules of
+    ``assign`` checked for each order as it is under its row lock, one UPDATE for those
+    allowed, an audit event each, in one transaction. Returns each order's refusal reasons
+    (empty when assigned)."""
+    target = Operator.get_or_none(Operator.id == target_id) if target_id else None
+    portals = _portals_seen(target)
+    with db.atomic():
+        Order.update(updated_at=Order.updated_at).where(Order.id.in_(order_ids)).execute()
+        current = {order.id: order for order in Order.select().where(Order.id.in_(order_ids))}
+        reasons = {order_id: ["Commande introuvable."] for order_id in order_ids
+                   if order_id not in current}
+        for order in current.values():
+            sees = target is not None and (portals is None or order.portal_id in portals)
+            reasons[order.id] = workflow.assign_blockers(order, by, target, sees)
+        allowed = [order for order in current.values() if not reasons[order.id]]
+        if allowed:
+            now = utcnow()
+            (Order
+             .update(handled_by=target.id, handled_since=now, updated_at=now)
+             .where(Order.id.in_([order.id for order in allowed]))
+             .execute())
+            before = _names({order.handled_by_id for order in allowed})
+            position = {order_id: index for index, order_id in enumerate(order_ids)}
+            audit.record_many([
+                {"action": ACTION_ASSIGNED, "operator": by, "order": order, "ip": ip,
+                 "details": {"avant": before.get(order.handled_by_id, NOBODY),
+                             "après": target.display_name}}
+                for order in sorted(allowed, key=lambda order: position[order.id])])
+    return reasons
+
+
+def _portals_seen(operator: Operator | None) -> set[int] | None:
+    """The portals ``operator`` sees; None for all of them (as sees_portal decides)."""
+    if operator is None or operator.all_portals:
+        return None
+    return {portal_id for (portal_id,) in OperatorPortal.select(OperatorPortal.portal)
+            .where(OperatorPortal.operator == operator.id).tuples()}
+
+
+def _names(operator_ids: set[int | None]) -> dict[int, str]:
+    ids = [operator_id for operator_id in operator_ids if operator_id is not None]
+    if not ids:
+        return {}
+    return dict(Operator.select(Operator.id, Operator.display_name)
+                .where(Operator.id.in_(ids)).tuples())
+
+
 def release(order: Order, by: Operator, ip: str = "") -> None:
     with db.atomic():
         current = _locked(order.id)

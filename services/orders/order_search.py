@@ -300,6 +300,12 @@ def page(scope: OperatorScope, filters: OrderFilters, offset: int, limit: int):
     return Order.listing(scope).where(_in(Order.id, ids)).order_by(*ordering(filters))
 
 
+def matching_ids(scope: OperatorScope, filters: OrderFilters, limit: int) -> list[tuple[int, int]]:
+    """(id, number) of the list's orders, in its order, at most ``limit`` (« Tout sélectionner »)."""
+    query = _matching(scope, filters, Order.id, Order.number).order_by(*ordering(filters))
+    return list(query.limit(limit).tuples())
+
+
 COUNT_CAP = 10_000  # past this the list says « plus de 10 000 »: an exact count costs a full scan
 
 
