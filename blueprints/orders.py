@@ -20,6 +20,7 @@ from formatting import paris_date
 from models import utcnow
 from services import audit
 from services.bulk import selection as bulk_selection
+from services.bulk.export import neutralised
 from services.orders import order_search, saved_searches
 from services.orders.order_file import with_reviewer
 
@@ -160,7 +161,7 @@ def _csv_lines(query):
     for order in query.iterator():
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow((
+        writer.writerow(neutralised(cell) for cell in (
             order["number"], paris_date(order["created_at"]), order["holder_first_name"],
             order["holder_last_name"], workflow.format_siren(order["siren"]),
             order["company_name"], order["portal_name"],

@@ -307,3 +307,15 @@ def test_a_name_shared_by_many_orders_is_listed_newest_first_and_counted_up_to_a
     client.application.config["ORDERS_PER_PAGE"] = 50
     listed = client.get("/commandes?name=le&substate=to_validate").get_data(as_text=True)
     assert len(numbers_in(listed)) == 6
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, desk):
+    from models import Company
+    order = desk["orders"][959313]
+    Company.update(name='=HYPERLINK("http://evil.example","x")').where(
+        Company.id == order.company_id).execute()
+    import csv
+    raw = client.get("/commandes/export.csv").get_data().decode("utf-8-sig")
+    names = {row["Raison sociale"] for row in csv.DictReader(io.StringIO(raw), delimiter=";")}
+    assert """'=HYPERLINK("http://evil.example","x")""" in names
+    assert not any(name.startswith("=") for name in names)
