@@ -136,6 +136,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(contract_texts_admin.bp)
     from blueprints import key_stock_admin
     app.register_blueprint(key_stock_admin.bp)
+    from blueprints import statistics
+    app.register_blueprint(statistics.bp)  # « Statistiques »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

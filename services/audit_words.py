@@ -22,6 +22,7 @@ from services.orders import handling, requester_reminders, saved_searches
 from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
+from services import statistics
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -58,6 +59,7 @@ AUDIT_ACTIONS = {
     **trusted_cas.AUDIT_ACTIONS,
     **key_stock_events.AUDIT_ACTIONS,
     **face_to_face.AUDIT_ACTIONS,
+    **statistics.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
