@@ -11,7 +11,7 @@ import pytest
 from models import OperatorScope, Order
 from services import statistics
 from services.orders import order_search
-from services.statistics import delays as delay_rules, filters as statistics_filters, time_sql
+from services.statistics import delays as delay_rules, filters as statistics_filters
 from tests import statistics_dataset as dataset
 
 
@@ -195,21 +195,46 @@ def test_percentiles_by_nearest_rank_and_readable_durations():
         "—", "moins d'1 h", "5 h", "1 j", "1 j 5 h", "20 j"]
 
 
-def test_the_utc_offset_changes_found_are_the_time_zone_databases():
-    changes = time_sql.offset_changes(dt.datetime(2025, 1, 1), dt.datetime(2027, 1, 1))
-    assert changes == [(dt.datetime(2025, 3, 30, 1), 2), (dt.datetime(2025, 10, 26, 1), 1),
-                       (dt.datetime(2026, 3, 29, 1), 2), (dt.datetime(2026, 10, 25, 1), 1)]
-
-
-def test_the_databases_week_is_the_paris_iso_week(app, desk):
-    """Around the changes of offset, the SQL expression and Python agree, hour by hour."""
+@pytest.mark.parametrize("first, last", [(dt.date(2026, 3, 23), dt.date(2026, 4, 5)),
+                                         (dt.date(2026, 10, 19), dt.date(2026, 11, 1))])
+def test_weeks_are_paris_iso_weeks_across_the_changes_of_time(desk, first, last):
+    """Paper orders received every 30 minutes around a change of time: each is counted in the
+    ISO week of its Paris date."""
     from formatting import to_paris
-    start, end = dt.datetime(2026, 3, 28), dt.datetime(2026, 3, 31)
-    moments = [start + dt.timedelta(minutes=30 * n) for n in range(6 * 24)]
-    rows = [dataset.order(desk["ae"], None, 5000 + n, "done", created=m.isoformat())
-            for n, m in enumerate(moments)]
-    expression = time_sql.week_monday(Order.created_at, start, end)
-    found = dict(Order.select(Order.id, expression).where(Order.number >= 5000).tuples())
-    for row, moment in zip(rows, moments):
-        local = to_paris(moment).date()
-        assert time_sql.as_date(found[row.id]) == local - dt.timedelta(days=local.weekday()), moment
+    period = {"du": f"{first:%d/%m/%Y}", "au": f"{last:%d/%m/%Y}"}
+    before = {w.monday: w.received for w in figures_for(desk["aea"], period).volumes.weeks}
+    change = dt.datetime.combine(last - dt.timedelta(days=7), dt.time(1))  # the Sunday, 01:00 UTC
+    moments = [change - dt.timedelta(days=2) + dt.timedelta(minutes=30 * n) for n in range(8 * 48)]
+    for n, moment in enumerate(moments):
+        dataset.order(desk["ae"], None, 5000 + n, "validation", "to_check",
+                      created=moment.isoformat())
+    expected = {}
+    for moment in moments:
+        day = to_paris(moment).date()
+        if first <= day <= last:
+            monday = day - dt.timedelta(days=day.weekday())
+            expected[monday] = expected.get(monday, 0) + 1
+    after = figures_for(desk["aea"], period).volumes.weeks
+    counted = {w.monday: w.received - before[w.monday] for w in after if w.received > before[w.monday]}
+    assert counted == expected and sum(expected.values()) > 300
+
+
+def test_the_upgrade_creates_the_statistics_indexes_as_a_fresh_database_has_them(database_url):
+    from playhouse.db_url import connect
+
+    from database import LATEST_VERSION, migrate_database
+    from models import Activation, HolderCertificate, Notification, db
+    from tests.test_migrations import _insert_v1_rows, _load_v1
+
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    _load_v1(database)
+    _insert_v1_rows(database)
+    assert migrate_database(database) == LATEST_VERSION
+    for model in (Order, HolderCertificate, Activation, Notification):
+        table = model._meta.table_name
+        assert ({index.name[:63] for index in database.get_indexes(table)
+                 if not index.name.endswith("_pkey")}
+                == {index._name[:63] for index in model._meta.fields_to_index()}), table
+    database.close()

@@ -65,23 +65,32 @@ def percentile(histogram: list[tuple[int, int]], share: float) -> int | None:
 
 def compute(scope: OperatorScope, filters: StatisticsFilters) -> list[Delay]:
     start, end = filters.start_utc, filters.end_utc
-    scoped = order_conditions(scope, filters)
     to_validation = time_sql.hours_between(Order.validated_at, open_received_at())
     validated = (Order
                  .select(to_validation, fn.COUNT(SQL("*")))
-                 .where(Order.validated_at >= start, Order.validated_at < end, *scoped)
+                 .where(Order.validated_at >= start, Order.validated_at < end,
+                        *order_conditions(scope, filters))
                  .group_by(SQL("1")))
+    # The order's first hand-over: looking for an earlier one costs an index probe per row,
+    # so it is only done for the few orders handed over more than once (a key lost or
+    # replaced), found in one pass over the (order, delivered_at) index.
     earlier = Activation.alias()
-    first_handover = ~fn.EXISTS(earlier
-                                .select(SQL("1"))
-                                .where((earlier.order == Activation.order)
-                                       & (earlier.delivered_at < Activation.delivered_at)))
+    repeated = (earlier
+                .select(earlier.order)
+                .group_by(earlier.order)
+                .having(fn.COUNT(SQL("*")) > 1))
+    first_handover = (Activation.order.not_in(repeated)
+                      | ~fn.EXISTS(earlier
+                                   .select(SQL("1"))
+                                   .where((earlier.order == Activation.order)
+                                          & (earlier.delivered_at < Activation.delivered_at))))
     to_handover = time_sql.hours_between(Activation.delivered_at, Order.validated_at)
     handed_over = (Activation
                    .select(to_handover, fn.COUNT(SQL("*")))
                    .join(Order, on=(Activation.order == Order.id))
                    .where(Activation.delivered_at >= start, Activation.delivered_at < end,
-                          Order.validated_at.is_null(False), first_handover, *scoped)
+                          Order.validated_at.is_null(False), first_handover,
+                          *order_conditions(scope, filters, leading=False))
                    .group_by(SQL("1")))
     return [_summary("Réception → validation", validated),
             _summary("Validation → remise de la clé", handed_over)]

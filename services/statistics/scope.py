@@ -9,11 +9,24 @@ from models import Order, OrderIntake, OperatorScope
 from services.statistics.filters import StatisticsFilters
 
 
-def order_conditions(scope: OperatorScope, filters: StatisticsFilters) -> list:
-    """The tenancy scope (AE, visible portals) and the « Portail » filter, on Order."""
-    conditions = [scope.order_condition()]
+def order_conditions(scope: OperatorScope, filters: StatisticsFilters, *,
+                     leading: bool = True) -> list:
+    """The tenancy scope (AE, visible portals) and the « Portail » filter, on Order.
+
+    ``leading=False`` for a query that starts from another table's times (certificates,
+    hand-overs) and reads each one's order by id: the same conditions, written so that no
+    index on the order table answers them (``+ 0``), or the planner would walk every order of
+    the AE and look its certificates up, ten times slower."""
+    if leading:
+        conditions = [scope.order_condition()]
+        if filters.portal_id is not None:
+            conditions.append(Order.portal == filters.portal_id)
+        return conditions
+    conditions = [(Order.ae + 0) == scope.ae_id]
+    if not scope.all_portals:
+        conditions.append((Order.portal + 0).in_(scope.portal_ids))
     if filters.portal_id is not None:
-        conditions.append(Order.portal == filters.portal_id)
+        conditions.append((Order.portal + 0) == filters.portal_id)
     return conditions
 
 
