@@ -87,8 +87,10 @@ def notification(order_row, type_, when, ae=None):
                         created_at=at(when), message_id=f"<{uuid.uuid4().hex}@test>")
 
 
-def build() -> dict:
-    ae = make_ae("BPOI", portals=("BPOI-Occitanie", "BPOI-Rhône"))
+def build(ae=None) -> dict:
+    """The archive, in ``ae`` (made when not given) and its portals BPOI-Occitanie and
+    BPOI-Rhône."""
+    ae = ae or make_ae("BPOI", portals=("BPOI-Occitanie", "BPOI-Rhône"))
     occitanie, rhone = Portal.select().where(Portal.ae == ae).order_by(Portal.id)
     o = {}
     # A: sent (S12), validated 24 h later (S12), written (S12), handed over 48 h after validation.
