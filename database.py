@@ -324,19 +324,18 @@ def _v23_requester_reminders(database: Database) -> None:
 def _v25_statistics_indexes(database: Database) -> None:
     """v25: « Statistiques » reads each of its figures from an index range — orders by when
     they were sent, validated, entered their state; certificates by when written, hand-overs
-    by when done (and per order, to find the first), notifications per type and date —
+    by when done, notifications per type and date —
     rather than the whole archive (docs/statistics.md gives the times measured). A table an
     earlier step created from today's model already has its own."""
     from playhouse.migrate import make_index_name
 
     migrator = _migrator(database)
-    wanted = (("order", ("ae_id", "submitted_at", "created_at", "portal_id", "phase")),
-              ("order", ("ae_id", "validated_at", "portal_id", "submitted_at", "created_at")),
-              ("order", ("ae_id", "phase", "substate", "state_since", "submitted_at",
-                         "created_at", "portal_id")),
+    wanted = (("order", ("ae_id", "portal_id", "submitted_at", "created_at", "phase")),
+              ("order", ("ae_id", "portal_id", "validated_at", "submitted_at", "created_at")),
+              ("order", ("ae_id", "phase", "substate", "portal_id", "state_since",
+                         "submitted_at", "created_at")),
               ("holder_certificate", ("written_at", "order_id")),
               ("activation", ("delivered_at", "order_id")),
-              ("activation", ("order_id", "delivered_at")),
               ("notification", ("ae_id", "type", "created_at", "order_id")))
     existing = {index.name for table in {table for table, _ in wanted}
                 for index in database.get_indexes(table)}

@@ -73,5 +73,4 @@ class Activation(OneTimeCodeRow):
     activated_at = DateTimeField(null=True)
 
     class Meta:
-        # « Statistiques »: hand-overs of a period, and whether each is its order's first.
-        indexes = ((("delivered_at", "order"), False), (("order", "delivered_at"), False))
+        indexes = ((("delivered_at", "order"), False),)  # « Statistiques »: a period's hand-overs

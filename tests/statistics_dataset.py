@@ -13,7 +13,7 @@ Expected, all portals (see each order's comment):
     Occitanie 12 / 10 / 2 / 1, Rhône 3 / 0 / 1 / 2, total 15 / 10 / 3 / 3
 
     réception → validation: 10 orders, hours 1 2 3 4 5 6 7 8 24 200: median 5 h, p90 1 j
-    validation → remise: 2 orders, 48 h and 480 h: median 2 j, p90 20 j
+    validation → remise: 3 hand-overs, 48 h, 480 h and 1,248 h: median 20 j, p90 52 j
 
 Backlog at BACKLOG_NOW (2026-06-01 12:00): à vérifier 2 (T 7–30 j, C > 30 j), en signature 1,
 à valider 2 (Q < 2 j, L > 30 j), en attente 1, à générer 1, Remise 2 (S 2–7 j exactly 2 days,
@@ -138,12 +138,13 @@ def build(ae=None) -> dict:
         sent = at("2026-03-25T12:00") - dt.timedelta(hours=delay)
         order(ae, occitanie, number, "done", created=(sent - dt.timedelta(hours=1)).isoformat(),
               submitted=sent.isoformat(), validated="2026-03-25T12:00")
-    # N: validated before the period, handed over in it 480 h later (its first hand-over).
+    # N: validated before the period, handed over in it 480 h later.
     o["N"] = order(ae, occitanie, 30, "done", created="2026-02-27T10:00",
                    submitted="2026-02-28T10:00", validated="2026-03-01T10:00")
     handover(o["N"], "2026-03-21T10:00", written="2026-03-05T10:00")
-    # O: handed over in February, generated again and handed over again in the period: the
-    # new certificate counts as generated (S13), the second hand-over is not a first one.
+    # O: handed over in February, generated again and handed over again in the period, 1,248 h
+    # after its validation: the new certificate counts as generated (S13), the new hand-over
+    # as a hand-over.
     o["O"] = order(ae, occitanie, 31, "done", created="2026-01-30T10:00",
                    submitted="2026-01-31T10:00", validated="2026-02-01T10:00")
     handover(o["O"], "2026-02-10T10:00", written="2026-02-05T10:00")

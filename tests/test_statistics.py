@@ -50,8 +50,16 @@ def test_median_and_90th_percentile_of_both_delays(desk):
     to_validation, to_handover = figures_for(desk["aea"]).delays
     assert (to_validation.count, to_validation.median_hours, to_validation.p90_hours) == (10, 5, 24)
     assert (to_validation.median_text, to_validation.p90_text) == ("5 h", "1 j")
-    assert (to_handover.count, to_handover.median_hours, to_handover.p90_hours) == (2, 48, 480)
-    assert (to_handover.median_text, to_handover.p90_text) == ("2 j", "20 j")
+    assert (to_handover.count, to_handover.median_hours, to_handover.p90_hours) == (3, 480, 1248)
+    assert (to_handover.median_text, to_handover.p90_text) == ("20 j", "52 j")
+    assert not to_validation.sampled and to_validation.measured == 10
+
+
+def test_beyond_the_sample_size_delays_are_read_from_every_nth_order(desk, monkeypatch):
+    monkeypatch.setattr(delay_rules, "SAMPLE", 4)  # 10 validated orders: every 2nd by id
+    to_validation, _ = figures_for(desk["aea"]).delays
+    assert to_validation.count == 10 and to_validation.sampled
+    assert 4 <= to_validation.measured <= 8
 
 
 def test_the_backlog_by_state_and_age_bucket(desk):

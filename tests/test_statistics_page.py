@@ -72,7 +72,7 @@ def test_the_figures_tables_and_charts(client, desk):
     assert row(page, "table-portails", "BPOI-Rhône") == ["3", "0", "1", "2"]
     assert row(page, "table-portails", "Total") == ["15", "10", "3", "3"]
     assert row(page, "table-delais", "Réception → validation") == ["10", "5 h", "1 j"]
-    assert row(page, "table-delais", "Validation → remise de la clé") == ["2", "2 j", "20 j"]
+    assert row(page, "table-delais", "Validation → remise de la clé") == ["3", "20 j", "52 j"]
     assert row(page, "table-anciennete", "Validation — à vérifier")[-1] == "2"
     assert row(page, "table-anciennete", "Total")[-1] == "9"
     assert row(page, "table-refus", "Pièce d'identité illisible") == ["2"]
@@ -142,7 +142,7 @@ def test_the_csv_export_for_a_french_spreadsheet(client, desk):
     assert ["Portail", "BPOI-Occitanie"] in rows
     assert ["2026-S13", "23/03/2026", "29/03/2026", "9", "9", "1", "1"] in rows
     assert ["BPOI-Occitanie", "12", "10", "2", "1"] in rows
-    assert ["Réception → validation", "10", "5", "24", "5 h", "1 j"] in rows
+    assert ["Réception → validation", "10", "5", "24", "5 h", "1 j", "10"] in rows
     assert ["Pièce d'identité illisible", "1"] in rows
     event = AuditEvent.get(AuditEvent.action == "statistics_exported")
     assert event.operator_id == desk["aea"].id and '"portail"' in event.details

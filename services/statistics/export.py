@@ -59,10 +59,10 @@ def _rows(figures: Figures, ae_name: str) -> Iterable[list]:
     yield []
     yield ["Délais"]
     yield ["Délai", "Commandes", "Médiane (heures)", "90e centile (heures)", "Médiane",
-           "90e centile"]
+           "90e centile", "Délais mesurés (échantillon au-delà de 10 000)"]
     for delay in figures.delays:
         yield [delay.label, delay.count, _hours(delay.median_hours), _hours(delay.p90_hours),
-               delay.median_text, delay.p90_text]
+               delay.median_text, delay.p90_text, delay.measured]
     yield []
     yield ["Commandes en cours par ancienneté (à la date du calcul)"]
     yield ["État", *figures.backlog.buckets, "Total"]

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from flask import current_app
-from peewee import SQL, Select, ValuesList, fn
+from peewee import SQL, Case, Select, ValuesList, fn
 
 from models import AuditEvent, Notification, Order, OperatorScope, db
 from services import digest, validation
@@ -36,7 +36,7 @@ CANCELLATION_CAUSES = {
     draft_expiry.ACTION_DRAFT_EXPIRED: "Saisie abandonnée, jamais envoyée (non reçue)",
 }
 NOT_TO_REQUESTERS = (*signatures.SIGNER_TYPES, digest.TYPE_DIGEST)
-MAX_REFUSALS = 50_000  # comments read for grouping: far more than an AE refuses in three years
+MAX_EVENTS = 100_000  # cancellations read: far more than an AE has in three years
 
 
 @dataclass(frozen=True)
@@ -55,30 +55,47 @@ class Reasons:
 
 
 def compute(scope: OperatorScope, filters: StatisticsFilters) -> Reasons:
-    refusals, refusal_total = _refusals(scope, filters)
+    causes, comments = _cancellation_events(scope, filters)
+    refusals, refusal_total = _ranked_comments(comments)
     notifications = _notifications(scope, filters)
-    return Reasons(refusals, refusal_total, _cancellations(scope, filters), notifications,
-                   sum(item.count for item in notifications))
+    return Reasons(refusals, refusal_total,
+                   [Ranked(label, causes[action]) for action, label in CANCELLATION_CAUSES.items()],
+                   notifications, sum(item.count for item in notifications))
 
 
-def _events(scope: OperatorScope, filters: StatisticsFilters, *columns):
-    """The AE's audit events of the period about the orders the operator may count."""
-    return (AuditEvent
-            .select(*columns)
-            .join(Order, on=(AuditEvent.order == Order.id))
-            .where(AuditEvent.ae == scope.ae_id, AuditEvent.at >= filters.start_utc,
-                   AuditEvent.at < filters.end_utc, *order_conditions(scope, filters)))
-
-
-def _refusals(scope: OperatorScope, filters: StatisticsFilters) -> tuple[list[Ranked], int]:
-    query = (_events(scope, filters, AuditEvent.details)
-             .where(AuditEvent.action == validation.ACTION_REFUSED)
+def _cancellation_events(scope: OperatorScope,
+                         filters: StatisticsFilters) -> tuple[Counter[str], list[str]]:
+    """The period's cancellation events counted by cause, and the refusals' comments in the
+    order they were written — one pass over the events of these actions, read through the
+    action's index: the trail holds every view and step of every order, and its (ae, at)
+    index would walk a year of them for a few hundred cancellations (``+ 0`` keeps the planner
+    off it)."""
+    refused = AuditEvent.action == validation.ACTION_REFUSED
+    query = (AuditEvent
+             .select(AuditEvent.action, Case(None, [(refused, AuditEvent.details)], None))
+             .join(Order, on=(AuditEvent.order == Order.id))
+             .where((AuditEvent.ae + 0) == scope.ae_id, AuditEvent.at >= filters.start_utc,
+                    AuditEvent.at < filters.end_utc,
+                    AuditEvent.action.in_(list(CANCELLATION_CAUSES)),
+                    *order_conditions(scope, filters, leading=False))
              .order_by(AuditEvent.id)  # the first spelling of a reason is its label on a tie
-             .limit(MAX_REFUSALS))
+             .limit(MAX_EVENTS))
+    causes: Counter[str] = Counter()
+    comments = []
+    for action, details in query.tuples():
+        causes[action] += 1
+        if action == validation.ACTION_REFUSED:
+            comments.append(str(_json(details).get("commentaire") or ""))
+    return causes, comments
+
+
+def _ranked_comments(comments: list[str]) -> tuple[list[Ranked], int]:
+    """The refusal comments grouped when they read alike (case and spacing ignored), the TOP
+    most frequent under their commonest spelling, then « Autres motifs »."""
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
-    for (details,) in query.tuples():
-        comment = " ".join(str(_json(details).get("commentaire") or "").split()) or "(sans commentaire)"
+    for text in comments:
+        comment = " ".join(text.split()) or "(sans commentaire)"
         key = comment.casefold()
         counts[key] += 1
         spellings.setdefault(key, Counter())[comment] += 1
@@ -91,20 +108,12 @@ def _refusals(scope: OperatorScope, filters: StatisticsFilters) -> tuple[list[Ra
     return lines, sum(counts.values())
 
 
-def _json(text: str) -> dict:
+def _json(text: str | None) -> dict:
     try:
         value = json.loads(text or "{}")
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _cancellations(scope: OperatorScope, filters: StatisticsFilters) -> list[Ranked]:
-    query = (_events(scope, filters, AuditEvent.action, fn.COUNT(SQL("*")))
-             .where(AuditEvent.action.in_(list(CANCELLATION_CAUSES)))
-             .group_by(AuditEvent.action))
-    found = dict(query.tuples())
-    return [Ranked(label, found.get(action, 0)) for action, label in CANCELLATION_CAUSES.items()]
 
 
 def _notifications(scope: OperatorScope, filters: StatisticsFilters) -> list[Ranked]:

@@ -18,16 +18,22 @@ def order_conditions(scope: OperatorScope, filters: StatisticsFilters, *,
     index on the order table answers them (``+ 0``), or the planner would walk every order of
     the AE and look its certificates up, ten times slower."""
     if leading:
-        conditions = [scope.order_condition()]
-        if filters.portal_id is not None:
-            conditions.append(Order.portal == filters.portal_id)
-        return conditions
+        # The portals named even when the operator sees them all: the figures' indexes start
+        # with (ae, portal, …) or (ae, phase, substate, portal, …).
+        return [scope.order_condition(), Order.portal.in_(counted_portals(scope, filters))]
     conditions = [(Order.ae + 0) == scope.ae_id]
     if not scope.all_portals:
         conditions.append((Order.portal + 0).in_(scope.portal_ids))
     if filters.portal_id is not None:
         conditions.append((Order.portal + 0) == filters.portal_id)
     return conditions
+
+
+def counted_portals(scope: OperatorScope, filters: StatisticsFilters) -> list[int]:
+    """The ids of the portals counted: the operator's visible ones, or the one filtered on."""
+    if filters.portal_id is not None:
+        return [filters.portal_id]
+    return list(scope.portal_ids)
 
 
 def had_draft():

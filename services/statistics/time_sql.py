@@ -28,6 +28,14 @@ def ranges(days: list[tuple[dt.date, dt.date]]):
     return ValuesList(rows).cte("bornes", columns=("k", "debut", "fin"))
 
 
+def cells(days: list[tuple[dt.date, dt.date]], portal_ids: list[int]):
+    """A CTE ``cases (k, portail, debut, fin)``: ranges() for each of the portals."""
+    rows = [(index, portal_id, _param(paris_midnight_utc(first)),
+             _param(paris_midnight_utc(last + dt.timedelta(days=1))))
+            for index, (first, last) in enumerate(days) for portal_id in portal_ids or [-1]]
+    return ValuesList(rows).cte("cases", columns=("k", "portail", "debut", "fin"))
+
+
 def _param(moment: dt.datetime):
     """A time as a query parameter: typed for PostgreSQL (a VALUES list has no column to take
     its type from), as peewee stores it for SQLite (text, compared as text)."""

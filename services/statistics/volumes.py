@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from peewee import SQL, fn
+from peewee import SQL, Select, fn
 
 import workflow
-from models import HolderCertificate, Order, OperatorScope
+from models import HolderCertificate, Order, OperatorScope, db
 from services.statistics import time_sql
 from services.statistics.filters import StatisticsFilters
 from services.statistics.scope import order_conditions, received_at, received_since_created
@@ -66,14 +66,20 @@ def compute(scope: OperatorScope, filters: StatisticsFilters) -> Volumes:
     portals = {portal.id: Counts(portal.name) for portal in scope.portals()
                if filters.portal_id in (None, portal.id)}
     total = Counts("Total")
-    for name, query in _queries(scope, filters, weeks).items():
-        measure = name.partition("_when")[0]
-        for index, portal_id, number in query.tuples():
-            if portal_id not in portals:
-                continue  # a portal out of the operator's reach (never, by the conditions)
-            weeks[index].add(measure, number)
-            portals[portal_id].add(measure, number)
-            total.add(measure, number)
+
+    def add(index: int, portal_id: int, measure: str, number: int) -> None:
+        weeks[index].add(measure, number)
+        portals[portal_id].add(measure, number)
+        total.add(measure, number)
+
+    measures = ("received", "received", "validated", "cancelled")
+    for index, portal_id, *numbers in _order_counts(scope, weeks, list(portals)).tuples():
+        for measure, number in zip(measures, numbers):
+            if portal_id in portals:  # -1 stands for none when the operator sees no portal
+                add(index, portal_id, measure, number)
+    for index, portal_id, number in _generated(scope, filters, weeks).tuples():
+        if portal_id in portals:  # always, by the query's conditions
+            add(index, portal_id, "generated", number)
     return Volumes(weeks, list(portals.values()), total)
 
 
@@ -89,38 +95,41 @@ def _weeks(filters: StatisticsFilters) -> list[Week]:
     return weeks
 
 
-def _queries(scope: OperatorScope, filters: StatisticsFilters, weeks: list[Week]) -> dict:
-    """Each measure counted per (week, portal): the weeks are a list of (index, first instant,
-    instant after) in UTC, joined on the measure's time — one index range per week, where a
-    time-zone conversion of every row would cost more than the count itself."""
-    bounds = time_sql.ranges([(week.first_day, week.last_day) for week in weeks])
-    scoped = order_conditions(scope, filters)
-    joined = order_conditions(scope, filters, leading=False)
+def _order_counts(scope: OperatorScope, weeks: list[Week], portal_ids: list[int]):
+    """Per (week, portal) — the weeks as UTC ranges, the portals those the operator counts (the
+    scope's, or the one filtered on) — the orders received (sent; or created, for those never
+    drafts), validated and cancelled: each a COUNT over one range of an (ae, portal, time…)
+    index, read from the index alone, where grouping the orders would decode and sort each."""
+    cells = time_sql.cells([(week.first_day, week.last_day) for week in weeks], portal_ids)
 
-    def grouped(model, column, *conditions, counted=SQL("*")):
-        within = (column >= bounds.c.debut) & (column < bounds.c.fin)
-        query = model.select(bounds.c.k, Order.portal, fn.COUNT(counted))
-        if model is Order:
-            query = query.join(bounds, on=within).where(*scoped, *conditions)
-        else:  # the certificates' times lead; their orders are then read by id
-            query = (query
-                     .join(Order, on=(HolderCertificate.order == Order.id))
-                     .join(bounds, on=within)
-                     .where(*joined, *conditions))
-        return query.group_by(SQL("1"), SQL("2"))
+    def count(column, *conditions):
+        return (Order
+                .select(fn.COUNT(SQL("*")))
+                .where(Order.ae == scope.ae_id, Order.portal == cells.c.portail,
+                       column >= cells.c.debut, column < cells.c.fin, *conditions))
 
-    # Received: sent in the period, or created in it for orders that never were drafts. Two
-    # queries, each read in the order of its own column (as one UNION ALL, SQLite took twice
-    # as long).
-    queries = {
-        "received": grouped(Order, Order.submitted_at),
-        "received_when_created": grouped(Order, Order.created_at, *received_since_created()),
-        "validated": grouped(Order, Order.validated_at),
-        "generated": grouped(HolderCertificate, HolderCertificate.written_at,
-                             counted=fn.DISTINCT(HolderCertificate.order)),
+    return (Select((cells,), (
+        cells.c.k, cells.c.portail,
+        count(Order.submitted_at),
+        count(Order.created_at, *received_since_created()),
+        count(Order.validated_at),
         # Outside « Validation » the sub-state is always NULL (workflow.compute_substate):
-        # saying so reads the cancelled orders in the (ae, phase, substate, …) index.
-        "cancelled": grouped(Order, Order.state_since, Order.phase == workflow.PHASE_CANCELLED,
-                             Order.substate.is_null(), received_at().is_null(False)),
-    }
-    return {measure: query.with_cte(bounds) for measure, query in queries.items()}
+        # saying so reads the cancelled orders in the (ae, phase, substate, portal, …) index.
+        count(Order.state_since, Order.phase == workflow.PHASE_CANCELLED,
+              Order.substate.is_null(), received_at().is_null(False))))
+        .with_cte(cells)
+        .bind(db))
+
+
+def _generated(scope: OperatorScope, filters: StatisticsFilters, weeks: list[Week]):
+    """Orders whose certificate was written, per (week, portal): the certificates' times lead
+    (each week one range of their index), their orders are then read by id for the portal."""
+    bounds = time_sql.ranges([(week.first_day, week.last_day) for week in weeks])
+    written = HolderCertificate.written_at
+    return (HolderCertificate
+            .select(bounds.c.k, Order.portal, fn.COUNT(fn.DISTINCT(HolderCertificate.order)))
+            .join(Order, on=(HolderCertificate.order == Order.id))
+            .join(bounds, on=((written >= bounds.c.debut) & (written < bounds.c.fin)))
+            .where(*order_conditions(scope, filters, leading=False))
+            .group_by(SQL("1"), SQL("2"))
+            .with_cte(bounds))
