@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from peewee import SQL, Expression, fn
+from peewee import SQL, fn
 
 from models import Activation, Order, OperatorScope
 from services.statistics import time_sql
@@ -104,8 +104,9 @@ def _summary(label: str, rows, hours, order_id) -> Delay:
     step = max(1, count // SAMPLE)
     measured = rows.select(hours, fn.COUNT(SQL("*"))).group_by(SQL("1"))
     if step > 1:
-        # peewee reads « % » as LIKE: the modulo is written as an expression of its own.
-        measured = measured.where(Expression(order_id, "%", step) == 0)
+        # The remainder by integer division: peewee reads « % » as LIKE, psycopg2 as a
+        # parameter, and SQLite may lack mod().
+        measured = measured.where(order_id - (order_id / step) * step == 0)
     histogram = sorted((max(0, h), n) for h, n in measured.tuples())
     return Delay(label, count, percentile(histogram, 0.5), percentile(histogram, 0.9),
                  sum(n for _, n in histogram))
