@@ -26,6 +26,7 @@ from services.messaging.notifications import TYPES_KEY, type_label
 from services.orders import requester_reminders
 from services.signing import signatures
 from services.statistics.filters import StatisticsFilters
+from services.statistics import time_sql
 from services.statistics.scope import order_conditions
 
 TOP = 10
@@ -68,13 +69,16 @@ def _cancellation_events(scope: OperatorScope,
     """The period's cancellation events counted by cause, and the refusals' comments in the
     order they were written — one pass over the events of these actions, read through the
     action's index: the trail holds every view and step of every order, and its (ae, at)
-    index would walk a year of them for a few hundred cancellations (``+ 0`` keeps the planner
-    off it)."""
+    index would walk a year of them for a few hundred cancellations (``+ 0`` keeps SQLite's
+    planner off it; PostgreSQL's knows from its statistics)."""
     refused = AuditEvent.action == validation.ACTION_REFUSED
+    same_ae = AuditEvent.ae == scope.ae_id
+    if not time_sql.postgres():
+        same_ae = (AuditEvent.ae + 0) == scope.ae_id
     query = (AuditEvent
              .select(AuditEvent.action, Case(None, [(refused, AuditEvent.details)], None))
              .join(Order, on=(AuditEvent.order == Order.id))
-             .where((AuditEvent.ae + 0) == scope.ae_id, AuditEvent.at >= filters.start_utc,
+             .where(same_ae, AuditEvent.at >= filters.start_utc,
                     AuditEvent.at < filters.end_utc,
                     AuditEvent.action.in_(list(CANCELLATION_CAUSES)),
                     *order_conditions(scope, filters, leading=False))
@@ -117,27 +121,31 @@ def _json(text: str | None) -> dict:
 
 
 def _notifications(scope: OperatorScope, filters: StatisticsFilters) -> list[Ranked]:
-    """Counted type by type, each an index range (ae, type, created_at), over a list of the
-    types: a GROUP BY over the year's notifications would sort a hundred thousand of them.
-    The types are those the app registers (register_notification_types), as every feature
-    that writes notifications does."""
-    codes = [(code,) for code in current_app.extensions.get(TYPES_KEY, {})
+    """The AE's notifications of the period about an order, by type, but for those not meant
+    for requesters. For a whole AE, counted type by type over the list of the types the app
+    registers (register_notification_types, as every feature that writes notifications does):
+    each an index range (ae, type, created_at) read from the index alone, where grouping
+    would sort a hundred thousand rows. Limited to some portals, each notification's order
+    must be read anyway, and one grouped pass does it."""
+    codes = [code for code in current_app.extensions.get(TYPES_KEY, {})
              if code not in NOT_TO_REQUESTERS]
     if not codes:
         return []
-    types = ValuesList(codes).cte("types", columns=("code",))
-    # A count per listed type (a correlated sub-select): grouping would sort every row.
-    count = (Notification
-             .select(fn.COUNT(SQL("*")))
-             .where(Notification.ae == scope.ae_id, Notification.type == types.c.code,
-                    Notification.created_at >= filters.start_utc,
-                    Notification.created_at < filters.end_utc,
-                    Notification.order.is_null(False)))
-    if not _whole_ae(scope, filters):
-        count = (count
+    in_period = (Notification.ae == scope.ae_id, Notification.created_at >= filters.start_utc,
+                 Notification.created_at < filters.end_utc, Notification.order.is_null(False))
+    if _whole_ae(scope, filters):
+        types = ValuesList([(code,) for code in codes]).cte("types", columns=("code",))
+        count = (Notification
+                 .select(fn.COUNT(SQL("*")))
+                 .where(Notification.type == types.c.code, *in_period))
+        query = Select((types,), (types.c.code, count)).with_cte(types).bind(db)
+    else:
+        query = (Notification
+                 .select(Notification.type, fn.COUNT(SQL("*")))
                  .join(Order, on=(Notification.order == Order.id))
-                 .where(*order_conditions(scope, filters, leading=False)))
-    query = Select((types,), (types.c.code, count)).with_cte(types).bind(db)
+                 .where(Notification.type.in_(codes), *in_period,
+                        *order_conditions(scope, filters, leading=False))
+                 .group_by(Notification.type))
     counted = [Ranked(type_label(code), number) for code, number in query.tuples() if number]
     return sorted(counted, key=lambda item: (-item.count, item.label))
 
