@@ -144,6 +144,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(key_stock_admin.bp)
     from blueprints import bulk
     app.register_blueprint(bulk.bp)  # « Actions sur la sélection » of the Commandes list
+    from blueprints import statistics
+    app.register_blueprint(statistics.bp)  # « Statistiques »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -1,5 +1,6 @@
 """Builds a benchmark archive: 100,000 orders and 500,000 documents (rows only; the files are
-not needed to time lists and order files) on the database named by DATABASE_URL.
+not needed to time lists and order files) on the database named by DATABASE_URL, with each
+order's history for the « Statistiques » page (bench.history).
 
     RADESK_INSTANCE_PATH=/tmp/bench DATABASE_URL=sqlite:////tmp/bench/radesk.db \
         .venv/bin/python -m bench.generate --orders 100000
@@ -19,6 +20,8 @@ from app import create_app  # noqa: E402
 from models import (AE, Company, Document, Operator, OperatorCertificate, Order, Person,  # noqa: E402
                     Portal, db, holder_search_fields, utcnow)
 import workflow  # noqa: E402
+from bench import history  # noqa: E402
+from bench.history import insert_returning_ids as _insert  # noqa: E402
 
 BATCH = 2000
 PORTALS = ("BPOI-Occitanie", "BPOI-Rhône", "BPOI-Rhône-Alpes")
@@ -38,6 +41,8 @@ KINDS = ("cgu", "subscription_contract", "authorization_letter", "holder_id", "p
 
 def generate(order_count: int) -> None:
     rng = random.Random(100_000)
+    # The histories draw from their own generator: the orders stay those bench_orders times.
+    history_rng, now = random.Random(300_000), utcnow()
     ae, _ = AE.get_or_create(name="BENCH")
     portals = [Portal.get_or_create(ae=ae, name=name)[0] for name in PORTALS]
     operator, created = Operator.get_or_create(ae=ae, display_name="Opérateur Banc",
@@ -54,11 +59,12 @@ def generate(order_count: int) -> None:
         with db.atomic():
             # Orders are spread evenly over the three years: this batch starts where it falls.
             batch_start = start + (offset / order_count) * dt.timedelta(days=3 * 365)
-            _batch(rng, ae, portals, first_number + offset, size, batch_start, order_count)
+            _batch(rng, ae, portals, first_number + offset, size, batch_start, order_count,
+                   history_rng, now)
         print(f"{offset + size}/{order_count} commandes ({time.perf_counter() - began:.0f} s)", flush=True)
 
 
-def _batch(rng, ae, portals, first_number, size, start, total) -> None:
+def _batch(rng, ae, portals, first_number, size, start, total, history_rng, now) -> None:
     companies = [{"ae": ae.id, "name": f"Société {n}", "siren": f"{rng.randrange(10**8, 10**9)}",
                   "rcs_registered": True} for n in range(size)]
     company_ids = _insert(Company, companies)
@@ -84,22 +90,15 @@ def _batch(rng, ae, portals, first_number, size, start, total) -> None:
             "otp_contact": "0612345678", "process": "generation",
             **holder_search_fields(holder["first_name"], holder["last_name"]),
         })
+    timelines = [history.Timeline(history_rng, order, now) for order in orders]
     order_ids = _insert(Order, orders)
+    history.insert_rows(history_rng, ae.id, order_ids, timelines)
     documents = [{"order": order_id, "kind": kind, "category": workflow.DOCUMENT_KINDS[kind].category,
                   "status": "imported" if workflow.DOCUMENT_KINDS[kind].category == "justificatif" else "unsigned",
                   "sha256": f"{order_id:064x}", "media_type": "application/pdf", "size": 50_000,
                   "page_count": 2, "imported_at": start, "imported_by_label": "Demandeur"}
                  for order_id in order_ids for kind in KINDS]
     Document.insert_many(documents).execute()
-
-
-def _insert(model, rows: list[dict]) -> list[int]:
-    """Bulk insert returning the new ids, in order (SQLite and PostgreSQL alike)."""
-    if db.obj.__class__.__name__.startswith("Postgres"):
-        return [row[0] for row in model.insert_many(rows).returning(model.id).tuples().execute()]
-    last_before = model.select(model.id).order_by(model.id.desc()).scalar() or 0
-    model.insert_many(rows).execute()
-    return list(range(last_before + 1, last_before + 1 + len(rows)))
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ class HolderCertificate(BaseModel):
     written_at = DateTimeField(null=True)       # confirmed written onto the key
 
     class Meta:
-        indexes = ((("order", "issued_at"), False),)
+        # « Statistiques » counts certificates written per week.
+        indexes = ((("order", "issued_at"), False), (("written_at", "order"), False))
 
 
 class Activation(OneTimeCodeRow):
@@ -70,3 +71,6 @@ class Activation(OneTimeCodeRow):
     code_hash = CharField(null=True)
     verified_at = DateTimeField(null=True)
     activated_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("delivered_at", "order"), False),)  # « Statistiques »: a period's hand-overs

@@ -29,6 +29,9 @@ class Notification(OrderRow):
     last_error = TextField(null=True)
     message_id = CharField(unique=True)
 
+    class Meta:
+        indexes = ((("ae", "type", "created_at", "order"), False),)  # « Statistiques »
+
     @classmethod
     def visible_to(cls, scope: OperatorScope):
         return (cls

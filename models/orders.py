@@ -100,6 +100,12 @@ class Order(BaseModel):
             (("ae", "updated_at"), False),
             (("handled_by", "phase", "substate", "created_at"), False),  # « Mes dossiers »
             (("ae", "state_since"), False),  # the list by « En attente depuis »
+            # « Statistiques »: received, validated, cancelled per week and portal, and the
+            # backlog, each counted from its index alone (services.statistics).
+            (("ae", "portal", "submitted_at", "created_at", "phase"), False),
+            (("ae", "portal", "validated_at", "submitted_at", "created_at"), False),
+            (("ae", "phase", "substate", "portal", "state_since", "submitted_at", "created_at"),
+             False),
         )
 
     @classmethod

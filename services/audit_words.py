@@ -23,6 +23,7 @@ from services.bulk import jobs as bulk_jobs
 from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
+from services import statistics
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -60,6 +61,7 @@ AUDIT_ACTIONS = {
     **key_stock_events.AUDIT_ACTIONS,
     **face_to_face.AUDIT_ACTIONS,
     **bulk_jobs.AUDIT_ACTIONS,
+    **statistics.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
