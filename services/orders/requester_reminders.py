@@ -44,7 +44,9 @@ class Report:
 def job(app: Flask, now: dt.datetime | None = None) -> Report:
     now = now or utcnow()
     report = Report()
-    for ae in AE.select().where(AE.reminder_after_days > 0):
+    # Read whole before writing: an SQLite cursor left open keeps its snapshot, and a write
+    # from that snapshot after another process's commit fails at once (« database is locked »).
+    for ae in list(AE.select().where(AE.reminder_after_days > 0)):
         for order_id in _candidates(ae):
             step = _step(app, ae, order_id, now)
             report.reminded += step == ACTION_REMINDED
