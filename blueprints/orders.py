@@ -16,11 +16,10 @@ from jinja2_fragments.flask import render_block
 import workflow
 from blueprints.common import current_operator, current_scope, login_required, passive
 from extensions import client_ip, htmx
-from formatting import paris_date
 from models import utcnow
 from services import audit
 from services.bulk import selection as bulk_selection
-from services.bulk.export import neutralised
+from services.bulk import export
 from services.orders import order_search, saved_searches
 from services.orders.order_file import with_reviewer
 
@@ -134,10 +133,6 @@ def delete_search(search_id: int):
     return redirect(url_for(".list_orders"), 303)
 
 
-CSV_COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",
-               "Phase", "Sous-état", "Type")
-
-
 @bp.get("/export.csv")
 @login_required
 def export_csv():
@@ -156,19 +151,12 @@ def export_csv():
 def _csv_lines(query):
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(export.COLUMNS)
     yield "\ufeff" + buffer.getvalue()
     for order in query.iterator():
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(neutralised(cell) for cell in (
-            order["number"], paris_date(order["created_at"]), order["holder_first_name"],
-            order["holder_last_name"], workflow.format_siren(order["siren"]),
-            order["company_name"], order["portal_name"],
-            workflow.label(workflow.PROCESSES, order["process"]),
-            workflow.label(workflow.PHASES, order["phase"]),
-            workflow.label(workflow.SUBSTATES, order["substate"]), order["order_type"],
-        ))
+        writer.writerow(export.row(order))  # the selection's export writes the same lines
         yield buffer.getvalue()
 
 
