@@ -88,7 +88,8 @@ def test_reference_rows_of_the_commandes_list(seeded):
             for cells in rows] == [(number, f"{name}, 0002 434202180", phase)
                                    for number, name, phase in REFERENCE_ROWS]
     assert {text(cells[3]) for cells in rows} == {"Génération Certificat"}
-    assert {text(cells[5]) for cells in rows} == {"D"}
+    assert {text(cells[5]) for cells in rows} == {"0 j"}  # « En attente depuis »: just seeded
+    assert {text(cells[6]) for cells in rows} == {"D"}
     assert "à valider" in text(rows[0][4])  # 960072, whose contracts every signer signed
     for number, _, _ in REFERENCE_ROWS:
         assert Order.get(Order.number == number).company.siren == "434202180"  # stored plain
