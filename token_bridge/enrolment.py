@@ -34,7 +34,7 @@ from bridge_protocol import (INSTRUCTION_OPERATOR_CLEANUP, INSTRUCTION_OPERATOR_
                              INSTRUCTION_OPERATOR_RENEWAL, KEY_TYPES,
                              build_pin_set_message)
 from token_bridge import generation
-from token_bridge.generation import (MAX_NEW_PIN, MIN_NEW_PIN, _certificate, _chain_list, _hex,
+from token_bridge.generation import (MAX_NEW_PIN, MIN_NEW_PIN, _hex,
                                      _key_id, _no_pin, _not_blank, _on_key, _pin_ok, _refused,
                                      _require, _text, _token_fields)
 from token_bridge.tokens import (AUTH_LABEL, BridgeError, PinAttempts, StoredCertificate,
@@ -182,11 +182,8 @@ def write_certificate(module_path: str, finalization: dict, pin: str, certificat
     id, and its CA chain; an enrolment's key then takes the initial PIN."""
     if not pin:
         raise _no_pin()
-    certificate = _certificate(certificate_pem)
-    chain = [_certificate(pem) for pem in _chain_list(chain_pem)]
-    digest = certificate.fingerprint(hashes.SHA256()).hex()
-    if digest != finalization["certificate_sha256"]:
-        raise _refused("Ce certificat n'est pas celui que le serveur a émis pour cette clé.")
+    certificate, chain, digest = generation.issued_certificate(finalization, certificate_pem,
+                                                               chain_pem)
     serial = finalization["token"]["serial"]
     key_id = bytes.fromhex(finalization["key"]["id"])
     with _on_key(module_path, serial, attempts, action="recevoir le certificat",

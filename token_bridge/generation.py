@@ -318,6 +318,17 @@ def key_pair_and_request(session, key_type: str, key_id: bytes, label: str,
             "public_key_sha256": hashlib.sha256(spki).hexdigest()}
 
 
+def issued_certificate(finalization: dict, certificate_pem: object, chain_pem: object):
+    """The certificate sent to be written, with its chain and digest: refused unless it is the
+    very one the server's finalization names."""
+    certificate = _certificate(certificate_pem)
+    chain = [_certificate(pem) for pem in _chain_list(chain_pem)]
+    digest = certificate.fingerprint(hashes.SHA256()).hex()
+    if digest != finalization["certificate_sha256"]:
+        raise _refused("Ce certificat n'est pas celui que le serveur a émis pour cette clé.")
+    return certificate, chain, digest
+
+
 def write_issued(session, certificate: x509.Certificate, chain: list, key_id: bytes,
                  label: str) -> None:
     """The issued certificate beside the key pair it certifies (refused when the key holds no
@@ -362,11 +373,7 @@ def write_certificate(module_path: str, finalization: dict, pin: str, certificat
     the key pair generated under its id), its CA chain, then set the activation PIN."""
     if not pin:
         raise _no_pin()
-    certificate = _certificate(certificate_pem)
-    chain = [_certificate(pem) for pem in _chain_list(chain_pem)]
-    digest = certificate.fingerprint(hashes.SHA256()).hex()
-    if digest != finalization["certificate_sha256"]:
-        raise _refused("Ce certificat n'est pas celui que le serveur a émis pour cette clé.")
+    certificate, chain, digest = issued_certificate(finalization, certificate_pem, chain_pem)
     serial = finalization["token"]["serial"]
     key_id = bytes.fromhex(finalization["key"]["id"])
     label = finalization["token"].get("label") or "signature"
