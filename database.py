@@ -414,7 +414,9 @@ def migrate_database(database: Database) -> int:
         # and that switch only works outside a transaction.
         database.execute_sql("PRAGMA foreign_keys = OFF")
     try:
-        with database.atomic():
+        # IMMEDIATE: take SQLite's write lock at BEGIN, where the busy timeout waits for it,
+        # rather than failing at once when a read must become a write beside other writers.
+        with database.atomic(**({"lock_type": "IMMEDIATE"} if sqlite else {})):
             version = _migrate(database)
             if sqlite:
                 broken = database.execute_sql("PRAGMA foreign_key_check").fetchall()
@@ -492,5 +494,14 @@ EXPRESSION_INDEXES = [
 def _create_triggers(database: Database) -> None:
     """The triggers and expression indexes peewee's models cannot declare."""
     engine = "postgresql" if isinstance(database, PostgresqlDatabase) else "sqlite"
-    for statement in STATE_SINCE_TRIGGERS[engine] + EXPRESSION_INDEXES:
+    triggers = STATE_SINCE_TRIGGERS[engine]
+    if engine == "sqlite" and _sqlite_trigger_sql(database) == triggers[-1]:
+        triggers = []  # already in force: no write at a start beside other writers
+    for statement in triggers + EXPRESSION_INDEXES:
         database.execute_sql(statement)
+
+
+def _sqlite_trigger_sql(database: Database) -> str | None:
+    row = database.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                               "AND name = 'order_state_since'").fetchone()
+    return row[0] if row else None
