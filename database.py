@@ -6,8 +6,8 @@ transaction, so data made by an older schema is kept.
 """
 from __future__ import annotations
 
-from peewee import (BooleanField, CharField, Database, OperationalError, PostgresqlDatabase,
-                    SqliteDatabase)
+from peewee import (BooleanField, CharField, Database, ForeignKeyField, OperationalError,
+                    PostgresqlDatabase, SqliteDatabase)
 from playhouse.db_url import connect
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 from playhouse.pool import PooledDatabase
@@ -368,6 +368,17 @@ def _v26_search_columns(database: Database) -> None:
             migrator.add_index("person", ("phone_search",), False))
 
 
+def _v27_renewal_and_revocation(database: Database) -> None:
+    """v27: Renouvellement and Révocation orders name the order and certificate they follow."""
+    migrator = _migrator(database)
+    migrate(migrator.add_column("order", "previous_order_id",
+                                ForeignKeyField(Order, null=True, on_delete="SET NULL",
+                                                field=Order.id)),
+            migrator.add_column("order", "target_serial", CharField(null=True)),
+            migrator.add_column("order", "revocation_reason", CharField(null=True)),
+            migrator.add_index("order", ("target_serial",), False))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -394,6 +405,7 @@ MIGRATIONS = {
     24: _v24_bulk_actions,
     25: _v25_statistics_indexes,
     26: _v26_search_columns,
+    27: _v27_renewal_and_revocation,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -83,6 +83,13 @@ class Order(BaseModel):
     # When the order entered its current (phase, sub-state): « en attente depuis ». A database
     # trigger keeps it (database.STATE_SINCE_TRIGGERS), whichever code moves the order.
     state_since = DateTimeField(default=utcnow)
+    # Renouvellement and Révocation: the order whose certificate this one renews or revokes,
+    # that certificate's serial (lowercase hex, as the CA's register spells it), and the
+    # reason a revocation was asked for (RFC 5280 name).
+    previous_order = ForeignKeyField("self", null=True, on_delete="SET NULL",
+                                     backref="follow_up_orders")
+    target_serial = CharField(null=True, index=True)
+    revocation_reason = CharField(null=True)
 
     class Meta:
         indexes = (

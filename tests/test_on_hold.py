@@ -48,7 +48,7 @@ def test_an_order_on_hold_leaves_a_verifier_for_en_attente_in_the_list(client, d
     assert (order.substate, order.held_substate) == ("on_hold", "to_check")
 
     assert counters(desk["operator"]) == {"to_check": 1, "in_signature": 0, "to_validate": 0,
-                                          "on_hold": 1, "to_generate": 0}
+                                          "on_hold": 1, "to_revoke": 0, "to_generate": 0}
     listed = text(client.get("/commandes"))
     assert "en attente depuis le" in listed
     assert "Kbis de plus de 3 mois : envoyez un extrait récent." in listed

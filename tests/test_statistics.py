@@ -67,7 +67,8 @@ def test_the_backlog_by_state_and_age_bucket(desk):
     assert backlog.buckets == ["< 2 jours", "2–7 jours", "7–30 jours", "> 30 jours"]
     assert {line.code: line.counts for line in backlog.lines} == {
         "to_check": [0, 0, 1, 1], "in_signature": [0, 0, 0, 1], "to_validate": [1, 0, 0, 1],
-        "on_hold": [0, 0, 0, 1], "to_generate": [0, 0, 0, 1], "handover": [0, 1, 0, 1]}
+        "on_hold": [0, 0, 0, 1], "to_revoke": [0, 0, 0, 0], "to_generate": [0, 0, 0, 1],
+        "handover": [0, 1, 0, 1]}
     assert backlog.totals.counts == [1, 1, 1, 6] and backlog.totals.total == 9
 
 
@@ -102,7 +103,8 @@ def test_one_portal_only(desk):
     assert [p.label for p in figures.volumes.portals] == ["BPOI-Rhône"]
     assert figures.volumes.total.values() == [3, 0, 1, 2]
     assert figures.backlog.by_code() == {"to_check": 1, "in_signature": 0, "to_validate": 0,
-                                         "on_hold": 0, "to_generate": 0, "handover": 1}
+                                         "on_hold": 0, "to_revoke": 0, "to_generate": 0,
+                                         "handover": 1}
     assert [(r.label, r.count) for r in figures.reasons.refusals] == [("pièce d'identité ILLISIBLE", 1)]
 
 

@@ -9,7 +9,7 @@ from workflow.identifiers import id_document_problem, otp_contact_problem
 from workflow.lifecycle import is_read_only, is_validated, sent_for_signature
 from workflow.vocabulary import (CATEGORY_SUPPORTING, ORDER_TYPE_DEMATERIALISED,
                                  PHASE_CANCELLED, PHASE_ENTRY, PHASE_VALIDATION, PHASES,
-                                 PROCESS_GENERATION, PROCESSES,
+                                 PROCESS_GENERATION, PROCESS_RENEWAL, PROCESSES,
                                  SUBSTATE_TO_CHECK, SUBSTATES, SUPPORTED_PROCESSES, label)
 
 
@@ -23,7 +23,8 @@ def process_check(order) -> Check:
     if order.process not in SUPPORTED_PROCESSES:
         problem = (f"Le processus « {label(PROCESSES, order.process)} » n'est pas encore "
                    f"pris en charge.")
-    return Check.of("process", f"Processus « {PROCESSES[PROCESS_GENERATION]} »", problem)
+    return Check.of("process", f"Processus « {PROCESSES[PROCESS_GENERATION]} » ou "
+                               f"« {PROCESSES[PROCESS_RENEWAL]} »", problem)
 
 
 def order_type_check(order) -> Check:

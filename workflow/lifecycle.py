@@ -7,10 +7,11 @@ from typing import Iterable
 
 from workflow.documents import document_rows
 from workflow.vocabulary import (CATEGORY_CONTRACTUAL, PHASE_ENTRY, PHASE_GENERATION,
-                                 PHASE_HANDOVER, PHASE_VALIDATION, SENT_FOR_SIGNATURE_SUBSTATES,
-                                 STEP_GENERATE, STEP_HAND_OVER, STEP_SEND_FOR_SIGNATURE,
-                                 STEP_VALIDATE, SUBSTATE_IN_SIGNATURE, SUBSTATE_ON_HOLD,
-                                 SUBSTATE_TO_CHECK, SUBSTATE_TO_VALIDATE)
+                                 PHASE_HANDOVER, PHASE_VALIDATION, PROCESS_REVOCATION,
+                                 SENT_FOR_SIGNATURE_SUBSTATES, STEP_GENERATE, STEP_HAND_OVER,
+                                 STEP_REVOKE, STEP_SEND_FOR_SIGNATURE, STEP_VALIDATE,
+                                 SUBSTATE_IN_SIGNATURE, SUBSTATE_ON_HOLD, SUBSTATE_TO_CHECK,
+                                 SUBSTATE_TO_REVOKE, SUBSTATE_TO_VALIDATE)
 
 
 def progress_substate(order) -> str | None:
@@ -54,6 +55,8 @@ def progress_of(order, documents: Iterable) -> str | None:
     """
     if order.phase != PHASE_VALIDATION:
         return None
+    if getattr(order, "process", None) == PROCESS_REVOCATION:
+        return SUBSTATE_TO_REVOKE  # no dossier to review: an AEA revokes, or not
     if not sent_for_signature(order):
         return SUBSTATE_TO_CHECK
     contractual = [row for row in document_rows(order, documents)
@@ -74,6 +77,8 @@ def is_read_only(order) -> bool:
 
 def next_step(order, documents: Iterable) -> str | None:
     """The operator action the order waits for (a ``STEPS`` code), None once finished."""
+    if getattr(order, "process", None) == PROCESS_REVOCATION:
+        return STEP_REVOKE if order.phase == PHASE_VALIDATION else None
     if order.phase in (PHASE_ENTRY, PHASE_VALIDATION):
         # Entry leads to the first operator step; its checklist then says the phase is wrong.
         if progress_of(order, documents) in SENT_FOR_SIGNATURE_SUBSTATES:

@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import NamedTuple
 
 PROCESS_GENERATION = "generation"
+PROCESS_RENEWAL = "renewal"
+PROCESS_REVOCATION = "revocation"
 PROCESSES = {
     PROCESS_GENERATION: "Génération Certificat",
-    "renewal": "Renouvellement",
-    "revocation": "Révocation",
+    PROCESS_RENEWAL: "Renouvellement",
+    PROCESS_REVOCATION: "Révocation",
 }
-# Only the lifecycle of a certificate generation is specified (SPEC §4); the other
-# processes are listed and filtered on, but nobody may act on them yet.
-SUPPORTED_PROCESSES = (PROCESS_GENERATION,)
+# A renewal goes the generation's whole way (review, signature, validation, generation,
+# hand-over); a revocation request waits « à révoquer » for an AEA's « Révoquer ».
+ISSUING_PROCESSES = (PROCESS_GENERATION, PROCESS_RENEWAL)
+SUPPORTED_PROCESSES = ISSUING_PROCESSES
 
 PHASE_ENTRY = "entry"
 PHASE_VALIDATION = "validation"
@@ -38,11 +41,14 @@ SUBSTATE_TO_VALIDATE = "to_validate"
 # « Mettre en attente »: the order waits for nobody at the AE until « Reprendre »; the sub-state
 # its progress gives is kept aside meanwhile (Order.held_substate).
 SUBSTATE_ON_HOLD = "on_hold"
+# A revocation request (processus « Révocation ») waits in the validation phase for an AEA.
+SUBSTATE_TO_REVOKE = "to_revoke"
 SUBSTATES = {  # sub-states of the validation phase, in order
     SUBSTATE_TO_CHECK: "à vérifier",
     SUBSTATE_IN_SIGNATURE: "en signature",
     SUBSTATE_TO_VALIDATE: "à valider",
     SUBSTATE_ON_HOLD: "en attente",
+    SUBSTATE_TO_REVOKE: "à révoquer",
 }
 # An order has been sent for signature exactly when its stored sub-state is one of these.
 SENT_FOR_SIGNATURE_SUBSTATES = (SUBSTATE_IN_SIGNATURE, SUBSTATE_TO_VALIDATE)
@@ -109,11 +115,13 @@ STEP_SEND_FOR_SIGNATURE = "send_for_signature"
 STEP_VALIDATE = "validate"
 STEP_GENERATE = "generate"
 STEP_HAND_OVER = "hand_over"
+STEP_REVOKE = "revoke"
 STEPS = {
     STEP_SEND_FOR_SIGNATURE: "Envoyer pour signature",
     STEP_VALIDATE: "Valider",
     STEP_GENERATE: "Générer le certificat",
     STEP_HAND_OVER: "Remise de la clé",
+    STEP_REVOKE: "Révoquer",
 }
 
 

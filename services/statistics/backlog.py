@@ -24,6 +24,7 @@ STATES = (
     (workflow.SUBSTATE_IN_SIGNATURE, "Validation — en signature"),
     (workflow.SUBSTATE_TO_VALIDATE, "Validation — à valider"),
     (workflow.SUBSTATE_ON_HOLD, "Validation — en attente"),
+    (workflow.SUBSTATE_TO_REVOKE, "Révocation — à révoquer"),
     (workflow.FILTER_TO_GENERATE, "Génération du certificat — à générer"),
     (workflow.PHASE_HANDOVER, "Remise"),
 )
