@@ -23,6 +23,7 @@ from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
 from services.orders import requester_reminders
+from services.renewal import messages as renewal_messages
 from services.signing import messages as signing_messages, reminders, signatures
 from services.webhooks import delivery as webhook_delivery
 
@@ -67,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_notification_types(app, digest.TYPE_LABELS)
     register_notification_types(app, intake_messages.TYPE_LABELS)
     register_notification_types(app, requester_reminders.TYPE_LABELS)
+    register_notification_types(app, renewal_messages.TYPE_LABELS)
     # E-mails written when they leave the outbox; the other types are letters to the requester.
     register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
     register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
@@ -146,6 +148,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulk.bp)  # « Actions sur la sélection » of the Commandes list
     from blueprints import statistics
     app.register_blueprint(statistics.bp)  # « Statistiques »
+    from blueprints import renewal
+    app.register_blueprint(renewal.bp)  # Renouvellement: the reminder's link, « Renouveler »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -22,7 +22,7 @@ from formatting import paris_date, paris_datetime
 from models import AE, Activation, Order, Person, db, utcnow
 from services import audit, public_links
 from services.certificates import face_to_face as face_to_face_record
-from services.certificates import generation
+from services.certificates import generation, holder_certificates
 from services.certificates.face_to_face import FaceToFaceForm
 from services.certificates.generation import SignedInstruction
 from services.key_stock import assignment as key_assignment
@@ -284,6 +284,8 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
         audit.record(ACTION_ACTIVATED, order=order, actor=HOLDER, ip=ip,
                      details={"certificate": state.row.serial_hex})
         webhooks.emit(order, webhooks.CERTIFICATE_ACTIVATED, webhooks.certificate_data(state.row))
+    # Outside the transaction: the CA publishes its CRL once the revocation is committed.
+    holder_certificates.revoke_superseded(app, order, ip=ip)
     return Order.get_by_id(order.id)
 
 

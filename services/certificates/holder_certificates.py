@@ -136,3 +136,20 @@ def _report_revoked(order: Order, row: HolderCertificate, reason: str,
         webhooks.emit(order, webhooks.CERTIFICATE_REVOKED, data)
         if row.written_at is not None:
             key_assignment.revoked(order, row, operator, ip=ip)
+
+
+def revoke_superseded(app: Flask, renewal: Order, *, ip: str = "") -> HolderCertificate | None:
+    """Once a renewal's new certificate is activated, the one it replaces is revoked
+    (superseded), not before: the holder keeps signing meanwhile. Nothing when it is already
+    revoked or the order renews nothing."""
+    if renewal.process != workflow.PROCESS_RENEWAL or not renewal.target_serial:
+        return None
+    row = (HolderCertificate.select(HolderCertificate, IssuedCertificate)
+           .join(IssuedCertificate, on=(HolderCertificate.issued == IssuedCertificate.id))
+           .where(HolderCertificate.serial_hex == renewal.target_serial).first())
+    if row is None or row.issued.revoked_at is not None:
+        return None
+    previous = Order.get_by_id(row.order_id)
+    get_holder_ca(app).revoke(row.serial_hex, "superseded", ip=ip, order=previous)
+    _report_revoked(previous, row, "superseded", None, ip)
+    return row
