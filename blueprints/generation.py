@@ -19,7 +19,7 @@ import workflow
 from blueprints import refusals
 from blueprints.common import current_operator, current_scope, order_or_404, role_required
 from extensions import client_ip
-from models import Order
+from models import HolderCertificate, Order
 from services.certificates import activation, face_to_face, generation
 from adapters.ca import fingerprint_sha256
 
@@ -203,6 +203,7 @@ class Panel:
     key_types: dict
     default_key_type: str
     revocation_reasons: dict
+    renewal_key: str | None     # a renewal: the holder's key, which may receive it too
 
 
 def panel_for(order: Order) -> Panel | None:
@@ -229,7 +230,15 @@ def panel_for(order: Order) -> Panel | None:
         face_to_face_form=face_to_face.FaceToFaceForm.blank(), id_doc_types=workflow.ID_DOC_TYPES,
         key_types=generation.KEY_TYPES, default_key_type=generation.DEFAULT_KEY_TYPE,
         revocation_reasons=generation.REVOCATION_REASONS,
+        renewal_key=_renewal_key(order) if in_generation else None,
     )
+
+
+def _renewal_key(order: Order) -> str | None:
+    if order.process != workflow.PROCESS_RENEWAL or not order.target_serial:
+        return None
+    old = HolderCertificate.get_or_none(HolderCertificate.serial_hex == order.target_serial)
+    return old.token_serial if old is not None else None
 
 
 @bp.app_context_processor

@@ -155,3 +155,87 @@ def _revoked_once_activated(app, finished):
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == \
         x509.ReasonFlags.superseded
     assert holder_certificates.revoke_superseded(app, Order.get_by_id(renewal.id)) is None
+
+
+# --- onto the holder's own key -------------------------------------------------------------------
+
+def _holder_pin(app, softhsm, certificate, pin="24681357"):
+    """The holder activated the key: their own PIN replaced the activation PIN."""
+    from services.certificates.instructions import activation_pin
+    from token_bridge.tokens import pkcs11_library
+    with pkcs11_library(softhsm.module_path) as lib:
+        token = next(t for t in lib.get_tokens() if t.serial.decode().strip() == certificate.token_serial)
+        with token.open(user_pin=activation_pin(app, certificate), rw=True) as session:
+            session.set_pin(activation_pin(app, certificate), pin)
+    return pin
+
+
+def _renewal_to_generate(app, finished):
+    from models import BlankKey
+    BlankKey.update(state="handed_over").where(BlankKey.order == finished.id).execute()
+    with app.app_context():
+        renewal = renewals.start(app, finished, actor="Demandeur").order
+    validated = validated_order(lambda ae, **values: values, None)
+    Order.update(**validated).where(Order.id == renewal.id).execute()
+    return Order.get_by_id(renewal.id)
+
+
+def test_a_renewal_onto_the_holders_own_key_replaces_the_old_certificate(
+        app, client, finished, aet, softhsm):
+    from token_bridge import generation as bridge
+    from token_bridge.tokens import pkcs11_library
+    from pkcs11 import Attribute, ObjectClass
+    old = _certificate(finished)
+    pin = _holder_pin(app, softhsm, old)
+    renewal = _renewal_to_generate(app, finished)
+
+    login_as(client, aet)
+    page = source(client.get(f"/commandes/{renewal.id}"))
+    assert f'data-renewal-key="{old.token_serial}"' in page
+    assert "vous pouvez aussi choisir la clé actuelle du porteur" in page
+    steps = PageSteps(app, client, renewal, softhsm, csrf_token_from(page))
+    text, instruction = steps.instruction(steps.start(old.token_serial))
+    assert instruction["replace"] == {"certificate_sha256": old.fingerprint_sha256,
+                                      "serial": old.serial_hex}
+    described = " ".join(bridge.describe_generation(instruction))
+    assert f"elle porte le certificat actuel du porteur (N° {old.serial_hex})" in described
+    assert "Supprimer de cette clé ce certificat et sa paire de clés" in described
+
+    made = steps.key_pair(text, instruction, pin=pin)
+    issued = steps.submit(instruction["nonce"], text, made["csr_pem"]).get_json()
+    steps.write(issued, pin=pin)
+    assert steps.written(instruction["nonce"], issued["certificate_sha256"]).status_code == 200
+
+    with pkcs11_library(softhsm.module_path) as lib:
+        token = next(t for t in lib.get_tokens() if t.serial.decode().strip() == old.token_serial)
+        with token.open() as session:
+            held = {x509.load_der_x509_certificate(obj[Attribute.VALUE]).serial_number
+                    for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})}
+    new = HolderCertificate.get(HolderCertificate.order == renewal.id)
+    assert int(new.serial_hex, 16) in held and int(old.serial_hex, 16) not in held
+    assert Order.get_by_id(renewal.id).phase == "handover"
+    # Not revoked yet: the new certificate is not activated.
+    with app.app_context():
+        assert get_ca(app).current_crl().get_revoked_certificate_by_serial_number(
+            int(old.serial_hex, 16)) is None
+
+
+def test_another_key_is_refused_for_the_old_certificates_removal(app, client, finished, aet,
+                                                                   softhsm):
+    from token_bridge import generation as bridge
+    from token_bridge.tokens import BridgeError
+    old = _certificate(finished)
+    renewal = _renewal_to_generate(app, finished)
+    other = blank_key(softhsm, label="autre")
+    login_as(client, aet)
+    steps = PageSteps(app, client, renewal, softhsm,
+                      csrf_token_from(source(client.get(f"/commandes/{renewal.id}"))))
+    text, instruction = steps.instruction(steps.start(old.token_serial))
+    instruction["token"]["serial"] = other  # the bridge checks the key it is given
+    with pytest.raises(BridgeError) as refused:
+        bridge.generate_key_pair(softhsm.module_path, text, instruction, "1234")
+    assert refused.value.code == "wrong_key"
+    assert "ne porte pas le certificat à renouveler" in refused.value.message
+    # A blank key gets an instruction without « replace »: nothing is removed anywhere.
+    text, instruction = steps.instruction(steps.start(other, label="autre"))
+    assert "replace" not in instruction

@@ -40,7 +40,7 @@ from bridge_protocol import (INSTRUCTION_ACTIVATION, INSTRUCTION_FINALIZATION,
                              INSTRUCTION_GENERATION, INSTRUCTION_KEY_PATH, INSTRUCTION_VERSION,
                              KEY_EC_P256, KEY_TYPES, MAX_INSTRUCTION_CHARS, csr_binding,
                              is_valid_nonce, is_valid_serial)
-from token_bridge import provision
+from token_bridge import provision, replacement
 from token_bridge.tokens import (_TOKEN_GONE, BridgeError, PinAttempts, _tries_left,
                                  find_token, login, looks_blank,
                                  pin_locked, pkcs11_library, public_key_info_der)
@@ -197,6 +197,8 @@ def _generation_fields(data: dict) -> None:
     _require(isinstance(data.get("order_number"), int), "N° de commande")
     _require(isinstance(holder, dict) and _text(holder.get("name"), 128)
              and _text(holder.get("organization"), 128), "porteur")
+    problem = replacement.replacement_problem(data.get("replace"))
+    _require(problem is None, problem or "")
 
 
 def _finalization_fields(data: dict) -> None:
@@ -222,9 +224,13 @@ _FIELD_CHECKS = {
 def describe_generation(instruction: dict) -> list[str]:
     """What the bridge is about to do, in French, shown to the AET before anything happens."""
     token, key, holder = instruction["token"], instruction["key"], instruction["holder"]
+    replace = instruction.get("replace")
+    first = (replacement.describe(token["label"] or token["serial"], token["serial"], replace)
+             if replace else
+             [f"Clé USB « {token['label'] or token['serial']} » (n° de série {token['serial']}) : "
+              f"elle doit être vierge."])
     return [
-        f"Clé USB « {token['label'] or token['serial']} » (n° de série {token['serial']}) : "
-        f"elle doit être vierge.",
+        *first,
         f"Générer sur cette clé une paire de clés {KEY_TYPES[key['type']]} : la clé privée "
         f"reste sur la clé USB, non exportable, et ne sert qu'à signer.",
         f"Faire signer par cette clé une demande de certificat pour {holder['name']} "
@@ -283,15 +289,20 @@ def generate_key_pair(module_path: str, instruction_text: str, instruction: dict
         raise _no_pin()
     serial, key = instruction["token"]["serial"], instruction["key"]
     key_id = bytes.fromhex(key["id"])
+    old = (instruction.get("replace") or {}).get("certificate_sha256")
     with _on_key(module_path, serial, attempts, action="générer la paire de clés",
                  gone="Clé USB retirée pendant la génération : rien n'a été émis. Réinsérez "
                       "une clé vierge et recommencez.") as (lib, token):
-        with token.open() as session:
-            if not looks_blank(session):
-                raise _not_blank()  # seen before the PIN: no try spent on a used key
+        with token.open() as session:  # seen before the PIN: no try spent on a wrong key
+            if old and not replacement.holds(session, old):
+                raise replacement.not_the_holders_key()
+            if not old and not looks_blank(session):
+                raise _not_blank()
         with login(lib, token, pin, attempts, rw=True) as session:
             if attempts is not None:
                 attempts.reset(serial)
+            if old:
+                replacement.remove(session, old)
             if not looks_blank(session):
                 raise _not_blank()
             return key_pair_and_request(session, key["type"], key_id, key["label"],

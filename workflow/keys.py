@@ -71,6 +71,13 @@ def key_fields_problems(serial: str, model: str, medium: str, received_text: str
     return problems
 
 
+def renews_onto(key, order) -> bool:
+    """Whether ``key`` is the holder's key of the order a renewal ``order`` renews."""
+    previous = getattr(order, "previous_order_id", None)
+    return (getattr(order, "process", None) == "renewal" and previous is not None
+            and key.order_id == previous)
+
+
 def assignment_problem(key, order, *, stock_only: bool) -> str | None:
     """Why the blank key ``key`` (None: not in the AE's stock) cannot receive ``order``'s
     certificate. A key already attributed to this same order may be used again (a new try)."""
@@ -83,6 +90,8 @@ def assignment_problem(key, order, *, stock_only: bool) -> str | None:
     name = f"La clé n° {key.serial}"
     if key.state == ASSIGNED and key.order_id == order.id:
         return None
+    if key.state == HANDED_OVER and renews_onto(key, order):
+        return None  # the holder's own key, brought back for the renewal
     if key.state == ASSIGNED:
         return f"{name} est déjà attribuée à une autre commande : choisissez une autre clé."
     if key.state == HANDED_OVER:

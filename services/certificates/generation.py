@@ -100,6 +100,7 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
     now = utcnow()
     nonce = secrets.token_urlsafe(32)
     key_id = secrets.token_hex(8)
+    replaced = replaced_on_key(order, token_serial)
     signed = sign_instruction(app, {
         "v": INSTRUCTION_VERSION, "kind": INSTRUCTION_GENERATION, "origin": origin,
         "nonce": nonce, "expires_at": expires_at(now),
@@ -107,6 +108,8 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
         "holder": {"name": identity.common_name, "organization": identity.organization},
         "token": {"serial": token_serial, "label": label},
         "key": {"type": key_type, "id": key_id, "label": f"Signature {order.number}"},
+        **({"replace": {"certificate_sha256": replaced.fingerprint_sha256,
+                        "serial": replaced.serial_hex}} if replaced else {}),
     })
     with db.atomic():
         current = _locked_order(order)
@@ -127,6 +130,15 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
                               "key_type": KEY_TYPES[key_type],
                               **({"revoked": revoked} if revoked else {})})
     return signed
+
+
+def replaced_on_key(order: Order, token_serial: object) -> HolderCertificate | None:
+    """A renewal generated onto the holder's own key: the certificate it renews, which the
+    bridge removes from that key first (after the AET confirmed)."""
+    if order.process != workflow.PROCESS_RENEWAL or not order.target_serial:
+        return None
+    old = HolderCertificate.get_or_none(HolderCertificate.serial_hex == order.target_serial)
+    return old if old is not None and old.token_serial == token_serial else None
 
 
 # --- 3. written: the order moves to « Remise » -------------------------------------------------

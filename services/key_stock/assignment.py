@@ -32,9 +32,13 @@ def assign(order: Order, operator: Operator, serial: str, *, ip: str = "") -> Bl
     if key is None:
         key = _added_at_generation(order, operator, serial, ip)
     elif not (key.state == rules.ASSIGNED and key.order_id == order.id):
+        available = BlankKey.state == rules.IN_STOCK
+        if rules.renews_onto(key, order):  # the holder's key, handed over for the old certificate
+            available |= ((BlankKey.state == rules.HANDED_OVER)
+                          & (BlankKey.order == order.previous_order_id))
         moved = (BlankKey
                  .update(state=rules.ASSIGNED, order=order.id, updated_at=utcnow())
-                 .where((BlankKey.id == key.id) & (BlankKey.state == rules.IN_STOCK))
+                 .where((BlankKey.id == key.id) & available)
                  .execute())
         if moved != 1:
             now = BlankKey.get_by_id(key.id)

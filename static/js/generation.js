@@ -76,8 +76,10 @@
 
   const chooser = page.keyChooser({
     texts: CHOOSER_TEXT,
-    keep: (token) => token.blank,
+    // A renewal may also go onto the holder's own key: the bridge removes the old certificate.
+    keep: (token) => token.blank || token.serial === form.dataset.renewalKey,
     label: (token) => `${token.label || token.serial} — n° ${token.serial}` +
+      (token.serial === form.dataset.renewalKey ? " (clé actuelle du porteur)" : "") +
       (token.pin_state === "locked" ? " (bloquée)" : ""),
   });
 
