@@ -239,3 +239,24 @@ def test_another_key_is_refused_for_the_old_certificates_removal(app, client, fi
     # A blank key gets an instruction without « replace »: nothing is removed anywhere.
     text, instruction = steps.instruction(steps.start(other, label="autre"))
     assert "replace" not in instruction
+
+
+def test_the_renewal_asks_only_the_missing_pieces_then_goes_the_usual_way(app, client, finished):
+    from services.intake import pieces, submission
+    with app.app_context():
+        renewal = renewals.start(app, finished, actor="Demandeur").order
+        draft = Order.with_people().where(Order.id == renewal.id).get()
+        asked = [row.kind for row in pieces.rows(draft) if not row.complete]
+        assert asked == ["kbis", "legal_rep_id", "payment_proof"]
+        refused = submission.blockers(draft, address_proven=True)
+        assert any("Extrait de KBIS" in reason for reason in refused)
+        for kind, data in (("kbis", text_pdf(3)), ("legal_rep_id", png((90, 90, 90))),
+                           ("payment_proof", text_pdf(4))):
+            pieces.upload(draft, kind, f"{kind}.pdf", data)
+        sent = submission.submit(app, Order.with_people().where(Order.id == renewal.id).get(),
+                                 address_proven=True, via=submission.VIA_FOLLOWUP_PAGE)
+    assert (sent.process, sent.phase, sent.substate) == ("renewal", "validation", "to_check")
+    documents = [d for d in Document.current_of(renewal.id)]
+    from workflow.conditions import process_check
+    assert process_check(sent).ok  # the review, signature and validation path is the usual one
+    assert {d.kind for d in documents} >= {"holder_id", "kbis", "legal_rep_id", "payment_proof"}
