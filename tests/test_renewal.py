@@ -80,6 +80,8 @@ def test_the_reminder_link_starts_a_prefilled_renewal_with_the_valid_pieces(app,
 
     summary = source(client.get(started.headers["Location"]))
     assert "Sandra" in summary and "Boileau" in summary and "Société Exemple" in summary
+    assert "Renouveler un certificat" in summary
+    assert f"Renouvellement du certificat N° {certificate.serial_hex}" in summary
     notice = Notification.get(Notification.order == renewal.id)
     assert notice.type == "renewal_started" and notice.recipient == "demandeur@example.org"
     assert f"commande N° {finished.number}" in notice.body
