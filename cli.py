@@ -195,6 +195,26 @@ def order_followup_link(number: int):
     click.echo(f"Valable jusqu'au {expires:%d/%m/%Y}.", err=True)
 
 
+@order_cli.command("renewal-link")
+@click.option("--number", required=True, type=int, help="N° de la commande « Terminée ».")
+def order_renewal_link(number: int):
+    """Affiche le lien de renouvellement du certificat d'une commande (celui des relances)."""
+    from flask import current_app
+    from models import Order
+    from services.renewal.links import renewal_url
+    from services.renewal.orders import renewable_certificate
+
+    with db.connection_context():
+        order = Order.get_or_none(Order.number == number)
+        if order is None:
+            raise click.ClickException(f"Aucune commande N° {number}.")
+        certificate = renewable_certificate(order)
+        if certificate is None:
+            raise click.ClickException(f"La commande N° {number} n'a pas de certificat valide "
+                                       f"à renouveler.")
+    click.echo(renewal_url(current_app, certificate.serial_hex))
+
+
 api_client_cli = AppGroup("api-client", help="Clients de l'API de commande.")
 
 

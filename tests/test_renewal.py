@@ -262,3 +262,13 @@ def test_the_renewal_asks_only_the_missing_pieces_then_goes_the_usual_way(app, c
     from workflow.conditions import process_check
     assert process_check(sent).ok  # the review, signature and validation path is the usual one
     assert {d.kind for d in documents} >= {"holder_id", "kbis", "legal_rep_id", "payment_proof"}
+
+
+def test_the_command_line_prints_the_renewal_link(app, runner, finished):
+    printed = runner.invoke(args=["order", "renewal-link", "--number", str(finished.number)])
+    assert printed.exit_code == 0, printed.output
+    with app.app_context():
+        assert links.read_renewal_token(app, printed.output.strip().rsplit("/", 1)[-1]) == \
+            _certificate(finished).serial_hex
+    missing = runner.invoke(args=["order", "renewal-link", "--number", "1"])
+    assert missing.exit_code != 0 and "Aucune commande N° 1." in missing.output
