@@ -24,6 +24,7 @@ from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
 from services import statistics
+from services.renewal import expiry_reminders
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -62,6 +63,7 @@ AUDIT_ACTIONS = {
     **face_to_face.AUDIT_ACTIONS,
     **bulk_jobs.AUDIT_ACTIONS,
     **statistics.AUDIT_ACTIONS,
+    **expiry_reminders.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
