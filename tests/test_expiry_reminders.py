@@ -382,3 +382,14 @@ def test_an_upgraded_database_gets_the_setting_and_the_reminders_table(tmp_path,
              if not index.name.endswith("_pkey")}
             == {index._name[:63] for index in CertificateExpiryReminder._meta.fields_to_index()})
     database.close()
+
+
+def test_the_scheduler_runs_the_reminders_hourly_and_the_outbox_writes_them(app):
+    import scheduler
+    from services.messaging.notifications import TYPES_KEY
+    from services.messaging.outbox import COMPOSERS_KEY
+
+    [job] = [job for job in scheduler.jobs(app) if job.id == scheduler.EXPIRY_REMINDERS_JOB]
+    assert job.function is reminders.job and job.trigger == scheduler.every(hours=1)
+    assert app.extensions[COMPOSERS_KEY][reminders.TYPE_EXPIRY] is reminders.compose
+    assert app.extensions[TYPES_KEY][reminders.TYPE_EXPIRY] == "Relance avant expiration du certificat"
