@@ -83,15 +83,14 @@ def due_threshold(days: list[int], recorded: set[int], not_after: dt.datetime,
 
 def _candidates(ae_id: int, days: list[int], now: dt.datetime) -> list[int]:
     """The AE's certificates with a threshold due and not yet recorded (two queries)."""
-    rows = list(to_renew(now, dt.timedelta(days=max(days)), [ae_id])
-                .select(HolderCertificate.id, HolderCertificate.not_after)
-                .tuples())
+    window = to_renew(now, dt.timedelta(days=max(days)), [ae_id])
+    rows = list(window.select(HolderCertificate.id, HolderCertificate.not_after).tuples())
     recorded: dict[int, set[int]] = {}
     for certificate_id, day in (CertificateExpiryReminder
                                 .select(CertificateExpiryReminder.holder_certificate,
                                         CertificateExpiryReminder.days_before)
                                 .where(CertificateExpiryReminder.holder_certificate
-                                       .in_([row_id for row_id, _ in rows]))
+                                       .in_(window.select(HolderCertificate.id)))
                                 .tuples()):
         recorded.setdefault(certificate_id, set()).add(day)
     due = []
