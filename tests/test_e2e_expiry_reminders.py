@@ -38,6 +38,7 @@ def test_an_admin_sets_the_expiry_reminders(new_page, site):
     section = page.locator("#relances-expiration")
     expect(section.get_by_role("alert")).to_contain_text("« trente » n'en est pas un")
     expect(section.get_by_label("Relances avant expiration (jours)")).to_have_value("90, trente")
+    section.scroll_into_view_if_needed()
     screenshot(page, "relances-expiration-refus")
 
     section.get_by_label("Relances avant expiration (jours)").fill("30, 60")

@@ -283,6 +283,9 @@ def test_the_setting_is_shown_changed_and_audited(desk, client, admin_page):
     admin_page("60,30,7")  # unchanged: no event
     assert AuditEvent.select().where(
         AuditEvent.action == ae_settings.ACTION_EXPIRY_REMINDERS).count() == 1
+    admin_page(" ")  # empty: no reminder at all
+    assert AE.get_by_id(desk["ae"].id).expiry_reminder_days == ""
+    assert "Relances avant expiration (jours) : aucune." in text(client.get(PAGE).get_data(as_text=True))
     journal = text(client.get("/parametres/journal").get_data(as_text=True))
     assert "Relances avant expiration des certificats modifiées" in journal
 
