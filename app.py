@@ -24,6 +24,7 @@ from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
 from services.orders import requester_reminders
 from services.renewal import messages as renewal_messages
+from services.renewal import expiry_reminders
 from services.signing import messages as signing_messages, reminders, signatures
 from services.webhooks import delivery as webhook_delivery
 
@@ -69,10 +70,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_notification_types(app, intake_messages.TYPE_LABELS)
     register_notification_types(app, requester_reminders.TYPE_LABELS)
     register_notification_types(app, renewal_messages.TYPE_LABELS)
+    register_notification_types(app, expiry_reminders.TYPE_LABELS)
     # E-mails written when they leave the outbox; the other types are letters to the requester.
     register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
     register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
     register_outbox_composer(app, intake_messages.CODE_TYPES, intake_messages.compose_code)
+    register_outbox_composer(app, [expiry_reminders.TYPE_EXPIRY], expiry_reminders.compose)
     # Something queued: the scheduler of this process (if any) runs the outbox now.
     register_outbox_wake(app, scheduler.wake)
     # An action on the selection was asked: the scheduler of this process (if any) starts it now.
@@ -91,6 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.BULK_ACTIONS_JOB, bulk_jobs.job,
             every(seconds=app.config["RADESK_BULK_INTERVAL_SECONDS"])),
         Job(scheduler.BULK_EXPORTS_CLEANUP_JOB, bulk_jobs.cleanup_job, every(hours=1)),
+        Job(scheduler.EXPIRY_REMINDERS_JOB, expiry_reminders.job, every(hours=1)),
     )
 
     from cli import register_cli

@@ -379,6 +379,22 @@ def _v27_renewal_and_revocation(database: Database) -> None:
             migrator.add_index("order", ("target_serial",), False))
 
 
+def _v29_expiry_reminders(database: Database) -> None:
+    """v29: the AE's « Relances avant expiration (jours) » and the reminders sent."""
+    from playhouse.migrate import make_index_name
+
+    from models import CertificateExpiryReminder
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("ae", "expiry_reminder_days", CharField(default="90,30,7")))
+    # Certificates soon to expire; a table an earlier step created from today's model has it.
+    columns = ("not_after", "written_at")
+    if make_index_name("holder_certificate", columns) not in {
+            index.name for index in database.get_indexes("holder_certificate")}:
+        migrate(migrator.add_index("holder_certificate", columns, False))
+    database.create_tables([CertificateExpiryReminder], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -406,6 +422,7 @@ MIGRATIONS = {
     25: _v25_statistics_indexes,
     26: _v26_search_columns,
     27: _v27_renewal_and_revocation,
+    29: _v29_expiry_reminders,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -1,6 +1,7 @@
 """« Paramètres de l'AE » (Administration): the AE's name and addresses that sign its e-mails
 and documents, the CAs trusted for its operators' login certificates, the four-eyes rule of
-validation, and whether the activity digest goes out empty. Plain forms, POST then back to the
+validation, whether the activity digest goes out empty, and the days before a holder
+certificate expires at which its holder is reminded. Plain forms, POST then back to the
 page with what changed; a refused form comes back with what was typed and why (422). Another
 AE's CA ids answer 404.
 """
@@ -22,7 +23,8 @@ PAGE = "admin/ae_settings.html"
 FORMS = {"ae_settings.save_identity": "identity", "ae_settings.add_ca": "ca",
          "ae_settings.remove_ca": "ca", "ae_settings.save_four_eyes": "four_eyes",
          "ae_settings.save_digest": "digest", "ae_settings.save_late_after": "late_after",
-         "ae_settings.save_reminders": "reminders"}
+         "ae_settings.save_reminders": "reminders",
+         "ae_settings.save_expiry_reminders": "expiry_reminders"}
 
 
 def trusted_ca_or_404(ca_id: int) -> TrustedCA:
@@ -110,6 +112,18 @@ def save_reminders():
                                         ip=client_ip())
     return _back("Relances automatiques enregistrées." if changed
                  else "Aucune modification des relances automatiques.", "relances")
+
+
+@bp.post("/relances-expiration")
+@role_required("admin")
+def save_expiry_reminders():
+    changed = ae_settings.set_expiry_reminder_days(
+        _ae(), request.form.get("expiry_reminder_days", ""), by=current_operator(),
+        ip=client_ip())
+    days = _ae().expiry_reminder_days.replace(",", ", ") or "aucune"
+    return _back(f"Relances avant expiration (jours) : {days}." if changed
+                 else f"Aucune modification : les relances avant expiration restent : {days}.",
+                 "relances-expiration")
 
 
 def _reminders_form() -> ae_settings.RemindersForm:

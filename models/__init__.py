@@ -14,6 +14,7 @@ from models.certificates import IssuedCertificate, OperatorCertificate, TrustedC
 from models.contract_texts import ContractTextVersion
 from models.documents import Document, PendingFile
 from models.enrolment import OperatorEnrolment
+from models.expiry import CertificateExpiryReminder
 from models.generation import Activation, GenerationAttempt, HolderCertificate
 from models.intake import OrderIntake
 from models.keys import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
@@ -38,6 +39,7 @@ ALL_MODELS = [
     OperatorEnrolment, ContractTextVersion,
     BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
     BulkJob, BulkItem,
+    CertificateExpiryReminder,
 ]
 
 __all__ = [
@@ -53,4 +55,5 @@ __all__ = [
     "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "phone_key", "search_key", "utcnow",
     "BulkItem", "BulkJob",
+    "CertificateExpiryReminder",
 ]

@@ -53,7 +53,8 @@ class HolderCertificate(BaseModel):
 
     class Meta:
         # « Statistiques » counts certificates written per week.
-        indexes = ((("order", "issued_at"), False), (("written_at", "order"), False))
+        indexes = ((("order", "issued_at"), False), (("written_at", "order"), False),
+                   (("not_after", "written_at"), False))  # soon to expire: reminders, digest
 
 
 class Activation(OneTimeCodeRow):

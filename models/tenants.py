@@ -27,6 +27,9 @@ class AE(BaseModel):
     postal_address = TextField(null=True)  # one line per line of the address
     contact_email = CharField(null=True)
     contact_phone = CharField(null=True)
+    # « Relances avant expiration (jours) »: days before a holder certificate expires at which
+    # its holder and requester are reminded, largest first (« 90,30,7 »; empty: none).
+    expiry_reminder_days = CharField(default="90,30,7")
 
 
 class Portal(BaseModel):

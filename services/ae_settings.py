@@ -8,6 +8,7 @@ uses it, and so can a generated document.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from peewee import IntegrityError
@@ -23,13 +24,16 @@ ACTION_FOUR_EYES = "ae_four_eyes_changed"
 ACTION_DIGEST_EMPTY = "ae_digest_send_empty_changed"
 ACTION_LATE_AFTER = "ae_late_after_changed"
 ACTION_REMINDERS = "ae_reminders_changed"
+ACTION_EXPIRY_REMINDERS = "ae_expiry_reminders_changed"
 LATE_AFTER_MAX = 365
+EXPIRY_DAYS_MAX, EXPIRY_REMINDERS_MAX = 365, 5
 AUDIT_ACTIONS = {
     ACTION_LATE_AFTER: "Seuil de retard des dossiers modifié",
     ACTION_REMINDERS: "Relances automatiques modifiées",
     ACTION_IDENTITY: "Identité de l'AE modifiée",
     ACTION_FOUR_EYES: "Contrôle à quatre yeux modifié",
     ACTION_DIGEST_EMPTY: "Envoi du résumé d'activité vide modifié",
+    ACTION_EXPIRY_REMINDERS: "Relances avant expiration des certificats modifiées",
 }
 AE_NAME_MAX = 100
 YES, NO = "oui", "non"
@@ -245,3 +249,64 @@ def set_reminders(ae: AE, form: RemindersForm, *, by: Operator | None = None,
 
 def _word(value):
     return (YES if value else NO) if isinstance(value, bool) else value
+
+
+# --- Relances avant expiration -------------------------------------------------------------------
+
+EXPIRY_WORD = "relances avant expiration (jours)"
+
+
+def expiry_reminder_days(ae: AE) -> list[int]:
+    """The AE's days before expiry at which holders are reminded, largest first; a stored
+    value that no longer parses (edited by hand) gives none rather than a failing job."""
+    try:
+        return parse_expiry_reminder_days(ae.expiry_reminder_days or "")
+    except workflow.Refused:
+        return []
+
+
+def parse_expiry_reminder_days(typed: str) -> list[int]:
+    """« 90, 30 ; 7 » → [90, 30, 7] (distinct, largest first; empty: no reminder). Refused,
+    in French, unless each is a whole number of days from 1 to 365, five at most."""
+    parts = [part for part in re.split(r"[\s,;]+", typed or "") if part]
+    whole = [part for part in parts if re.fullmatch(r"[0-9]{1,3}", part)]
+    bad = [part for part in parts
+           if part not in whole or not 1 <= int(part) <= EXPIRY_DAYS_MAX]
+    problems = []
+    if bad:
+        problems.append("Les relances avant expiration sont des nombres entiers de jours de 1 à "
+                        f"{EXPIRY_DAYS_MAX}, séparés par des virgules : "
+                        + ", ".join(f"« {part[:20]} »" for part in bad[:5]) + " n'en "
+                        + ("est pas un." if len(bad) == 1 else "sont pas."))
+    days = sorted({int(part) for part in whole}, reverse=True)
+    if len(days) > EXPIRY_REMINDERS_MAX:
+        problems.append(f"Au plus {EXPIRY_REMINDERS_MAX} relances avant expiration "
+                        f"({len(days)} indiquées).")
+    if problems:
+        raise workflow.Refused(problems)
+    return days
+
+
+def format_expiry_reminder_days(days: list[int]) -> str:
+    return ",".join(str(day) for day in days)
+
+
+def set_expiry_reminder_days(ae: AE, typed: str, *, by: Operator | None = None,
+                             ip: str = "") -> bool:
+    """« Relances avant expiration (jours) ». Raises Refused; False when unchanged."""
+    new = format_expiry_reminder_days(parse_expiry_reminder_days(typed))
+    with db.atomic():
+        AE.update(expiry_reminder_days=AE.expiry_reminder_days).where(
+            AE.id == ae.id).execute()  # lock the row
+        before = AE.get_by_id(ae.id).expiry_reminder_days
+        if before == new:
+            return False
+        AE.update(expiry_reminder_days=new).where(AE.id == ae.id).execute()
+        audit.record(ACTION_EXPIRY_REMINDERS, operator=by, ae=ae.id, ip=ip,
+                     details={"avant": {EXPIRY_WORD: _days_word(before)},
+                              "après": {EXPIRY_WORD: _days_word(new)}})
+    return True
+
+
+def _days_word(stored: str) -> str:
+    return stored.replace(",", ", ") if stored else "aucune"

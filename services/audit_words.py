@@ -25,6 +25,7 @@ from services.signing import signatures
 from services.signing import text_versions
 from services import statistics
 from services.renewal import orders as renewal_orders
+from services.renewal import expiry_reminders
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -64,6 +65,7 @@ AUDIT_ACTIONS = {
     **bulk_jobs.AUDIT_ACTIONS,
     **statistics.AUDIT_ACTIONS,
     **renewal_orders.AUDIT_ACTIONS,
+    **expiry_reminders.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",

@@ -33,6 +33,7 @@ from models import (AE, DigestRun, Notification, Operator, OperatorPortal, Order
 from services import audit
 from services.admin import operator_certificates
 from services.orders.order_search import substate_counts_by_portal
+from services.renewal.expiring import expiring_by_portal
 
 log = logging.getLogger("radesk.digest")
 
@@ -105,10 +106,12 @@ class Audience:
     portals: dict[int, list[Portal]] = field(default_factory=dict)
     links: dict[int, set[int]] = field(default_factory=dict)
     expiring: dict[int, list[dict]] = field(default_factory=dict)
+    holders_expiring: dict[int, int] = field(default_factory=dict)  # by portal
 
     @classmethod
     def load(cls, ae_ids, operator_ids, now: dt.datetime | None = None) -> "Audience":
-        audience = cls(expiring=operator_certificates.expiring(ae_ids, now))
+        audience = cls(expiring=operator_certificates.expiring(ae_ids, now),
+                       holders_expiring=expiring_by_portal(ae_ids, now))
         for portal in Portal.select().where(Portal.ae.in_(list(ae_ids))).order_by(Portal.name):
             audience.portals.setdefault(portal.ae_id, []).append(portal)
         for link in OperatorPortal.select().where(OperatorPortal.operator.in_(list(operator_ids))):
@@ -126,6 +129,14 @@ class Audience:
         """An admin is told of the AE's operator certificates that expire within 30 days."""
         return self.expiring.get(operator.ae_id, []) if operator.has_role("admin") else []
 
+    def holders_expiring_for(self, operator: Operator) -> list[dict]:
+        """An AEA is told, per portal of theirs, of the holder certificates that expire within
+        30 days with no renewal started (services.renewal.expiring)."""
+        if not operator.has_role(workflow.ROLE_AEA):
+            return []
+        return [{"portal": portal.name, "number": self.holders_expiring[portal.id]}
+                for portal in self.portals_of(operator) if self.holders_expiring.get(portal.id)]
+
 
 def handled_waiting(operator_ids) -> dict[int, int]:
     """How many orders each operator handles (« Prise en charge ») that wait for the AE — not
@@ -141,7 +152,7 @@ def handled_waiting(operator_ids) -> dict[int, int]:
 
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
           slot_at: dt.datetime, now: dt.datetime, mine: int = 0,
-          expiring: list[dict] = ()) -> dict:
+          expiring: list[dict] = (), holders_expiring: list[dict] = ()) -> dict:
     """The digest as plain data (JSON-able): title, the orders the operator handles, sections
     with one row per portal, the operator certificates expiring soon (admins)."""
     sections = []
@@ -171,7 +182,8 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
                           f"{paris_datetime(now)}.") if late else "",
             "mine": {"text": plural(mine), "number": mine,
                      "url": _list_url(app, handler="me")},
-            "sections": sections, "total": total, "certificates": list(expiring)}
+            "sections": sections, "total": total, "certificates": list(expiring),
+            "holders_expiring": list(holders_expiring)}
 
 
 def text(content: dict) -> str:
@@ -192,6 +204,8 @@ def text(content: dict) -> str:
                                for column, cell in zip(section["columns"][1:], row["cells"]))
             lines += [f"{row['portal']} — {cells}", f"  {section['link_label']} : {row['url']}"]
         lines.append("")
+    if content.get("holders_expiring"):
+        lines += [holders_expiring_line(content["holders_expiring"]), ""]
     if content.get("certificates"):
         lines += [CERTIFICATES_HEADING, "=" * len(CERTIFICATES_HEADING)]
         lines += [certificate_line(item) for item in content["certificates"]] + [""]
@@ -200,6 +214,12 @@ def text(content: dict) -> str:
 
 
 CERTIFICATES_HEADING = "Certificats d'opérateur qui expirent dans les 30 jours"
+HOLDERS_EXPIRING = "Certificats expirant dans les 30 jours"
+
+
+def holders_expiring_line(items: list[dict]) -> str:
+    """« Certificats expirant dans les 30 jours : BPOI-Occitanie 3, BPOI-Rhône 1 »."""
+    return f"{HOLDERS_EXPIRING} : " + ", ".join(f"{i['portal']} {i['number']}" for i in items)
 
 
 def certificate_line(item: dict) -> str:
@@ -236,7 +256,7 @@ def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     counts = substate_counts_by_portal([operator.ae_id])
     return build(app, operator, audience.portals_of(operator), counts, now, now,
                  handled_waiting([operator.id]).get(operator.id, 0),
-                 audience.expiring_for(operator))
+                 audience.expiring_for(operator), audience.holders_expiring_for(operator))
 
 
 @dataclass
@@ -287,12 +307,13 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     mine = handled_waiting([op.id for op, _ in due])
     for operator, slot_at in due:
         content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
-                        mine.get(operator.id, 0), audience.expiring_for(operator))
+                        mine.get(operator.id, 0), audience.expiring_for(operator),
+                        audience.holders_expiring_for(operator))
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
         elif (content["total"] == 0 and not content["mine"]["number"]
-              and not content["certificates"]
+              and not content["certificates"] and not content["holders_expiring"]
               and not operator.ae.digest_send_empty):
             reason = f"{operator.display_name} : rien à signaler, résumé vide non envoyé (réglage de l'AE)."
         try:
