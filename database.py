@@ -379,6 +379,14 @@ def _v27_renewal_and_revocation(database: Database) -> None:
             migrator.add_index("order", ("target_serial",), False))
 
 
+def _v30_revocation_requests(database: Database) -> None:
+    """v30: revocation requests by holders and requesters — the one-time code that proves
+    them, and the request each revocation order carries (one waiting per certificate)."""
+    from models import RevocationClaim, RevocationRequest
+
+    database.create_tables([RevocationClaim, RevocationRequest], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -406,6 +414,7 @@ MIGRATIONS = {
     25: _v25_statistics_indexes,
     26: _v26_search_columns,
     27: _v27_renewal_and_revocation,
+    30: _v30_revocation_requests,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -22,6 +22,7 @@ from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
                            next_order_number)
 from models.scope import OperatorScope
+from models.revocation import RevocationClaim, RevocationRequest
 from models.searches import SavedSearch
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
@@ -38,6 +39,7 @@ ALL_MODELS = [
     OperatorEnrolment, ContractTextVersion,
     BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
     BulkJob, BulkItem,
+    RevocationClaim, RevocationRequest,
 ]
 
 __all__ = [
@@ -53,4 +55,5 @@ __all__ = [
     "BlankKey", "BlankKeyEvent", "FaceToFaceHandover", "KeyStockSettings",
     "next_order_number", "phone_key", "search_key", "utcnow",
     "BulkItem", "BulkJob",
+    "RevocationClaim", "RevocationRequest",
 ]

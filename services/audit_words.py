@@ -24,6 +24,7 @@ from services import operator_enrolment
 from services.signing import signatures
 from services.signing import text_versions
 from services import statistics
+from services.certificates import revocation_orders, revocation_requests
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -62,6 +63,8 @@ AUDIT_ACTIONS = {
     **face_to_face.AUDIT_ACTIONS,
     **bulk_jobs.AUDIT_ACTIONS,
     **statistics.AUDIT_ACTIONS,
+    **revocation_requests.AUDIT_ACTIONS,
+    **revocation_orders.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -78,6 +81,7 @@ DETAIL_LABELS = {
     **key_stock_events.DETAIL_LABELS,
     **face_to_face.DETAIL_LABELS,
     **bulk_jobs.DETAIL_LABELS,
+    **revocation_requests.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS,
