@@ -33,12 +33,14 @@ def _target(token: str) -> requests_.Target:
 
 def _page(target: requests_.Target, token: str, status: int = 200, **extra):
     claim = requests_.claim_of(target)
-    context = dict(target=target, order=target.order, token=token,
+    context = dict(extra, target=target, order=target.order, token=token,
                    blockers=requests_.blockers(target),
                    contact=requests_.masked_contact(target.order),
                    code_sent=bool(claim and claim.code_hash),
                    choices=workflow.REVOCATION_CHOICES,
-                   suspendable=workflow.SUSPENDABLE_CHOICES, problems=[], **extra)
+                   suspendable=workflow.SUSPENDABLE_CHOICES)
+    context.setdefault("problems", [])
+    context.update(extra)
     return render_template(PAGE, **context), status
 
 
