@@ -393,6 +393,12 @@ def _v29_expiry_reminders(database: Database) -> None:
             index.name for index in database.get_indexes("holder_certificate")}:
         migrate(migrator.add_index("holder_certificate", columns, False))
     database.create_tables([CertificateExpiryReminder], safe=True)
+def _v30_revocation_requests(database: Database) -> None:
+    """v30: revocation requests by holders and requesters — the one-time code that proves
+    them, and the request each revocation order carries (one waiting per certificate)."""
+    from models import RevocationClaim, RevocationRequest
+
+    database.create_tables([RevocationClaim, RevocationRequest], safe=True)
 
 
 MIGRATIONS = {
@@ -423,6 +429,7 @@ MIGRATIONS = {
     26: _v26_search_columns,
     27: _v27_renewal_and_revocation,
     29: _v29_expiry_reminders,
+    30: _v30_revocation_requests,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

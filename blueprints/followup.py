@@ -16,6 +16,7 @@ from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, htmx, limiter
 from models import Order, Portal
 from services import public_links
+from services.certificates import revocation_requests
 from services.intake import drafts, submission
 from services.messaging import followup, outbox
 from adapters.document_store import RefusedDocument
@@ -72,7 +73,17 @@ def _order(token: str):
 @bp.get("/<token>")
 def show(token: str):
     order = _order(token)
-    return render_template(PAGE, **followup.page(order, token, **_draft_context(order)))
+    return render_template(PAGE, **followup.page(order, token, **_draft_context(order)),
+                           revocation_url=_revocation_url(order))
+
+
+def _revocation_url(order) -> str | None:
+    """« Révoquer mon certificat »: for an order whose certificate is written and valid."""
+    serial = revocation_requests.current_serial(order)
+    if serial is None:
+        return None
+    return url_for("revocation.show", token=revocation_requests.make_token(
+        current_app.config["SECRET_KEY"], order.id, serial, workflow.ASKED_VIA_FOLLOWUP))
 
 
 def _draft_context(order, problems=None) -> dict:

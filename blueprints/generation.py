@@ -208,12 +208,14 @@ class Panel:
 
 def panel_for(order: Order) -> Panel | None:
     """Shown from « Génération du certificat » on; None before (nothing to show)."""
+    if order.process == workflow.PROCESS_REVOCATION:
+        return None  # the request's own panel shows the certificate it is about
     if order.phase not in (workflow.PHASE_GENERATION, workflow.PHASE_HANDOVER,
                            workflow.PHASE_DONE) and not generation.has_certificates(order):
         return None
     operator = current_operator()
     states = generation.certificates_of(order)
-    current = next((s for s in states if s.revoked_at is None), states[0] if states else None)
+    current = generation.current_of(states)
     in_generation = order.phase == workflow.PHASE_GENERATION
     start_blockers = workflow.generation_start_blockers(order, operator) if in_generation else []
     delivery = workflow.delivery_blockers(order, operator, current)

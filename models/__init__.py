@@ -23,6 +23,7 @@ from models.notifications import DigestRun, MessageTemplate, Notification
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
                            next_order_number)
 from models.scope import OperatorScope
+from models.revocation import RevocationClaim, RevocationRequest
 from models.searches import SavedSearch
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
@@ -40,6 +41,7 @@ ALL_MODELS = [
     BlankKey, BlankKeyEvent, KeyStockSettings, FaceToFaceHandover,
     BulkJob, BulkItem,
     CertificateExpiryReminder,
+    RevocationClaim, RevocationRequest,
 ]
 
 __all__ = [
@@ -56,4 +58,5 @@ __all__ = [
     "next_order_number", "phone_key", "search_key", "utcnow",
     "BulkItem", "BulkJob",
     "CertificateExpiryReminder",
+    "RevocationClaim", "RevocationRequest",
 ]

@@ -26,6 +26,7 @@ from services.signing import text_versions
 from services import statistics
 from services.renewal import orders as renewal_orders
 from services.renewal import expiry_reminders
+from services.certificates import revocation_orders, revocation_requests
 
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
@@ -66,6 +67,8 @@ AUDIT_ACTIONS = {
     **statistics.AUDIT_ACTIONS,
     **renewal_orders.AUDIT_ACTIONS,
     **expiry_reminders.AUDIT_ACTIONS,
+    **revocation_requests.AUDIT_ACTIONS,
+    **revocation_orders.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -82,6 +85,7 @@ DETAIL_LABELS = {
     **key_stock_events.DETAIL_LABELS,
     **face_to_face.DETAIL_LABELS,
     **bulk_jobs.DETAIL_LABELS,
+    **revocation_requests.DETAIL_LABELS,
 }
 # A detail's value in French, by the detail's key (dates, reasons…); others are shown as they are.
 DETAIL_FORMATTERS = {**generation.DETAIL_FORMATTERS, **notifications.DETAIL_FORMATTERS,

@@ -2,7 +2,8 @@
 
 At each of its AE's slot times (Europe/Paris), an operator for whom an admin switched the
 digest on receives, through the outbox, the counts of the Commandes list's sub-state counters
-per portal they see: « à vérifier » and « à valider » for AEA, « à générer » for AET.
+per portal they see: « à vérifier », « à valider » and « à révoquer » (with how many are past
+their 4-hour target) for AEA, « à générer » for AET.
 
 * **Once per (operator, slot).** ``run`` inserts a ``DigestRun`` row (unique on operator and
   slot) in the same transaction as the outbox e-mail: a second process, or a restart, finds the
@@ -91,7 +92,8 @@ def _list_url(app: Flask, **args) -> str:
 SECTIONS = (  # role, heading, columns (sub-state filter, heading), link label, link filter
     (workflow.ROLE_AEA, "Commandes en validation",
      ((workflow.SUBSTATE_TO_CHECK, "Commandes à vérifier"),
-      (workflow.SUBSTATE_TO_VALIDATE, "Commandes à valider")),
+      (workflow.SUBSTATE_TO_VALIDATE, "Commandes à valider"),
+      (workflow.SUBSTATE_TO_REVOKE, "Commandes à révoquer")),
      "Consulter", {"phase": workflow.PHASE_VALIDATION}),
     (workflow.ROLE_AET, "Certificats à générer",
      ((workflow.FILTER_TO_GENERATE, "Commandes à générer"),),
@@ -152,7 +154,8 @@ def handled_waiting(operator_ids) -> dict[int, int]:
 
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
           slot_at: dt.datetime, now: dt.datetime, mine: int = 0,
-          expiring: list[dict] = (), holders_expiring: list[dict] = ()) -> dict:
+          expiring: list[dict] = (), holders_expiring: list[dict] = (),
+          late_revocations: dict[int, int] | None = None) -> dict:
     """The digest as plain data (JSON-able): title, the orders the operator handles, sections
     with one row per portal, the operator certificates expiring soon (admins)."""
     sections = []
@@ -167,7 +170,11 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
             for substate, _ in columns:
                 number = portal_counts.get(substate, 0)
                 total += number
-                cells.append({"text": plural(number), "number": number,
+                cell_text = plural(number)
+                late = (late_revocations or {}).get(portal.id, 0)
+                if substate == workflow.SUBSTATE_TO_REVOKE and late:
+                    cell_text += f" (dont {late} en retard sur le délai de 4 h)"
+                cells.append({"text": cell_text, "number": number,
                               "url": _list_url(app, portal=portal.id, substate=substate)})
             rows.append({"portal": portal.name, "cells": cells,
                          "url": _list_url(app, portal=portal.id, **link_filter)})
@@ -256,7 +263,14 @@ def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     counts = substate_counts_by_portal([operator.ae_id])
     return build(app, operator, audience.portals_of(operator), counts, now, now,
                  handled_waiting([operator.id]).get(operator.id, 0),
-                 audience.expiring_for(operator), audience.holders_expiring_for(operator))
+                 audience.expiring_for(operator), audience.holders_expiring_for(operator),
+                 _late_revocations([operator.ae_id], now))
+
+
+def _late_revocations(ae_ids, now: dt.datetime) -> dict[int, int]:
+    """Revocation requests past their 4-hour target, per portal."""
+    from services.certificates.revocation_orders import late_counts_by_portal
+    return late_counts_by_portal(ae_ids, now)
 
 
 @dataclass
@@ -305,10 +319,11 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     audience = Audience.load(ae_ids, [op.id for op, _ in due], now)
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
     mine = handled_waiting([op.id for op, _ in due])
+    late_revocations = _late_revocations(ae_ids, now)
     for operator, slot_at in due:
         content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
                         mine.get(operator.id, 0), audience.expiring_for(operator),
-                        audience.holders_expiring_for(operator))
+                        audience.holders_expiring_for(operator), late_revocations)
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."

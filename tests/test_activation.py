@@ -156,7 +156,9 @@ def test_holder_activates_the_key_with_the_code_and_a_new_pin(app, client, deliv
     assert done.status_code == 200 and "Votre clé est activée" in done.get_json()["message"]
 
     assert Order.get_by_id(order.id).phase == workflow.PHASE_DONE
-    assert audit_actions(order)[-3:] == ["activation_code_refused", "activation_code_accepted", "key_activated"]
+    # then the e-mail that gives the holder the link to ask for a revocation
+    assert audit_actions(order)[-4:] == ["activation_code_refused", "activation_code_accepted",
+                                         "key_activated", "notification_queued"]
     with pkcs11_library(softhsm.module_path) as lib:
         token_ = next(t for t in lib.get_tokens() if t.label == "vierge")
         with token_.open(user_pin="24681357") as session:

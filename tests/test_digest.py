@@ -113,7 +113,8 @@ def test_each_operator_receives_their_digest_with_the_lists_own_counts(app, clie
         counts = substate_counts(scope, parse_filters({"portal": str(portal.id)}, scope))
         line = next(l for l in text.splitlines() if l.startswith(f"{portal.name} —"))
         assert f"à vérifier : {digest.plural(counts['to_check'])} ·" in line
-        assert line.endswith(f"à valider : {digest.plural(counts['to_validate'])}")
+        assert f"à valider : {digest.plural(counts['to_validate'])} ·" in line
+        assert line.endswith(f"à révoquer : {digest.plural(counts['to_revoke'])}")
 
     # « Consulter » opens that portal's list, filtered, and its counters agree
     login_as(client, desk["camille"])

@@ -97,6 +97,9 @@ def foreign_value(argument: str, data: dict):
 # /api/v1/: bearer credentials of an API client, not the operator's session (tests/test_api.py
 # sweeps it with another AE's client).
 PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/", "/api/")
+# /revoquer/<token>: « Révoquer mon certificat », keyed by a signed link naming one order and
+# certificate, and a code sent to its Contact OTP (tests/test_revocation_requests.py).
+PUBLIC_PREFIXES += ("/revoquer/",)
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

@@ -67,3 +67,9 @@ from workflow.requester import (
 from workflow.handling import (
     HANDLING_ROLES, handling_role, take_checks, assign_checks, release_checks, take_blockers,
     assign_blockers, release_blockers)
+from workflow.revocation import (
+    REVOCATION_CHOICES, SUSPENDABLE_CHOICES, CHOICE_LOST, REVOCATION_ASKED_VIA, ASKED_VIA_FOLLOWUP,
+    ASKED_VIA_HOLDER, REVOCATION_TARGET, choice_label, choice_reason, revocation_deadline,
+    revocation_late, request_checks, request_blockers, request_form_problems, after_request,
+    revoke_request_checks, revoke_request_blockers, after_revoke_request, reject_request_checks,
+    reject_request_blockers, after_reject_request, revoke_step_checks)

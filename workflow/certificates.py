@@ -13,12 +13,16 @@ from workflow.guards import generation_checks, handover_checks
 from workflow.vocabulary import PHASE_DONE, PHASE_HANDOVER, ROLE_AEA
 
 
-def _certificate_check(certificate, *, written: bool) -> Check:
+def _certificate_check(certificate, *, written: bool, hold_ok: bool = False) -> Check:
+    """``hold_ok``: a suspended certificate (on hold) passes, as revoking it for good does."""
     problem = None
     if certificate is None:
         problem = "Aucun certificat n'a été généré pour cette commande."
-    elif getattr(certificate, "revoked_at", None) is not None:
-        problem = "Le certificat de la commande a été révoqué."
+    elif getattr(certificate, "revoked_at", None) is not None and not (
+            hold_ok and getattr(certificate, "suspended", False)):
+        problem = ("Le certificat de la commande est suspendu."
+                   if getattr(certificate, "suspended", False)
+                   else "Le certificat de la commande a été révoqué.")
     elif written and getattr(certificate, "written_at", None) is None:
         problem = "Le certificat émis n'a pas été inscrit sur la clé USB."
     return Check.of("certificate", "Certificat du porteur inscrit sur la clé et non révoqué",
@@ -62,8 +66,10 @@ def after_activation(order, certificate) -> State:
 
 
 def holder_revocation_checks(order, operator, certificate) -> list[Check]:
-    """An AEA revokes the holder's certificate (irreversible; the order keeps its phase)."""
-    return [role_check(operator, ROLE_AEA), _certificate_check(certificate, written=False)]
+    """An AEA revokes the holder's certificate (irreversible; the order keeps its phase); a
+    suspended one may be revoked for good."""
+    return [role_check(operator, ROLE_AEA),
+            _certificate_check(certificate, written=False, hold_ok=True)]
 
 
 def holder_revocation_blockers(order, operator, certificate) -> list[str]:

@@ -17,7 +17,7 @@ from workflow.documents import document_rows
 from workflow.lifecycle import next_step
 from workflow.vocabulary import (CATEGORY_CONTRACTUAL, CATEGORY_SUPPORTING, DOCUMENT_KINDS,
                                  PHASE_GENERATION, PHASE_HANDOVER, PHASE_VALIDATION, ROLE_AEA,
-                                 ROLE_AET, STEP_GENERATE, STEP_HAND_OVER,
+                                 ROLE_AET, STEP_GENERATE, STEP_HAND_OVER, STEP_REVOKE,
                                  STEP_SEND_FOR_SIGNATURE, STEP_VALIDATE, SUBSTATE_IN_SIGNATURE,
                                  SUBSTATE_TO_VALIDATE)
 
@@ -137,6 +137,9 @@ def next_step_checklist(order, documents: Iterable, operator, ae) -> list[Check]
         return generation_checks(order, operator)
     if step == STEP_HAND_OVER:
         return handover_checks(order, operator)
+    if step == STEP_REVOKE:
+        from workflow.revocation import revoke_step_checks  # it imports this module's kin
+        return revoke_step_checks(order, operator)
     return []
 
 

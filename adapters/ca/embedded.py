@@ -1,6 +1,6 @@
 """The embedded CA: a root, an issuing CA under it, and the certificates the issuing CA signs
 (operators' logins, AEs' seals, holders' qualified certificates), each registered; revoking
-one republishes the CRLs. One CA per app, opened on first use.
+one (or putting it on hold, or lifting the hold) republishes the CRLs. One CA per app, opened on first use.
 """
 from __future__ import annotations
 
@@ -117,26 +117,80 @@ class EmbeddedCA:
         """Revoke a certificate this CA issued and republish the CRLs.
 
         Call it outside any transaction of the caller's: the CRL is published once the
-        revocation is committed. Revoking twice keeps the first date and reason."""
-        serial_hex = serial_hex.lower().lstrip("0") or "0"
-        flag = REVOCATION_REASONS.get(reason)
-        if flag is None:
-            raise ValueError(f"Motif de révocation inconnu : {reason}.")
+        revocation is committed. A certificate on hold (``suspend``) takes the final reason,
+        keeping the hold's date (relying parties then distrust what was signed since the
+        hold); revoking a finally revoked one again keeps the first date and reason."""
+        serial_hex = _register_serial(serial_hex)
+        flag = _reason_flag(reason)
+        if flag is x509.ReasonFlags.certificate_hold:
+            return self.suspend(serial_hex, operator=operator, ip=ip, order=order)
+        on_hold = IssuedCertificate.revocation_reason == x509.ReasonFlags.certificate_hold.value
         with db.atomic():
             # The guarded UPDATE decides who revokes when two operators click together.
+            this = IssuedCertificate.serial_hex == serial_hex
             revoked_now = (IssuedCertificate
                            .update(revoked_at=utcnow(), revocation_reason=flag.value)
-                           .where((IssuedCertificate.serial_hex == serial_hex)
-                                  & IssuedCertificate.revoked_at.is_null())
+                           .where(this & IssuedCertificate.revoked_at.is_null())
+                           .execute()
+                           or IssuedCertificate
+                           .update(revocation_reason=flag.value)
+                           .where(this & on_hold)
                            .execute())
-            row = IssuedCertificate.get_or_none(IssuedCertificate.serial_hex == serial_hex)
-            if row is None:
-                raise UnknownCertificate(serial_hex)
+            row = self._registered(serial_hex)
             if revoked_now:
-                audit.record("certificate_revoked", operator=operator, ip=ip, order=order,
-                             actor=None if operator else "AC intégrée",
-                             details={"serial": serial_hex, "kind": row.kind,
-                                      "subject": row.subject, "reason": flag.value})
+                self._audit("certificate_revoked", row, operator, ip, order, reason=flag.value)
+        return self._published(row)
+
+    def suspend(self, serial_hex: str, *, operator=None, ip: str = "",
+                order=None) -> IssuedCertificate:
+        """Put a certificate on hold (revoked with reason certificateHold, listed on the CRL)
+        until ``revoke`` makes it final or ``release`` lifts the hold. A certificate already
+        revoked or on hold is left as it is."""
+        serial_hex = _register_serial(serial_hex)
+        hold = x509.ReasonFlags.certificate_hold.value
+        with db.atomic():
+            held_now = (IssuedCertificate
+                        .update(revoked_at=utcnow(), revocation_reason=hold)
+                        .where((IssuedCertificate.serial_hex == serial_hex)
+                               & IssuedCertificate.revoked_at.is_null())
+                        .execute())
+            row = self._registered(serial_hex)
+            if held_now:
+                self._audit("certificate_suspended", row, operator, ip, order, reason=hold)
+        return self._published(row)
+
+    def release(self, serial_hex: str, *, operator=None, ip: str = "",
+                order=None) -> IssuedCertificate:
+        """Lift a hold: the certificate is valid again and the next CRL omits it (a complete
+        CRL may, RFC 5280 §5.2.7 / §5.3.1). A final revocation is never lifted."""
+        serial_hex = _register_serial(serial_hex)
+        hold = x509.ReasonFlags.certificate_hold.value
+        with db.atomic():
+            released_now = (IssuedCertificate
+                            .update(revoked_at=None, revocation_reason=None)
+                            .where((IssuedCertificate.serial_hex == serial_hex)
+                                   & (IssuedCertificate.revocation_reason == hold))
+                            .execute())
+            row = self._registered(serial_hex)
+            if released_now:
+                self._audit("certificate_released", row, operator, ip, order)
+        return self._published(row)
+
+    def _registered(self, serial_hex: str) -> IssuedCertificate:
+        row = IssuedCertificate.get_or_none(IssuedCertificate.serial_hex == serial_hex)
+        if row is None:
+            raise UnknownCertificate(serial_hex)
+        return row
+
+    @staticmethod
+    def _audit(action: str, row: IssuedCertificate, operator, ip: str, order, **details) -> None:
+        audit.record(action, operator=operator, ip=ip, order=order,
+                     actor=None if operator else "AC intégrée",
+                     details={"serial": row.serial_hex, "kind": row.kind,
+                              "subject": row.subject, **details})
+
+    def _published(self, row: IssuedCertificate) -> IssuedCertificate:
+        """Republish the CRL(s) a change of ``row`` shows in, once it is committed."""
         self._issuing.publish()
         if row.kind == "ca":
             self._root.publish()
@@ -160,6 +214,18 @@ class EmbeddedCA:
             if issuer == authority.certificate:
                 return authority.current_crl()
         return None
+
+
+def _register_serial(serial_hex: str) -> str:
+    """The register's spelling: lowercase hex, no leading zeros."""
+    return serial_hex.lower().lstrip("0") or "0"
+
+
+def _reason_flag(reason: str) -> x509.ReasonFlags:
+    flag = REVOCATION_REASONS.get(reason)
+    if flag is None:
+        raise ValueError(f"Motif de révocation inconnu : {reason}.")
+    return flag
 
 
 def _with_scheme(url: str, scheme: str) -> str:

@@ -177,7 +177,13 @@ class HolderCA(Protocol):
 
     def revoke(self, serial_hex: str, reason: str = "unspecified", *, operator=None,
                ip: str = "", order=None):
-        """Revoke and republish the CRL."""
+        """Revoke and republish the CRL; a certificate on hold takes the final reason."""
+
+    def suspend(self, serial_hex: str, *, operator=None, ip: str = "", order=None):
+        """Put on hold (reason certificateHold, listed on the CRL) and republish the CRL."""
+
+    def release(self, serial_hex: str, *, operator=None, ip: str = "", order=None):
+        """Lift a hold (the certificate is valid again) and republish the CRL."""
 
     def chain(self) -> list[x509.Certificate]:
         """The issuing CA first, then up to the root."""

@@ -22,7 +22,8 @@ from formatting import paris_date, paris_datetime
 from models import AE, Activation, Order, Person, db, utcnow
 from services import audit, public_links
 from services.certificates import face_to_face as face_to_face_record
-from services.certificates import generation, holder_certificates
+from services.certificates import generation, holder_certificates, revocation_messages
+from services.messaging import outbox
 from services.certificates.face_to_face import FaceToFaceForm
 from services.certificates.generation import SignedInstruction
 from services.key_stock import assignment as key_assignment
@@ -284,6 +285,10 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
         audit.record(ACTION_ACTIVATED, order=order, actor=HOLDER, ip=ip,
                      details={"certificate": state.row.serial_hex})
         webhooks.emit(order, webhooks.CERTIFICATE_ACTIVATED, webhooks.certificate_data(state.row))
+        # The holder keeps the link to ask for the certificate's revocation (lost key…).
+        revocation_messages.activated(app, Order.with_people().where(Order.id == order.id).get(),
+                                      state.row.serial_hex, ip=ip)
+    outbox.wake(app)
     # Outside the transaction: the CA publishes its CRL once the revocation is committed.
     holder_certificates.revoke_superseded(app, order, ip=ip)
     return Order.get_by_id(order.id)

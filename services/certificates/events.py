@@ -8,7 +8,7 @@ import datetime as dt
 from bridge_protocol import KEY_TYPES
 from formatting import paris_datetime
 from models import HolderCertificate
-from services.certificates.holder_certificates import REVOCATION_REASONS
+from services.certificates.holder_certificates import REASON_LABELS
 
 ACTION_STARTED = "generation_started"
 ACTION_ISSUED = "certificate_issued"
@@ -16,6 +16,8 @@ ACTION_GENERATED = "certificate_generated"
 ACTION_FAILED = "generation_failed"
 ACTION_REFUSED = "generation_refused"
 ACTION_REVOKED = "certificate_revoked"
+ACTION_SUSPENDED = "certificate_suspended"   # put on hold (certificateHold) by the CA
+ACTION_RELEASED = "certificate_released"     # the hold lifted
 
 AUDIT_ACTIONS = {
     ACTION_STARTED: "Génération du certificat commencée",
@@ -24,6 +26,8 @@ AUDIT_ACTIONS = {
     ACTION_FAILED: "Échec de la génération du certificat",
     ACTION_REFUSED: "Génération du certificat refusée",
     ACTION_REVOKED: "Certificat révoqué",
+    ACTION_SUSPENDED: "Certificat suspendu",
+    ACTION_RELEASED: "Suspension du certificat levée",
 }
 
 # The stages the page reports a failure at, in French.
@@ -69,7 +73,7 @@ DETAIL_FORMATTERS = {
     "valid_from": _paris, "valid_until": _paris,
     "stage": lambda value: STAGES.get(value, "démarrage" if value == "start" else str(value)),
     "code": lambda value: _CAUSES.get(value, str(value)),
-    "reason": lambda value: REVOCATION_REASONS.get(value, str(value)),
+    "reason": lambda value: REASON_LABELS.get(value, str(value)),
     "reasons": lambda value: " ".join(value) if isinstance(value, list) else str(value),
     "revoked": lambda value: ", ".join(value) if isinstance(value, list) else str(value),
     "kind": lambda value: _KINDS.get(value, str(value)),

@@ -41,8 +41,8 @@ from services.certificates.events import (ACTION_GENERATED, ACTION_STARTED, AUDI
                                           DETAIL_FORMATTERS, DETAIL_LABELS,
                                           certificate_details)
 from services.certificates.holder_certificates import (
-    REVOCATION_REASONS, CertificateState, certificates_of, current_certificate, has_certificates,
-    holder_identity, revoke, revoke_unwritten)
+    REVOCATION_REASONS, CertificateState, certificates_of, current_certificate, current_of,
+    has_certificates, holder_identity, revoke, revoke_unwritten)
 from services.certificates.instructions import (
     INSTRUCTION_TTL, SignedInstruction, activation_pin, expires_at, instruction_key,
     instruction_public_pem, sign_instruction)
@@ -54,7 +54,7 @@ DEFAULT_KEY_TYPE = KEY_RSA_3072
 __all__ = [  # what the views, the activation, the demo and the tests use as generation.X
     "AUDIT_ACTIONS", "DEFAULT_KEY_TYPE", "DETAIL_FORMATTERS", "DETAIL_LABELS", "KEY_TYPES",
     "REVOCATION_REASONS", "CertificateState", "SignedInstruction", "accept_request",
-    "activation_pin", "certificates_of", "confirm_written", "current_certificate",
+    "activation_pin", "certificates_of", "confirm_written", "current_certificate", "current_of",
     "has_certificates", "instruction_key", "instruction_public_pem", "last_failure",
     "orders_to_generate", "record_unknown_order", "report_failure", "revoke",
     "sign_instruction", "start",

@@ -25,6 +25,8 @@ REVOCATION_REASONS = {  # what an AEA may choose, in French (RFC 5280 names)
     "unspecified": "Non précisé",
 }
 UNWRITTEN_REVOCATION_REASON = "cessationOfOperation"  # issued, never written onto a key
+HOLD = "certificateHold"  # a suspension: revoked until made final or lifted
+REASON_LABELS = {**REVOCATION_REASONS, HOLD: "Suspension (certificat suspendu)"}
 
 
 def get_holder_ca(app: Flask) -> HolderCA:
@@ -53,10 +55,22 @@ class CertificateState:
 
     @property
     def revocation_label(self) -> str:
-        return REVOCATION_REASONS.get(self.revocation_reason or "", self.revocation_reason or "")
+        return REASON_LABELS.get(self.revocation_reason or "", self.revocation_reason or "")
+
+    @property
+    def suspended(self) -> bool:
+        """On hold: listed on the CRL, but an AEA may still lift the hold or make it final."""
+        return self.revoked_at is not None and self.revocation_reason == HOLD
+
+    @property
+    def revoked(self) -> bool:
+        """Revoked for good (not merely on hold)."""
+        return self.revoked_at is not None and not self.suspended
 
     @property
     def status(self) -> str:
+        if self.suspended:
+            return "suspendu"
         if self.revoked_at is not None:
             return "révoqué"
         if self.row.written_at is None:
@@ -80,9 +94,13 @@ def has_certificates(order: Order) -> bool:
 
 
 def current_certificate(order: Order) -> CertificateState | None:
-    """The certificate the order stands on: the newest one not revoked, else the newest."""
-    states = certificates_of(order)
-    return next((s for s in states if s.revoked_at is None), states[0] if states else None)
+    """The certificate the order stands on: the newest one not revoked for good (a suspended
+    one still is), else the newest."""
+    return current_of(certificates_of(order))
+
+
+def current_of(states: list[CertificateState]) -> CertificateState | None:
+    return next((s for s in states if not s.revoked), states[0] if states else None)
 
 
 def holder_identity(order: Order) -> HolderIdentity:
@@ -106,7 +124,7 @@ def revoke_unwritten(app: Flask, order: Order, operator: Operator | None, *,
     for state in pending:
         ca.revoke(state.row.serial_hex, UNWRITTEN_REVOCATION_REASON, operator=operator, ip=ip,
                   order=order)
-        _report_revoked(order, state.row, UNWRITTEN_REVOCATION_REASON)
+        report_revoked(order, state.row, UNWRITTEN_REVOCATION_REASON)
     return [state.row.serial_hex for state in pending]
 
 
@@ -122,12 +140,14 @@ def revoke(app: Flask, order: Order, operator: Operator, *, reason: object, conf
     if problems:
         raise workflow.Refused(problems)
     get_holder_ca(app).revoke(state.row.serial_hex, reason, operator=operator, ip=ip, order=order)
-    _report_revoked(order, state.row, reason, operator, ip)
+    report_revoked(order, state.row, reason, operator, ip)
+    from services.certificates import revocation_orders  # it builds on this module
+    revocation_orders.close_after_direct_revocation(state.row.serial_hex, operator, ip)
     return next(s for s in certificates_of(order) if s.row.id == state.row.id)
 
 
-def _report_revoked(order: Order, row: HolderCertificate, reason: str,
-                    operator: Operator | None = None, ip: str = "") -> None:
+def report_revoked(order: Order, row: HolderCertificate, reason: str,
+                   operator: Operator | None = None, ip: str = "") -> None:
     """The CA revokes outside any transaction of ours (it publishes its CRL once the revocation
     is committed, and may be a remote CA): the event is written once it has answered, and the
     key the certificate was written onto becomes « révoquée » in the AE's stock."""

@@ -72,7 +72,8 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
 
 
 def can_edit_id_document(order: Order, operator: Operator) -> bool:
-    return operator.has_role(workflow.ROLE_AEA) and read_only_problem(order) is None
+    return (operator.has_role(workflow.ROLE_AEA) and read_only_problem(order) is None
+            and order.process != workflow.PROCESS_REVOCATION)  # no dossier to complete
 
 
 def full_order(scope: OperatorScope, order_id: int) -> Order | None:
