@@ -76,7 +76,8 @@ def test_vocabulary_labels_are_the_exact_french_wording():
         ("done", "Terminée"), ("cancelled", "Annulée")]
     assert list(wf.SUBSTATES.items()) == [
         ("to_check", "à vérifier"), ("in_signature", "en signature"),
-        ("to_validate", "à valider"), ("on_hold", "en attente")]
+        ("to_validate", "à valider"), ("on_hold", "en attente"),
+        ("to_revoke", "à révoquer")]
     assert wf.SUBSTATE_FILTERS["to_generate"] == "à générer"
     assert list(wf.ORDER_TYPES) == ["D", "P"]
     assert wf.ID_DOC_TYPES == {"CNI": "CNI", "PASSEPORT": "Passeport",
@@ -384,8 +385,8 @@ def send_case(expected, operator=AEA, documents=None, **order_overrides):
 SEND_FOR_SIGNATURE_CASES = {
     "role": send_case("Rôle AEA requis.", operator=AET),
     "no operator": send_case("Rôle AEA requis.", operator=None),
-    "process": send_case("Le processus « Renouvellement » n'est pas encore pris en charge.",
-                         process="renewal"),
+    "process": send_case("Le processus « Révocation » ne passe pas par cette étape.",
+                         process="revocation"),
     "paper order": send_case("La commande est de type « P » : seules les commandes de type « D » "
                              "(dématérialisées) sont instruites ici.", order_type="P"),
     "phase": send_case("La commande n'est pas en phase « Validation de la commande » "
@@ -488,7 +489,7 @@ def signed_case(expected, documents=None, **order_overrides):
 
 
 ALL_SIGNED_CASES = {
-    "process": signed_case("Le processus « Révocation » n'est pas encore pris en charge.",
+    "process": signed_case("Le processus « Révocation » ne passe pas par cette étape.",
                            process="revocation"),
     "paper order": signed_case("La commande est de type « P » : seules les commandes de type « D » "
                                "(dématérialisées) sont instruites ici.", order_type="P"),
@@ -533,8 +534,8 @@ FOUR_EYES_REASON = ("Contrôle à quatre yeux : l'opérateur qui a saisi le N° 
 
 VALIDATION_CASES = {
     "role": validation_case("Rôle AEA requis.", operator=AET),
-    "process": validation_case("Le processus « Renouvellement » n'est pas encore pris en charge.",
-                               process="renewal"),
+    "process": validation_case("Le processus « Révocation » ne passe pas par cette étape.",
+                               process="revocation"),
     "paper order": validation_case("La commande est de type « P » : seules les commandes de type "
                                    "« D » (dématérialisées) sont instruites ici.", order_type="P"),
     "phase": validation_case("La commande n'est pas en phase « Validation de la commande » "
@@ -614,8 +615,8 @@ GENERATION_CASES = {
     "role": (make_order(phase="generation", substate=None, validated_at=VALIDATED_AT), AEA,
              "Rôle AET requis."),
     "process": (make_order(phase="generation", substate=None, validated_at=VALIDATED_AT,
-                           process="renewal"), AET,
-                "Le processus « Renouvellement » n'est pas encore pris en charge."),
+                           process="revocation"), AET,
+                "Le processus « Révocation » ne passe pas par cette étape."),
     "phase": (make_order(phase="validation", substate="to_validate", validated_at=VALIDATED_AT),
               AET, "La commande n'est pas en phase « Génération du certificat » "
                    "(phase actuelle : « Validation de la commande »)."),
@@ -642,7 +643,7 @@ def test_generation_allowed():
 HANDOVER_CASES = {
     "role": (make_order(phase="handover", substate=None), AEA, "Rôle AET requis."),
     "process": (make_order(phase="handover", substate=None, process="revocation"), AET,
-                "Le processus « Révocation » n'est pas encore pris en charge."),
+                "Le processus « Révocation » ne passe pas par cette étape."),
     "phase": (make_order(phase="generation", substate=None), AET,
               "La commande n'est pas en phase « Remise » "
               "(phase actuelle : « Génération du certificat »)."),
@@ -791,6 +792,8 @@ def guard_of_step(step, order, documents, operator, ae):
         "validate": lambda: wf.validation_blockers(order, documents, operator, ae),
         "generate": lambda: wf.generation_blockers(order, operator),
         "hand_over": lambda: wf.handover_blockers(order, operator),
+        "revoke": lambda: wf.failed_reasons(wf.revoke_step_checks(order, operator)),
+        None: lambda: [],  # a revocation request past « à révoquer »: nothing left to do
     }[step]()
 
 
@@ -825,7 +828,7 @@ def test_checklist_of_an_order_to_check_lists_every_condition():
     checklist = wf.next_step_checklist(order, documents, AEA, PLAIN_AE)
     assert [(c.label, c.ok) for c in checklist] == [
         ("Rôle AEA", True),
-        ("Processus « Génération Certificat »", True),
+        ("Processus « Génération Certificat » ou « Renouvellement »", True),
         ("Commande de type « D » (dématérialisée)", True),
         ("Phase « Validation de la commande », sous-état « à vérifier »", True),
         ("Pièce justificative importée : Extrait de KBIS", False),

@@ -21,8 +21,8 @@ def role_check(operator, role: str) -> Check:
 def process_check(order) -> Check:
     problem = None
     if order.process not in SUPPORTED_PROCESSES:
-        problem = (f"Le processus « {label(PROCESSES, order.process)} » n'est pas encore "
-                   f"pris en charge.")
+        problem = (f"Le processus « {label(PROCESSES, order.process)} » ne passe pas par "
+                   f"cette étape.")
     return Check.of("process", f"Processus « {PROCESSES[PROCESS_GENERATION]} » ou "
                                f"« {PROCESSES[PROCESS_RENEWAL]} »", problem)
 
