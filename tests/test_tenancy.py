@@ -100,6 +100,9 @@ PUBLIC_PREFIXES = ("/static/", "/pki/", "/suivi/", "/signature/", "/commander/",
 # /revoquer/<token>: « Révoquer mon certificat », keyed by a signed link naming one order and
 # certificate, and a code sent to its Contact OTP (tests/test_revocation_requests.py).
 PUBLIC_PREFIXES += ("/revoquer/",)
+# /renouveler/<token>: the renewal link of an expiry reminder, naming one certificate; it only
+# starts (or finds) that certificate's renewal draft (tests/test_renewal.py).
+PUBLIC_PREFIXES += ("/renouveler/",)
 
 
 def test_every_route_with_ids_answers_404_for_another_ae(app, client, two_tenants):

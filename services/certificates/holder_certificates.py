@@ -171,5 +171,5 @@ def revoke_superseded(app: Flask, renewal: Order, *, ip: str = "") -> HolderCert
         return None
     previous = Order.get_by_id(row.order_id)
     get_holder_ca(app).revoke(row.serial_hex, "superseded", ip=ip, order=previous)
-    _report_revoked(previous, row, "superseded", None, ip)
+    report_revoked(previous, row, "superseded", None, ip)
     return row
