@@ -1,7 +1,8 @@
 """A renewal as people do it: headless Chromium on the real app with the demo data, e-mails
 through a real SMTP server, the real token bridge and SoftHSM2 keys.
 
-The holder of a « Terminée » demo order opens the renewal link their reminder carries,
+The holder of a « Terminée » demo order whose certificate expires in 25 days gets the
+reminder e-mail and opens its renewal link,
 renews: the draft is prefilled, the ID document checked at the first order is carried over,
 the missing pieces are uploaded, the address confirmed, the order sent. Once reviewed (the
 production services, as the demo replays them), demo-aet generates the new certificate onto a
@@ -39,7 +40,7 @@ def _renewable_order(app, keys):
     holder's ID document was checked at review (expiry noted, 6 more years)."""
     from demo.seed import DEMO_SO_PIN
     from models import AE, Document, HolderCertificate, Order, Person, utcnow
-    from services.renewal.links import renewal_url
+    from services.renewal import expiry_reminders
     from token_bridge import provision
 
     bpoi = AE.get(AE.name == "BPOI")
@@ -54,10 +55,14 @@ def _renewable_order(app, keys):
     Person.update(email=HOLDER).where(Person.id == order.holder_id).execute()
     Document.update(verified_at=utcnow(), expires_on=utcnow().date() + dt.timedelta(days=6 * 365)).where(
         (Document.order == order.id) & (Document.kind == "holder_id") & Document.is_current).execute()
+    # Its certificate expires in 25 days: the hourly job queues the 30-day reminder, which the
+    # server's outbox sends once it runs.
+    HolderCertificate.update(not_after=utcnow() + dt.timedelta(days=25)).where(
+        HolderCertificate.id == row.id).execute()
+    expiry_reminders.job(app)
     blank = provision.init_token("cle-renouvellement", TRANSPORT_PIN, DEMO_SO_PIN, keys.conf_path)
     return {"previous_id": order.id, "previous_number": order.number, "old_serial": row.serial_hex,
-            "blank_serial": blank, "aet_serial": keys.serial("demo-aet"),
-            "renewal_link": renewal_url(app, row.serial_hex)}
+            "blank_serial": blank, "aet_serial": keys.serial("demo-aet")}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +93,11 @@ def _crl_entry(site, serial_hex: str):
 def test_a_holder_renews_from_the_link_and_the_old_certificate_is_revoked_once_activated(
         new_page, site, tmp_path):
     base = site.instance.url
+    reminder = mail_to(site.smtp, HOLDER, "Votre certificat expire le")
+    link = re.search(r"https?://\S+/renouveler/[A-Za-z0-9_.\-]+", reminder.text).group(0)
+    assert link.startswith(base)
     holder = new_page()
-    holder.goto(site.renewal_link.replace("http://127.0.0.1:5000", base))
+    holder.goto(link)
     expect(holder.get_by_role("heading", name="Renouveler votre certificat")).to_be_visible()
     expect(holder.locator("dl")).to_contain_text(site.old_serial)
     holder.get_by_role("button", name="Renouveler mon certificat").click()
