@@ -146,6 +146,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulk.bp)  # « Actions sur la sélection » of the Commandes list
     from blueprints import statistics
     app.register_blueprint(statistics.bp)  # « Statistiques »
+    from blueprints import certificates
+    app.register_blueprint(certificates.bp)  # « Certificats »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)
