@@ -9,7 +9,7 @@ import re
 import pytest
 from cryptography import x509
 
-from models import Portal, utcnow
+from models import HolderCertificate, Portal, utcnow
 from services.certificates import register_filters
 from tests.certificates_support import issue_for
 from tests.conftest import login_as
@@ -203,8 +203,11 @@ def test_revoked_certificate_page_names_the_reason_and_following_orders(client, 
     html = client.get(f"/certificats/{archive['certificates']['old'].id}").get_data(as_text=True)
     assert "Révoqué le" in html and "Certificat remplacé" in html
     sandra = archive["certificates"]["sandra"]
+    HolderCertificate.update(issued_by=archive["aet"]).where(
+        HolderCertificate.id == sandra.id).execute()
     html = client.get(f"/certificats/{sandra.id}").get_data(as_text=True)
     assert "N° 960010</a> — Renouvellement" in html and "N° 960011</a> — Révocation" in html
+    assert "par Julien Roux" in html and ">valide</span>" in html
 
 
 def test_another_ae_certificate_answers_404(client, archive):
@@ -233,7 +236,6 @@ def test_only_aea_and_aet_see_the_view(client, archive):
     login_as(client, archive["admin_only"])
     assert client.get("/certificats").status_code == 403
     assert ">Certificats</a>" not in client.get("/commandes").get_data(as_text=True)
-    client.get("/deconnexion")
     anonymous = client.application.test_client()
     assert anonymous.get("/certificats").status_code in (302, 303)
 
