@@ -379,6 +379,17 @@ def _v27_renewal_and_revocation(database: Database) -> None:
             migrator.add_index("order", ("target_serial",), False))
 
 
+def _v31_certificates_view_index(database: Database) -> None:
+    """v31: « Certificats » reads the newest certificates first from an index, stopping at
+    the page's end, rather than sorting every certificate of the AE."""
+    from playhouse.migrate import make_index_name
+
+    columns = ("issued_at", "id")
+    existing = {index.name for index in database.get_indexes("holder_certificate")}
+    if make_index_name("holder_certificate", columns) not in existing:  # made from today's model
+        migrate(_migrator(database).add_index("holder_certificate", columns, False))
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -406,6 +417,7 @@ MIGRATIONS = {
     25: _v25_statistics_indexes,
     26: _v26_search_columns,
     27: _v27_renewal_and_revocation,
+    31: _v31_certificates_view_index,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

@@ -53,7 +53,8 @@ class HolderCertificate(BaseModel):
 
     class Meta:
         # « Statistiques » counts certificates written per week.
-        indexes = ((("order", "issued_at"), False), (("written_at", "order"), False))
+        indexes = ((("order", "issued_at"), False), (("written_at", "order"), False),
+                   (("issued_at", "id"), False))  # « Certificats », newest first
 
 
 class Activation(OneTimeCodeRow):

@@ -51,6 +51,11 @@ class CertificateFilters:
         return {name: value for name, value in values.items() if value}
 
     @property
+    def selective(self) -> bool:
+        """A filter that leaves few certificates, found through its own index."""
+        return bool(self.serial or self.holder or self.holder_key or self.siren or self.company)
+
+    @property
     def active(self) -> bool:
         return bool(self.url_args())
 

@@ -3,20 +3,21 @@ search, newest first, and one certificate with the orders that made, renewed or 
 
 Every query goes through the certificate's order and OperatorScope's condition, as the
 Commandes list does: another AE's certificate is never read. A page costs at most four
-queries: its rows (ids sorted and cut first, then joined), the orders that follow its
-certificates (Order.target_serial), and a count when the page is full or past the first.
+queries: its ids (sorted and cut on the certificate and order tables), their rows joined, the
+orders that follow its certificates (Order.target_serial), and a count when the page is full or
+past the first.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from peewee import JOIN, Expression
+from peewee import JOIN, SqliteDatabase
 
 import workflow
 from bridge_protocol import KEY_TYPES
 from models import (Company, HolderCertificate, IssuedCertificate, Operator, OperatorScope, Order,
-                    Person, utcnow)
+                    Person, db, utcnow)
 from services.certificates.holder_certificates import REVOCATION_REASONS
 from services.certificates.register_filters import (HOLD_REASON, STATES, CertificateFilters,
                                                     conditions, state_of)
@@ -86,13 +87,25 @@ class ResultPage:
         return None if self.capped else max(1, -(-self.total // PER_PAGE))
 
 
-def _matching(scope: OperatorScope, filters: CertificateFilters, now: dt.datetime, *columns):
-    """The scope's certificates under the filters (the register joined for « État » only)."""
-    query = (HolderCertificate
-             .select(*columns)
-             .join(Order, on=(HolderCertificate.order == Order.id))
-             .where(scope.order_condition()))
-    if filters.state:
+def _matching(scope: OperatorScope, filters: CertificateFilters, now: dt.datetime, *columns,
+              newest_first: bool = False):
+    """The scope's certificates under the filters (the register joined for « État » only).
+    ``newest_first`` without a selective filter: on SQLite the certificates are read in the
+    (issued_at, id) index and stop at the page's end (CROSS JOIN keeps that table outer; its
+    planner would rather gather the AE's orders and sort them all); PostgreSQL finds that plan
+    on its own."""
+    walk_dates = (newest_first and not filters.selective
+                  and isinstance(db.obj, SqliteDatabase))
+    query = HolderCertificate.select(*columns)
+    if walk_dates:
+        query = query.join(Order, JOIN.CROSS).where(HolderCertificate.order == Order.id)
+    else:
+        query = query.join(Order, on=(HolderCertificate.order == Order.id))
+    query = query.where(scope.order_condition())
+    if filters.state and walk_dates:
+        query = (query.switch(HolderCertificate).join(IssuedCertificate, JOIN.CROSS)
+                 .where(HolderCertificate.issued == IssuedCertificate.id))
+    elif filters.state:
         query = query.switch(HolderCertificate).join(
             IssuedCertificate, on=(HolderCertificate.issued == IssuedCertificate.id))
     for condition in conditions(filters, now):
@@ -113,9 +126,12 @@ def search(scope: OperatorScope, filters: CertificateFilters, page: int = 1,
         total = count(scope, filters, now)
         if total <= COUNT_CAP:
             page = min(page, max(1, -(-total // PER_PAGE)))
-    ids = (_matching(scope, filters, now, HolderCertificate.id)
-           .order_by(*NEWEST_FIRST).offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
-    rows = _rows(scope, ids, now)
+    # The page's ids first, on their own: as a sub-select PostgreSQL reads every certificate
+    # to join them back.
+    ids = [certificate_id for (certificate_id,) in
+           _matching(scope, filters, now, HolderCertificate.id, newest_first=True)
+           .order_by(*NEWEST_FIRST).offset((page - 1) * PER_PAGE).limit(PER_PAGE + 1).tuples()]
+    rows = _rows(scope, ids, now) if ids else []
     has_next = len(rows) > PER_PAGE
     if total is None:
         total = count(scope, filters, now) if has_next else len(rows)
@@ -128,7 +144,7 @@ def count(scope: OperatorScope, filters: CertificateFilters, now: dt.datetime) -
     return _matching(scope, filters, now, HolderCertificate.id).limit(COUNT_CAP + 1).count()
 
 
-def _rows(scope: OperatorScope, ids, now: dt.datetime) -> list[CertificateRow]:
+def _rows(scope: OperatorScope, ids: list[int], now: dt.datetime) -> list[CertificateRow]:
     query = (HolderCertificate
              .select(HolderCertificate.id, HolderCertificate.serial_hex,
                      HolderCertificate.not_before, HolderCertificate.not_after,
@@ -143,7 +159,7 @@ def _rows(scope: OperatorScope, ids, now: dt.datetime) -> list[CertificateRow]:
              .join(Company, on=(Order.company == Company.id))
              .switch(Order)
              .join(Person, on=(Order.holder == Person.id))
-             .where(Expression(HolderCertificate.id, "in", ids), scope.order_condition())
+             .where(HolderCertificate.id.in_(ids), scope.order_condition())
              .order_by(*NEWEST_FIRST)
              .dicts())
     rows = [_row(data, now) for data in query]
