@@ -182,6 +182,21 @@ def test_pagination_50_per_page(client, app, archive, make_order):
     assert len(serials_listed(search(client, holder="page", page=9))) == 5  # the last page
 
 
+def test_a_page_costs_four_queries_at_most(app, archive, make_order):
+    from playhouse.test_utils import count_queries
+
+    from models import OperatorScope
+    from services.certificates import register_view
+    for number in range(55):
+        issue_for(app, make_order(archive["ae"], number=963000 + number, phase="done",
+                                  substate=None))
+    scope = OperatorScope(archive["aea"])
+    for filters, page in (({}, 1), ({}, 2), ({"state": "valid"}, 1), ({"holder": "boi"}, 1)):
+        with count_queries() as counter:
+            result = register_view.search(scope, register_filters.parse_filters(filters), page)
+        assert result.rows and counter.count <= 4, (filters, page, counter.count)
+
+
 def test_certificate_page_and_pem(client, archive):
     login_as(client, archive["aea"])
     marc = archive["certificates"]["marc"]
