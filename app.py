@@ -160,6 +160,8 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints import revocation, revocation_desk
     app.register_blueprint(revocation.bp)  # « Révoquer mon certificat » (public, /revoquer)
     app.register_blueprint(revocation_desk.bp)  # « Révoquer », « Rejeter la demande »
+    from blueprints import certificates
+    app.register_blueprint(certificates.bp)  # « Certificats »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -399,6 +399,15 @@ def _v30_revocation_requests(database: Database) -> None:
     from models import RevocationClaim, RevocationRequest
 
     database.create_tables([RevocationClaim, RevocationRequest], safe=True)
+def _v31_certificates_view_index(database: Database) -> None:
+    """v31: « Certificats » reads the newest certificates first from an index, stopping at
+    the page's end, rather than sorting every certificate of the AE."""
+    from playhouse.migrate import make_index_name
+
+    columns = ("issued_at", "id")
+    existing = {index.name for index in database.get_indexes("holder_certificate")}
+    if make_index_name("holder_certificate", columns) not in existing:  # made from today's model
+        migrate(_migrator(database).add_index("holder_certificate", columns, False))
 
 
 MIGRATIONS = {
@@ -430,6 +439,7 @@ MIGRATIONS = {
     27: _v27_renewal_and_revocation,
     29: _v29_expiry_reminders,
     30: _v30_revocation_requests,
+    31: _v31_certificates_view_index,
 }
 LATEST_VERSION = max(MIGRATIONS)
 

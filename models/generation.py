@@ -54,7 +54,8 @@ class HolderCertificate(BaseModel):
     class Meta:
         # « Statistiques » counts certificates written per week.
         indexes = ((("order", "issued_at"), False), (("written_at", "order"), False),
-                   (("not_after", "written_at"), False))  # soon to expire: reminders, digest
+                   (("not_after", "written_at"), False),  # soon to expire: reminders, digest
+                   (("issued_at", "id"), False))  # « Certificats », newest first
 
 
 class Activation(OneTimeCodeRow):

@@ -93,3 +93,22 @@ def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
 
 def test_fresh_database_gets_latest_schema(app):
     assert current_version(db.obj) == LATEST_VERSION
+
+
+def test_v31_adds_the_certificates_view_index(tmp_path, database_url):
+    """A database at v27 whose holder_certificate lacks the (issued_at, id) index gets it, and
+    ends with the indexes a fresh table has."""
+    from models import HolderCertificate
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    assert migrate_database(database) == LATEST_VERSION
+    database.execute_sql("DROP INDEX holder_certificate_issued_at_id")
+    SchemaVersion.update(version=27).execute()
+
+    assert migrate_database(database) == LATEST_VERSION
+    found = {index.name[:63] for index in database.get_indexes("holder_certificate")
+             if not index.name.endswith("_pkey")}
+    assert "holder_certificate_issued_at_id" in found
+    assert found == {index._name[:63] for index in HolderCertificate._meta.fields_to_index()}
+    database.close()

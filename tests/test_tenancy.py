@@ -8,6 +8,8 @@ from models import (BlankKey, BulkJob, ContractTextVersion, Document, Notificati
 from services.api import clients
 from services.signing import text_versions
 from tests.conftest import csrf_token_from, login_as
+from models import HolderCertificate
+from tests.certificates_support import issue_for
 
 
 @pytest.fixture
@@ -49,6 +51,7 @@ def two_tenants(app, make_ae, make_operator, make_order):
     # A finished export of the other AE (« Actions sur la sélection »).
     their_job = BulkJob.create(ae=theirs, operator=their_operator, action="export",
                                parameters="{}", selection="{}", state="finished")
+    issue_for(app, their_order)  # a holder certificate of theirs (« Certificats »)
     return {"their_job": their_job, "their_key": their_key, "their_text": their_text, "their_search": their_search, "me": me,
             "my_order": my_order, "their_order": their_order, "their_operator": their_operator,
             "their_portal": their_portal, "their_offer": their_offer, "their_ca": their_ca,
@@ -82,6 +85,8 @@ def foreign_value(argument: str, data: dict):
         "version_id": data["their_text"].id,  # contractual texts (administration)
         "key_id": data["their_key"].id,  # « Stock de clés » (administration)
         "job_id": data["their_job"].id,  # « Actions sur la sélection »
+        "holder_certificate_id": HolderCertificate.get(  # « Certificats »
+            HolderCertificate.order == data["their_order"].id).id,
     }
     if argument not in values:
         pytest.fail(f"route argument « {argument} » is not covered by the tenancy sweep: add it")

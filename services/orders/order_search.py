@@ -408,3 +408,10 @@ def changed_since(scope: OperatorScope, filters: OrderFilters, since: dt.datetim
     """How many orders of the current list were created or updated after `since`."""
     return _matching(scope, filters, fn.COUNT(Order.id)).where(Order.updated_at > since).scalar() or 0
 
+
+
+def holder_named(text: str):
+    """Ids of the orders whose holder's first name or surname starts with ``text`` (accents and
+    case ignored), whatever their date: the list's name search, for the views that search
+    orders' holders too (« Certificats »)."""
+    return _name_matches(search_key(text), [])
