@@ -39,6 +39,7 @@ DOCUMENT_CLEANUP_JOB = "document_cleanup"
 WEBHOOKS_JOB = "webhooks"
 BULK_ACTIONS_JOB = "bulk_actions"
 BULK_EXPORTS_CLEANUP_JOB = "bulk_exports_cleanup"
+PKI_REFRESH_JOB = "pki_refresh"
 
 
 class Job(NamedTuple):
