@@ -198,13 +198,15 @@ class OcspResponder:
         return ocsp.OCSPCertStatus.REVOKED, _naive(aware_utc(revoked_at)), flag
 
     def _hashes(self, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:
-        """The issuing CA's name and key hashes with the request's algorithm (computed once
-        per algorithm, by building a request about the CA itself)."""
+        """The issuing CA's name and key hashes with the request's algorithm, computed once
+        per algorithm (the key hash by cryptography, from a request about the CA itself)."""
         cached = self._issuer_hashes.get(algorithm.name)
         if cached is None:
             ca = self._issuing.certificate
             probe = ocsp.OCSPRequestBuilder().add_certificate(ca, ca, algorithm).build()
-            cached = (probe.issuer_name_hash, probe.issuer_key_hash)
+            digest = hashes.Hash(algorithm)
+            digest.update(ca.subject.public_bytes())
+            cached = (digest.finalize(), probe.issuer_key_hash)
             self._issuer_hashes[algorithm.name] = cached
         return cached
 
