@@ -150,6 +150,12 @@ def test_malformed_request(site):
         ocsp.OCSPResponseStatus.MALFORMED_REQUEST
 
 
+def test_several_certificates_in_one_request_are_refused_as_malformed(site):
+    outcome = openssl_ocsp(site, "-cert", site.directory / "good.pem",
+                           "-cert", site.directory / "held.pem")
+    assert "Responder Error: malformedrequest (1)" in outcome.stdout, outcome.stdout + outcome.stderr
+
+
 def test_get_form_with_cache_headers(site):
     issuing = x509.load_pem_x509_certificate((site.directory / "issuing.pem").read_bytes())
     request = (ocsp.OCSPRequestBuilder()

@@ -164,7 +164,8 @@ class OcspResponder:
             asked = (request.issuer_name_hash, request.issuer_key_hash)
             serial = request.serial_number
             nonce = _nonce(request)
-        except (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension):
+        except (ValueError, NotImplementedError, UnsupportedAlgorithm, x509.DuplicateExtension):
+            # NotImplementedError: several certificates asked at once (cryptography reads one).
             return _failure(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
         try:
             ours = self._hashes(algorithm)
