@@ -271,3 +271,13 @@ def test_migration_28_names_the_issuer_of_existing_rows(tmp_path, database_url):
     assert "issued_certificate_issuer_key_id_revoked_at" in {
         index.name for index in database.get_indexes("issued_certificate")}
     database.close()
+
+
+def test_a_signer_certificate_not_matching_its_key_is_replaced(ca):
+    old = ca.ocsp_responder.signer.certificate
+    (ca.directory / "ocsp.key").unlink()  # e.g. restored from another backup than ocsp.crt
+    reopened = EmbeddedCA.open(ca.directory.parent, "http://localhost")
+    signer = reopened.ocsp_responder.signer
+    assert signer.certificate != old
+    assert signer.certificate.public_key() == signer.key.public_key()
+    assert stat.S_IMODE((ca.directory / "ocsp.key").stat().st_mode) == 0o600

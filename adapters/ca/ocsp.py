@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
@@ -124,10 +124,18 @@ class OcspSigner:
         return certificate.public_bytes(serialization.Encoding.PEM)
 
     def _is_due(self, certificate: x509.Certificate, now: dt.datetime) -> bool:
-        """Near its end, or not this key's, or not the issuing CA's (a replaced file)."""
-        return (certificate.not_valid_after_utc - now < SIGNER_RENEWAL
-                or certificate.public_key() != self.key.public_key()
-                or certificate.issuer != self._issuing.certificate.subject)
+        """Near its end (unless the issuing CA ends first: a new one would end no later), or
+        not this key's, or not signed by the issuing CA (a file from another CA)."""
+        end = certificate.not_valid_after_utc
+        if end - now < SIGNER_RENEWAL and end < self._issuing.certificate.not_valid_after_utc:
+            return True
+        if certificate.public_key() != self.key.public_key():
+            return True
+        try:
+            certificate.verify_directly_issued_by(self._issuing.certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            return True
+        return False
 
 
 @dataclass(frozen=True)
