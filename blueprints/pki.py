@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from adapters.ca import get_ca
+from adapters.ca.ocsp import MAX_REQUEST_BYTES
 
 bp = Blueprint("pki", __name__, url_prefix="/pki")
 
@@ -63,7 +64,9 @@ def disclosure_statement(language: str):
 @bp.post("/ocsp")
 def ocsp_post():
     """RFC 6960 over HTTP POST: the DER request as body (application/ocsp-request)."""
-    answer = get_ca(current_app).ocsp_responder.respond(request.get_data(cache=False))
+    # Read no more than a request may hold: a larger body is malformed, not kept in memory.
+    body = request.stream.read(MAX_REQUEST_BYTES + 1)
+    answer = get_ca(current_app).ocsp_responder.respond(body)
     response = Response(answer.der, mimetype=OCSP_RESPONSE_TYPE)
     response.headers["Cache-Control"] = "no-store"
     return response
