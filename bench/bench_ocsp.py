@@ -11,13 +11,15 @@ table. Then ``--requests`` runs of
 (nonce, signature and chain verified by openssl), the certificates in turn, each answer checked
 (good or revoked as expected). The time of a run is the whole round trip: the openssl process,
 its request, the server's answer and its verification. ``openssl version`` run as many times
-gives the part the process start takes, and the same requests POSTed over one kept-alive
+gives the part the process start takes, `openssl ocsp -reqout` (the request built, not sent)
+the client's own part, and the same requests POSTed over one kept-alive
 HTTP connection (requests) the server's part. Target: p95 ≤ 20 ms (openssl round trips).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -74,9 +76,7 @@ def round_trip(url: str, folder: Path, certificate: Path, expected: str) -> floa
     return elapsed
 
 
-def http_only(url: str, folder: Path, files: list[tuple[Path, str]], runs: int) -> list[float]:
-    """The same questions POSTed over one kept-alive connection: the server's share."""
-    import requests
+def request_bodies(folder: Path, files: list[tuple[Path, str]]) -> list[bytes]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -88,6 +88,38 @@ def http_only(url: str, folder: Path, files: list[tuple[Path, str]], runs: int) 
         certificate = x509.load_pem_x509_certificate(path.read_bytes())
         bodies.append(ocsp.OCSPRequestBuilder().add_certificate(certificate, issuing, hashes.SHA1())
                       .build().public_bytes(Encoding.DER))
+    return bodies
+
+
+def in_process(app, bodies: list[bytes], runs: int) -> tuple[list[float], list[float]]:
+    """The responder alone (query, answer, signature), then the whole Flask request (test
+    client, which opens and closes its connection as a served request does): the server's
+    work without the network."""
+    from adapters.ca import get_ca
+    from models import db
+
+    alone, flask = [], []
+    with app.app_context():
+        with db.connection_context():
+            responder = get_ca(app).ocsp_responder
+            for n in range(WARMUP + runs):
+                started = time.perf_counter()
+                responder.respond(bodies[n % len(bodies)])
+                alone.append(time.perf_counter() - started)
+        client = app.test_client()
+        for n in range(WARMUP + runs):
+            started = time.perf_counter()
+            client.post("/pki/ocsp", data=bodies[n % len(bodies)],
+                        content_type="application/ocsp-request")
+            flask.append(time.perf_counter() - started)
+    return alone[WARMUP:], flask[WARMUP:]
+
+
+def http_only(url: str, bodies: list[bytes], runs: int) -> list[float]:
+    """The same questions POSTed over one kept-alive connection: the server's share."""
+    import requests
+    from cryptography.x509 import ocsp
+
     session = requests.Session()
     session.trust_env = False
     headers = {"Content-Type": "application/ocsp-request"}
@@ -103,11 +135,12 @@ def http_only(url: str, folder: Path, files: list[tuple[Path, str]], runs: int) 
     return samples
 
 
-def process_start(runs: int) -> list[float]:
+def client_alone(argv: list, runs: int) -> list[float]:
+    """Times of a command that never reaches the server: openssl's own share."""
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(["openssl", "version"], capture_output=True, check=True)
+        subprocess.run(argv, capture_output=True, check=True)
         samples.append(time.perf_counter() - started)
     return samples
 
@@ -134,6 +167,9 @@ def main() -> None:
     with instance(folder, args.postgres) as app_instance:
         with app_instance.seeding() as app:
             files = seed(app, folder, args.certificates)
+        bodies = request_bodies(folder, files)
+        responder_alone, flask_request = in_process(app_instance.open_app(), bodies,
+                                                    args.requests)
         url = f"{app_instance.url}/pki/ocsp"
         with start_app_server(app_instance):
             for n in range(WARMUP):
@@ -142,8 +178,11 @@ def main() -> None:
             for n in range(args.requests):
                 path, expected = files[n % len(files)]
                 samples[expected].append(round_trip(url, folder, path, expected))
-            http = http_only(url, folder, files, args.requests)
-        spawn = process_start(min(args.requests, 300))
+            http = http_only(url, bodies, args.requests)
+        runs = min(args.requests, 300)
+        spawn = client_alone(["openssl", "version"], runs)
+        request_only = client_alone(["openssl", "ocsp", "-issuer", folder / "issuing.pem",
+                                     "-cert", files[0][0], "-reqout", os.devnull], runs)
     every = samples["good"] + samples["revoked"]
     median, p95 = percentiles(every)
     print(f"{len(every)} openssl ocsp round trips "
@@ -157,6 +196,13 @@ def main() -> None:
     print(f"`openssl version` alone (process start): median {spawn_median * 1000:.1f} ms, "
           f"p95 {spawn_p95 * 1000:.1f} ms; round trip beyond it: "
           f"median {(median - spawn_median) * 1000:.1f} ms")
+    alone_median, alone_p95 = percentiles(request_only)
+    print(f"`openssl ocsp … -reqout` (the request built, nothing sent): "
+          f"median {alone_median * 1000:.1f} ms, p95 {alone_p95 * 1000:.1f} ms")
+    for label, values in (("responder alone (in process)", responder_alone),
+                          ("whole Flask request (test client)", flask_request)):
+        value_median, value_p95 = percentiles(values)
+        print(f"{label}: median {value_median * 1000:.2f} ms, p95 {value_p95 * 1000:.2f} ms")
     http_median, http_p95 = percentiles(http)
     print(f"HTTP alone (one kept-alive connection, {len(http)} POSTs): "
           f"median {http_median * 1000:.1f} ms, p95 {http_p95 * 1000:.1f} ms")
