@@ -91,7 +91,7 @@ def create_app(config: dict | None = None) -> Flask:
             every(seconds=app.config["RADESK_BULK_INTERVAL_SECONDS"])),
         Job(scheduler.BULK_EXPORTS_CLEANUP_JOB, bulk_jobs.cleanup_job, every(hours=1)),
     )
-    # The embedded CA's CRLs re-issued before their nextUpdate (and daily), its OCSP signer renewed.
+    # The embedded CA's CRLs re-issued before their nextUpdate (and daily), OCSP signer renewed.
     register_jobs(app, Job(scheduler.PKI_REFRESH_JOB, pki_refresh_job, every(hours=1)))
 
     from cli import register_cli
