@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 
 import scheduler
 from adapters import mail
+from adapters.ca.embedded import refresh_job as pki_refresh_job
 from config import Config, instance_secret
 from database import (close_pooled_connections, migrate_database, open_database,
                       refresh_planner_statistics)
@@ -99,6 +100,8 @@ def create_app(config: dict | None = None) -> Flask:
         Job(scheduler.BULK_EXPORTS_CLEANUP_JOB, bulk_jobs.cleanup_job, every(hours=1)),
         Job(scheduler.EXPIRY_REMINDERS_JOB, expiry_reminders.job, every(hours=1)),
     )
+    # The embedded CA's CRLs re-issued before their nextUpdate (and daily), OCSP signer renewed.
+    register_jobs(app, Job(scheduler.PKI_REFRESH_JOB, pki_refresh_job, every(hours=1)))
 
     from cli import register_cli
     register_cli(app)
@@ -166,6 +169,7 @@ def _register_blueprints(app: Flask) -> None:
     admin_sections.register(app)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # bearer credentials, no cookie: nothing for a forged request to ride on
+    csrf.exempt(pki.bp)  # public OCSP requests POSTed by relying parties: no session involved
     api.spec.app = app  # what spectree reads the routes from (it serves no page of its own)
 
 

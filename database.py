@@ -379,6 +379,32 @@ def _v27_renewal_and_revocation(database: Database) -> None:
             migrator.add_index("order", ("target_serial",), False))
 
 
+def _v28_issuer_key_id(database: Database) -> None:
+    """v28: the register names each certificate's issuer by its key id, read once from the
+    certificates already there, so that a CRL of many entries is built from one indexed query."""
+    from adapters.ca.authority import issuer_key_id_of
+    from models import IssuedCertificate
+
+    migrator = _migrator(database)
+    migrate(migrator.add_column("issued_certificate", "issuer_key_id", CharField(null=True)))
+    by_key: dict[str, list[int]] = {}
+    rows = (IssuedCertificate
+            .select(IssuedCertificate.id, IssuedCertificate.pem)
+            .where(IssuedCertificate.pem != "")
+            .tuples())
+    for row_id, pem in rows.iterator():
+        key_id = issuer_key_id_of(pem)
+        if key_id:
+            by_key.setdefault(key_id, []).append(row_id)
+    for key_id, ids in by_key.items():
+        for start in range(0, len(ids), 500):
+            (IssuedCertificate
+             .update(issuer_key_id=key_id)
+             .where(IssuedCertificate.id.in_(ids[start:start + 500]))
+             .execute())
+    migrate(migrator.add_index("issued_certificate", ("issuer_key_id", "revoked_at"), False))
+
+
 def _v29_expiry_reminders(database: Database) -> None:
     """v29: the AE's « Relances avant expiration (jours) » and the reminders sent."""
     from playhouse.migrate import make_index_name
@@ -393,12 +419,16 @@ def _v29_expiry_reminders(database: Database) -> None:
             index.name for index in database.get_indexes("holder_certificate")}:
         migrate(migrator.add_index("holder_certificate", columns, False))
     database.create_tables([CertificateExpiryReminder], safe=True)
+
+
 def _v30_revocation_requests(database: Database) -> None:
     """v30: revocation requests by holders and requesters — the one-time code that proves
     them, and the request each revocation order carries (one waiting per certificate)."""
     from models import RevocationClaim, RevocationRequest
 
     database.create_tables([RevocationClaim, RevocationRequest], safe=True)
+
+
 def _v31_certificates_view_index(database: Database) -> None:
     """v31: « Certificats » reads the newest certificates first from an index, stopping at
     the page's end, rather than sorting every certificate of the AE."""
@@ -408,6 +438,7 @@ def _v31_certificates_view_index(database: Database) -> None:
     existing = {index.name for index in database.get_indexes("holder_certificate")}
     if make_index_name("holder_certificate", columns) not in existing:  # made from today's model
         migrate(_migrator(database).add_index("holder_certificate", columns, False))
+
 
 
 MIGRATIONS = {
@@ -437,6 +468,7 @@ MIGRATIONS = {
     25: _v25_statistics_indexes,
     26: _v26_search_columns,
     27: _v27_renewal_and_revocation,
+    28: _v28_issuer_key_id,
     29: _v29_expiry_reminders,
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,

@@ -40,6 +40,7 @@ WEBHOOKS_JOB = "webhooks"
 BULK_ACTIONS_JOB = "bulk_actions"
 BULK_EXPORTS_CLEANUP_JOB = "bulk_exports_cleanup"
 EXPIRY_REMINDERS_JOB = "expiry_reminders"
+PKI_REFRESH_JOB = "pki_refresh"
 
 
 class Job(NamedTuple):

@@ -1,16 +1,23 @@
 """Public PKI files of the embedded CA: the URLs its certificates name (CRL distribution
-points and CA issuers), served to anyone, without login."""
+points, CA issuers, OCSP responder), served to anyone, without login."""
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+
 from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from adapters.ca import get_ca
+from adapters.ca.ocsp import MAX_REQUEST_BYTES
 
 bp = Blueprint("pki", __name__, url_prefix="/pki")
 
 CRL_TYPE = "application/pkix-crl"
 CERT_TYPE = "application/pkix-cert"
+OCSP_RESPONSE_TYPE = "application/ocsp-response"
+OCSP_MAX_AGE = 300  # RFC 5019 §6.2: below nextUpdate - thisUpdate (adapters.ca.ocsp)
 
 
 def _der(data: bytes, media_type: str, filename: str, max_age: int) -> Response:
@@ -52,3 +59,42 @@ def disclosure_statement(language: str):
         abort(404)
     return render_template("pki/pds.html", language=language,
                            crl_url=get_ca(current_app).holder_crl_url)
+
+
+@bp.post("/ocsp")
+def ocsp_post():
+    """RFC 6960 over HTTP POST: the DER request as body (application/ocsp-request)."""
+    # Read no more than a request may hold: a larger body is malformed, not kept in memory.
+    body = request.stream.read(MAX_REQUEST_BYTES + 1)
+    answer = get_ca(current_app).ocsp_responder.respond(body)
+    response = Response(answer.der, mimetype=OCSP_RESPONSE_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# merge_slashes off: base64 may hold "//", which routing would otherwise redirect away.
+@bp.get("/ocsp/<path:encoded>", merge_slashes=False)
+def ocsp_get(encoded: str):
+    """RFC 6960 appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER request},
+    cacheable as RFC 5019 §6 says."""
+    answer = get_ca(current_app).ocsp_responder.respond(_base64(encoded))
+    response = Response(answer.der, mimetype=OCSP_RESPONSE_TYPE)
+    if answer.this_update is None:
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    max_age = min(OCSP_MAX_AGE, int((answer.next_update - answer.this_update).total_seconds()))
+    response.headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
+    response.last_modified = answer.this_update
+    response.expires = answer.next_update
+    response.set_etag(hashlib.sha1(answer.der).hexdigest())
+    return response
+
+
+def _base64(encoded: str) -> bytes:
+    """The request's DER (werkzeug has undone the URL encoding); b"" when it is not base64.
+    The URL-safe alphabet and missing padding are accepted too, as some clients send them."""
+    text = encoded.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return b""

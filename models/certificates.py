@@ -46,3 +46,9 @@ class IssuedCertificate(BaseModel):
     issued_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField(null=True, index=True)
     revocation_reason = CharField(null=True)
+    # The signing CA's key id (hex, its SubjectKeyIdentifier): each CA's CRL and the OCSP
+    # responder select its own rows without parsing every certificate.
+    issuer_key_id = CharField(null=True)
+
+    class Meta:
+        indexes = ((("issuer_key_id", "revoked_at"), False),)

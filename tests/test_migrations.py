@@ -96,7 +96,7 @@ def test_fresh_database_gets_latest_schema(app):
 
 
 def test_v31_adds_the_certificates_view_index(tmp_path, database_url):
-    """A database at v27 whose holder_certificate lacks the (issued_at, id) index gets it, and
+    """A database at v30 whose holder_certificate lacks the (issued_at, id) index gets it, and
     ends with the indexes a fresh table has."""
     from models import HolderCertificate
     database = connect(database_url)
@@ -104,7 +104,7 @@ def test_v31_adds_the_certificates_view_index(tmp_path, database_url):
     database.connect(reuse_if_open=True)
     assert migrate_database(database) == LATEST_VERSION
     database.execute_sql("DROP INDEX holder_certificate_issued_at_id")
-    SchemaVersion.update(version=27).execute()
+    SchemaVersion.update(version=30).execute()
 
     assert migrate_database(database) == LATEST_VERSION
     found = {index.name[:63] for index in database.get_indexes("holder_certificate")

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from adapters.atomic_files import publish_new, replace_file
-from models import IssuedCertificate
+from models import IssuedCertificate, db
 
 ROOT_NAME = "RA Desk Root CA"
 ISSUING_NAME = "RA Desk Issuing CA"
@@ -29,6 +29,7 @@ ROOT_YEARS = 20
 ISSUING_YEARS = 8
 CRL_VALIDITY = dt.timedelta(days=7)
 CRL_REFRESH_MARGIN = dt.timedelta(days=1)
+CRL_MAX_AGE = dt.timedelta(days=1)  # re-issued at least daily (the scheduled job)
 CLOCK_SKEW = dt.timedelta(minutes=5)  # backdating so a slightly late client clock still accepts
 
 # RFC 5280 reason codes, by their ASN.1 name ("keyCompromise") or Python name ("key_compromise");
@@ -71,6 +72,7 @@ def key_usage(*, digital_signature: bool = False, content_commitment: bool = Fal
 
 def register(certificate: x509.Certificate, kind: str) -> None:
     """Record an issued certificate in the register (a second time changes nothing)."""
+    key_id = _authority_key_id(certificate)
     IssuedCertificate.insert(
         serial_hex=serial_to_hex(certificate.serial_number),
         kind=kind,
@@ -78,7 +80,18 @@ def register(certificate: x509.Certificate, kind: str) -> None:
         not_before=_naive_utc(certificate.not_valid_before_utc),
         not_after=_naive_utc(certificate.not_valid_after_utc),
         pem=certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        issuer_key_id=key_id.hex() if key_id else None,
     ).on_conflict_ignore().execute()
+
+
+def issuer_key_id_of(pem: str) -> str | None:
+    """The authority key id (hex) of a PEM certificate, None when it names none or is not
+    a certificate."""
+    try:
+        key_id = _authority_key_id(x509.load_pem_x509_certificate(pem.encode("ascii")))
+    except ValueError:
+        return None
+    return key_id.hex() if key_id else None
 
 
 # --- the CA certificates ----------------------------------------------------------------------
@@ -140,9 +153,14 @@ def _crl_distribution_point(url: str) -> x509.CRLDistributionPoints:
         crl_issuer=None)])
 
 
-def _ca_issuers(url: str) -> x509.AuthorityInformationAccess:
-    return x509.AuthorityInformationAccess([x509.AccessDescription(
-        x509.AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url))])
+def _ca_issuers(url: str, ocsp_url: str | None = None) -> x509.AuthorityInformationAccess:
+    """Where the issuer's certificate is (caIssuers) and, when given, its OCSP responder."""
+    access = [x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS,
+                                     x509.UniformResourceIdentifier(url))]
+    if ocsp_url:
+        access.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP,
+                                             x509.UniformResourceIdentifier(ocsp_url)))
+    return x509.AuthorityInformationAccess(access)
 
 
 # --- one CA: what it signs, its CRL -------------------------------------------------------------
@@ -173,38 +191,37 @@ class Authority:
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
 
     def links(self, builder: x509.CertificateBuilder, public_key, *, crl_url: str,
-              issuer_url: str) -> x509.CertificateBuilder:
-        """The key identifiers, and where this CA's CRL and certificate are published."""
+              issuer_url: str, ocsp_url: str | None = None) -> x509.CertificateBuilder:
+        """The key identifiers, and where this CA's CRL, certificate and (when given) OCSP
+        responder are published."""
         return (builder
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key),
                                critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                     self.key.public_key()), critical=False)
                 .add_extension(_crl_distribution_point(crl_url), critical=False)
-                .add_extension(_ca_issuers(issuer_url), critical=False))
+                .add_extension(_ca_issuers(issuer_url, ocsp_url), critical=False))
 
     def sign(self, builder: x509.CertificateBuilder) -> x509.Certificate:
         return builder.sign(self.key, hashes.SHA384())
 
     def revoked_entries(self) -> list[x509.RevokedCertificate]:
-        """Revoked certificates this CA signed (told apart by their authority key id)."""
-        rows = (IssuedCertificate
-                .select()
-                .where(IssuedCertificate.revoked_at.is_null(False))
-                .order_by(IssuedCertificate.id))
-        entries = []
-        for row in rows:
-            certificate = x509.load_pem_x509_certificate(row.pem.encode("ascii"))
-            if _authority_key_id(certificate) != self.key_id:
-                continue
-            builder = (x509.RevokedCertificateBuilder()
-                       .serial_number(certificate.serial_number)
-                       .revocation_date(aware_utc(row.revoked_at)))
-            reason = REVOCATION_REASONS.get(row.revocation_reason or "unspecified")
-            if reason not in (None, x509.ReasonFlags.unspecified):  # RFC 5280: omit unspecified
-                builder = builder.add_extension(x509.CRLReason(reason), critical=False)
-            entries.append(builder.build())
-        return entries
+        """Revoked certificates this CA signed: one indexed query on its key id, only the
+        columns the CRL needs, no certificate parsed."""
+        query = (IssuedCertificate
+                 .select(IssuedCertificate.serial_hex, IssuedCertificate.revoked_at,
+                         IssuedCertificate.revocation_reason)
+                 .where((IssuedCertificate.issuer_key_id == self.key_id.hex())
+                        & IssuedCertificate.revoked_at.is_null(False))
+                 .order_by(IssuedCertificate.id))
+        reasons = {name: [x509.Extension(x509.CRLReason.oid, False, x509.CRLReason(flag))]
+                   for name, flag in REVOCATION_REASONS.items()
+                   if flag is not x509.ReasonFlags.unspecified}  # RFC 5280: omit unspecified
+        # The raw cursor: peewee's per-value conversion would take longer than the CRL's
+        # signature on a long list (SQLite gives the dates as ISO text, PostgreSQL as datetimes).
+        return [x509.RevokedCertificateBuilder(int(serial_hex, 16), _crl_time(revoked_at),
+                                               reasons.get(reason, [])).build()
+                for serial_hex, revoked_at, reason in db.execute_sql(*query.sql())]
 
     def load_crl(self) -> x509.CertificateRevocationList | None:
         try:
@@ -215,21 +232,38 @@ class Authority:
     def publish(self) -> Path:
         # The lock serialises publishers so CRL numbers only go up; revocations are read
         # inside it, after their commit, so the highest-numbered CRL always lists them all.
-        with _file_lock(self.crl_path.with_name(f".{self.crl_path.name}.lock")):
-            now = now_utc()
-            number = self._next_crl_number(now)
-            builder = (x509.CertificateRevocationListBuilder()
-                       .issuer_name(self.certificate.subject)
-                       .last_update(now - CLOCK_SKEW)
-                       .next_update(now + CRL_VALIDITY)
-                       .add_extension(x509.CRLNumber(number), critical=False)
-                       .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                           self.key.public_key()), critical=False))
-            for entry in self.revoked_entries():
-                builder = builder.add_revoked_certificate(entry)
-            crl = builder.sign(self.key, hashes.SHA384())
-            replace_file(self.crl_path, crl.public_bytes(serialization.Encoding.DER), 0o644)
+        with _file_lock(self._lock_path):
+            self._write_crl()
         return self.crl_path
+
+    def publish_if_due(self) -> bool:
+        """Publish a new CRL when the current one is missing, near its nextUpdate or a day
+        old (decided inside the lock, so processes refreshing together publish once)."""
+        with _file_lock(self._lock_path):
+            if not crl_is_due(self.load_crl(), now_utc()):
+                return False
+            self._write_crl()
+        return True
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.crl_path.with_name(f".{self.crl_path.name}.lock")
+
+    def _write_crl(self) -> None:
+        now = now_utc()
+        number = self._next_crl_number(now)
+        # The entries go to the constructor at once: add_revoked_certificate copies the
+        # list each time, quadratic for a long CRL.
+        entries = self.revoked_entries()
+        builder = (x509.CertificateRevocationListBuilder(revoked_certificates=entries)
+                   .issuer_name(self.certificate.subject)
+                   .last_update(now - CLOCK_SKEW)
+                   .next_update(now + CRL_VALIDITY)
+                   .add_extension(x509.CRLNumber(number), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       self.key.public_key()), critical=False))
+        crl = builder.sign(self.key, hashes.SHA384())
+        replace_file(self.crl_path, crl.public_bytes(serialization.Encoding.DER), 0o644)
 
     def _next_crl_number(self, now: dt.datetime) -> int:
         previous = self.load_crl()
@@ -240,11 +274,26 @@ class Authority:
 
     def current_crl(self) -> x509.CertificateRevocationList:
         crl = self.load_crl()
-        if crl is None or crl.next_update_utc is None or \
-                crl.next_update_utc - now_utc() < CRL_REFRESH_MARGIN:
-            self.publish()
+        if crl_is_due(crl, now_utc()):
+            self.publish_if_due()
             crl = self.load_crl()
         return crl
+
+
+def crl_is_due(crl: x509.CertificateRevocationList | None, now: dt.datetime) -> bool:
+    """Whether a CRL must be re-issued: missing, less than the refresh margin before its
+    nextUpdate, or issued a day ago (relying parties then never hold one older than a day)."""
+    if crl is None or crl.next_update_utc is None:
+        return True
+    issued = crl.last_update_utc + CLOCK_SKEW
+    return crl.next_update_utc - now < CRL_REFRESH_MARGIN or now - issued >= CRL_MAX_AGE
+
+
+def _crl_time(value: dt.datetime | str) -> dt.datetime:
+    """A register date as the revoked-entry builder's constructor wants it: naive UTC."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return _naive_utc(value) if value.tzinfo is not None else value
 
 
 def _authority_key_id(certificate: x509.Certificate) -> bytes | None:

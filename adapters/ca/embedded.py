@@ -1,10 +1,13 @@
 """The embedded CA: a root, an issuing CA under it, and the certificates the issuing CA signs
 (operators' logins, AEs' seals, holders' qualified certificates), each registered; revoking
-one (or putting it on hold, or lifting the hold) republishes the CRLs. One CA per app, opened on first use.
+one (or putting it on hold, or lifting the hold) republishes the CRLs, which a scheduled job
+also re-issues before they go stale; the issuing CA's OCSP responder answers for what it
+signed. One CA per app, opened on first use.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from pathlib import Path
 
@@ -13,10 +16,14 @@ from cryptography import x509
 from adapters.atomic_files import load_or_create_key
 from adapters.ca.authority import (REVOCATION_REASONS, Authority, load_or_create_certificate,
                                    make_issuing, make_root, register)
+from adapters.ca import authority
 from adapters.ca.holder import HolderIdentity, holder_certificate
+from adapters.ca.ocsp import OcspResponder, OcspSigner
 from adapters.ca.operators import operator_certificate, seal_certificate
 from models import IssuedCertificate, db, utcnow
 from services import audit
+
+log = logging.getLogger("radesk.pki")
 
 
 class UnknownCertificate(LookupError):
@@ -41,6 +48,9 @@ class EmbeddedCA:
         pki_url = (pki_url or public_url).rstrip("/")
         self.holder_crl_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crl"
         self.holder_issuer_url = f"{_with_scheme(pki_url, 'http')}/pki/issuing.crt"
+        self.holder_ocsp_url = f"{_with_scheme(pki_url, 'http')}/pki/ocsp"
+        self._ocsp_responder: OcspResponder | None = None
+        self._ocsp_lock = threading.Lock()
         self.pds_urls = {language: f"{_with_scheme(pki_url, 'https')}/pki/pds/{language}"
                          for language in ("en", "fr")}
 
@@ -98,7 +108,8 @@ class EmbeddedCA:
         certificate = holder_certificate(self._issuing, csr, identity,
                                          crl_url=self.holder_crl_url,
                                          issuer_url=self.holder_issuer_url,
-                                         pds_urls=self.pds_urls)
+                                         pds_urls=self.pds_urls,
+                                         ocsp_url=self.holder_ocsp_url)
         register(certificate, "holder")
         return certificate
 
@@ -208,6 +219,31 @@ class EmbeddedCA:
         """The root's CRL (revoked CA certificates), kept fresh the same way."""
         return self._root.current_crl()
 
+    @property
+    def ocsp_responder(self) -> OcspResponder:
+        """The issuing CA's OCSP responder, its delegated signer loaded once per process
+        (created on first use: call it with the database connected)."""
+        if self._ocsp_responder is None:
+            with self._ocsp_lock:
+                if self._ocsp_responder is None:
+                    signer = OcspSigner(self._issuing, self.directory)
+                    signer.current(authority.now_utc())
+                    self._ocsp_responder = OcspResponder(self._issuing, signer)
+        return self._ocsp_responder
+
+    def refresh(self) -> list[str]:
+        """Re-issue each CRL that is missing, a day old or near its nextUpdate, and renew the
+        OCSP signer's certificate near its end; returns what was renewed (logged, not
+        audited: nothing changed but the dates)."""
+        renewed = [name for name, authority_ in (("issuing.crl", self._issuing),
+                                                  ("root.crl", self._root))
+                   if authority_.publish_if_due()]
+        if self.ocsp_responder.signer.refresh(authority.now_utc()):
+            renewed.append("ocsp.crt")
+        for name in renewed:
+            log.info("AC intégrée : %s renouvelé", name)
+        return renewed
+
     def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
         """The CRL signed by ``issuer`` when it is one of this CA's two certificates."""
         for authority in (self._issuing, self._root):
@@ -230,6 +266,11 @@ def _reason_flag(reason: str) -> x509.ReasonFlags:
 
 def _with_scheme(url: str, scheme: str) -> str:
     return f"{scheme}://{url.split('://', 1)[-1]}"
+
+
+def refresh_job(app) -> list[str]:
+    """The scheduled job: the embedded CA's CRLs and OCSP signer kept fresh."""
+    return get_ca(app).refresh()
 
 
 # --- one CA per app -------------------------------------------------------------

@@ -143,7 +143,7 @@ def add_years(moment: dt.datetime, years: int) -> dt.datetime:
 
 def holder_certificate(issuing: Authority, csr: x509.CertificateSigningRequest,
                        identity: HolderIdentity, *, crl_url: str, issuer_url: str,
-                       pds_urls: dict[str, str]) -> x509.Certificate:
+                       pds_urls: dict[str, str], ocsp_url: str | None = None) -> x509.Certificate:
     """The holder's qualified signing certificate (QCP-n-qscd, non-repudiation).
 
     Only the request's key is taken from it, after its signature (proof of possession)
@@ -161,7 +161,8 @@ def holder_certificate(issuing: Authority, csr: x509.CertificateSigningRequest,
     builder = (issuing.leaf(identity.subject(), public_key, not_before, not_after)
                .add_extension(key_usage(content_commitment=True), critical=True)
                .add_extension(x509.CertificatePolicies(policies), critical=False))
-    builder = issuing.links(builder, public_key, crl_url=crl_url, issuer_url=issuer_url)
+    builder = issuing.links(builder, public_key, crl_url=crl_url, issuer_url=issuer_url,
+                            ocsp_url=ocsp_url)
     return issuing.sign(builder.add_extension(qc_statements(pds_urls), critical=False))
 
 
