@@ -246,9 +246,9 @@ class EmbeddedCA:
 
     def crl_for(self, issuer: x509.Certificate) -> x509.CertificateRevocationList | None:
         """The CRL signed by ``issuer`` when it is one of this CA's two certificates."""
-        for authority in (self._issuing, self._root):
-            if issuer == authority.certificate:
-                return authority.current_crl()
+        for signer in (self._issuing, self._root):
+            if issuer == signer.certificate:
+                return signer.current_crl()
         return None
 
 
