@@ -412,7 +412,8 @@ def _v29_expiry_reminders(database: Database) -> None:
     from models import CertificateExpiryReminder
 
     migrator = _migrator(database)
-    migrate(migrator.add_column("ae", "expiry_reminder_days", CharField(default="90,30,7")))
+    if "expiry_reminder_days" not in {column.name for column in database.get_columns("ae")}:
+        migrate(migrator.add_column("ae", "expiry_reminder_days", CharField(default="90,30,7")))
     # Certificates soon to expire; a table an earlier step created from today's model has it.
     columns = ("not_after", "written_at")
     if make_index_name("holder_certificate", columns) not in {
