@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,6 +83,26 @@ def _reviewed(site, number: int) -> int:
         progress.advance(app, renewal, progress.GENERATION)
         assert Order.get_by_id(renewal.id).phase == "generation"
         return renewal.id
+
+
+def _ocsp_status(site, tmp_path, serial_hex: str) -> str:
+    """``openssl ocsp`` against the responder the certificate names (AIA), its answer
+    verified against the root."""
+    from models import HolderCertificate
+    with site.instance.query():
+        pem = HolderCertificate.get(HolderCertificate.serial_hex == serial_hex).pem
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    url = next(d.access_location.value for d in certificate.extensions.get_extension_for_class(
+        x509.AuthorityInformationAccess).value
+        if d.access_method == x509.AuthorityInformationAccessOID.OCSP)
+    assert url == f"{site.instance.url}/pki/ocsp"
+    (tmp_path / "cert.pem").write_text(pem)
+    ca = site.instance.instance_path / "ca"
+    answer = subprocess.run(["openssl", "ocsp", "-issuer", ca / "issuing.crt", "-CAfile",
+                             ca / "root.crt", "-cert", tmp_path / "cert.pem", "-url", url],
+                            capture_output=True, text=True, timeout=30)
+    assert "Response verify OK" in answer.stderr, answer.stdout + answer.stderr
+    return answer.stdout
 
 
 def _crl_entry(site, serial_hex: str):
@@ -161,6 +182,7 @@ def test_a_holder_renews_from_the_link_and_the_old_certificate_is_revoked_once_a
     operator.get_by_role("button", name="Clé remise au porteur : envoyer le code d'activation").click()
     expect(operator.locator(".flash-success")).to_contain_text("Clé remise")
     assert _crl_entry(site, site.old_serial) is None  # not before the activation
+    assert ": good" in _ocsp_status(site, tmp_path, site.old_serial)
 
     link = mail_to(site.smtp, HOLDER, "Activation de votre clé")
     code = mail_to(site.smtp, REQUESTER, "Code d'activation")
@@ -178,3 +200,6 @@ def test_a_holder_renews_from_the_link_and_the_old_certificate_is_revoked_once_a
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == \
         x509.ReasonFlags.superseded
     assert _crl_entry(site, new_serial) is None
+    old_status = _ocsp_status(site, tmp_path, site.old_serial)
+    assert ": revoked" in old_status and "Reason: superseded" in old_status
+    assert ": good" in _ocsp_status(site, tmp_path, new_serial)
