@@ -32,3 +32,21 @@ def paris_datetime(value: dt.datetime | None) -> str:
 def utc_iso(value: dt.datetime | None) -> str | None:
     """A stored (naive UTC) time as machines read it: ISO 8601 with its offset."""
     return value.replace(tzinfo=dt.timezone.utc).isoformat() if value else None
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """A date as people type it (jj/mm/aaaa) or as a date field sends it (aaaa-mm-jj); None
+    when it is neither."""
+    text = (text or "").strip()
+    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+def paris_midnight_utc(day: dt.date) -> dt.datetime:
+    """The UTC instant (naive, as stored) a day starts in Paris: where a date filter cuts."""
+    local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)

@@ -6,13 +6,11 @@ A certificate of another AE, or of a portal the operator does not see, answers 4
 """
 from __future__ import annotations
 
-import functools
-
 from flask import Blueprint, Response, abort, render_template, request
 from jinja2_fragments.flask import render_block
 
 import workflow
-from blueprints.common import current_operator, current_scope, login_required
+from blueprints.common import any_role_required, current_scope
 from extensions import htmx
 from services.certificates import register_filters, register_view
 
@@ -21,14 +19,7 @@ ROLES = (workflow.ROLE_AEA, workflow.ROLE_AET)
 TEMPLATE = "certificates/list.html"
 
 
-def aea_or_aet(view):
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not any(current_operator().has_role(role) for role in ROLES):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
+aea_or_aet = any_role_required(*ROLES)
 
 
 @bp.get("")

@@ -129,6 +129,19 @@ def role_required(role: str):
     return decorator
 
 
+def any_role_required(*roles: str):
+    """Operators holding at least one of ``roles``; the others get 403."""
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if not any(current_operator().has_role(role) for role in roles):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
 def order_or_404(order_id: int) -> Order:
     order = current_scope().order_or_none(order_id)
     if order is None:

@@ -3,12 +3,10 @@ operators; an operator with no other role than AET gets 403). The filters live i
 (a GET form that works without JavaScript); the CSV export takes the same ones."""
 from __future__ import annotations
 
-import functools
-
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request, stream_with_context
 
 import workflow
-from blueprints.common import current_operator, current_scope, login_required
+from blueprints.common import any_role_required, current_operator, current_scope
 from extensions import client_ip
 from formatting import to_paris
 from models import utcnow
@@ -21,14 +19,7 @@ bp = Blueprint("statistics", __name__, url_prefix="/statistiques")
 ROLES = (workflow.ROLE_AEA, "admin")
 
 
-def aea_or_admin(view):
-    @functools.wraps(view)
-    @login_required
-    def wrapped(*args, **kwargs):
-        if not any(current_operator().has_role(role) for role in ROLES):
-            abort(403)
-        return view(*args, **kwargs)
-    return wrapped
+aea_or_admin = any_role_required(*ROLES)
 
 
 def _figures() -> statistics.Figures:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from formatting import PARIS
+from formatting import paris_midnight_utc
 from models import AuditEvent, Operator
 from services import audit_words
 from services import ae_settings, offers, operator_enrolment, portals, trusted_cas
@@ -85,10 +85,6 @@ class Page:
     pages: int
 
 
-def _paris_midnight_utc(day: dt.date) -> dt.datetime:
-    moment = dt.datetime.combine(day, dt.time.min, PARIS)
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
 
 def _query(ae_id: int, filters: Filters):
     query = AuditEvent.select().where((AuditEvent.ae == ae_id)
@@ -98,9 +94,9 @@ def _query(ae_id: int, filters: Filters):
     if filters.action in ADMIN_ACTIONS:
         query = query.where(AuditEvent.action == filters.action)
     if filters.since is not None:
-        query = query.where(AuditEvent.at >= _paris_midnight_utc(filters.since))
+        query = query.where(AuditEvent.at >= paris_midnight_utc(filters.since))
     if filters.until is not None:
-        query = query.where(AuditEvent.at < _paris_midnight_utc(filters.until
+        query = query.where(AuditEvent.at < paris_midnight_utc(filters.until
                                                                 + dt.timedelta(days=1)))
     return query
 

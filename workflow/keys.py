@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from formatting import parse_date
 from workflow.identifiers import normalize_id_number
 from workflow.vocabulary import ID_DOC_TYPES
 
@@ -157,14 +158,3 @@ def face_to_face_problems(order, doc_type: str, number: str, handed_text: str, t
     elif generated_on is not None and handed_on < generated_on:
         problems.append("La date de la remise ne peut pas précéder la génération du certificat.")
     return problems
-
-
-def parse_date(text: str | None) -> dt.date | None:
-    """A date as people type it (jj/mm/aaaa) or as a date field sends it (aaaa-mm-jj)."""
-    text = (text or "").strip()
-    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None

@@ -11,7 +11,7 @@ from typing import Mapping
 from peewee import Expression
 
 import workflow
-from formatting import PARIS
+from formatting import paris_midnight_utc, parse_date
 from models import Company, HolderCertificate, IssuedCertificate, Order, search_key
 from services.orders import order_search
 
@@ -103,18 +103,6 @@ def parse_filters(args: Mapping[str, str]) -> CertificateFilters:
     return CertificateFilters(**raw, problems=tuple(problems))
 
 
-def parse_date(text: str) -> dt.date | None:
-    for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
-
-
-def paris_midnight_utc(day: dt.date) -> dt.datetime:
-    local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
-    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def conditions(filters: CertificateFilters, now: dt.datetime) -> list:

@@ -12,7 +12,7 @@ from typing import Mapping
 from peewee import SQL, Expression, Value, fn
 
 import workflow
-from formatting import PARIS
+from formatting import paris_midnight_utc, parse_date
 from models import Company, Order, OperatorScope, Person, phone_key, search_key
 
 SORTS = {
@@ -125,9 +125,9 @@ def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters
         if len(siren) != 9 or not siren.isdigit():
             reject("siren", f"SIREN ignoré : « {raw['siren']} » ne compte pas 9 chiffres.")
     for name, label in (("from_", "Date de début"), ("to", "Date de fin")):
-        if raw[name] and _parse_date(raw[name]) is None:
+        if raw[name] and parse_date(raw[name]) is None:
             reject(name, f"{label} ignorée : « {raw[name]} » n'est pas une date (jj/mm/aaaa).")
-    if raw["from_"] and raw["to"] and _parse_date(raw["from_"]) > _parse_date(raw["to"]):
+    if raw["from_"] and raw["to"] and parse_date(raw["from_"]) > parse_date(raw["to"]):
         problems.append("La date de début est postérieure à la date de fin : aucune commande ne peut correspondre.")
     allowed = {
         "portal": {str(pid) for pid in scope.portal_ids},
@@ -160,25 +160,13 @@ def _period(filters: OrderFilters) -> list:
     """The « Du » and « Au » filters on the order's date (Paris days)."""
     period = []
     if filters.from_:
-        period.append(Order.created_at >= _paris_midnight_utc(_parse_date(filters.from_)))
+        period.append(Order.created_at >= paris_midnight_utc(parse_date(filters.from_)))
     if filters.to:
-        next_day = _parse_date(filters.to) + dt.timedelta(days=1)
-        period.append(Order.created_at < _paris_midnight_utc(next_day))
+        next_day = parse_date(filters.to) + dt.timedelta(days=1)
+        period.append(Order.created_at < paris_midnight_utc(next_day))
     return period
 
 
-def _parse_date(text: str) -> dt.date | None:
-    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
-
-
-def _paris_midnight_utc(day: dt.date) -> dt.datetime:
-    local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
-    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def conditions(filters: OrderFilters, *, with_state: bool = True) -> list:

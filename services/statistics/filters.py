@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Mapping
 
-from formatting import PARIS
+from formatting import paris_midnight_utc
 from models import OperatorScope
 
 DEFAULT_WEEKS = 12
@@ -40,10 +40,6 @@ class StatisticsFilters:
             args["portail"] = str(self.portal_id)
         return args
 
-
-def paris_midnight_utc(day: dt.date) -> dt.datetime:
-    local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
-    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
