@@ -362,10 +362,12 @@ def test_the_digest_counts_an_order_once_it_is_sent(app, client, complete, make_
     order, path = complete
     camille = make_operator(order.ae, roles="AEA", name="Camille Martin")
     assert rhone_line(app, camille) == ("BPOI-Rhône — Commandes à vérifier : 0 commande · "
-                                        "Commandes à valider : 0 commande")
+                                        "Commandes à valider : 0 commande · "
+                                        "Commandes à révoquer : 0 commande")
     envoi(client, path)
     assert rhone_line(app, camille) == ("BPOI-Rhône — Commandes à vérifier : 1 commande · "
-                                        "Commandes à valider : 0 commande")
+                                        "Commandes à valider : 0 commande · "
+                                        "Commandes à révoquer : 0 commande")
 
 
 # --- Two steps saved at once -------------------------------------------------------------------
