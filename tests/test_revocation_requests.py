@@ -172,6 +172,8 @@ def test_revoke_replaces_the_hold_and_closes_the_request(app, client, requested,
     assert "Demande de révocation" in page and "(délai cible 4 h)" in page
     assert "suspendu" in page and "Clé perdue ou volée" in page
     assert "Envoyer pour signature" not in page and "Valider cette phase" not in page
+    assert "Signaler un dossier incomplet" not in page
+    assert "Une demande de révocation n'a pas de dossier à compléter" in html.unescape(page)
     token = csrf_token_from(page)
     unconfirmed = client.post(f"/commandes/{order.id}/demande-revocation/revoquer",
                               data={"csrf_token": token}, follow_redirects=True)

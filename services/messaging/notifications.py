@@ -51,6 +51,9 @@ def sending_problem(order: Order, operator: Operator | None) -> str | None:
         return f"Rôle {workflow.ROLE_AEA} requis pour envoyer une notification."
     if operator is not None and order.phase == workflow.PHASE_ENTRY:
         return workflow.DRAFT_PROBLEM
+    if order.process == workflow.PROCESS_REVOCATION:
+        return ("Une demande de révocation n'a pas de dossier à compléter : « Révoquer » ou "
+                "« Rejeter la demande » prévient le porteur et le demandeur.")
     if workflow.is_read_only(order):
         if workflow.is_validated(order):
             return ("La commande a été validée : le dossier est en lecture seule et aucune "
