@@ -45,12 +45,15 @@ POOL_SETTINGS = {"max_connections": 32, "stale_timeout": 300, "timeout": 30}
 
 def open_database(url: str) -> Database:
     """Connect lazily, through a pool; SQLite gets WAL and a busy timeout so several processes
-    can share it, and may hand a pooled connection from one thread to the next."""
+    can share it, and may hand a pooled connection from one thread to the next. Its
+    transactions begin IMMEDIATE: the write lock is taken at BEGIN, where the busy timeout
+    waits for it, rather than when a transaction that read first writes — which SQLite refuses
+    at once (« database is locked ») if another process wrote in between."""
     scheme, _, rest = url.partition("://")
     pooled_url = f"{POOLED_SCHEMES.get(scheme, scheme)}://{rest}"
     if scheme.startswith("sqlite"):
         database = connect(pooled_url, pragmas=SQLITE_PRAGMAS, check_same_thread=False,
-                           **POOL_SETTINGS)
+                           lock_type="IMMEDIATE", **POOL_SETTINGS)
     else:
         database = connect(pooled_url, **POOL_SETTINGS)
     db.initialize(database)
