@@ -55,10 +55,12 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
-    """The EC P-384 key kept in ``path`` (PEM, mode 0600), generated on first use."""
+def load_or_create_key(path: Path,
+                       curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:
+    """The EC key kept in ``path`` (PEM, mode 0600; P-384 unless ``curve`` says otherwise),
+    generated on first use."""
     if not path.exists():
-        key = ec.generate_private_key(ec.SECP384R1())
+        key = ec.generate_private_key(curve or ec.SECP384R1())
         publish_new(path, key.private_bytes(serialization.Encoding.PEM,
                                             serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()), 0o600)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from adapters.atomic_files import publish_new, replace_file
+from adapters.atomic_files import load_or_create_key, publish_new, replace_file
 from adapters.ca import authority
 from adapters.ca.authority import (CLOCK_SKEW, REVOCATION_REASONS, Authority, aware_utc,
                                    key_usage, register, serial_to_hex)
@@ -42,12 +42,7 @@ def load_or_create_signer_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The signer's EC key in ``path`` (PEM, mode 0600), generated on first use and published
     as the CA keys are (adapters.atomic_files: of two processes, one file wins). P-256, not
     the CAs' P-384: it signs every answer, and P-256 signs and verifies several times faster."""
-    if not path.exists():
-        key = ec.generate_private_key(ec.SECP256R1())
-        publish_new(path, key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()), 0o600)
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    return load_or_create_key(path, ec.SECP256R1())
 
 
 def make_signer_certificate(issuing: Authority, public_key, now: dt.datetime) -> x509.Certificate:
