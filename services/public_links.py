@@ -139,6 +139,19 @@ def same(typed: str, expected: str) -> bool:
     return hmac.compare_digest(typed.encode("utf-8"), expected.encode("utf-8"))
 
 
+# The refusals of a code typed back, in the words every page that asks for one uses.
+NO_CODE_YET = "Demandez d'abord un code : cliquez sur « Recevoir un code »."
+CODE_EXPIRED = "Ce code a expiré : demandez-en un nouveau."
+NO_TRY_LEFT = "Trop d'essais avec ce code : demandez-en un nouveau."
+
+
+def wrong_code(tries_left: int) -> str:
+    """The refusal of a wrong code, saying how many tries are left."""
+    if tries_left <= 0:
+        return "Code incorrect. Trop d'essais avec ce code : demandez-en un nouveau."
+    return f"Code incorrect. Il vous reste {tries_left} essai{'s' if tries_left > 1 else ''}."
+
+
 def spend_try(tries: Field, row_id: int, max_tries: int, *guards) -> int | None:
     """Spend one try of the row's current code with one guarded UPDATE, so parallel guesses
     can never exceed ``max_tries``. Returns the tries spent so far, this one included, or

@@ -190,25 +190,21 @@ def check_code(app: Flask, target: Target, typed: object, *, ip: str = "") -> st
     claim = claim_of(target)
     now = utcnow()
     if claim is None or claim.code_hash is None:
-        raise workflow.Refused("Demandez d'abord un code : cliquez sur « Recevoir un code ».")
+        raise workflow.Refused(public_links.NO_CODE_YET)
     if claim.code_expires_at < now:
-        raise workflow.Refused("Ce code a expiré : demandez-en un nouveau.")
+        raise workflow.Refused(public_links.CODE_EXPIRED)
     this_code = RevocationClaim.code_hash == claim.code_hash
     spent = public_links.spend_try(RevocationClaim.code_tries, claim.id, CODES.max_tries,
                                    this_code)
     if spent is None:
-        raise workflow.Refused("Trop d'essais avec ce code : demandez-en un nouveau.")
+        raise workflow.Refused(public_links.NO_TRY_LEFT)
     digest = CODES.digest(app.config["SECRET_KEY"], claim.id, public_links.typed_code(typed))
     if not public_links.same(digest, claim.code_hash):
         left = CODES.max_tries - spent
         with db.atomic():
             audit.record(ACTION_CODE_REFUSED, order=target.order, actor=ACTORS[target.via],
                          ip=ip, details={"tries_left": left})
-        if left <= 0:
-            raise workflow.Refused("Code incorrect. Trop d'essais avec ce code : demandez-en "
-                                   "un nouveau.")
-        raise workflow.Refused(f"Code incorrect. Il vous reste {left} essai"
-                               f"{'s' if left > 1 else ''}.")
+        raise workflow.Refused(public_links.wrong_code(left))
     proof = public_links.new_secret()
     with db.atomic():
         if not public_links.consume(RevocationClaim, claim.id,

@@ -70,23 +70,19 @@ def check_code(app: Flask, order: Order, intake: OrderIntake, typed: str, ip: st
     now = utcnow()
     code = public_links.typed_code(typed)
     if intake.code_nonce is None or intake.code_email != order.requester_email:
-        raise workflow.Refused(["Demandez d'abord un code : cliquez sur « Recevoir un code »."])
+        raise workflow.Refused([public_links.NO_CODE_YET])
     if intake.code_expires_at is None or intake.code_expires_at <= now:
-        raise workflow.Refused(["Ce code a expiré : demandez-en un nouveau."])
+        raise workflow.Refused([public_links.CODE_EXPIRED])
     this_code = OrderIntake.code_nonce == intake.code_nonce
     spent = public_links.spend_try(OrderIntake.code_tries, intake.id, CODES.max_tries, this_code)
     if spent is None:
-        raise workflow.Refused(["Trop d'essais avec ce code : demandez-en un nouveau."])
+        raise workflow.Refused([public_links.NO_TRY_LEFT])
     if not public_links.same(code, code_for(app, intake.id, intake.code_nonce)):
         left = CODES.max_tries - spent
         with db.atomic():
             audit.record(ACTION_CODE_FAILED, order=order, actor=REQUESTER, ip=ip,
                          details={"essais": spent})
-        if left <= 0:
-            raise workflow.Refused(["Code incorrect. Trop d'essais avec ce code : demandez-en "
-                                    "un nouveau."])
-        raise workflow.Refused([f"Code incorrect. Il vous reste {left} essai"
-                                f"{'s' if left > 1 else ''}."])
+        raise workflow.Refused([public_links.wrong_code(left)])
     with db.atomic():
         if not public_links.consume(OrderIntake, intake.id,
                                     {OrderIntake.code_nonce: None,

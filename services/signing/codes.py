@@ -79,24 +79,21 @@ def spend_code(app: Flask, request: SignatureRequest, code: str) -> None:
     now = utcnow()
     code = public_links.typed_code(code)
     if request.code_nonce is None:
-        raise workflow.Refused("Demandez d'abord un code : cliquez sur « Recevoir un code ».")
+        raise workflow.Refused(public_links.NO_CODE_YET)
     if request.code_expires_at is None or request.code_expires_at <= now:
-        raise workflow.Refused("Ce code a expiré : demandez-en un nouveau.")
+        raise workflow.Refused(public_links.CODE_EXPIRED)
     this_code = SignatureRequest.code_nonce == request.code_nonce
     spent = public_links.spend_try(SignatureRequest.code_tries, request.id, CODES.max_tries,
                                    this_code)
     if spent is None:
-        raise workflow.Refused("Trop d'essais avec ce code : demandez-en un nouveau.")
+        raise workflow.Refused(public_links.NO_TRY_LEFT)
     if not public_links.same(code, code_for(app, request.id, request.code_nonce)):
         left = CODES.max_tries - spent
         with db.atomic():
             audit.record(signatures.ACTION_CODE_FAILED, order=Order.get_by_id(request.order_id),
                          actor=f"{request.name} (signataire)",
                          details={"signataire": request.name, "essais": spent})
-        if left <= 0:
-            raise workflow.Refused("Code incorrect. Trop d'essais avec ce code : demandez-en un "
-                                   "nouveau.")
-        raise workflow.Refused(f"Code incorrect. Il vous reste {left} essai{'s' if left > 1 else ''}.")
+        raise workflow.Refused(public_links.wrong_code(left))
     if not public_links.consume(SignatureRequest, request.id,
                                 {SignatureRequest.code_nonce: None,
                                  SignatureRequest.code_verified_at: now}, this_code):
