@@ -59,7 +59,7 @@ class OrderRow(BaseModel):
 
 
 class SchemaVersion(BaseModel):
-    """One row: the schema version in force (see database.MIGRATIONS)."""
+    """One row: the schema version in force (see migrations.MIGRATIONS)."""
     id = IntegerField(primary_key=True)
     version = IntegerField()
     migrated_at = DateTimeField(default=utcnow)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import workflow
-from database import _v19_hold_substate
+from migrations import _v19_hold_substate
 from models import AuditEvent, Document, Order, db
 from services import validation
 from services.messaging import followup

@@ -243,7 +243,8 @@ def test_a_crl_with_many_revoked_rows_lists_them_all_with_reasons(ca):
 # --- migration 28 -------------------------------------------------------------------------------
 
 def test_migration_28_names_the_issuer_of_existing_rows(tmp_path, database_url):
-    from database import LATEST_VERSION, _migrator, migrate_database
+    from database import LATEST_VERSION, migrate_database
+    from migrations import _migrator
     from models import SchemaVersion
 
     database = connect(database_url)
