@@ -178,19 +178,24 @@ def operator_reference(who: str) -> str:
 order_cli = AppGroup("order", help="Commandes.")
 
 
+def _order_numbered(number: int):
+    """The order N° ``number`` (the caller holds a connection), or the command's error."""
+    from models import Order
+    order = Order.get_or_none(Order.number == number)
+    if order is None:
+        raise click.ClickException(f"Aucune commande N° {number}.")
+    return order
+
+
 @order_cli.command("followup-link")
 @click.option("--number", required=True, type=int, help="N° de la commande.")
 def order_followup_link(number: int):
     """Affiche un lien vers la page de suivi d'une commande (pour le redonner au demandeur)."""
     from flask import current_app
-    from models import Order
     from services.messaging.followup import make_link
 
     with db.connection_context():
-        order = Order.get_or_none(Order.number == number)
-        if order is None:
-            raise click.ClickException(f"Aucune commande N° {number}.")
-        link, expires = make_link(current_app, order.id)
+        link, expires = make_link(current_app, _order_numbered(number).id)
     click.echo(link)
     click.echo(f"Valable jusqu'au {expires:%d/%m/%Y}.", err=True)
 
@@ -200,15 +205,11 @@ def order_followup_link(number: int):
 def order_renewal_link(number: int):
     """Affiche le lien de renouvellement du certificat d'une commande (celui des relances)."""
     from flask import current_app
-    from models import Order
     from services.renewal.links import renewal_url
     from services.renewal.orders import renewable_certificate
 
     with db.connection_context():
-        order = Order.get_or_none(Order.number == number)
-        if order is None:
-            raise click.ClickException(f"Aucune commande N° {number}.")
-        certificate = renewable_certificate(order)
+        certificate = renewable_certificate(_order_numbered(number))
         if certificate is None:
             raise click.ClickException(f"La commande N° {number} n'a pas de certificat valide "
                                        f"à renouveler.")
