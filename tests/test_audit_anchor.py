@@ -107,12 +107,10 @@ def test_a_forged_checkpoint_line_is_reported(app, runner):
 
 # --- the keys and the checkpoints -------------------------------------------------------------
 
-def test_keys_are_made_per_instance_and_private(app):
+def test_keys_are_made_per_instance_and_private(app, runner):
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
     folder = app.config["INSTANCE_PATH"] / "audit"
-    for name in ("chain.key", "checkpoint.key"):
-        if name == "checkpoint.key":
-            from services import audit_anchor
-            audit_anchor.write_checkpoint(app)
+    for name in ("chain.key", "checkpoint.key", "checkpoints.jsonl"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
