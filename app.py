@@ -16,7 +16,7 @@ from database import (close_pooled_connections, migrate_database, open_database,
 from extensions import htmx, limiter
 from models import db
 from scheduler import Job, every, register_jobs
-from services import digest, validation
+from services import audit_anchor, digest, validation
 from services.bulk import jobs as bulk_jobs
 from services.certificates import revocation_messages
 from services.dossiers import documents
@@ -45,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(instance_path)
 
+    audit_anchor.init_app(app)  # the audit chain's key, from the instance folder (v32 uses it)
     database = open_database(app.config["DATABASE_URL"])
     with database.connection_context():
         migrate_database(database)
@@ -102,6 +103,9 @@ def create_app(config: dict | None = None) -> Flask:
     )
     # The embedded CA's CRLs re-issued before their nextUpdate (and daily), OCSP signer renewed.
     register_jobs(app, Job(scheduler.PKI_REFRESH_JOB, pki_refresh_job, every(hours=1)))
+    # The audit chain's head signed into <instance>/audit/checkpoints.jsonl.
+    register_jobs(app, Job(scheduler.AUDIT_CHECKPOINT_JOB, audit_anchor.job,
+                           every(minutes=app.config["RADESK_AUDIT_CHECKPOINT_MINUTES"])))
 
     from cli import register_cli
     register_cli(app)

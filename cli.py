@@ -5,7 +5,7 @@ import sys
 
 import click
 from cryptography import x509
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from models import db
@@ -25,19 +25,41 @@ audit_cli = AppGroup("audit", help="Piste d'audit.")
 
 @audit_cli.command("verify")
 def audit_verify():
-    """Vérifie le chaînage de la piste d'audit (code de sortie 1 si rompu)."""
+    """Vérifie la piste d'audit : chaînage, clé de l'instance, tête, points de contrôle signés
+    (code de sortie 1 si rompue)."""
     from models import AuditEvent
-    from services.audit import verify
+    from services import audit_anchor
 
     with db.connection_context():
-        problems = verify()
+        report = audit_anchor.verify(current_app)
         count = AuditEvent.select().count()
-    if problems:
-        for problem in problems:
+    if report.problems:
+        for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
             click.echo(f"ERREUR : {problem.message}", err=True)
-        click.echo(f"Piste d'audit rompue ({len(problems)} problème(s) sur {count} événements).", err=True)
+        if len(report.problems) > MAX_PROBLEMS_SHOWN:
+            click.echo(f"… et {len(report.problems) - MAX_PROBLEMS_SHOWN} autre(s).", err=True)
+        click.echo(f"Piste d'audit rompue ({len(report.problems)} problème(s) sur {count} événements).", err=True)
         sys.exit(1)
     click.echo(f"Piste d'audit intègre : {count} événements vérifiés.")
+    click.echo(f"{report.checkpoints} point(s) de contrôle concordant(s).")
+
+
+MAX_PROBLEMS_SHOWN = 50  # a rewritten chain breaks every row after the edit
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint():
+    """Signe maintenant la tête de la piste d'audit dans le fichier des points de contrôle."""
+    from services import audit_anchor
+
+    with db.connection_context():
+        try:
+            checkpoint = audit_anchor.write_checkpoint(current_app)
+        except audit_anchor.CheckpointRefused as refused:
+            click.echo(f"ERREUR : {refused.message}", err=True)
+            sys.exit(1)
+    click.echo(f"Point de contrôle écrit : {checkpoint.seq} événements, "
+               f"dans {audit_anchor.folder(current_app) / audit_anchor.CHECKPOINTS}.")
 
 
 db_cli = AppGroup("db", help="Base de données.")

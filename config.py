@@ -114,6 +114,8 @@ class Config:
         self.RADESK_WEBHOOKS_TIMEOUT_SECONDS = float(env.get("RADESK_WEBHOOKS_TIMEOUT_SECONDS", "10"))
         # CA certificates (PEM file) trusted for the receivers' TLS; empty: the usual bundle.
         self.RADESK_WEBHOOKS_CA_BUNDLE = env.get("RADESK_WEBHOOKS_CA_BUNDLE") or None
+        # How often the audit chain's head is signed into <instance>/audit/checkpoints.jsonl.
+        self.RADESK_AUDIT_CHECKPOINT_MINUTES = float(env.get("RADESK_AUDIT_CHECKPOINT_MINUTES", "60"))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

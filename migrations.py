@@ -387,6 +387,13 @@ def _v31_certificates_view_index(database: Database) -> None:
         migrate(_migrator(database).add_index("holder_certificate", columns, False))
 
 
+def _v32_audit_chain_key(database: Database) -> None:
+    """v32: the audit chain's hashes become HMACs under the instance's key (create_app loads
+    it first); an intact older chain is chained again with it, once."""
+    from services.audit_legacy import mac_plain_chain
+
+    mac_plain_chain()
+
 
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
@@ -419,4 +426,5 @@ MIGRATIONS = {
     29: _v29_expiry_reminders,
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,
+    32: _v32_audit_chain_key,
 }

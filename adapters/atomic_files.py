@@ -1,4 +1,4 @@
-"""Files written whole or not at all, and the private keys kept in such files.
+"""Files written whole or not at all, and the private keys and secrets kept in such files.
 
 The data goes to a temporary file in the target folder, synced, then takes its final name in
 one step (``link`` to create a file that must not be overwritten, ``rename`` to replace one),
@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 TEMP_PREFIX = ".tmp-"
 
@@ -59,12 +62,25 @@ def load_or_create_key(path: Path,
                        curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:
     """The EC key kept in ``path`` (PEM, mode 0600; P-384 unless ``curve`` says otherwise),
     generated on first use."""
+    return load_or_create_private_key(path, lambda: ec.generate_private_key(curve or ec.SECP384R1()))
+
+
+def load_or_create_private_key(path: Path, generate: Callable[[], PrivateKeyTypes]):
+    """The private key kept in ``path`` (PKCS#8 PEM, mode 0600), made by ``generate`` on first
+    use; of two processes creating it at once, both end up with the winner's key."""
     if not path.exists():
-        key = ec.generate_private_key(curve or ec.SECP384R1())
+        key = generate()
         publish_new(path, key.private_bytes(serialization.Encoding.PEM,
                                             serialization.PrivateFormat.PKCS8,
                                             serialization.NoEncryption()), 0o600)
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def load_or_create_secret(path: Path, size: int = 32) -> bytes:
+    """The random secret kept in ``path`` (hexadecimal, mode 0600), drawn on first use."""
+    if not path.exists():
+        publish_new(path, secrets.token_hex(size).encode("ascii") + b"\n", 0o600)
+    return bytes.fromhex(path.read_text().strip())
 
 
 def _write_temporary(path: Path, data: bytes, mode: int) -> str:

@@ -1,15 +1,19 @@
-"""The audit trail: append-only events, each hash-chained to the previous one.
+"""The audit trail: append-only events, each chained to the previous one by an HMAC-SHA256
+under a key kept outside the database (``services.audit_anchor`` loads it from the instance
+folder), so that whoever can write the database cannot recompute the chain.
 
 ``record`` first bumps the single ``AuditHead`` row: that write lock serialises
 appends on SQLite and PostgreSQL alike, so two processes can never chain two
-events onto the same predecessor. ``verify`` recomputes the chain; an edited,
-inserted or deleted row breaks it.
+events onto the same predecessor. ``verify`` recomputes the chain, and checks it against the
+signed checkpoints it is given; an edited, inserted or deleted row breaks it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from models import AE, AuditEvent, AuditHead, Operator, Order, db, utcnow
@@ -22,14 +26,37 @@ def canonical_details(details: dict | None) -> str:
                       default=str)
 
 
-def event_hash(prev_hash: str, seq: int, at: dt.datetime, ae_id, operator_id, actor: str,
-               action: str, order_id, details: str, ip: str) -> str:
-    payload = json.dumps(
+_chain_key: bytes | None = None
+
+
+def use_chain_key(key: bytes) -> None:
+    """The key events are MACed with from now on in this process (create_app binds the
+    instance's, as it binds the database)."""
+    global _chain_key
+    _chain_key = key
+
+
+def chain_key() -> bytes:
+    if _chain_key is None:
+        raise RuntimeError("clé de la piste d'audit non chargée (create_app la charge)")
+    return _chain_key
+
+
+def event_payload(prev_hash: str, seq: int, at: dt.datetime, ae_id, operator_id, actor: str,
+                  action: str, order_id, details: str, ip: str) -> bytes:
+    """What an event's MAC covers: its place in the chain and every column."""
+    return json.dumps(
         [prev_hash, seq, at.isoformat(timespec="microseconds"), ae_id, operator_id, actor,
          action, order_id, details, ip],
         ensure_ascii=False, separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+
+
+def event_hash(prev_hash: str, seq: int, at: dt.datetime, ae_id, operator_id, actor: str,
+               action: str, order_id, details: str, ip: str) -> str:
+    payload = event_payload(prev_hash, seq, at, ae_id, operator_id, actor, action, order_id,
+                            details, ip)
+    return hmac.new(chain_key(), payload, hashlib.sha256).hexdigest()
 
 
 def record(action: str, *, operator: Operator | None = None, ae: AE | int | None = None,
@@ -91,9 +118,21 @@ class ChainProblem:
     message: str
 
 
-def verify(batch_size: int = 5000) -> list[ChainProblem]:
-    """Walk the whole chain in id order; returns what is wrong (empty when intact)."""
+@dataclass(frozen=True)
+class Anchor:
+    """A signed checkpoint's word: event n° ``seq`` had ``hash`` (``label`` names it in French)."""
+    seq: int
+    hash: str
+    label: str
+
+
+def verify(batch_size: int = 5000, anchors: Iterable[Anchor] = ()) -> list[ChainProblem]:
+    """Walk the whole chain in id order, checking it against ``anchors`` on the way; returns
+    what is wrong (empty when intact)."""
     problems: list[ChainProblem] = []
+    pinned: dict[int, list[Anchor]] = {}
+    for anchor in anchors:
+        pinned.setdefault(anchor.seq, []).append(anchor)
     expected_prev, expected_id = GENESIS_HASH, 1
     last_id = 0
     while True:
@@ -113,12 +152,27 @@ def verify(batch_size: int = 5000) -> list[ChainProblem]:
             recomputed = event_hash(event.prev_hash, event.id, event.at, event.ae_id,
                                     event.operator_id, event.actor, event.action, event.order_id,
                                     event.details, event.ip)
-            if recomputed != event.hash:
+            if not hmac.compare_digest(recomputed, event.hash):
                 problems.append(ChainProblem(event.id, f"contenu modifié au n° {event.id}"))
+            for anchor in pinned.pop(event.id, ()):
+                if anchor.hash != event.hash:
+                    problems.append(ChainProblem(
+                        event.id, f"le n° {event.id} ne correspond pas au {anchor.label}"))
             expected_prev, expected_id = event.hash, event.id + 1
             last_id = event.id
+    for seq, cut in sorted(pinned.items()):
+        if seq > last_id:  # a checkpoint saw events the table no longer holds
+            problems.append(ChainProblem(None, f"événement(s) n° {last_id + 1} à {seq} "
+                                               f"supprimé(s) : attesté(s) par le {cut[0].label}"))
+        elif seq == 0:
+            if any(anchor.hash != GENESIS_HASH for anchor in cut):
+                problems.append(ChainProblem(None, f"début de chaîne différent du {cut[0].label}"))
+        else:
+            problems.append(ChainProblem(seq, f"n° {seq} absent : attesté par le {cut[0].label}"))
     head = AuditHead.get_or_none(AuditHead.id == 1)
-    if head is not None and (head.seq != last_id or head.last_hash != expected_prev):
+    if head is None:
+        problems.append(ChainProblem(None, "tête de chaîne (audit_head) absente"))
+    elif head.seq != last_id or head.last_hash != expected_prev:
         problems.append(ChainProblem(None, "dernier(s) événement(s) supprimé(s) ou tête de chaîne modifiée"))
     return problems
 
