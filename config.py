@@ -114,6 +114,16 @@ class Config:
         self.RADESK_WEBHOOKS_TIMEOUT_SECONDS = float(env.get("RADESK_WEBHOOKS_TIMEOUT_SECONDS", "10"))
         # CA certificates (PEM file) trusted for the receivers' TLS; empty: the usual bundle.
         self.RADESK_WEBHOOKS_CA_BUNDLE = env.get("RADESK_WEBHOOKS_CA_BUNDLE") or None
+        # --- Operations: health (/sante), Prometheus metrics (/metrics), logs ---
+        self.RADESK_LOG_FORMAT = (env.get("RADESK_LOG_FORMAT") or "text").strip().lower()
+        # Without it /metrics answers only the loopback (a scraper on the same host).
+        self.RADESK_METRICS_TOKEN = env.get("RADESK_METRICS_TOKEN") or None
+        self.RADESK_HEALTH_RATE_LIMIT = env.get("RADESK_HEALTH_RATE_LIMIT", "60 per minute")
+        self.RADESK_HEALTH_OUTBOX_MAX_AGE_MINUTES = float(
+            env.get("RADESK_HEALTH_OUTBOX_MAX_AGE_MINUTES", "15"))
+        self.RADESK_HEALTH_OUTBOX_MAX_FAILED = int(env.get("RADESK_HEALTH_OUTBOX_MAX_FAILED", "10"))
+        self.RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES = float(
+            env.get("RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES", "10"))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

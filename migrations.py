@@ -387,6 +387,12 @@ def _v31_certificates_view_index(database: Database) -> None:
         migrate(_migrator(database).add_index("holder_certificate", columns, False))
 
 
+def _v34_job_heartbeats(database: Database) -> None:
+    """v34: each scheduled job's latest run, which ``/sante`` checks for staleness."""
+    from models import JobHeartbeat
+
+    database.create_tables([JobHeartbeat], safe=True)
+
 
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
@@ -419,4 +425,5 @@ MIGRATIONS = {
     29: _v29_expiry_reminders,
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,
+    34: _v34_job_heartbeats,
 }
