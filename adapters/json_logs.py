@@ -52,7 +52,8 @@ def _current_request_id(record: logging.LogRecord) -> str | None:
 
 def json_formatter() -> JsonFormatter:
     return JsonFormatter("{levelname}{name}{message}{request_id}", style="{", timestamp="time",
-                         rename_fields={"levelname": "level", "name": "logger"})
+                         rename_fields={"levelname": "level", "name": "logger"},
+                         json_ensure_ascii=False)
 
 
 class StderrHandler(logging.StreamHandler):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # adapters.metrics reads the same variable
 _VALUE_FILE = re.compile(r"^[a-z_]+_(\d+)\.db$")  # counter_1234.db, gauge_livesum_1234.db…
+_created: list[Path] = []  # a temporary folder of ours, removed when the master stops
 
 
 def prepare(workers: int) -> Path | None:
@@ -26,7 +28,11 @@ def prepare(workers: int) -> Path | None:
     configured = os.environ.get(MULTIPROCESS_ENV)
     if not configured and workers <= 1:
         return None
-    folder = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="radesk-metrics-"))
+    if configured:
+        folder = Path(configured)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="radesk-metrics-"))
+        _created.append(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROCESS_ENV] = str(folder)
     for path in folder.glob("*.db"):
@@ -41,6 +47,13 @@ def worker_exited(pid: int) -> None:
     if os.environ.get(MULTIPROCESS_ENV):
         from prometheus_client import multiprocess
         multiprocess.mark_process_dead(pid)
+
+
+def master_stopped() -> None:
+    """gunicorn's on_exit: the temporary folder made by ``prepare`` goes (the values in a
+    configured one stay for the next start to sort out)."""
+    while _created:
+        shutil.rmtree(_created.pop(), ignore_errors=True)
 
 
 def _running(pid: int) -> bool:
