@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the app's mod
 
 from adapters import json_logs, metrics_processes  # noqa: E402 — after the path above
 
-bind = os.environ.get("RADESK_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+bind = "127.0.0.1:8000"
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))  # gunicorn's own variable
 threads = 2
 accesslog = "-"
 errorlog = "-"
