@@ -92,6 +92,9 @@ def run_job(app: Flask, job: Job):
 
 
 def build(app: Flask, scheduler_class: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
+    from services import heartbeats
+
+    heartbeats.forget_writes()  # a new scheduler's first runs say at once that it is up
     scheduler = scheduler_class(timezone="UTC", job_defaults={"coalesce": True,
                                                               "max_instances": 1,
                                                               "misfire_grace_time": None})

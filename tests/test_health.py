@@ -130,6 +130,14 @@ def test_no_scheduler_ever_ran_says_so(app, client):
                    "processus « flask --app app scheduler » n'a jamais exécuté de tâche."}
 
 
+def test_a_scheduler_of_this_process_that_has_not_run_yet(app, client):
+    app.config["RADESK_SCHEDULER"] = True
+    response, body = sante(client)
+    assert response.status_code == 503
+    assert body["checks"]["planificateur"]["message"] == (
+        "Le planificateur de ce processus n'a encore exécuté aucune tâche.")
+
+
 def test_expired_crl(healthy, client, monkeypatch):
     get_ca(healthy).refresh()  # the pki_refresh job: both CRLs published, valid 7 days
     response, body = sante(client)

@@ -120,3 +120,18 @@ def test_answered_to_the_token_from_anywhere(app, client):
     samples = scrape(client, environ_base=REMOTE,
                      headers={"Authorization": "Bearer jeton-de-supervision"})
     assert value(samples, "radesk_database_up") == 1
+
+
+def test_a_database_that_does_not_answer_still_gets_a_scrape(client, monkeypatch):
+    import peewee
+
+    from models import db
+
+    def refused():
+        raise peewee.OperationalError("connection refused")
+
+    db.close()
+    monkeypatch.setattr(db.obj, "_connect", refused)
+    samples = scrape(client)
+    assert value(samples, "radesk_database_up") == 0
+    assert ("radesk_outbox_queued", ()) not in samples
