@@ -60,6 +60,8 @@ def create_app(config: dict | None = None) -> Flask:
     mail.init_app(app)
     documents.init_app(app)  # finish the imports a crashed process left
     scheduler.init_app(app)  # CLI « scheduler », « outbox », « digest »; RADESK_SCHEDULER=1
+    from blueprints import operations
+    operations.init_app(app)  # /sante, /metrics, request ids and metrics, JSON logs
     _register_request_hooks(app)
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -115,6 +117,8 @@ def create_app(config: dict | None = None) -> Flask:
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def open_connection():
+        if getattr(app.view_functions.get(request.endpoint), "opens_database_itself", False):
+            return  # /sante reports a database that does not answer instead of failing on it
         db.connect(reuse_if_open=True)
 
     @app.teardown_request

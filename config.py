@@ -116,6 +116,16 @@ class Config:
         self.RADESK_WEBHOOKS_CA_BUNDLE = env.get("RADESK_WEBHOOKS_CA_BUNDLE") or None
         # How often the audit chain's head is signed into <instance>/audit/checkpoints.jsonl.
         self.RADESK_AUDIT_CHECKPOINT_MINUTES = float(env.get("RADESK_AUDIT_CHECKPOINT_MINUTES", "60"))
+        # --- Operations: health (/sante), Prometheus metrics (/metrics), logs ---
+        self.RADESK_LOG_FORMAT = (env.get("RADESK_LOG_FORMAT") or "text").strip().lower()
+        # Without it /metrics answers only the loopback (a scraper on the same host).
+        self.RADESK_METRICS_TOKEN = env.get("RADESK_METRICS_TOKEN") or None
+        self.RADESK_HEALTH_RATE_LIMIT = env.get("RADESK_HEALTH_RATE_LIMIT", "60 per minute")
+        self.RADESK_HEALTH_OUTBOX_MAX_AGE_MINUTES = float(
+            env.get("RADESK_HEALTH_OUTBOX_MAX_AGE_MINUTES", "15"))
+        self.RADESK_HEALTH_OUTBOX_MAX_FAILED = int(env.get("RADESK_HEALTH_OUTBOX_MAX_FAILED", "10"))
+        self.RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES = float(
+            env.get("RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES", "10"))
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

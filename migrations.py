@@ -395,6 +395,13 @@ def _v32_audit_chain_key(database: Database) -> None:
     mac_plain_chain()
 
 
+def _v34_job_heartbeats(database: Database) -> None:
+    """v34: each scheduled job's latest run, which ``/sante`` checks for staleness."""
+    from models import JobHeartbeat
+
+    database.create_tables([JobHeartbeat], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -427,4 +434,5 @@ MIGRATIONS = {
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,
     32: _v32_audit_chain_key,
+    34: _v34_job_heartbeats,
 }

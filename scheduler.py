@@ -69,18 +69,33 @@ def jobs(app: Flask) -> list[Job]:
     return list(app.extensions.get(JOBS_KEY, {}).values())
 
 
+def job_intervals(app: Flask) -> dict[str, dt.timedelta]:
+    """Each registered job's interval (what /sante compares its heartbeat with)."""
+    units = ("weeks", "days", "hours", "minutes", "seconds")
+    return {job.id: dt.timedelta(**{unit: job.trigger[unit] for unit in units
+                                    if unit in job.trigger})
+            for job in jobs(app) if job.trigger.get("trigger") == "interval"}
+
+
 def run_job(app: Flask, job: Job):
     """One run of ``job`` in a fresh app context with its own connection; errors are logged,
     never raised into the scheduler (the next run tries again)."""
+    from services import heartbeats
+
     with app.app_context(), db.connection_context():
         try:
             return job.function(app)
         except Exception:  # noqa: BLE001 — a job failure must not stop the scheduler
             log.exception("Tâche « %s » en erreur", job.id)
             return None
+        finally:
+            heartbeats.record(job.id)  # the scheduler is alive: /sante checks this
 
 
 def build(app: Flask, scheduler_class: type[BaseScheduler] = BackgroundScheduler) -> BaseScheduler:
+    from services import heartbeats
+
+    heartbeats.forget_writes()  # a new scheduler's first runs say at once that it is up
     scheduler = scheduler_class(timezone="UTC", job_defaults={"coalesce": True,
                                                               "max_instances": 1,
                                                               "misfire_grace_time": None})

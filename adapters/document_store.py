@@ -22,6 +22,7 @@ import io
 import json
 import math
 import re
+import tempfile
 import time
 import warnings
 import zipfile
@@ -298,6 +299,21 @@ class DocumentStore:
         for folder in reversed(missing):
             folder.mkdir(exist_ok=True)
             fsync_folder(folder.parent)
+
+    def probe(self) -> str | None:
+        """Write, read back and delete a small file at the root: None when that works, else
+        the French reason (for ``/sante``); the OS error, never the path."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=f"{TEMP_PREFIX}sante-") as probe:
+                probe.write(b"ok")
+                probe.flush()
+                probe.seek(0)
+                if probe.read() != b"ok":
+                    return "le fichier d'essai relu diffère de celui écrit."
+        except OSError as problem:
+            return f"écriture impossible ({problem.strerror or type(problem).__name__})."
+        return None
 
     def remove_stale_temp_files(self, older_than_seconds: float = 3600.0) -> int:
         """Delete temporary files left by a crash in the middle of a write; returns how many.

@@ -20,6 +20,7 @@ from models.intake import OrderIntake
 from models.keys import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSettings
 from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
+from models.operations import JobHeartbeat
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
                            next_order_number)
 from models.scope import OperatorScope
@@ -42,6 +43,7 @@ ALL_MODELS = [
     BulkJob, BulkItem,
     CertificateExpiryReminder,
     RevocationClaim, RevocationRequest,
+    JobHeartbeat,
 ]
 
 __all__ = [
@@ -59,4 +61,5 @@ __all__ = [
     "BulkItem", "BulkJob",
     "CertificateExpiryReminder",
     "RevocationClaim", "RevocationRequest",
+    "JobHeartbeat",
 ]

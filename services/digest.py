@@ -28,6 +28,7 @@ from flask import Flask
 from peewee import IntegrityError, fn
 
 import workflow
+from adapters import metrics
 from formatting import PARIS, paris_datetime
 from models import (AE, DigestRun, Notification, Operator, OperatorPortal, Order, Portal, db,
                     utcnow)
@@ -312,6 +313,7 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
 
     now = now or utcnow()
     report = RunReport()
+    metrics.DIGEST_RUNS.inc()
     due = due_operators(now)
     if not due:
         return report
@@ -351,8 +353,10 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
             continue  # another process took this (operator, slot) first
         if reason is None:
             report.queued += 1
+            metrics.DIGESTS.labels("queued").inc()
         else:
             report.skipped += 1
+            metrics.DIGESTS.labels("skipped").inc()
             report.problems.append(reason)
             log.warning("%s", reason)
     return report

@@ -273,6 +273,21 @@ def refresh_job(app) -> list[str]:
     return get_ca(app).refresh()
 
 
+def published_crls(instance_path: Path) -> dict[str, x509.CertificateRevocationList | None] | None:
+    """The CRLs as published in ``<instance>/ca/`` (None for one missing or unreadable), read
+    without opening the CA; None when the CA was never created."""
+    directory = Path(instance_path) / "ca"
+    if not (directory / "issuing.crt").exists():
+        return None
+    crls = {}
+    for name in ("issuing.crl", "root.crl"):
+        try:
+            crls[name] = x509.load_der_x509_crl((directory / name).read_bytes())
+        except (OSError, ValueError):
+            crls[name] = None
+    return crls
+
+
 # --- one CA per app -------------------------------------------------------------
 
 _open_lock = threading.Lock()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 import workflow
+from adapters import metrics
 from models import GenerationAttempt, Operator, Order, db, utcnow
 from services import audit
 from services.certificates.events import ACTION_FAILED, ACTION_REFUSED, STAGES
@@ -45,6 +46,7 @@ def report_failure(app: Flask, order: Order, operator: Operator, *, nonce: objec
         # Nothing in progress (e.g. no key, bridge down before any instruction): audited only.
         audit.record(ACTION_FAILED, operator=operator, order=order, ip=ip,
                      details={"stage": stage, "code": code, "reason": reason})
+        metrics.GENERATION_FAILURES.labels(stage).inc()
         return reason
     if attempt.state == "issued":
         revoked = revoke_unwritten(app, order, operator, ip=ip)
@@ -65,6 +67,7 @@ def fail(attempt, order, operator, ip, stage: str, code: str, reason: str) -> No
          .execute())
         audit.record(ACTION_FAILED, operator=operator, order=order, ip=ip,
                      details={"stage": stage, "code": code, "reason": reason})
+    metrics.GENERATION_FAILURES.labels(stage).inc()
 
 
 def refuse(order, operator, ip, stage: str, problems: list[str], code: str = "refused"):

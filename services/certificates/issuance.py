@@ -19,6 +19,7 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from flask import Flask
 
 import workflow
+from adapters import metrics
 from adapters.ca import (HolderRequestRefused, check_holder_request, fingerprint_sha256,
                          serial_to_hex)
 from bridge_protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_VERSION, KEY_EC_P256,
@@ -70,6 +71,7 @@ def accept_request(app: Flask, order: Order, operator: Operator, *, nonce: objec
         row = _record_issued(attempt, order, operator, certificate, ip)
     except Exception:
         # Issued but not recorded: it must not stay valid anywhere.
+        metrics.GENERATION_FAILURES.labels("request").inc()
         get_holder_ca(app).revoke(serial_to_hex(certificate.serial_number),
                                   UNWRITTEN_REVOCATION_REASON, operator=operator, ip=ip,
                                   order=order)
