@@ -78,16 +78,3 @@ class RenderSlots:
                 return None
             raise
         return fd
-
-    def holders(self) -> int:
-        """How many slots are held right now (by anyone), for tests and monitoring."""
-        if not self.folder.is_dir():
-            return 0
-        held = 0
-        for index in range(self.count):
-            fd = self._try(self.folder / f"slot-{index}")
-            if fd is None:
-                held += 1
-            else:
-                os.close(fd)
-        return held
