@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 
 import scheduler
 from adapters import mail
+from adapters.preview_cache import prune_job as preview_cache_job
 from adapters.ca.embedded import refresh_job as pki_refresh_job
 from config import Config, instance_secret
 from database import (close_pooled_connections, migrate_database, open_database,
@@ -108,6 +109,8 @@ def create_app(config: dict | None = None) -> Flask:
     # The audit chain's head signed into <instance>/audit/checkpoints.jsonl.
     register_jobs(app, Job(scheduler.AUDIT_CHECKPOINT_JOB, audit_anchor.job,
                            every(minutes=app.config["RADESK_AUDIT_CHECKPOINT_MINUTES"])))
+    # The preview cache kept within its age and size (least recently viewed removed first).
+    register_jobs(app, Job(scheduler.PREVIEW_CACHE_JOB, preview_cache_job, every(hours=1)))
 
     from cli import register_cli
     register_cli(app)

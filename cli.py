@@ -1,7 +1,9 @@
 """Command-line tools: `flask --app app <command>` (SPEC §11)."""
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from pathlib import Path
 
 import click
 from cryptography import x509
@@ -18,6 +20,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(order_cli)
     app.cli.add_command(api_client_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(backup_cli)
 
 
 audit_cli = AppGroup("audit", help="Piste d'audit.")
@@ -332,3 +335,62 @@ def seed_demo():
 
     summary = run_seed(current_app)
     click.echo(summary)
+
+
+backup_cli = AppGroup("backup", help="Sauvegardes (base, documents, AC, clés ; docs/backups.md).")
+
+
+@backup_cli.command("create")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def backup_create(folder: Path):
+    """Sauvegarde la base et le dossier d'instance (hors caches) dans FOLDER, nouveau."""
+    from flask import current_app
+    from services.backups import BackupRefused
+    from services.backups.create import create_backup
+
+    try:
+        created = create_backup(current_app, folder)
+    except BackupRefused as refused:
+        _fail(refused.message)
+    click.echo(f"Sauvegarde écrite dans {created.folder} : {created.files} fichier(s), "
+               f"{created.size / 1024 / 1024:.1f} Mo (manifeste SHA256SUMS).")
+
+
+@backup_cli.command("verify")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def backup_verify(folder: Path):
+    """Recalcule l'empreinte de chaque fichier de la sauvegarde (code de sortie 1 si l'un
+    manque ou a changé)."""
+    from services.backups import manifest
+
+    checked, problems = manifest.verify(folder)
+    if problems:
+        for problem in problems:
+            click.echo(f"ERREUR : {problem}", err=True)
+        click.echo(f"Sauvegarde invalide ({len(problems)} problème(s)) : {folder}", err=True)
+        sys.exit(1)
+    click.echo(f"Sauvegarde intègre : {checked} fichiers vérifiés ({folder}).")
+
+
+@backup_cli.command("restore")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def backup_restore(folder: Path):
+    """Restaure la sauvegarde FOLDER sur une instance vide (refusé sinon, sans rien changer)."""
+    from flask import current_app
+    from formatting import paris_datetime
+    from services.backups import BackupRefused
+    from services.backups.restore import restore_backup
+
+    try:
+        restored = restore_backup(current_app, folder)
+    except BackupRefused as refused:
+        _fail(refused.message)
+    made = paris_datetime(dt.datetime.fromisoformat(restored.created_at))
+    click.echo(f"Sauvegarde du {made} restaurée : la base de données et {restored.files} "
+               f"fichier(s) du dossier d'instance. Vérifiez la piste d'audit : "
+               f"flask --app app audit verify")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"ERREUR : {message}", err=True)
+    sys.exit(1)

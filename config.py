@@ -83,6 +83,12 @@ class Config:
         self.DOCUMENT_MAX_PIXELS = int(env.get("RADESK_DOCUMENT_MAX_PIXELS", "40000000"))
         self.PREVIEW_TIMEOUT_SECONDS = float(env.get("RADESK_PREVIEW_TIMEOUT_SECONDS", "20"))
         self.PREVIEW_MEMORY_MB = int(env.get("RADESK_PREVIEW_MEMORY_MB", "1024"))
+        # Renders and document checks at once on this server (every process); 0: one per core.
+        self.RENDER_SLOTS = int(env.get("RADESK_RENDER_SLOTS", "0"))
+        self.RENDER_WAIT_SECONDS = float(env.get("RADESK_RENDER_WAIT_SECONDS", "10"))
+        # The preview cache, pruned hourly: the least recently viewed previews go first.
+        self.PREVIEW_CACHE_MAX_MB = float(env.get("RADESK_PREVIEW_CACHE_MAX_MB", "2048"))
+        self.PREVIEW_CACHE_MAX_DAYS = float(env.get("RADESK_PREVIEW_CACHE_MAX_DAYS", "30"))
         # --- Notifications, outbox and the requester's follow-up page ---
         self.MAIL_TIMEOUT = float(env.get("MAIL_TIMEOUT", "30"))  # seconds per SMTP exchange
         self.MAIL_SUPPRESS_SEND = False  # Flask-Mail would otherwise not send when TESTING

@@ -42,6 +42,7 @@ BULK_EXPORTS_CLEANUP_JOB = "bulk_exports_cleanup"
 EXPIRY_REMINDERS_JOB = "expiry_reminders"
 PKI_REFRESH_JOB = "pki_refresh"
 AUDIT_CHECKPOINT_JOB = "audit_checkpoint"
+PREVIEW_CACHE_JOB = "preview_cache"
 
 
 class Job(NamedTuple):

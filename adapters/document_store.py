@@ -12,7 +12,8 @@ links rows to files inside its own transaction, after ``put`` has returned
 
 Reading an untrusted file is bounded: ``pdfinfo`` runs in a subprocess with time and memory
 limits (adapters.sandbox); a JPEG is decoded in draft mode (1/64 of the pixels), a small PNG
-in process (at most 16 MB), a larger one in the bounded image worker.
+in process (at most 16 MB), a larger one in the bounded image worker. Those subprocesses hold
+one of the server's render slots (adapters.render_slots) when the store is given them.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from pdf2image.exceptions import PDFPageCountError, PDFPopplerTimeoutError
 from PIL import Image
 
 from adapters.atomic_files import TEMP_PREFIX, fsync_folder, replace_file
+from adapters.render_slots import RenderBusy, RenderSlots
 from adapters.sandbox import BoundedTimeout, python_worker, run_bounded
 
 # Pillow warns of large images before we check them against our own, lower, limit.
@@ -55,6 +57,8 @@ MSG_PDF_JAVASCRIPT = ("PDF refusé : il contient du JavaScript ou une commande d
                       "programme, qui n'ont pas leur place dans une pièce du dossier.")
 MSG_POLYGLOT = ("Fichier refusé : il contient aussi une archive ZIP (fichier hybride). "
                 "Envoyez le document seul.")
+MSG_BUSY = ("Le serveur est très chargé : le fichier n'a pas pu être vérifié. Réessayez l'envoi "
+            "dans un instant.")
 MSG_PAGE_SIZE = ("Format de page hors norme (page {page} : {width} × {height} cm ; "
                  "de {minimum} cm à {maximum} cm de côté).")
 
@@ -149,8 +153,9 @@ class DocumentStore:
 
     def __init__(self, root: Path | str, *, max_bytes: int = 20 * MIB, max_pages: int = 200,
                  max_pixels: int = 40_000_000, pdfinfo_timeout: float = 10.0,
-                 memory_bytes: int = 1024 * MIB):
+                 memory_bytes: int = 1024 * MIB, slots: RenderSlots | None = None):
         self.root = Path(root)
+        self.slots = slots  # None: no cap on concurrent checks (the demo's seeding)
         self.max_bytes = max_bytes
         self.max_pages = max_pages
         self.max_pixels = max_pixels
@@ -194,8 +199,9 @@ class DocumentStore:
 
     def _pdf_pages(self, data: bytes) -> int:
         try:
-            info = pdfinfo_from_bytes(data, timeout=self.pdfinfo_timeout,
-                                      last_page=self.max_pages, memory_bytes=self.memory_bytes)
+            with self._slot():
+                info = pdfinfo_from_bytes(data, timeout=self.pdfinfo_timeout,
+                                          last_page=self.max_pages, memory_bytes=self.memory_bytes)
         except (PDFPageCountError, PDFPopplerTimeoutError):
             # pdfinfo fails without the user password, on a broken file, or takes too long.
             raise RefusedDocument(MSG_PDF_UNREADABLE) from None
@@ -244,9 +250,10 @@ class DocumentStore:
 
     def _decode_in_worker(self, data: bytes, pillow_format: str) -> None:
         try:
-            result = run_bounded(python_worker("verify", pillow_format, str(self.max_pixels)),
-                                 input=data, timeout=self.pdfinfo_timeout,
-                                 memory_bytes=self.memory_bytes)
+            with self._slot():
+                result = run_bounded(python_worker("verify", pillow_format, str(self.max_pixels)),
+                                     input=data, timeout=self.pdfinfo_timeout,
+                                     memory_bytes=self.memory_bytes)
         except BoundedTimeout:
             raise RefusedDocument(MSG_IMAGE_UNREADABLE) from None
         if result.returncode != 0:
@@ -257,6 +264,20 @@ class DocumentStore:
             if reason == "too_large":
                 raise RefusedDocument(MSG_IMAGE_BOMB.format(limit=_thousands(self.max_pixels)))
             raise RefusedDocument(MSG_IMAGE_UNREADABLE)
+
+    @contextlib.contextmanager
+    def _slot(self):
+        """One render slot for a checking subprocess; none free in time, the upload is refused
+        (it can be sent again) rather than a process started."""
+        if self.slots is None:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.slots.held())
+            except RenderBusy:
+                raise RefusedDocument(MSG_BUSY) from None
+            yield
 
     # --- writing ------------------------------------------------------------
 

@@ -6,6 +6,9 @@ rotated clockwise by quarter turns; the width is that of the image served, after
 orientation applied) and for turning a rendered page. Results are cached under
 ``<instance>/previews/<sha[:2]>/<sha>/`` keyed by content hash, page, width and rotation; a
 failed render is remembered for a while, so a broken file costs one attempt, not one per view.
+A render holds one of the server's render slots (adapters.render_slots): none free within the
+wait, it raises RenderBusy without starting a process. A cache hit notes the access time, which
+the cache pruning (adapters.preview_cache) goes by.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from adapters.document_store import JPEG, MIB, PDF, PNG
+from adapters.render_slots import RenderSlots
 from adapters.sandbox import BoundedTimeout, python_worker, run_bounded
 
 WIDTHS = (160, 400, 600, 800, 1000, 1200, 1600, 2000, 2400)
@@ -27,6 +31,7 @@ THUMBNAIL_WIDTH = 160
 DEFAULT_WIDTH = 1000
 ROTATIONS = (0, 90, 180, 270)
 FAILURE_MEMORY_SECONDS = 600  # a failed render is tried again after this
+ACCESS_RESOLUTION_SECONDS = 3600  # a cache hit rewrites the access time at most this often
 RENDERABLE = (PDF, JPEG, PNG)
 
 
@@ -55,6 +60,7 @@ class PreviewRenderer:
     timeout: float = 20.0
     memory_bytes: int = 1024 * MIB
     max_pixels: int = 40_000_000
+    slots: RenderSlots | None = None  # None: no cap (scripts, benchmarks)
 
     @classmethod
     def for_app(cls, app: Flask | None = None) -> "PreviewRenderer":
@@ -63,7 +69,8 @@ class PreviewRenderer:
         return cls(instance / "previews", instance / "documents",
                    timeout=float(config.get("PREVIEW_TIMEOUT_SECONDS", 20)),
                    memory_bytes=int(config.get("PREVIEW_MEMORY_MB", 1024)) * MIB,
-                   max_pixels=int(config.get("DOCUMENT_MAX_PIXELS", 40_000_000)))
+                   max_pixels=int(config.get("DOCUMENT_MAX_PIXELS", 40_000_000)),
+                   slots=RenderSlots.for_app(app))
 
     # --- cache layout -----------------------------------------------------------
 
@@ -85,6 +92,7 @@ class PreviewRenderer:
                rotation: int) -> Preview | None:
         path = self._folder(sha256) / (self._key(page, width, rotation) + self._suffix(media_type))
         if path.is_file():
+            _note_access(path)
             return Preview(path, "image/jpeg" if path.suffix == ".jpg" else "image/png",
                            self.etag(sha256, page, width, rotation))
         return None
@@ -94,7 +102,8 @@ class PreviewRenderer:
     def render(self, sha256: str, media_type: str, page: int, width: int,
                rotation: int = 0) -> Preview | None:
         """The preview of ``page`` (1-based), from the cache or rendered now; None when the
-        file cannot be rendered (« aperçu indisponible »)."""
+        file cannot be rendered (« aperçu indisponible »); RenderBusy when no render slot came
+        free in time (nothing remembered: the next view tries again)."""
         if media_type not in RENDERABLE or page < 1 or (media_type != PDF and page != 1):
             return None
         width, rotation = snap_width(width), normalize_rotation(rotation)
@@ -113,7 +122,9 @@ class PreviewRenderer:
             if _recent(failed):
                 return None
             target = folder / (key + self._suffix(media_type))
-            if self._render_to(sha256, media_type, page, width, rotation, target):
+            with self.slots.held() if self.slots else contextlib.nullcontext():
+                rendered = self._render_to(sha256, media_type, page, width, rotation, target)
+            if rendered:
                 failed.unlink(missing_ok=True)
                 return self.cached(sha256, media_type, page, width, rotation)
             failed.touch()
@@ -191,6 +202,18 @@ def _temporary(folder: Path, suffix: str):
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def _note_access(path: Path) -> None:
+    """Mark a cache hit in the file's access time (mounts with noatime or relatime would not,
+    or not reliably): the pruning removes the previews viewed longest ago first."""
+    try:
+        stat = path.stat()
+        now = time.time()
+        if now - stat.st_atime > ACCESS_RESOLUTION_SECONDS:
+            os.utime(path, (now, stat.st_mtime))
+    except OSError:
+        pass  # pruned meanwhile, or a read-only cache: the view goes on
 
 
 def _recent(marker: Path) -> bool:

@@ -17,6 +17,7 @@ from formatting import paris_date
 from services.signing import codes, links, signer
 from services.dossiers.documents import document_store
 from adapters.previews import DEFAULT_WIDTH, PreviewRenderer, snap_width
+from adapters.render_slots import BUSY_MESSAGE, RenderBusy
 from services.dossiers.viewer import widths
 
 bp = Blueprint("signing", __name__, url_prefix="/signature")
@@ -99,10 +100,17 @@ def page_image(token: str, item_id: int, page: int):
     if not 1 <= page <= (document.page_count or 1):
         abort(404)
     width = snap_width(request.args.get("width", type=int))
-    preview = PreviewRenderer.for_app().render(document.sha256, document.media_type, page, width)
+    try:
+        preview = PreviewRenderer.for_app().render(document.sha256, document.media_type, page,
+                                                   width)
+        busy = False
+    except RenderBusy:  # every render slot taken: the next view tries again
+        preview, busy = None, True
     if preview is None:
         response = current_app.response_class(
-            render_template("viewer/unavailable.svg", width=width), mimetype="image/svg+xml")
+            render_template("viewer/unavailable.svg", width=width,
+                            busy_message=BUSY_MESSAGE if busy else None),
+            mimetype="image/svg+xml")
         response.headers["Cache-Control"] = "no-store"
         return response
     response = send_file(preview.path, mimetype=preview.media_type, conditional=False, etag=False)

@@ -18,6 +18,7 @@ from formatting import PARIS
 from models import Order
 from services.dossiers import documents, dossier_archive, viewer
 from adapters.previews import THUMBNAIL_WIDTH, PreviewRenderer, snap_width
+from adapters.render_slots import BUSY_MESSAGE, RenderBusy
 from services.dossiers.viewer import widths
 
 bp = Blueprint("viewer", __name__, url_prefix="/commandes")
@@ -69,16 +70,24 @@ def page_image(order_id: int, document_id: int, page: int):
     etag = renderer.etag(document.sha256, page, width, rotation)
     if request.if_none_match.contains(etag):
         return _cached(Response(status=304), etag)
-    preview = renderer.render(document.sha256, document.media_type, page, width, rotation)
+    try:
+        preview = renderer.render(document.sha256, document.media_type, page, width, rotation)
+    except RenderBusy:  # every render slot taken: say so, and let the next view try again
+        return _unavailable(width, busy=True)
     if preview is None:  # « aperçu indisponible »: an image saying so, never an error page
-        response = current_app.response_class(render_template(UNAVAILABLE, width=width),
-                                              mimetype="image/svg+xml")
-        response.headers["Cache-Control"] = "private, no-cache"
-        response.headers["X-Apercu"] = "indisponible"
-        return response
+        return _unavailable(width)
     response = send_file(preview.path, mimetype=preview.media_type, conditional=False,
                          etag=False, max_age=ONE_YEAR)
     return _cached(response, etag)
+
+
+def _unavailable(width: int, busy: bool = False) -> Response:
+    response = current_app.response_class(
+        render_template(UNAVAILABLE, width=width, busy_message=BUSY_MESSAGE if busy else None),
+        mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "private, no-store" if busy else "private, no-cache"
+    response.headers["X-Apercu"] = "serveur-charge" if busy else "indisponible"
+    return response
 
 
 def _cached(response: Response, etag: str) -> Response:

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 packages=(softhsm2 poppler-utils fonts-dejavu-core fonts-dejavu-extra openssl)
 packages+=(util-linux)                             # prlimit: bounded preview renders
+packages+=(postgresql-client)                      # pg_dump, pg_restore: flask backup on PostgreSQL
 [ "${1:-}" = "dev" ] && packages+=(nginx-light chromium chromium-driver)
 [ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks
 [ "${1:-}" = "dev" ] && packages+=(libnss3-tools)  # certutil: pdfsig trusts the CA in tests

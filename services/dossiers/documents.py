@@ -27,6 +27,7 @@ from peewee import JOIN, PostgresqlDatabase
 import workflow
 from models import Document, Operator, Order, PendingFile, db, utcnow
 from services import audit
+from adapters.render_slots import RenderSlots
 from adapters.document_store import JPEG, MIB, PDF, PNG, DocumentStore, RefusedDocument
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def document_store(app: Flask | None = None) -> DocumentStore:
         max_pages=int(config.get("DOCUMENT_MAX_PAGES", 200)),
         max_pixels=int(config.get("DOCUMENT_MAX_PIXELS", 40_000_000)),
         memory_bytes=int(config.get("PREVIEW_MEMORY_MB", 1024)) * MIB,
+        slots=RenderSlots.for_app(app),
     )
 
 
