@@ -25,6 +25,7 @@ from adapters import database_dump
 from adapters.database_dump import SQLITE, DumpFailed
 from database import close_pooled_connections, migrate_database
 from models import AuditHead, OrderNumber, SchemaVersion, db
+from services import audit_anchor
 from services.backups import BackupRefused, instance_files, manifest
 from services.backups.create import INSTANCE_FOLDER
 
@@ -69,6 +70,7 @@ def restore_backup(app: Flask, folder: Path) -> Restored:
             raise BackupRefused(f"Restauration impossible : {failure.message} Les fichiers "
                                 f"restaurés ont été retirés.") from None
         raise
+    audit_anchor.init_app(app)  # this process now appends to the restored chain, with its key
     return Restored(len(relatives), metadata.get("created_at", ""),
                     metadata["database"].get("schema_version"))
 
