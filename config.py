@@ -114,6 +114,12 @@ class Config:
         self.RADESK_WEBHOOKS_TIMEOUT_SECONDS = float(env.get("RADESK_WEBHOOKS_TIMEOUT_SECONDS", "10"))
         # CA certificates (PEM file) trusted for the receivers' TLS; empty: the usual bundle.
         self.RADESK_WEBHOOKS_CA_BUNDLE = env.get("RADESK_WEBHOOKS_CA_BUNDLE") or None
+        # --- Request bodies and the public pages' rate (blueprints.request_guards) ---
+        # MAX_CONTENT_LENGTH follows RADESK_DOCUMENT_MAX_MB (plus the multipart envelope) on the
+        # upload routes; every other route takes a form of this many Kio at most.
+        self.RADESK_FORM_MAX_KB = int(env.get("RADESK_FORM_MAX_KB", "1024"))
+        self.RADESK_PUBLIC_RATE_LIMIT = env.get("RADESK_PUBLIC_RATE_LIMIT", "120 per minute")
+        self.RADESK_OCSP_RATE_LIMIT = env.get("RADESK_OCSP_RATE_LIMIT", "1200 per minute")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}
