@@ -26,6 +26,8 @@ MULTIPART_OVERHEAD = MIB  # the envelope and the form's other fields around an u
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 # Not browser routes: bearer credentials (no cookie to ride on) and relying parties' OCSP.
 NO_ORIGIN_CHECK = {"api", "pki"}
+# Checks the origin itself, stricter (the bridge signed it; RADESK_LOGIN_ORIGINS), and audits it.
+ORIGIN_CHECKED_BY_VIEW = {"auth.key_login"}
 # Public pages whose link is a key: never stored (blueprints.link_pages does the same per page).
 LINK_PAGES = {"followup", "signing", "activation", "ordering", "renewal", "revocation"}
 CROSS_ORIGIN = "Requête refusée : elle ne vient pas d'une page de RA Desk. Rechargez la page, puis réessayez."
@@ -73,7 +75,8 @@ def _origin(url: str | None) -> str | None:
 
 
 def _check_origin():
-    if request.method in SAFE_METHODS or request.blueprint in NO_ORIGIN_CHECK:
+    if (request.method in SAFE_METHODS or request.blueprint in NO_ORIGIN_CHECK
+            or request.endpoint in ORIGIN_CHECKED_BY_VIEW):
         return None
     origin, referer = request.headers.get("Origin"), request.headers.get("Referer")
     if origin is None and referer is None:
