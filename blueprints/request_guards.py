@@ -30,7 +30,8 @@ NO_ORIGIN_CHECK = {"api", "pki"}
 ORIGIN_CHECKED_BY_VIEW = {"auth.key_login"}
 # Public pages whose link is a key: never stored (blueprints.link_pages does the same per page).
 LINK_PAGES = {"followup", "signing", "activation", "ordering", "renewal", "revocation"}
-CROSS_ORIGIN = "Requête refusée : elle ne vient pas d'une page de RA Desk. Rechargez la page, puis réessayez."
+CROSS_ORIGIN = ("Requête refusée : elle ne vient pas d'une page de RA Desk. Rechargez la page, "
+                "puis réessayez.")
 
 
 def accepts_upload(view):

@@ -13,10 +13,9 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from models import AuditEvent, Document, Portal, SavedSearch
+from models import AuditEvent, Document, SavedSearch
 from services.messaging import followup
 from tests.conftest import csrf_token_from, login_as
-from tests.pdf_samples import text_pdf
 from tests.text import text
 
 MIB = 1024 * 1024
@@ -244,4 +243,3 @@ def test_ocsp_gets_a_generous_rate_of_its_own(app, client, desk):
     app.config.update(RADESK_PUBLIC_RATE_LIMIT="1 per minute", RADESK_OCSP_RATE_LIMIT="2 per minute")
     answers = [client.get("/pki/ocsp/MAA=").status_code for _ in range(3)]
     assert answers == [200, 200, 429]
-    assert Portal.select().exists()
