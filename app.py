@@ -53,6 +53,8 @@ def create_app(config: dict | None = None) -> Flask:
         refresh_planner_statistics(database)
     close_pooled_connections(database)  # a server that forks workers must not share them
 
+    from blueprints import request_guards
+    request_guards.init_app(app)  # body size and origin checked before CSRFProtect reads the form
     csrf.init_app(app)
     limiter.init_app(app)
     htmx.init_app(app)
@@ -189,6 +191,8 @@ ERROR_PAGES = {
     403: ("Accès refusé", "Votre rôle ne permet pas cette action."),
     404: ("Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."),
     405: ("Méthode non autorisée", "Cette action n'est pas possible ainsi."),
+    429: ("Trop de demandes", "Trop de demandes depuis votre connexion : patientez quelques "
+                              "minutes avant de réessayer."),
     500: ("Erreur interne", "Une erreur inattendue est survenue ; elle a été journalisée."),
 }
 

@@ -132,6 +132,12 @@ class Config:
         self.RADESK_HEALTH_OUTBOX_MAX_FAILED = int(env.get("RADESK_HEALTH_OUTBOX_MAX_FAILED", "10"))
         self.RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES = float(
             env.get("RADESK_HEALTH_HEARTBEAT_GRACE_MINUTES", "10"))
+        # --- Request bodies and the public pages' rate (blueprints.request_guards) ---
+        # MAX_CONTENT_LENGTH follows RADESK_DOCUMENT_MAX_MB (plus the multipart envelope) on the
+        # upload routes; every other route takes a form of this many Kio at most.
+        self.RADESK_FORM_MAX_KB = int(env.get("RADESK_FORM_MAX_KB", "1024"))
+        self.RADESK_PUBLIC_RATE_LIMIT = env.get("RADESK_PUBLIC_RATE_LIMIT", "120 per minute")
+        self.RADESK_OCSP_RATE_LIMIT = env.get("RADESK_OCSP_RATE_LIMIT", "1200 per minute")
 
     def as_dict(self) -> dict:
         return {k: v for k, v in vars(self).items() if k.isupper()}

@@ -49,6 +49,12 @@ def client_ip() -> str:
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])
+# The pages opened without a login (follow-up, signing, activation, ordering, renewal,
+# revocation): one budget per address for all their GETs together; a route with its own,
+# stricter limit keeps that one. blueprints.link_pages applies it to each such blueprint.
+public_pages_limit = limiter.shared_limit(
+    lambda: current_app.config["RADESK_PUBLIC_RATE_LIMIT"], scope="pages-publiques",
+    key_func=client_ip, methods=["GET", "HEAD"])
 # flask-htmx 0.4.0 ships no instance (``from flask_htmx import htmx`` is its submodule, always
 # true): this one is, and ``if htmx:`` is how a view asks whether htmx sent the request.
 htmx = HTMX()

@@ -13,6 +13,7 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
                    request, session, url_for)
 from flask_limiter.errors import RateLimitExceeded
 
+from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, limiter
 from services.certificates import activation
 from services.certificates.activation import ACTIVATION_PATH
@@ -27,6 +28,7 @@ CODE_ACCEPTED = "Code accepté. Choisissez maintenant le code PIN personnel de v
 TOO_MANY = "Trop de tentatives depuis cette adresse : réessayez dans une minute."
 
 code_rate_limit = limiter.limit("10 per minute", key_func=client_ip)
+protect_link_pages(bp, "followup/message.html", "une minute")
 
 
 def _activation_or_404(secret: str):
@@ -115,6 +117,7 @@ def completed(secret: str):
 @bp.errorhandler(RateLimitExceeded)
 def rate_limited(error):
     found = activation.by_link(request.view_args.get("secret", "")) if request.view_args else None
-    if found is None:
-        abort(404)
+    if found is None:  # an unknown link: the message alone
+        return render_template("followup/message.html", title="Trop de demandes",
+                               message=TOO_MANY), 429
     return _page(request.view_args["secret"], found, error=TOO_MANY, status=429)

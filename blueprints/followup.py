@@ -13,6 +13,7 @@ from jinja2_fragments.flask import render_blocks
 
 import workflow
 from blueprints.link_pages import protect_link_pages
+from blueprints.request_guards import accepts_upload
 from extensions import client_ip, htmx, limiter
 from models import Order, Portal
 from services import public_links
@@ -147,6 +148,7 @@ def update_information(token: str):
 
 
 @bp.post("/<token>/pieces")
+@accepts_upload
 @requester_limit
 def upload(token: str):
     order = _order(token)

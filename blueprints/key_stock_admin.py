@@ -10,6 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 import workflow
 from blueprints.common import current_operator, role_required
 from blueprints.lookups import blank_key_or_404
+from blueprints.request_guards import accepts_upload
 from extensions import client_ip
 from models import BlankKey
 from services.key_stock import csv_import, events, stock
@@ -42,6 +43,7 @@ def add():
 
 
 @bp.post("/import")
+@accepts_upload
 @role_required("admin")
 def import_csv():
     upload = request.files.get("file")

@@ -1,9 +1,14 @@
 """What the public pages opened from an e-mailed link share: the link is a key, so their
-answers are not cached, not indexed and never sent on as a Referer, and too many requests get
-a page that says so."""
+answers are not cached, not indexed and never sent on as a Referer to another site, their GETs
+share one rate per address, and too many requests get a page that says so.
+
+« same-origin », not « no-referrer »: with no-referrer a browser sends ``Origin: null`` on the
+page's own POSTs, which the origin check (blueprints.request_guards) must refuse."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+
+from extensions import public_pages_limit
 
 
 def protect_link_pages(bp: Blueprint, message_template: str, wait: str) -> None:
@@ -13,8 +18,10 @@ def protect_link_pages(bp: Blueprint, message_template: str, wait: str) -> None:
     def private(response):
         response.headers.setdefault("Cache-Control", "no-store")  # previews set their own
         response.headers["X-Robots-Tag"] = "noindex, nofollow"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         return response
+
+    public_pages_limit(bp)
 
     @bp.errorhandler(429)
     def too_many(error):

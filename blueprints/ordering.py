@@ -15,6 +15,7 @@ from jinja2_fragments.flask import render_block
 import workflow
 from adapters.document_store import RefusedDocument
 from blueprints.link_pages import protect_link_pages
+from blueprints.request_guards import accepts_upload
 from extensions import client_ip, htmx, limiter
 from models import Portal
 from models.portal_codes import CODE_MAX, CODE_PATTERN
@@ -159,6 +160,7 @@ def save(code: str, token: str, step: str):
 
 
 @bp.post("/<code>/<token>/pieces/depot")
+@accepts_upload
 @changes_limit
 def upload(code: str, token: str):
     portal = _portal(code)

@@ -5,15 +5,15 @@ bookmark, back button) get the whole page built from the same URL. The filters h
 each, from the URL to the query (services.orders.order_search.OrderFilters)."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import itertools
 
 from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
                    request, stream_with_context, url_for)
 from jinja2_fragments.flask import render_block
 
 import workflow
+from adapters import spreadsheet_csv
 from blueprints.common import current_operator, current_scope, login_required, passive
 from extensions import client_ip, htmx
 from models import utcnow
@@ -149,15 +149,9 @@ def export_csv():
 
 
 def _csv_lines(query):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(export.COLUMNS)
-    yield "\ufeff" + buffer.getvalue()
-    for order in query.iterator():
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(export.row(order))  # the selection's export writes the same lines
-        yield buffer.getvalue()
+    # The selection's export writes the same lines.
+    return spreadsheet_csv.lines(itertools.chain(
+        [export.COLUMNS], (export.row(order) for order in query.iterator())))
 
 
 def _page_rows(scope, filters, page: int, per_page: int) -> list[dict]:

@@ -11,8 +11,12 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 
 from adapters.ca import get_ca
 from adapters.ca.ocsp import MAX_REQUEST_BYTES
+from extensions import client_ip, limiter
 
 bp = Blueprint("pki", __name__, url_prefix="/pki")
+# Relying parties ask often, and many may share one address: a generous rate, its own.
+ocsp_limit = limiter.limit(lambda: current_app.config["RADESK_OCSP_RATE_LIMIT"],
+                           key_func=client_ip, scope="ocsp")
 
 CRL_TYPE = "application/pkix-crl"
 CERT_TYPE = "application/pkix-cert"
@@ -62,6 +66,7 @@ def disclosure_statement(language: str):
 
 
 @bp.post("/ocsp")
+@ocsp_limit
 def ocsp_post():
     """RFC 6960 over HTTP POST: the DER request as body (application/ocsp-request)."""
     # Read no more than a request may hold: a larger body is malformed, not kept in memory.
@@ -74,6 +79,7 @@ def ocsp_post():
 
 # merge_slashes off: base64 may hold "//", which routing would otherwise redirect away.
 @bp.get("/ocsp/<path:encoded>", merge_slashes=False)
+@ocsp_limit
 def ocsp_get(encoded: str):
     """RFC 6960 appendix A.1: GET {url}/{url-encoding of base-64 encoding of the DER request},
     cacheable as RFC 5019 §6 says."""

@@ -31,12 +31,14 @@ from services.certificates import revocation_orders, revocation_requests
 ACTION_ORDER_RECEIVED = "order_received"
 ACTION_ORDER_VIEWED = "order_viewed"
 ACTION_ID_DOCUMENT_RECORDED = "id_document_recorded"
+ACTION_CROSS_ORIGIN_REFUSED = "cross_origin_refused"  # blueprints.request_guards
 NOT_RECORDED = "non renseigné"
 
 AUDIT_ACTIONS = {
     ACTION_ORDER_RECEIVED: "Commande reçue du portail",
     ACTION_ORDER_VIEWED: "Consultation du dossier",
     ACTION_ID_DOCUMENT_RECORDED: "Saisie du N° de justificatif d'identité",
+    ACTION_CROSS_ORIGIN_REFUSED: "Requête venue d'un autre site refusée",
     intake_drafts.ACTION_DRAFT_STARTED: "Commande commencée sur le portail",
     intake_drafts.ACTION_STEP_SAVED: "Étape de la commande enregistrée par le demandeur",
     intake_address.ACTION_CODE_SENT: "Code de confirmation envoyé au demandeur",
@@ -74,6 +76,7 @@ DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
     "méthode": "Méthode", "chemin": "Adresse", "statut": "Statut HTTP", "client": "Client",
     "portails": "Portails", "portées": "Portées", "recouvrement": "Recouvrement",
+    "origine": "Origine",
     **documents.DETAIL_LABELS,
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,

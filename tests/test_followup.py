@@ -70,7 +70,7 @@ def test_the_page_tells_the_state_and_what_is_missing_in_plain_french(client, de
     assert "Extrait de KBIS à déposer" in page
     assert "Se déconnecter" not in page, "no operator session involved"
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"  # never to another site
     assert "noindex" in response.headers["X-Robots-Tag"]
 
 

@@ -354,6 +354,6 @@ def test_the_step_pages_are_private(client, portal):
     base = start(client)
     response = client.get(f"{base}/porteur")
     assert response.headers["Cache-Control"] == "no-store"
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"  # never to another site
     assert "noindex" in response.headers["X-Robots-Tag"]
     assert urlsplit(base).path.startswith("/commander/bpoi-occitanie/")

@@ -145,6 +145,8 @@ def too_many(error):
 
 API_ERRORS = {404: ("introuvable", "Cette adresse n'existe pas dans l'API."),
               405: ("methode_non_autorisee", "Cette méthode n'est pas possible sur cette adresse."),
+              413: ("trop_volumineux", "Le corps de la requête dépasse la taille acceptée "
+                                       "(RADESK_DOCUMENT_MAX_MB pour une pièce)."),
               500: ("erreur_interne", "Une erreur inattendue est survenue ; elle a été "
                                       "journalisée.")}
 

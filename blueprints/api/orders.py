@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, request
 
 from blueprints.api import Answers, bp, current_client, idempotent, json_response, requires, spec
+from blueprints.request_guards import accepts_upload
 from blueprints.api.schemas import (ChangedSince, OrderCreate, OrderPage, OrderView, PieceForm,
                                     PieceOut, Problem as ProblemModel)
 from extensions import client_ip
@@ -65,6 +66,7 @@ def read_order(number: int):
 
 
 @bp.post("/commandes/<int:number>/pieces")
+@accepts_upload
 @spec.validate(form=PieceForm, resp=Answers(HTTP_201=PieceOut, HTTP_404=ProblemModel,
                                              HTTP_409=ProblemModel, HTTP_422=ProblemModel,
                                              **REFUSALS), tags=TAGS)

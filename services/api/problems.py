@@ -22,6 +22,7 @@ TITLES = {
     "cle_idempotence_reutilisee": "Clé d'idempotence déjà utilisée pour une autre requête",
     "requete_en_cours": "Requête identique en cours",
     "trop_de_requetes": "Trop de requêtes",
+    "trop_volumineux": "Requête trop volumineuse",
     "methode_non_autorisee": "Méthode non autorisée",
     "erreur_interne": "Erreur interne",
 }

@@ -3,29 +3,22 @@ order's dossier archive (``dossier-<N°>.zip``, the very archive « Télécharge
 gives). Both are written by the worker under ``<instance>/bulk/<job>/`` and renamed into place
 once complete, so a download never gets half a file.
 
-A cell that a spreadsheet would read as a formula (starting with = + - @, or a tab or carriage
-return before one) is prefixed with an apostrophe: the requesters typed those names.
+The requesters typed those names: adapters.spreadsheet_csv writes them, never as a formula.
 """
 from __future__ import annotations
 
-import csv
 import shutil
 import zipfile
 from pathlib import Path
 
 import workflow
+from adapters.spreadsheet_csv import BOM, SafeWriter
 from formatting import paris_date
 from models import BulkJob, Operator, Order, OperatorScope
 
 COLUMNS = ("N°", "Date", "Prénom", "Nom", "SIREN", "Raison sociale", "Portail", "Processus",
            "Phase", "Sous-état", "Type", "Pris en charge par")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ZIP64_FROM = 2**31  # members this large are written with ZIP64 sizes from the start
-
-
-def neutralised(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def folder(app, job: BulkJob) -> Path:
@@ -48,16 +41,15 @@ def zip_path(app, job: BulkJob) -> Path:
     return folder(app, job) / zip_name(job)
 
 
-def row(order: dict) -> list[str]:
+def row(order: dict) -> list:
     """One line of the CSV, from a row of Order.listing."""
-    return [neutralised(value) for value in (
-        order["number"], paris_date(order["created_at"]), order["holder_first_name"],
-        order["holder_last_name"], workflow.format_siren(order["siren"]),
-        order["company_name"], order["portal_name"],
-        workflow.label(workflow.PROCESSES, order["process"]),
-        workflow.label(workflow.PHASES, order["phase"]),
-        workflow.label(workflow.SUBSTATES, order["substate"]), order["order_type"],
-        order["handler_name"] or "")]
+    return [order["number"], paris_date(order["created_at"]), order["holder_first_name"],
+            order["holder_last_name"], workflow.format_siren(order["siren"]),
+            order["company_name"], order["portal_name"],
+            workflow.label(workflow.PROCESSES, order["process"]),
+            workflow.label(workflow.PHASES, order["phase"]),
+            workflow.label(workflow.SUBSTATES, order["substate"]), order["order_type"],
+            order["handler_name"] or ""]
 
 
 class ExportFiles:
@@ -69,8 +61,8 @@ class ExportFiles:
         self.csv_part = self.csv_final.with_suffix(".csv.part")
         self.zip_part = self.zip_final.with_suffix(".zip.part")
         self.csv_file = open(self.csv_part, "w", encoding="utf-8", newline="")
-        self.csv_file.write("\ufeff")  # BOM: spreadsheets then read UTF-8
-        self.writer = csv.writer(self.csv_file, delimiter=";", lineterminator="\r\n")
+        self.csv_file.write(BOM)
+        self.writer = SafeWriter(self.csv_file)
         self.writer.writerow(COLUMNS)
         self.archive = zipfile.ZipFile(self.zip_part, "w", compression=zipfile.ZIP_STORED,
                                        allowZip64=True)

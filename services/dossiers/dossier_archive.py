@@ -10,7 +10,6 @@ gives the response its length.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from models import AuditEvent, Document, Order, utcnow
 from services.audit_words import action_label, describe_details, who
 from services.certificates import face_to_face
 from services.dossiers.documents import EXTENSIONS, _slug, importer_name
+from adapters.spreadsheet_csv import BOM, SafeWriter
 from adapters.zipstream import Archive, Deflater, Entry
 
 HISTORY_BATCH = 500
@@ -139,7 +139,7 @@ def _document_columns(document: Document, version: str) -> list[str]:
 
 def _csv_text(rows: Iterable[Iterable[str]], header: Iterable[str] | None = None) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer = SafeWriter(buffer)
     if header is not None:
         writer.writerow(header)
     writer.writerows(rows)
@@ -147,13 +147,13 @@ def _csv_text(rows: Iterable[Iterable[str]], header: Iterable[str] | None = None
 
 
 def _csv(rows: Iterable[Iterable[str]], header: Iterable[str]) -> bytes:
-    return ("\ufeff" + _csv_text(rows, header)).encode("utf-8")  # BOM: spreadsheets read UTF-8
+    return (BOM + _csv_text(rows, header)).encode("utf-8")
 
 
 def _history_entry(order: Order, modified: dt.datetime) -> Entry:
     """The order's audit trail, read in batches and deflated as it comes."""
     deflater = Deflater()
-    deflater.write(("\ufeff" + _csv_text([], HISTORY_COLUMNS)).encode("utf-8"))
+    deflater.write((BOM + _csv_text([], HISTORY_COLUMNS)).encode("utf-8"))
     last_id = 0
     while True:
         batch = list(AuditEvent.for_order(order).where(AuditEvent.id > last_id)

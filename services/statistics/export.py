@@ -1,41 +1,20 @@
 """« Exporter (CSV) »: the page's figures for a French spreadsheet — UTF-8 with a BOM, « ; »
 between cells, one block per table of the page — written line by line for streaming.
 
-Texts typed by people (refusal comments, portal names) end up in cells: a cell that starts
-with « = », « + », « - », « @ » (or a tab or carriage return) would be read as a formula by
-the spreadsheet, so it is given a leading apostrophe (OWASP's advice on CSV injection)."""
+Texts typed by people (refusal comments, portal names) end up in cells: adapters.spreadsheet_csv
+writes them, never as a formula."""
 from __future__ import annotations
 
-import csv
-import io
 from typing import Iterable, Iterator
 
+from adapters import spreadsheet_csv
 from formatting import paris_datetime
 from services.statistics import Figures
 from services.statistics.volumes import MEASURES
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str | int:
-    """A cell the spreadsheet shows as typed: numbers stay numbers, formulas become text."""
-    if isinstance(value, int):
-        return value
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
 
 def lines(figures: Figures, ae_name: str) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    first = True
-    for row in _rows(figures, ae_name):
-        writer.writerow([safe_cell(cell) for cell in row])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        yield ("\ufeff" + text) if first else text
-        first = False
+    return spreadsheet_csv.lines(_rows(figures, ae_name))
 
 
 def _rows(figures: Figures, ae_name: str) -> Iterable[list]:
