@@ -7,6 +7,7 @@ for itself.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -35,6 +36,9 @@ def prepare(workers: int) -> Path | None:
         _created.append(folder)
     folder.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROCESS_ENV] = str(folder)
+    # Loaded now, the folder set: child_exit runs in gunicorn's SIGCHLD handler, where a
+    # first import can be re-entered by the next worker's exit and fail half-done.
+    importlib.import_module("prometheus_client.multiprocess")
     for path in folder.glob("*.db"):
         match = _VALUE_FILE.match(path.name)
         if match and not _running(int(match.group(1))):

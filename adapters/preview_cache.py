@@ -9,7 +9,6 @@ nothing left to guard, leftovers of killed renders and empty folders go too.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
