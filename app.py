@@ -165,6 +165,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(revocation_desk.bp)  # « Révoquer », « Rejeter la demande »
     from blueprints import certificates
     app.register_blueprint(certificates.bp)  # « Certificats »
+    from blueprints import followup_links
+    app.register_blueprint(followup_links.bp)  # « Révoquer le lien de suivi »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)
