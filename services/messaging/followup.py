@@ -24,11 +24,14 @@ import workflow
 from formatting import PARIS
 from models import Notification, Order, Person, Portal, db, phone_key, utcnow
 from services import audit, portals, public_links
+from services.certificates import activation_messages
 from services.dossiers.documents import REQUESTER, import_document
 from services.messaging import drafts, notifications, wordings
 
 TOKENS = public_links.TokenKind("radesk-suivi-v1", timed=True)
 RENEWAL_COOLDOWN = dt.timedelta(minutes=10)
+# Not the requester's messages: a new link they asked for, the holder's activation link and code.
+HIDDEN_FROM_REQUESTER = (wordings.TYPE_LINK_RENEWAL, *activation_messages.TYPES)
 
 
 # --- The link ------------------------------------------------------------------------------
@@ -255,7 +258,7 @@ def messages_for(order: Order, limit: int = 10) -> list[Notification]:
     return list(Notification
                 .select()
                 .where((Notification.order == order.id) & (Notification.state == "sent")
-                       & (Notification.type != wordings.TYPE_LINK_RENEWAL))
+                       & Notification.type.not_in(HIDDEN_FROM_REQUESTER))
                 .order_by(Notification.sent_at.desc())
                 .limit(limit))
 
