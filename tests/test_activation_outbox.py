@@ -14,7 +14,8 @@ from services.certificates import activation as activation_service
 from services.messaging import outbox
 from tests.conftest import csrf_token_from, login_as
 from tests.e2e_support import free_port
-from tests.generation_support import activation_code, activation_link, hand_over_data, validated_order
+from tests.generation_support import (activation_code, activation_link, hand_over_data,
+                                      validated_order)
 from tests.smtp_support import SmtpServer, use_smtp
 from tests.test_activation import generated
 from tests.text import source

@@ -1,6 +1,6 @@
 """« Révoquer le lien de suivi » in a browser: the requester's page opens; Camille (AEA) revokes
 the link from the order file (htmx, a fresh link queued for the requester, shown in the
-notification history); the requester's page, reloaded, says the link was revoked and nothing else."""
+notification history); the requester's page, reloaded, says the link was revoked, nothing else."""
 from __future__ import annotations
 
 import pytest

@@ -46,7 +46,8 @@ HOLDER = "Porteur"
 
 ACTION_DELIVERED = "key_delivered"
 ACTION_CODE_SENT = "activation_code_sent"
-ACTION_CODE_FAILED = "activation_code_not_sent"  # written before the outbox sent codes: kept for its words
+# Written before the outbox sent the codes (its failures are notification events now).
+ACTION_CODE_FAILED = "activation_code_not_sent"
 ACTION_CODE_REFUSED = "activation_code_refused"
 ACTION_CODE_ACCEPTED = "activation_code_accepted"
 ACTION_ACTIVATED = "key_activated"

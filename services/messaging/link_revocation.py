@@ -16,6 +16,7 @@ from services.messaging import drafts, notifications
 
 ACTION_REVOKED = "followup_links_revoked"
 AUDIT_ACTIONS = {ACTION_REVOKED: "Liens de suivi et de renouvellement révoqués"}
+REVOKED_LINKS = "suivi de la commande, renouvellement du certificat"
 DETAIL_LABELS = {"liens_révoqués": "Liens révoqués", "nouveau_lien": "Nouveau lien envoyé à"}
 
 
@@ -55,6 +56,6 @@ def revoke_links(order: Order, operator: Operator, *, send_new_link: bool, sende
             notification = notifications.queue(current, message, operator=operator,
                                                sender=sender, ip=ip, system=True)
         audit.record(ACTION_REVOKED, operator=operator, order=current, ip=ip,
-                     details={"liens_révoqués": "suivi de la commande, renouvellement du certificat",
+                     details={"liens_révoqués": REVOKED_LINKS,
                               **({"nouveau_lien": message.recipient} if send_new_link else {})})
     return notification
