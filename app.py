@@ -20,6 +20,7 @@ from scheduler import Job, every, register_jobs
 from services import audit_anchor, digest, validation
 from services.bulk import jobs as bulk_jobs
 from services.certificates import revocation_messages
+from services.certificates import activation_messages
 from services.dossiers import documents
 from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
@@ -80,12 +81,14 @@ def create_app(config: dict | None = None) -> Flask:
     register_notification_types(app, renewal_messages.TYPE_LABELS)
     register_notification_types(app, expiry_reminders.TYPE_LABELS)
     register_notification_types(app, revocation_messages.TYPE_LABELS)
+    register_notification_types(app, activation_messages.TYPE_LABELS)
     # E-mails written when they leave the outbox; the other types are letters to the requester.
     register_outbox_composer(app, signatures.SIGNER_TYPES, signing_messages.compose_signer_message)
     register_outbox_composer(app, [digest.TYPE_DIGEST], digest.compose)
     register_outbox_composer(app, intake_messages.CODE_TYPES, intake_messages.compose_code)
     register_outbox_composer(app, [expiry_reminders.TYPE_EXPIRY], expiry_reminders.compose)
     register_outbox_composer(app, revocation_messages.TYPES, revocation_messages.compose)
+    register_outbox_composer(app, activation_messages.TYPES, activation_messages.compose)
     # Something queued: the scheduler of this process (if any) runs the outbox now.
     register_outbox_wake(app, scheduler.wake)
     # An action on the selection was asked: the scheduler of this process (if any) starts it now.
@@ -178,6 +181,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(revocation_desk.bp)  # « Révoquer », « Rejeter la demande »
     from blueprints import certificates
     app.register_blueprint(certificates.bp)  # « Certificats »
+    from blueprints import followup_links
+    app.register_blueprint(followup_links.bp)  # « Révoquer le lien de suivi »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -54,6 +54,9 @@ class Config:
         self.RADESK_TRUSTED_PROXIES = [
             p.strip() for p in env.get("RADESK_TRUSTED_PROXIES", "").split(",") if p.strip()
         ]
+        # What nginx adds to every request it forwards (X-RADesk-Proxy-Secret): without it,
+        # the certificate login through the proxy is off.
+        self.RADESK_PROXY_SECRET = env.get("RADESK_PROXY_SECRET") or None
         self.RADESK_PUBLIC_URL = env.get("RADESK_PUBLIC_URL", "http://127.0.0.1:5000")
         # Origins the extranet is served from: the bridge's signed login message must name one.
         self.RADESK_LOGIN_ORIGINS = [

@@ -3,7 +3,8 @@ its number, in the transaction ``database.migrate_database`` opens (SQLite and P
 """
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, Database, ForeignKeyField, PostgresqlDatabase
+from peewee import (BooleanField, CharField, Database, ForeignKeyField, IntegerField,
+                    PostgresqlDatabase)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from models import Order, OrderReview, Person, holder_search_fields
@@ -395,6 +396,20 @@ def _v32_audit_chain_key(database: Database) -> None:
     mac_plain_chain()
 
 
+def _v33_public_link_generations(database: Database) -> None:
+    """v33: revoking an order's follow-up and renewal links (a generation counter their tokens
+    carry), and the activation link and code written when they leave the outbox (the nonces
+    they are derived from)."""
+    migrator = _migrator(database)
+    columns = {column.name for column in database.get_columns("order")}
+    if "link_generation" not in columns:  # a table made from today's model has it
+        migrate(migrator.add_column("order", "link_generation", IntegerField(default=0)))
+    columns = {column.name for column in database.get_columns("activation")}
+    for name in ("link_nonce", "code_nonce"):
+        if name not in columns:
+            migrate(migrator.add_column("activation", name, CharField(null=True)))
+
+
 def _v34_job_heartbeats(database: Database) -> None:
     """v34: each scheduled job's latest run, which ``/sante`` checks for staleness."""
     from models import JobHeartbeat
@@ -434,5 +449,6 @@ MIGRATIONS = {
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,
     32: _v32_audit_chain_key,
+    33: _v33_public_link_generations,
     34: _v34_job_heartbeats,
 }

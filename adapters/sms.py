@@ -12,10 +12,18 @@ import importlib
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from flask import Flask
+
+
+@dataclass(frozen=True)
+class SmsText:
+    """A text message an outbox composer wrote (the outbox hands it to the gateway)."""
+    phone: str
+    text: str
 
 
 class SmsError(Exception):

@@ -9,6 +9,8 @@ proxy, malformed request).
 """
 from __future__ import annotations
 
+import hmac
+import logging
 from urllib.parse import unquote, urlsplit
 
 from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
@@ -27,6 +29,8 @@ from services.operator_auth.login import (METHOD_BRIDGE, METHOD_PROXY, LoginRefu
                                           login_with_proxy_certificate)
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("radesk.auth")
+PROXY_SECRET_HEADER = "X-RADesk-Proxy-Secret"
 
 RATE_LIMITED = "Trop de tentatives de connexion. Réessayez dans une minute."
 UNTRUSTED_PROXY = ("En-têtes de certificat refusés : cette adresse n'est pas un mandataire "
@@ -37,6 +41,8 @@ NO_CLIENT_CERTIFICATE = ("Aucun certificat client n'a été présenté. Insérez
                          "choisissez son certificat quand le navigateur le demande, puis "
                          "réessayez.")
 PROXY_VERIFY_FAILED = "Le serveur mandataire a refusé votre certificat client."
+PROXY_LOGIN_OFF = ("La connexion par certificat n'est pas activée sur ce serveur. Connectez-vous "
+                   "avec votre clé USB et son code PIN.")
 MALFORMED_PROOF = "Réponse de la clé USB incomplète ou illisible : réessayez."
 ORIGIN_MISSING = "Origine de la page inconnue : rechargez la page de connexion et réessayez."
 NONCE_MISMATCH = "Défi de connexion expiré ou inconnu : réessayez."
@@ -81,6 +87,20 @@ def _login_page(*, notice: str | None = None, error: str | None = None, status: 
 
 def _refuse(code: str, method: str, ip: str) -> None:
     audit.record("login_refused", details={"code": code, "method": method}, ip=ip)
+
+
+def _proxy_secret_problem() -> str | None:
+    """The trusted address is shared by every process on the proxy's host: only the secret
+    nginx adds to each request (RADESK_PROXY_SECRET) shows that nginx did the handshake."""
+    configured = current_app.config.get("RADESK_PROXY_SECRET")
+    if not configured:
+        log.warning("Connexion par certificat refusée : RADESK_PROXY_SECRET n'est pas défini, "
+                    "la connexion par le mandataire TLS est désactivée (deploy/README.md).")
+        return "proxy_secret_unset"
+    presented = request.headers.get(PROXY_SECRET_HEADER, "")
+    if not hmac.compare_digest(presented.encode("utf-8"), configured.encode("utf-8")):
+        return "proxy_secret_mismatch"
+    return None
 
 
 def _json_refusal(code: str, message: str, ip: str):
@@ -178,6 +198,11 @@ def certificate_login():
         forged = bool(verify or escaped_pem)
         _refuse("untrusted_proxy" if forged else "no_proxy", "proxy", ip)
         return _login_page(error=UNTRUSTED_PROXY if forged else NO_PROXY_HERE, status=403)
+    secret_problem = _proxy_secret_problem()
+    if secret_problem is not None:
+        _refuse(secret_problem, "proxy", ip)
+        off = secret_problem == "proxy_secret_unset"
+        return _login_page(error=PROXY_LOGIN_OFF if off else UNTRUSTED_PROXY, status=403)
     if verify != "SUCCESS" or not escaped_pem:
         code = "no_client_certificate" if verify in ("", "NONE") else "proxy_verify_failed"
         _refuse(code, "proxy", ip)

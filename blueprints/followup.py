@@ -52,6 +52,12 @@ def refused(refusal: workflow.Refused):
     return _answer(order, token, None, {field: " ".join(refusal.reasons)}, submitted)
 
 
+def _revoked():
+    """A link the AE revoked: says so, and nothing of the order (not even a new link)."""
+    return make_response(render_template(MESSAGE, title="Lien de suivi révoqué",
+                                         message=followup.RevokedLink.message), 410)
+
+
 def _refusal(expired: bool, token: str):
     """The page shown instead of the order's: invalid (404) or expired (410) link."""
     if not expired:
@@ -64,11 +70,14 @@ def _order(token: str):
     """The order of a valid link; otherwise the request ends with the page that says why."""
     try:
         check = followup.check_link(current_app, token)
+        order = followup.order_of(check)
         if check.expired:
             abort(_refusal(True, token))
-        return followup.order_of(check)
+        return order
     except followup.InvalidLink:
         abort(_refusal(False, token))
+    except followup.RevokedLink:
+        abort(_revoked())
 
 
 @bp.get("/<token>")
@@ -195,6 +204,8 @@ def renew():
         order = followup.order_of(followup.check_link(current_app, token))
     except followup.InvalidLink:
         return _refusal(False, token)
+    except followup.RevokedLink:
+        return _revoked()
     notification = followup.renew_link(order, sender=current_app.config["MAIL_DEFAULT_SENDER"],
                                        ip=client_ip())
     outbox.wake(current_app)

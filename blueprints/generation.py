@@ -26,9 +26,11 @@ from adapters.ca import fingerprint_sha256
 bp = Blueprint("generation", __name__)
 
 LIST_LIMIT = 200
-DELIVERED = ("Clé remise : le lien d'activation a été envoyé au porteur et le code d'activation "
-             "au Contact OTP ({}).")
-RESENT = "Nouveau lien et nouveau code d'activation envoyés ({})."
+DELIVERED = ("Clé remise : le lien d'activation part vers le porteur et le code d'activation "
+             "vers le Contact OTP ({}) ; leur envoi est suivi dans l'historique des "
+             "notifications.")
+RESENT = ("Nouveau lien et nouveau code d'activation envoyés ({}) : leur envoi est suivi dans "
+          "l'historique des notifications.")
 REVOKED = "Certificat n° {} révoqué ({}). La liste de révocation a été republiée."
 JSON_STEPS: set[str] = set()  # endpoints that answer generation.js in JSON, refusals included
 

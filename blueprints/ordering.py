@@ -227,5 +227,6 @@ def submit(code: str, token: str):
     flash(f"Votre commande N° {sent.number} est envoyée à l'Autorité d'Enregistrement "
           f"{portal.ae.name}. Un accusé de réception vient de vous être envoyé par e-mail.",
           "success")
-    followup_token = followup.make_token(current_app.config["SECRET_KEY"], sent.id)
+    followup_token = followup.make_token(current_app.config["SECRET_KEY"], sent.id,
+                                         sent.link_generation)
     return redirect(url_for("followup.show", token=followup_token), 303)

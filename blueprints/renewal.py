@@ -3,7 +3,7 @@ the signed link is the key), and the operators' « Renouveler le certificat » o
 order's file. Both start the renewal draft (services.renewal.orders), or find it again."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, url_for
 
 import workflow
 from blueprints import refusals
@@ -42,15 +42,26 @@ def _message(title: str, message: str, status: int = 200):
     return render_template(MESSAGE, title=title, message=message), status
 
 
+REVOKED = ("Ce lien de renouvellement a été révoqué par l'Autorité d'Enregistrement. "
+           "Utilisez le lien le plus récent reçu par e-mail, ou adressez-vous à l'Autorité "
+           "d'Enregistrement.")
+
+
 def _certificate(token: str) -> tuple[HolderCertificate, Order] | None:
+    """The certificate and order a valid link is for; None for a link that is not ours. A
+    revoked link ends the request with the page that says so (nothing of the order)."""
     try:
-        serial = links.read_renewal_token(current_app, token)
+        link = links.read_renewal_link(current_app, token)
     except public_links.BadToken:
         return None
-    certificate = HolderCertificate.get_or_none(HolderCertificate.serial_hex == serial)
+    certificate = HolderCertificate.get_or_none(HolderCertificate.serial_hex == link.serial)
     if certificate is None:
         return None
-    return certificate, Order.with_people().where(Order.id == certificate.order_id).get()
+    order = Order.with_people().where(Order.id == certificate.order_id).get()
+    if link.generation < order.link_generation:
+        abort(make_response(render_template(MESSAGE, title="Lien de renouvellement révoqué",
+                                            message=REVOKED), 410))
+    return certificate, order
 
 
 def _draft_page(renewal: Order):

@@ -71,6 +71,10 @@ class Activation(OneTimeCodeRow):
     channel = CharField(default="email")  # email | sms
     recipient = CharField(default="")
     code_hash = CharField(null=True)
+    # What the link's secret and the current code are derived from when their message leaves
+    # the outbox (services.certificates.activation_messages): neither is stored in clear.
+    link_nonce = CharField(null=True)
+    code_nonce = CharField(null=True)
     verified_at = DateTimeField(null=True)
     activated_at = DateTimeField(null=True)
 

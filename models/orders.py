@@ -90,6 +90,9 @@ class Order(BaseModel):
                                      backref="follow_up_orders")
     target_serial = CharField(null=True, index=True)
     revocation_reason = CharField(null=True)
+    # Carried by the follow-up and renewal links' tokens: « Révoquer le lien de suivi » adds
+    # one, and every link made before stops working.
+    link_generation = IntegerField(default=0)
 
     class Meta:
         indexes = (

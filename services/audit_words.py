@@ -17,7 +17,7 @@ from services.dossiers import documents
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.key_stock import events as key_stock_events
-from services.messaging import notifications
+from services.messaging import link_revocation, notifications
 from services.orders import handling, requester_reminders, saved_searches
 from services.bulk import jobs as bulk_jobs
 from services import operator_enrolment
@@ -71,6 +71,7 @@ AUDIT_ACTIONS = {
     **expiry_reminders.AUDIT_ACTIONS,
     **revocation_requests.AUDIT_ACTIONS,
     **revocation_orders.AUDIT_ACTIONS,
+    **link_revocation.AUDIT_ACTIONS,
 }
 DETAIL_LABELS = {
     "portal": "Portail", "number": "N°", "étape": "Étape", "via": "Depuis",
@@ -80,6 +81,7 @@ DETAIL_LABELS = {
     **documents.DETAIL_LABELS,
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,
+    **link_revocation.DETAIL_LABELS,
     **signatures.DETAIL_LABELS,
     **text_versions.DETAIL_LABELS,
     **validation.DETAIL_LABELS,

@@ -399,9 +399,16 @@ def test_post_without_csrf_token_is_refused(client, bpoi, origin):
 
 # --- proxy path -----------------------------------------------------------------------
 
-def proxy_headers(certificate: x509.Certificate, verify="SUCCESS") -> dict:
-    # nginx's $ssl_client_escaped_cert: the PEM, URL-encoded.
-    return {"X-SSL-Client-Verify": verify, "X-SSL-Client-Cert": quote(pem(certificate), safe="")}
+PROXY_SECRET = "secret-du-mandataire-0123456789abcdef"
+
+
+def proxy_headers(certificate: x509.Certificate, verify="SUCCESS", secret=PROXY_SECRET) -> dict:
+    # nginx's $ssl_client_escaped_cert: the PEM, URL-encoded; and the secret only nginx knows.
+    headers = {"X-SSL-Client-Verify": verify,
+               "X-SSL-Client-Cert": quote(pem(certificate), safe="")}
+    if secret is not None:
+        headers["X-RADesk-Proxy-Secret"] = secret
+    return headers
 
 
 @pytest.fixture
@@ -414,6 +421,7 @@ def proxied_app(tmp_path, database_url):
         "SECRET_KEY": "test-secret",
         "RADESK_PUBLIC_URL": "https://radesk.example.org",
         "RADESK_TRUSTED_PROXIES": ["127.0.0.1", "10.20.0.0/16"],
+        "RADESK_PROXY_SECRET": PROXY_SECRET,
     })
     db.connect(reuse_if_open=True)
     yield app
@@ -490,6 +498,33 @@ def test_forged_certificate_headers_from_an_untrusted_address_are_refused(proxie
     # X-Real-IP from an untrusted sender is not believed either.
     assert event["code"] == "untrusted_proxy" and event["ip"] == remote_addr
     assert events("login") == []
+
+
+@pytest.mark.parametrize("secret", [None, "", "devine", PROXY_SECRET[:-1], PROXY_SECRET + "x"])
+def test_a_local_process_without_the_proxy_secret_cannot_log_in(proxied, secret):
+    """Any process on the proxy's host shares its address: the address alone proves nothing,
+    only the secret nginx adds does."""
+    response = proxied.client.get("/connexion/certificat",
+                                  headers=proxy_headers(proxied.key.certificate, secret=secret),
+                                  environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.status_code == 403
+    assert auth.UNTRUSTED_PROXY in source(response)
+    assert not logged_in(proxied.client)
+    assert events("login_refused")[-1]["code"] == "proxy_secret_mismatch"
+    assert events("login") == []
+
+
+def test_without_a_proxy_secret_configured_the_proxy_login_is_off(proxied, caplog):
+    proxied.client.application.config["RADESK_PROXY_SECRET"] = None
+    with caplog.at_level("WARNING"):
+        response = proxied.client.get("/connexion/certificat",
+                                      headers=proxy_headers(proxied.key.certificate),
+                                      environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.status_code == 403
+    assert auth.PROXY_LOGIN_OFF in source(response)
+    assert not logged_in(proxied.client)
+    assert events("login_refused")[-1]["code"] == "proxy_secret_unset"
+    assert any("RADESK_PROXY_SECRET" in record.getMessage() for record in caplog.records)
 
 
 def test_default_config_trusts_no_proxy(client, bpoi):

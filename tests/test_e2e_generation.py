@@ -140,6 +140,10 @@ def test_aet_generates_then_holder_activates(new_page, site, tmp_path):
     expect(page.locator(".flash-success")).to_contain_text("Clé remise")
     assert csp_violations(page) == []
 
+    # They leave through the outbox; this site runs no scheduler, so its job runs here, once.
+    from services.messaging import outbox
+    with site.instance.seeding() as app:
+        assert outbox.flush(app).sent == 2
     messages = eml_messages(site.instance.instance_path)
     code, link = activation_code(messages), activation_link(messages)
     assert link.startswith(base + "/activation/")

@@ -31,9 +31,11 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx absent")
 
 SITE_CONF = REPO / "deploy" / "nginx" / "radesk.conf"
+PROXY_SECRET = "9f0c4e1d2b7a4c0e8d3f6a5b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d"
 
 
-def render_site_conf(*, https_port: int, http_port: int, app_port: int, tls_dir: Path) -> str:
+def render_site_conf(*, https_port: int, http_port: int, app_port: int, tls_dir: Path,
+                     secret_conf: Path) -> str:
     """The deployment file with this test's ports and paths; each spelling must be there, so
     the test breaks if the example drifts away from what is tested."""
     text = SITE_CONF.read_text()
@@ -43,6 +45,7 @@ def render_site_conf(*, https_port: int, http_port: int, app_port: int, tls_dir:
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen [::]:80;": "",
         "/etc/radesk/tls/": f"{tls_dir}/",
+        "/etc/radesk/nginx/proxy-secret.conf": str(secret_conf),
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
         "/opt/radesk/static/": f"{REPO / 'static'}/",
     }
@@ -122,7 +125,8 @@ def proxy(tmp_path_factory):
     directory = tmp_path_factory.mktemp("nginx")
     https_port, http_port = free_port(), free_port()
     with AppInstance.create(directory, trusted_proxies=["127.0.0.1"],
-                            public_url=f"https://127.0.0.1:{https_port}") as instance:
+                            public_url=f"https://127.0.0.1:{https_port}",
+                            extra_env={"RADESK_PROXY_SECRET": PROXY_SECRET}) as instance:
         tls_dir = directory / "tls"
         tls_dir.mkdir()
         server_ca = server_certificate(tls_dir)
@@ -147,8 +151,13 @@ def proxy(tmp_path_factory):
                     bind_certificate(make_operator(ae, name), certificate)
                 clients[name] = SimpleNamespace(
                     certificate=certificate, files=client_files(tls_dir, given.lower(), certificate, key))
+        # As deploy/README.md makes it: one directive, readable by root and nginx's group only.
+        secret_conf = directory / "proxy-secret.conf"
+        secret_conf.write_text(f'proxy_set_header X-RADesk-Proxy-Secret "{PROXY_SECRET}";\n')
+        secret_conf.chmod(0o640)
         (directory / "radesk.conf").write_text(render_site_conf(
-            https_port=https_port, http_port=http_port, app_port=instance.port, tls_dir=tls_dir))
+            https_port=https_port, http_port=http_port, app_port=instance.port, tls_dir=tls_dir,
+            secret_conf=secret_conf))
         (directory / "nginx.conf").write_text(main_conf(directory))
         with start_app_server(instance) as app_server, start_nginx(directory, https_port) as nginx:
             yield SimpleNamespace(url=f"https://127.0.0.1:{https_port}",
@@ -215,6 +224,29 @@ def test_certificate_headers_sent_by_the_client_are_overwritten(proxy):
     assert response.status_code == 302
     page = julien.get(f"{proxy.url}/commandes")
     assert "Julien Roux" in page.text and "Camille Martin" not in page.text
+
+
+def test_a_local_process_going_around_nginx_cannot_log_in(proxy):
+    """gunicorn trusts 127.0.0.1, which every process of the host shares: a certificate's
+    public part in the headers is not enough without the secret nginx adds."""
+    forged = {"X-SSL-Client-Cert": quote(pem(proxy.clients["Camille Martin"].certificate), safe=""),
+              "X-SSL-Client-Verify": "SUCCESS"}
+    direct = requests.Session()
+    direct.trust_env = False
+    for guess in ({}, {"X-RADesk-Proxy-Secret": "secret"}):
+        response = direct.get(f"{proxy.instance.url}/connexion/certificat",
+                              headers={**forged, **guess}, allow_redirects=False)
+        assert response.status_code == 403, source(response)
+        assert auth.UNTRUSTED_PROXY in source(response)
+        assert last_event(proxy, "login_refused")["code"] == "proxy_secret_mismatch"
+    assert direct.get(f"{proxy.instance.url}/commandes", allow_redirects=False).status_code == 302
+
+
+def test_the_proxy_secret_sent_by_a_client_is_replaced_by_nginx(proxy):
+    julien = https_session(proxy, "Julien Roux")
+    response = julien.get(f"{proxy.url}/connexion/certificat",
+                          headers={"X-RADesk-Proxy-Secret": "autre chose"}, allow_redirects=False)
+    assert response.status_code == 302
 
 
 def test_a_valid_certificate_bound_to_nobody_is_refused_by_the_app(proxy):

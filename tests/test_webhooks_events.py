@@ -20,7 +20,8 @@ from services.webhooks import events
 from tests.conftest import csrf_token_from
 from tests.generation_support import ORIGIN, hand_over_data, post_json, validated_order
 from tests.signature_support import ready_order
-from tests.test_activation import activation_code, generated, instance_path, open_link
+from tests.test_activation import (activation_code, generated, instance_path, open_link,
+                                   outbox_sends_at_once)  # noqa: F401  (autouse fixture)
 from tests.test_followup_submission import make_draft
 from tests.test_signatures import Signer, last_code, signer_links
 from tests.test_webhooks import validate

@@ -2,25 +2,30 @@
 
 At hand-over the AET marks the key delivered: an ``Activation`` is created with a secret link
 (kept as a SHA-256), the link goes to the holder's e-mail address and a one-time code to the
-Contact OTP (e-mail, or SMS through adapters.sms). The holder opens the link, types the code
-(limited tries, expiry, single use), and the page then has the token bridge replace the
-activation PIN the key was given at generation by a PIN of the holder's choosing; the order
-then moves to « Terminée ». Codes are kept as keyed hashes, never in clear; the link, the code
-and the masked contact come from services.public_links.
+Contact OTP (e-mail, or SMS through adapters.sms), both through the outbox, queued in the
+hand-over's transaction (services.certificates.activation_messages). The holder opens the link,
+types the code (limited tries, expiry, single use), and the page then has the token bridge
+replace the activation PIN the key was given at generation by a PIN of the holder's choosing;
+the order then moves to « Terminée ». The link's secret and the code are derived, when their
+message leaves, from nonces on the row and the app's secret; the row keeps only the link's
+SHA-256 and the code's keyed hash. The code rules and the masked contact come from
+services.public_links.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 
-import flask_mail
 from flask import Flask
-from markupsafe import Markup, escape
 
 import workflow
-from formatting import paris_date, paris_datetime
-from models import AE, Activation, Order, Person, db, utcnow
+from formatting import paris_datetime
+from models import Activation, Order, db, utcnow
 from services import audit, public_links
+from services.certificates import activation_messages
 from services.certificates import face_to_face as face_to_face_record
 from services.certificates import generation, holder_certificates, revocation_messages
 from services.messaging import outbox
@@ -28,10 +33,10 @@ from services.certificates.face_to_face import FaceToFaceForm
 from services.certificates.generation import SignedInstruction
 from services.key_stock import assignment as key_assignment
 from services.webhooks import events as webhooks
-from adapters.sms import SmsError, gateway
 from bridge_protocol import INSTRUCTION_ACTIVATION, INSTRUCTION_VERSION
 
 ACTIVATION_PATH = "/activation"
+LINK_PURPOSE = "radesk-activation-link-v1"
 CODES = public_links.CodeRules(  # at most 6 codes per hand-over, re-sends included
     purpose="radesk-activation-code-v1", lifetime=dt.timedelta(minutes=30), max_tries=5,
     max_sent=6, interval=dt.timedelta(minutes=1))
@@ -41,6 +46,7 @@ HOLDER = "Porteur"
 
 ACTION_DELIVERED = "key_delivered"
 ACTION_CODE_SENT = "activation_code_sent"
+# Written before the outbox sent the codes (its failures are notification events now).
 ACTION_CODE_FAILED = "activation_code_not_sent"
 ACTION_CODE_REFUSED = "activation_code_refused"
 ACTION_CODE_ACCEPTED = "activation_code_accepted"
@@ -61,6 +67,29 @@ AUDIT_ACTIONS = {
 def link_hash(secret: str) -> str:
     """What is stored of a link's secret."""
     return public_links.secret_hash(secret)
+
+
+def link_secret(app: Flask, link_nonce: str) -> str:
+    """The link's secret (43 URL-safe characters), an HMAC of the app's secret and the row's
+    nonce: made again when the e-mail leaves, never stored."""
+    digest = hmac.new(app.config["SECRET_KEY"].encode("utf-8"),
+                      f"{LINK_PURPOSE}:{link_nonce}".encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def link_url(app: Flask, secret: str) -> str:
+    return f"{app.config['RADESK_PUBLIC_URL'].rstrip('/')}{ACTIVATION_PATH}/{secret}"
+
+
+def current_code(app: Flask, activation: Activation) -> str:
+    """The code of the row's current nonce (what the holder receives, and types)."""
+    return CODES.derive(app.config["SECRET_KEY"], activation.id, activation.code_nonce)
+
+
+def _new_link(app: Flask) -> tuple[str, str]:
+    """A link nonce, and the hash of the secret it gives."""
+    link_nonce = public_links.nonce(16)
+    return link_nonce, link_hash(link_secret(app, link_nonce))
 
 
 def by_link(secret: str) -> Activation | None:
@@ -117,12 +146,12 @@ def hand_over(app: Flask, order: Order, operator, *, face_to_face: FaceToFaceFor
         raise workflow.Refused("La clé a déjà été remise : utilisez « Renvoyer le lien et le "
                                "code d'activation » si le porteur ne les a pas reçus.", "state")
     face_to_face_record.check(order, operator, state.row, face_to_face, ip=ip)
-    secret = public_links.new_secret()
+    link_nonce, hashed = _new_link(app)
     now = utcnow()
     channel, recipient = _code_channel(order)
     with db.atomic():
         activation = Activation.create(
-            order=order.id, certificate=state.row.id, link_hash=link_hash(secret),
+            order=order.id, certificate=state.row.id, link_hash=hashed, link_nonce=link_nonce,
             link_expires_at=now + LINK_TTL, delivered_at=now, delivered_by=operator.id,
             channel=channel, recipient=recipient)
         face_to_face_record.record(order, operator, state.row, face_to_face, ip=ip)
@@ -131,9 +160,10 @@ def hand_over(app: Flask, order: Order, operator, *, face_to_face: FaceToFaceFor
                      details={"certificate": state.row.serial_hex, "channel": channel,
                               "recipient": recipient})
         webhooks.emit(order, webhooks.CERTIFICATE_HANDED_OVER, webhooks.certificate_data(state.row))
-    _send_link(app, activation, order, secret)
-    send_code(app, activation, operator=operator, ip=ip)
-    return activation
+        activation_messages.queue_link(app, activation, order, operator)
+        _issue_code(app, activation, order, operator, ip)
+    outbox.wake(app)
+    return Activation.get_by_id(activation.id)
 
 
 def resend(app: Flask, order: Order, operator, *, ip: str = "") -> Activation:
@@ -146,47 +176,54 @@ def resend(app: Flask, order: Order, operator, *, ip: str = "") -> Activation:
                         "au porteur ».")
     if problems:
         raise workflow.Refused(problems, "state")
-    secret = public_links.new_secret()
+    problem = _resend_problem(activation)
+    if problem:
+        raise workflow.Refused(problem, "resend")
+    link_nonce, hashed = _new_link(app)
     channel, recipient = _code_channel(order)  # the Contact OTP may have been corrected
-    Activation.update(link_hash=link_hash(secret), link_expires_at=utcnow() + LINK_TTL,
-                      channel=channel, recipient=recipient).where(
-        Activation.id == activation.id).execute()
-    activation = Activation.get_by_id(activation.id)
-    _send_link(app, activation, order, secret)
-    send_code(app, activation, operator=operator, ip=ip)
-    return activation
+    with db.atomic():
+        Activation.update(link_hash=hashed, link_nonce=link_nonce,
+                          link_expires_at=utcnow() + LINK_TTL, channel=channel,
+                          recipient=recipient).where(Activation.id == activation.id).execute()
+        activation = Activation.get_by_id(activation.id)
+        activation_messages.queue_link(app, activation, order, operator)
+        _issue_code(app, activation, order, operator, ip)
+    outbox.wake(app)
+    return Activation.get_by_id(activation.id)
 
 
 def send_code(app: Flask, activation: Activation, *, operator=None, ip: str = "") -> None:
-    """A new one-time code to the Contact OTP; the previous code stops working."""
+    """A new one-time code to the Contact OTP, through the outbox; the previous code stops
+    working."""
     problem = link_problem(activation) or _resend_problem(activation)
     if problem:
         raise workflow.Refused(problem, "resend")
-    order = Order.get_by_id(activation.order_id)
-    code = CODES.random_code()
-    now = utcnow()
     with db.atomic():
-        sent = (Activation
-                .update(code_hash=CODES.digest(app.config["SECRET_KEY"], activation.id, code),
-                        code_sent_at=now, code_expires_at=now + CODES.lifetime, code_tries=0,
-                        codes_sent=Activation.codes_sent + 1)
-                .where((Activation.id == activation.id)
-                       & (Activation.codes_sent < CODES.max_sent)
-                       & Activation.activated_at.is_null())
-                .execute())
-        if sent != 1:
-            raise workflow.Refused("Nombre maximal de codes atteint pour cette remise.", "resend")
-        audit.record(ACTION_CODE_SENT, operator=operator, order=order, ip=ip,
-                     actor=None if operator else HOLDER,
-                     details={"channel": activation.channel, "recipient": activation.recipient})
-    try:
-        _deliver_code(app, activation, order, code)
-    except workflow.Refused as failure:
-        audit.record(ACTION_CODE_FAILED, operator=operator, order=order, ip=ip,
-                     actor=None if operator else HOLDER,
-                     details={"channel": activation.channel, "recipient": activation.recipient,
-                              "reason": failure.message})
-        raise
+        _issue_code(app, activation, Order.get_by_id(activation.order_id), operator, ip)
+    outbox.wake(app)
+
+
+def _issue_code(app: Flask, activation: Activation, order: Order, operator, ip: str) -> None:
+    """Inside the caller's transaction: a new code nonce (at most ``max_sent`` per hand-over),
+    the code's keyed hash, its message queued, audited."""
+    code_nonce = public_links.nonce(12)
+    code = CODES.derive(app.config["SECRET_KEY"], activation.id, code_nonce)
+    now = utcnow()
+    sent = (Activation
+            .update(code_nonce=code_nonce,
+                    code_hash=CODES.digest(app.config["SECRET_KEY"], activation.id, code),
+                    code_sent_at=now, code_expires_at=now + CODES.lifetime, code_tries=0,
+                    codes_sent=Activation.codes_sent + 1)
+            .where((Activation.id == activation.id)
+                   & (Activation.codes_sent < CODES.max_sent)
+                   & Activation.activated_at.is_null())
+            .execute())
+    if sent != 1:
+        raise workflow.Refused("Nombre maximal de codes atteint pour cette remise.", "resend")
+    activation_messages.queue_code(app, Activation.get_by_id(activation.id), order, operator)
+    audit.record(ACTION_CODE_SENT, operator=operator, order=order, ip=ip,
+                 actor=None if operator else HOLDER,
+                 details={"channel": activation.channel, "recipient": activation.recipient})
 
 
 def _resend_problem(activation: Activation, now: dt.datetime | None = None) -> str | None:
@@ -230,7 +267,8 @@ def verify_code(app: Flask, activation: Activation, code: object, *, ip: str = "
         raise workflow.Refused(f"Code incorrect. Il reste {tries_left} essai{plural}.", "wrong_code")
     with db.atomic():
         used = public_links.consume(Activation, activation.id,
-                                    {Activation.verified_at: now, Activation.code_hash: None},
+                                    {Activation.verified_at: now, Activation.code_hash: None,
+                                     Activation.code_nonce: None},
                                     a_code)
         if not used:
             raise workflow.Refused("Ce code vient d'être utilisé.", "no_code")
@@ -299,72 +337,3 @@ def complete(app: Flask, activation: Activation, *, ip: str = "") -> Order:
 def _code_channel(order: Order) -> tuple[str, str]:
     contact = workflow.normalize_otp_contact(order.otp_contact)
     return ("email" if "@" in contact else "sms"), contact
-
-
-def _deliver_code(app: Flask, activation: Activation, order: Order, code: str) -> None:
-    ae = AE.get_by_id(order.ae_id)
-    minutes = CODES.minutes
-    if activation.channel == "sms":
-        text = (f"{ae.name} : votre code d'activation de clé USB (commande N° {order.number}) "
-                f"est {code}. Valable {minutes} minutes. Ne le communiquez à personne.")
-        try:
-            gateway(app).send(activation.recipient, text)
-        except SmsError as error:
-            raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
-        return
-    text = (f"Bonjour,\n\nVotre code d'activation de clé USB pour la commande N° {order.number} "
-            f"est :\n\n{code}\n\nIl est valable {minutes} minutes et ne sert qu'une fois. "
-            f"Saisissez-le sur la page d'activation dont le lien vous a été envoyé par e-mail. "
-            f"Ne le communiquez à personne : {ae.name} ne vous le demandera jamais.\n\n"
-            f"{ae.name} — Autorité d'Enregistrement")
-    _send_email(app, order, activation.recipient,
-                 f"Code d'activation de votre clé USB — commande N° {order.number}", text,
-                 "activation_code")
-
-
-def _send_link(app: Flask, activation: Activation, order: Order, secret: str) -> None:
-    link = f"{app.config['RADESK_PUBLIC_URL'].rstrip('/')}{ACTIVATION_PATH}/{secret}"
-    ae = AE.get_by_id(order.ae_id)
-    holder = Person.get_by_id(order.holder_id)
-    recipient = holder.email.strip() or activation.recipient
-    where = "par SMS" if activation.channel == "sms" else "par un autre e-mail"
-    text = (f"Bonjour {holder.civility} {holder.first_name} {holder.last_name},\n\n"
-            f"Votre certificat de signature électronique (commande N° {order.number}) est "
-            f"inscrit sur la clé USB que {ae.name} vous a remise.\n\n"
-            f"Pour activer la clé et choisir votre code PIN personnel, ouvrez cette page sur "
-            f"le poste où la clé est branchée (le pont de clés USB RA Desk doit y être "
-            f"démarré) :\n{link}\n\n"
-            f"Un code à usage unique vous est envoyé {where}, à {mask(activation.recipient)}. "
-            f"Ce lien est personnel et valable jusqu'au {paris_date(activation.link_expires_at)}."
-            f"\n\n{ae.name} — Autorité d'Enregistrement")
-    if "@" not in recipient:  # no e-mail at all: the link goes by SMS with the code
-        try:
-            gateway(app).send(recipient, f"{ae.name} : activez votre clé USB sur {link}")
-        except SmsError as error:
-            raise workflow.Refused(f"Le SMS n'a pas pu être envoyé : {error.reason}", "sms") from None
-        return
-    _send_email(app, order, recipient,
-                 f"Activation de votre clé USB — commande N° {order.number}", text,
-                 "activation_link")
-
-
-def _send_email(app: Flask, order: Order, recipient: str, subject: str, text: str,
-                kind: str) -> None:
-    """Handed to the mail transport at once (SMTP, or ``<instance>/mail/*.eml``): a failure is
-    shown to the AET, who sends again. (These e-mails do not go through the outbox yet.)"""
-    html = Markup("\n").join(Markup("<p>{}</p>").format(
-        Markup("<br>\n").join(escape(line) for line in paragraph.split("\n")))
-        for paragraph in text.split("\n\n"))
-    from adapters.mail import DeliveryError, transport
-    message = flask_mail.Message(
-        subject=subject, recipients=[recipient], body=text, html=str(html),
-        sender=app.config["MAIL_DEFAULT_SENDER"],
-        extra_headers={"Content-Language": "fr", "Auto-Submitted": "auto-generated",
-                       "X-RADesk-Commande": str(order.number), "X-RADesk-Type": kind})
-    try:
-        with transport(app) as postman:
-            postman.send(message)
-    except DeliveryError as failure:
-        raise workflow.Refused(f"L'e-mail à {recipient} n'a pas pu être envoyé : "
-                               f"{failure.reason} Réessayez avec « Renvoyer le code "
-                               f"d'activation ».", "mail") from None

@@ -1,9 +1,17 @@
 """A generation's tries (``GenerationAttempt``): the one a step names by its nonce, the last
 failure shown in the order file, a failed step recorded with its reason, a refusal audited.
+
+A refusal of the first step, which only names an order (out of scope, not in « Génération du
+certificat », wrong choices: nothing was started), is written once per operator, order and
+reason per hour; pointing the step at order after order must not fill the trail. A refusal
+within a generation (its nonce, its request, its written certificate) is written every time.
 """
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask
+from limits import parse as parse_limit
 
 import workflow
 from adapters import metrics
@@ -13,6 +21,9 @@ from services.certificates.events import ACTION_FAILED, ACTION_REFUSED, STAGES
 from services.certificates.holder_certificates import revoke_unwritten
 
 MAX_REPORTED_TEXT = 300
+FIRST_STEP = "start"
+# Counted in the rate limiter's storage (RATELIMIT_STORAGE_URI): per process with memory://.
+SAME_REFUSAL_ONCE = parse_limit("1 per hour")
 
 
 def attempt_of(order: Order, nonce: object) -> GenerationAttempt | None:
@@ -71,16 +82,27 @@ def fail(attempt, order, operator, ip, stage: str, code: str, reason: str) -> No
 
 
 def refuse(order, operator, ip, stage: str, problems: list[str], code: str = "refused"):
-    """Audit a refused step, then raise the refusal."""
-    audit.record(ACTION_REFUSED, operator=operator, order=order, ip=ip,
-                 details={"stage": stage, "code": code, "reasons": problems})
+    """Audit a refused step (the first step's, once an hour), then raise the refusal."""
+    if stage != FIRST_STEP or _first_this_hour(operator, order.id, code, *problems):
+        audit.record(ACTION_REFUSED, operator=operator, order=order, ip=ip,
+                     details={"stage": stage, "code": code, "reasons": problems})
     raise workflow.Refused(problems, code)
 
 
 def record_unknown_order(operator: Operator, order_id: int, endpoint: str | None,
                          ip: str = "") -> None:
     """A generation step asked for an order outside the operator's scope (another AE's, another
-    portal's, or none): audited in the operator's AE, nothing else happens."""
+    portal's, or none): audited in the operator's AE (once an hour), nothing else happens."""
+    if not _first_this_hour(operator, order_id, "not_found", endpoint or ""):
+        return
     audit.record(ACTION_REFUSED, operator=operator, ip=ip,
                  details={"stage": "start", "code": "not_found", "order_id": order_id,
                           "endpoint": endpoint or ""})
+
+
+def _first_this_hour(operator: Operator, order_id: int, code: str, *reasons: str) -> bool:
+    """True for the first refusal of this operator, order and reason in the hour."""
+    from extensions import limiter
+    reason = hashlib.sha256("\n".join((code, *reasons)).encode("utf-8")).hexdigest()[:16]
+    return limiter.limiter.hit(SAME_REFUSAL_ONCE, "generation_refused_audit",
+                               str(operator.id if operator else ""), str(order_id), reason)

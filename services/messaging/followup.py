@@ -4,7 +4,9 @@ The link carries a token signed with the app's secret key (services.public_links
 one order and the time it was made, plus a random part, so it cannot be guessed, forged, or
 turned to another order; it expires after ``RADESK_FOLLOWUP_LINK_DAYS``. An expired link whose
 signature is good still tells which order it was for, so the page can offer a new one, sent to
-the order's own address (never to an address typed on the page).
+the order's own address (never to an address typed on the page). The token also carries the
+order's link generation: « Révoquer le lien de suivi » (services.messaging.link_revocation)
+adds one to it, and every link made before opens only a page saying it was revoked.
 
 Changes made by the requester (their information, a piece) are audited, mark the order
 « modifié par le demandeur », and take a dossier already sent for signature back to
@@ -22,11 +24,14 @@ import workflow
 from formatting import PARIS
 from models import Notification, Order, Person, Portal, db, phone_key, utcnow
 from services import audit, portals, public_links
+from services.certificates import activation_messages
 from services.dossiers.documents import REQUESTER, import_document
 from services.messaging import drafts, notifications, wordings
 
 TOKENS = public_links.TokenKind("radesk-suivi-v1", timed=True)
 RENEWAL_COOLDOWN = dt.timedelta(minutes=10)
+# Not the requester's messages: a new link they asked for, the holder's activation link and code.
+HIDDEN_FROM_REQUESTER = (wordings.TYPE_LINK_RENEWAL, *activation_messages.TYPES)
 
 
 # --- The link ------------------------------------------------------------------------------
@@ -36,14 +41,24 @@ class InvalidLink(Exception):
                "incomplètement. Utilisez le lien exact reçu par e-mail.")
 
 
+class RevokedLink(Exception):
+    message = ("Ce lien de suivi a été révoqué par l'Autorité d'Enregistrement : il ne donne "
+               "plus accès à la commande. Utilisez le lien le plus récent reçu par e-mail, ou "
+               "adressez-vous à l'Autorité d'Enregistrement.")
+
+
 @dataclass(frozen=True)
 class LinkCheck:
     order_id: int
     expired: bool
+    generation: int = 0  # tokens made before link generations count as the first one
 
 
-def make_token(secret: str, order_id: int) -> str:
-    return TOKENS.make(secret, {"o": order_id, "n": public_links.nonce(9)})
+def make_token(secret: str, order_id: int, generation: int = 0) -> str:
+    payload = {"o": order_id, "n": public_links.nonce(9)}
+    if generation:
+        payload["g"] = generation
+    return TOKENS.make(secret, payload)
 
 
 def read_token(secret: str, token: str, max_age_seconds: int) -> LinkCheck:
@@ -53,9 +68,10 @@ def read_token(secret: str, token: str, max_age_seconds: int) -> LinkCheck:
     except public_links.BadToken:
         raise InvalidLink() from None
     payload = opened.payload
-    if not isinstance(payload, dict) or not isinstance(payload.get("o"), int):
+    if not isinstance(payload, dict) or not isinstance(payload.get("o"), int) \
+            or not isinstance(payload.get("g", 0), int):
         raise InvalidLink()
-    return LinkCheck(payload["o"], opened.expired)
+    return LinkCheck(payload["o"], opened.expired, payload.get("g", 0))
 
 
 def link_lifetime(app: Flask) -> dt.timedelta:
@@ -69,17 +85,21 @@ def check_link(app: Flask, token: str) -> LinkCheck:
 
 def make_link(app: Flask, order_id: int) -> tuple[str, dt.date]:
     """A new link to the order's follow-up page, and the last day (Paris) it works."""
-    token = make_token(app.config["SECRET_KEY"], order_id)
+    generation = Order.select(Order.link_generation).where(Order.id == order_id).scalar() or 0
+    token = make_token(app.config["SECRET_KEY"], order_id, generation)
     path = app.url_map.bind("localhost").build("followup.show", {"token": token})
     expires = (dt.datetime.now(PARIS) + link_lifetime(app)).date() - dt.timedelta(days=1)
     return app.config["RADESK_PUBLIC_URL"].rstrip("/") + path, expires
 
 
 def order_of(check: LinkCheck) -> Order:
-    """The order a checked link is for; InvalidLink when it no longer exists."""
+    """The order a checked link is for; InvalidLink when it no longer exists, RevokedLink
+    when its links were revoked after this one was made."""
     order = Order.get_or_none(Order.id == check.order_id)
     if order is None:
         raise InvalidLink()
+    if check.generation < order.link_generation:
+        raise RevokedLink()
     return order
 
 
@@ -238,7 +258,7 @@ def messages_for(order: Order, limit: int = 10) -> list[Notification]:
     return list(Notification
                 .select()
                 .where((Notification.order == order.id) & (Notification.state == "sent")
-                       & (Notification.type != wordings.TYPE_LINK_RENEWAL))
+                       & Notification.type.not_in(HIDDEN_FROM_REQUESTER))
                 .order_by(Notification.sent_at.desc())
                 .limit(limit))
 

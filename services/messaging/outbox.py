@@ -19,6 +19,9 @@ Reliability, step by step:
   Message-ID, by which mail systems recognise a duplicate.
 * **Bounded.** A batch uses one SMTP connection; once the server proves unreachable the rest
   of the batch is recorded as a failed try at once, instead of waiting for each timeout.
+
+A composer may also write a text message (``adapters.sms.SmsText``: the activation code to a
+mobile Contact OTP); it goes to the SMS gateway, with the same tries, delays and states.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ from models import AE, Notification, Order, db, utcnow
 from services import audit, retries
 from services.ae_settings import mail_signature
 from adapters.mail import DeliveryError, Letter, compose, transport
+from adapters.sms import SmsError, SmsText
+from adapters.sms import gateway as sms_gateway
 from services.messaging.followup import make_link
 from services.messaging.notifications import type_label
 
@@ -47,7 +52,7 @@ SYSTEM = "Messagerie"
 COMPOSERS_KEY = "radesk_outbox_composers"
 WAKE_KEY = "radesk_outbox_wake"
 
-Composer = Callable[[Flask, Notification], flask_mail.Message]
+Composer = Callable[[Flask, Notification], "flask_mail.Message | SmsText"]
 
 
 # --- What the app plugs in -----------------------------------------------------------------------
@@ -142,7 +147,7 @@ def _run(app: Flask, force: bool, limit: int) -> Report:
                 continue  # taken by another process meanwhile
             tries = notification.tries + 1
             try:
-                postman.send(_message(app, notification))
+                _deliver(app, postman, _message(app, notification))
             except DeliveryError as failure:
                 if _record_failure(app, notification, tries, failure):
                     report.failed += 1
@@ -152,6 +157,17 @@ def _run(app: Flask, force: bool, limit: int) -> Report:
                 _record_sent(notification, tries)
                 report.sent += 1
     return report
+
+
+def _deliver(app: Flask, postman, message) -> None:
+    """An e-mail to the batch's transport, a text message to the SMS gateway."""
+    if not isinstance(message, SmsText):
+        postman.send(message)
+        return
+    try:
+        sms_gateway(app).send(message.phone, message.text)
+    except SmsError as error:
+        raise DeliveryError(f"SMS non envoyé : {error.reason}") from None
 
 
 def _message(app: Flask, notification: Notification):

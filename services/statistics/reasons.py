@@ -21,6 +21,7 @@ from peewee import SQL, Case, Select, ValuesList, fn
 
 from models import AuditEvent, Notification, Order, OperatorScope, db
 from services import digest, validation
+from services.certificates import activation_messages
 from services.intake import expiry as draft_expiry
 from services.messaging.notifications import TYPES_KEY, type_label
 from services.orders import requester_reminders
@@ -36,7 +37,7 @@ CANCELLATION_CAUSES = {
     requester_reminders.ACTION_CANCELLED: "Annulée : dossier resté incomplet",
     draft_expiry.ACTION_DRAFT_EXPIRED: "Saisie abandonnée, jamais envoyée (non reçue)",
 }
-NOT_TO_REQUESTERS = (*signatures.SIGNER_TYPES, digest.TYPE_DIGEST)
+NOT_TO_REQUESTERS = (*signatures.SIGNER_TYPES, digest.TYPE_DIGEST, *activation_messages.TYPES)
 MAX_EVENTS = 100_000  # cancellations read: far more than an AE has in three years
 
 
