@@ -4,7 +4,7 @@ work due for each registered job, and the check that each piece was done exactly
 ``due_work`` (inside an app context with a connection, on the AE and an AEA of it) leaves: an
 abandoned draft (draft_expiry), a dossier waiting for its requester for 10 days
 (requester_reminders), signers unanswered for 4 days (signature_reminders), a holder certificate
-expiring in 20 days (expiry_reminders), an interrupted import (document_cleanup), an action on
+expiring in 20 days (expiry_reminders), interrupted imports (document_cleanup), two actions on
 the selection queued (bulk_actions), a webhook event (webhooks) when an endpoint is given, and
 every operator's digest for the latest slot (digest). The outbox sends what they queue."""
 from __future__ import annotations
@@ -64,7 +64,8 @@ def due_work(app, ae: AE, operator: Operator, *, number: int = 960400,
         send_for_signature(app, unsigned, operator)
     SignatureRequest.update(last_sent_at=now - 4 * DAY).where(
         SignatureRequest.order == unsigned.id).execute()
-    pending = PendingFile.create(sha256="f" * 64, created_at=now - 2 * DAY)
+    pending = [PendingFile.create(sha256=digit * 64, created_at=now - 2 * DAY).id
+               for digit in "def"]
     Operator.update(digest_enabled=True).where(Operator.ae == ae.id).execute()
     if webhook_url:
         app.config["RADESK_WEBHOOKS_ALLOW_HTTP"] = True
@@ -72,15 +73,17 @@ def due_work(app, ae: AE, operator: Operator, *, number: int = 960400,
         with db.atomic():
             events.emit(Order.get_by_id(waiting.id), events.ORDER_INCOMPLETE)
     bulk_orders = []
-    if bulk:
-        bulk_orders = [make_order(ae, number=number + 10 + n).id for n in range(BULK_ORDERS)]
-        chosen = selection.resolve(OperatorScope(operator), ids=[str(i) for i in bulk_orders],
+    for first in (range(number + 10, number + 10 + BULK_ORDERS * 2, BULK_ORDERS)
+                  if bulk else ()):  # two jobs waiting: the workers take one each, or both
+        orders = [make_order(ae, number=first + n).id for n in range(BULK_ORDERS)]
+        chosen = selection.resolve(OperatorScope(operator), ids=[str(i) for i in orders],
                                    everything=False)
         parameters = actions.check_parameters(actions.ASSIGN, operator,
                                               {"operator_id": str(operator.id)})
         jobs.create(app, operator, actions.ASSIGN, parameters, chosen)
+        bulk_orders += orders
     return SimpleNamespace(draft=draft.id, waiting=waiting.id, certificate=certificate.id,
-                           unsigned=unsigned.id, pending=pending.id, bulk=bulk_orders,
+                           unsigned=unsigned.id, pending=pending, bulk=bulk_orders,
                            assignee=operator.id, ae=ae.id)
 
 
@@ -104,16 +107,16 @@ def assert_done_once(work: SimpleNamespace) -> None:
     expiry = Notification.select().where(Notification.type == TYPE_EXPIRY)
     assert sorted(n.recipient for n in expiry) == ["porteur@example.org",
                                                    "renouvellement@example.org"]
-    assert PendingFile.get_or_none(PendingFile.id == work.pending) is None
+    assert PendingFile.select().where(PendingFile.id.in_(work.pending)).count() == 0
     digest_operators = (Operator.select()
                         .where((Operator.ae == work.ae) & Operator.digest_enabled).count())
     runs = list(DigestRun.select().join(Operator).where(Operator.ae == work.ae))
     assert len(runs) == len({run.operator_id for run in runs}) == digest_operators
     assert Notification.select().where(Notification.type == "digest").count() == digest_operators
     if work.bulk:
-        job = BulkJob.get()
-        assert (job.state, job.done, job.refused) == ("finished", len(work.bulk), 0)
-        assert AuditEvent.select().where(AuditEvent.action == jobs.ACTION_FINISHED).count() == 1
+        assert sorted((job.state, job.done, job.refused) for job in BulkJob.select()) == [
+            ("finished", BULK_ORDERS, 0)] * 2
+        assert AuditEvent.select().where(AuditEvent.action == jobs.ACTION_FINISHED).count() == 2
         assert Order.select().where(Order.id.in_(work.bulk)
                                     & (Order.handled_by == work.assignee)).count() == len(work.bulk)
     assert all(d.state == "sent" and d.tries == 1 for d in WebhookDelivery.select())
