@@ -331,8 +331,3 @@ def test_no_traceback_in_any_server_log(site, day):
             f"{process.log_path.name} :\n{text[-4000:]}"
     access = site.server.log_path.read_text(errors="replace")
     assert not re.search(r'HTTP/1\.[01]" 5\d\d ', access)
-
-
-def test_the_embedded_default_keeps_counting_in_memory():
-    from config import Config
-    assert Config({}).RATELIMIT_STORAGE_URI == "memory://"
