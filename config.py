@@ -70,6 +70,10 @@ class Config:
         self.LOGIN_NONCE_SECONDS = int(env.get("RADESK_LOGIN_NONCE_SECONDS", "120"))
         self.LOGIN_RATE_LIMIT = env.get("RADESK_LOGIN_RATE_LIMIT", "10 per minute")
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
+        # Several RA Desk installations (or test runs) may share one Redis: each its own keys.
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX", "radesk")
+        # Redis unreachable: count in each process's memory meanwhile rather than answer 500.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.SESSION_COOKIE_SECURE = _bool(env.get("RADESK_SECURE_COOKIES"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

@@ -236,7 +236,9 @@ def _wants_json() -> bool:
 @bp.errorhandler(RateLimitExceeded)
 def rate_limited(error):
     ip = client_ip()
-    if limiter.limiter.hit(AUDIT_BREACH_ONCE, "login_rate_limited_audit", ip):
+    # Under the installation's key prefix, as Flask-Limiter's own counters (a shared Redis).
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    if limiter.limiter.hit(AUDIT_BREACH_ONCE, prefix, "login_rate_limited_audit", ip):
         audit.record("login_rate_limited", ip=ip, details={"endpoint": request.endpoint})
     if _wants_json():
         return jsonify(message=RATE_LIMITED), 429

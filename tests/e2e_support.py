@@ -227,6 +227,18 @@ class ServerProcess:
         self.stop()
         raise TimeoutError(f"{self.name} ne répond pas sur {url} :\n{self.log_tail()}")
 
+    def wait_for_output(self, text: str, timeout: float = START_TIMEOUT) -> None:
+        """Until ``text`` appears in the process's output, or fail with the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} s'est arrêté :\n{self.log_tail()}")
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"{self.name} n'a pas écrit « {text} » :\n{self.log_tail()}")
+
     def stop(self) -> None:
         if self in ServerProcess.running:
             ServerProcess.running.remove(self)
@@ -248,15 +260,27 @@ class ServerProcess:
         self.stop()
 
 
-def start_app_server(instance: AppInstance, *, workers: int = 1) -> ServerProcess:
+def start_app_server(instance: AppInstance, *, workers: int = 1,
+                     threads: int = 4) -> ServerProcess:
     """gunicorn serving create_app() on 127.0.0.1:instance.port, as deploy/README.md runs it."""
     argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{instance.port}",
-            "--workers", str(workers), "--threads", "4", "--graceful-timeout", "3",
+            "--workers", str(workers), "--threads", str(threads), "--graceful-timeout", "3",
             "--access-logfile", "-", "--error-logfile", "-", "app:create_app()"]
     log = instance.directory / f"app-{next(_numbers)}.log"
     server = ServerProcess("l'application", argv, instance.environment(), log)
     server.wait_until(f"{instance.url}/connexion")
     return server
+
+
+def start_scheduler(instance: AppInstance) -> ServerProcess:
+    """``flask --app app scheduler`` for the instance (the background jobs), as
+    deploy/README.md runs it beside gunicorn; returns once its jobs have started."""
+    argv = [sys.executable, "-m", "flask", "--app", "app", "scheduler"]
+    log = instance.directory / f"scheduler-{next(_numbers)}.log"
+    scheduler = ServerProcess("le planificateur", argv,
+                              {**instance.environment(), "PYTHONUNBUFFERED": "1"}, log)
+    scheduler.wait_for_output("Tâches de fond démarrées")
+    return scheduler
 
 
 # --- the token bridge and its keys ----------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,24 @@ def test_each_contract_reads_as_expected(kind, tmp_path):
 def test_contracts_are_reproducible_and_follow_the_order():
     assert contracts.generate("cgu", data()) == contracts.generate("cgu", data())
     assert contracts.generate("cgu", data()) != contracts.generate("cgu", data(number=960073))
+
+
+def test_contracts_generated_at_once_in_threads_are_each_the_one_made_alone(monkeypatch):
+    """A gunicorn worker's threads may send two orders for signature at the same moment."""
+    from reportlab.pdfbase import ttfonts
+    expected = {number: contracts.generate("cgu", data(number=number))
+                for number in range(960100, 960106)}
+    seek = ttfonts.TTFontParser.seek
+
+    def seek_then_yield(parser, position):
+        seek(parser, position)
+        time.sleep(0.0005)  # another thread runs between this seek and its read: a busy server
+
+    monkeypatch.setattr(ttfonts.TTFontParser, "seek", seek_then_yield)
+    with ThreadPoolExecutor(4) as pool:
+        made = dict(zip(expected, pool.map(lambda n: contracts.generate("cgu", data(number=n)),
+                                           expected)))
+    assert made == expected
 
 
 def test_without_mandataire_the_legal_representative_signs_for_the_company(tmp_path):

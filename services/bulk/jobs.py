@@ -125,7 +125,9 @@ def claim(runner: str, job_id: int | None = None) -> BulkJob | None:
                .order_by(BulkJob.created_at, BulkJob.id).limit(5))
     if job_id is not None:
         waiting = waiting.where(BulkJob.id == job_id)
-    for (candidate,) in waiting.tuples():
+    # Read whole before writing: an SQLite cursor left open keeps its snapshot, and a write
+    # from that snapshot after another process's commit fails at once (« database is locked »).
+    for (candidate,) in list(waiting.tuples()):
         with db.atomic():
             taken = (BulkJob
                      .update(state=RUNNING, runner=runner, lease_until=now + LEASE,

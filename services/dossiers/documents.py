@@ -234,8 +234,10 @@ def recover_interrupted_imports(store: DocumentStore,
     the hourly job, never per import); returns how many stored files were deleted."""
     cutoff = utcnow() - older_than
     removed = 0
-    for pending in PendingFile.select().where(PendingFile.created_at <= cutoff).order_by(
-            PendingFile.id):
+    # Read whole before writing: an SQLite cursor left open keeps its snapshot, and a write
+    # from that snapshot after another process's commit fails at once (« database is locked »).
+    for pending in list(PendingFile.select().where(PendingFile.created_at <= cutoff)
+                        .order_by(PendingFile.id)):
         with db.atomic():
             removed += _release(pending, store)
     if temp_files:

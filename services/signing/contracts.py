@@ -42,6 +42,11 @@ INK, GREY, ACCENT, RULE = (HexColor("#1b1f24"), HexColor("#5b6470"), HexColor("#
                            HexColor("#c9cfd6"))
 _fonts_lock = threading.Lock()
 _fonts_ready = False
+# reportlab's TrueType fonts are registered once per process and, when a PDF embeds their
+# subset, read the font file through one shared cursor (seek, then read): two threads of a
+# gunicorn worker building at once read each other's positions (KeyError in makeSubset). One
+# build at a time per process; processes do not share the fonts.
+_build_lock = threading.Lock()
 
 
 def _register_fonts() -> None:
@@ -167,7 +172,8 @@ def generate(kind: str, data: ContractData, text: ClauseText | None = None) -> b
         bottomMargin=22 * mm, title=f"{TITLES[kind]} — Commande N° {data.number}",
         author=data.ae_name, subject=data.company, creator="RA Desk", invariant=1)
     decorate = _page_decoration(kind, data, text.label)
-    document.build(story, onFirstPage=decorate, onLaterPages=decorate)
+    with _build_lock:
+        document.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
 
 

@@ -63,13 +63,15 @@ def _reminder_due(app: Flask, request: SignatureRequest, now: dt.datetime) -> bo
 def send_due_reminders(app: Flask, now: dt.datetime | None = None) -> int:
     """The scheduler's job: remind every signer whose delay has passed. Returns how many."""
     now = now or utcnow()
-    candidates = (SignatureRequest
-                  .select()
-                  .where(SignatureRequest.state.in_(workflow.OPEN_SIGNATURE_STATES)
-                         & (SignatureRequest.expires_at > now)
-                         & (SignatureRequest.reminders < max_reminders(app))
-                         & (SignatureRequest.last_sent_at <= now - reminder_delay(app)))
-                  .order_by(SignatureRequest.id))
+    # Read whole before writing: an SQLite cursor left open keeps its snapshot, and a write
+    # from that snapshot after another process's commit fails at once (« database is locked »).
+    candidates = list(SignatureRequest
+                      .select()
+                      .where(SignatureRequest.state.in_(workflow.OPEN_SIGNATURE_STATES)
+                             & (SignatureRequest.expires_at > now)
+                             & (SignatureRequest.reminders < max_reminders(app))
+                             & (SignatureRequest.last_sent_at <= now - reminder_delay(app)))
+                      .order_by(SignatureRequest.id))
     sent = 0
     for request in candidates:
         if _reminder_due(app, request, now):
