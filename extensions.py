@@ -2,6 +2,7 @@
 address they key on."""
 from __future__ import annotations
 
+import hmac
 import ipaddress
 
 from flask import current_app, request
@@ -38,14 +39,29 @@ def is_trusted_proxy(remote_addr: str | None) -> bool:
                                        if net.version == address.version)
 
 
+PROXY_SECRET_HEADER = "X-RADesk-Proxy-Secret"
+
+
+def proxy_secret_presented() -> bool:
+    """The request carries the secret nginx adds to what it forwards (RADESK_PROXY_SECRET)."""
+    configured = current_app.config.get("RADESK_PROXY_SECRET") or ""
+    presented = request.headers.get(PROXY_SECRET_HEADER, "")
+    return bool(configured) and hmac.compare_digest(presented.encode("utf-8"),
+                                                    configured.encode("utf-8"))
+
+
 def client_ip() -> str:
     """The operator's address. Behind the trusted proxy every request comes from the proxy,
-    so its X-Real-IP is used; from anyone else that header is ignored."""
+    so its X-Real-IP is used; from anyone else that header is ignored. Once the proxy's secret
+    is configured, X-Real-IP counts only beside it: another process on the proxy's host could
+    otherwise pick the address rate limits and the audit trail see."""
     remote = request.remote_addr or ""
     forwarded = _ip(request.headers.get("X-Real-IP"))
-    if forwarded is not None and is_trusted_proxy(remote):
-        return str(forwarded)
-    return remote
+    if forwarded is None or not is_trusted_proxy(remote):
+        return remote
+    if current_app.config.get("RADESK_PROXY_SECRET") and not proxy_secret_presented():
+        return remote
+    return str(forwarded)
 
 
 limiter = Limiter(key_func=client_ip, default_limits=[])

@@ -153,6 +153,9 @@ def scheduler_command():
     """Exécute les tâches de fond (boîte d'envoi des notifications…) jusqu'à Ctrl-C."""
     app = current_app._get_current_object()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # APScheduler says « Running job » and « executed successfully » at INFO for every tick of
+    # every job: the journal would be mostly that. Its warnings and errors still show.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     scheduler = build(app, BlockingScheduler)
     click.echo("Tâches de fond démarrées : " + ", ".join(job.id for job in jobs(app))
                + " (Ctrl-C pour arrêter).")

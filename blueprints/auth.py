@@ -9,7 +9,6 @@ proxy, malformed request).
 """
 from __future__ import annotations
 
-import hmac
 import logging
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +20,7 @@ from limits import parse as parse_limit
 
 from blueprints.common import (current_certificate_fingerprint, current_operator,
                                end_operator_session, start_operator_session)
-from extensions import client_ip, is_trusted_proxy, limiter
+from extensions import client_ip, is_trusted_proxy, limiter, proxy_secret_presented
 from services import audit
 from services.operator_auth import sessions
 from services.operator_auth.login import (METHOD_BRIDGE, METHOD_PROXY, LoginRefused,
@@ -30,7 +29,6 @@ from services.operator_auth.login import (METHOD_BRIDGE, METHOD_PROXY, LoginRefu
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("radesk.auth")
-PROXY_SECRET_HEADER = "X-RADesk-Proxy-Secret"
 
 RATE_LIMITED = "Trop de tentatives de connexion. Réessayez dans une minute."
 UNTRUSTED_PROXY = ("En-têtes de certificat refusés : cette adresse n'est pas un mandataire "
@@ -97,8 +95,7 @@ def _proxy_secret_problem() -> str | None:
         log.warning("Connexion par certificat refusée : RADESK_PROXY_SECRET n'est pas défini, "
                     "la connexion par le mandataire TLS est désactivée (deploy/README.md).")
         return "proxy_secret_unset"
-    presented = request.headers.get(PROXY_SECRET_HEADER, "")
-    if not hmac.compare_digest(presented.encode("utf-8"), configured.encode("utf-8")):
+    if not proxy_secret_presented():
         return "proxy_secret_mismatch"
     return None
 

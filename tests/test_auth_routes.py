@@ -514,6 +514,18 @@ def test_a_local_process_without_the_proxy_secret_cannot_log_in(proxied, secret)
     assert events("login") == []
 
 
+def test_a_local_process_without_the_secret_cannot_choose_its_address(proxied):
+    """X-Real-IP from the proxy's host counts only beside the proxy's secret: without it the
+    refusal is written with the sender's own address, not the one it claimed."""
+    response = proxied.client.get(
+        "/connexion/certificat",
+        headers={**proxy_headers(proxied.key.certificate, secret=None), "X-Real-IP": "192.0.2.99"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.status_code == 403
+    event = events("login_refused")[-1]
+    assert event["code"] == "proxy_secret_mismatch" and event["ip"] == "127.0.0.1"
+
+
 def test_without_a_proxy_secret_configured_the_proxy_login_is_off(proxied, caplog):
     proxied.client.application.config["RADESK_PROXY_SECRET"] = None
     with caplog.at_level("WARNING"):
