@@ -18,6 +18,7 @@ from models import db
 from scheduler import Job, every, register_jobs
 from services import digest, validation
 from services.bulk import jobs as bulk_jobs
+from services.orders import substate_tally
 from services.certificates import revocation_messages
 from services.dossiers import documents
 from services.intake import expiry as draft_expiry, messages as intake_messages
@@ -102,6 +103,8 @@ def create_app(config: dict | None = None) -> Flask:
     )
     # The embedded CA's CRLs re-issued before their nextUpdate (and daily), OCSP signer renewed.
     register_jobs(app, Job(scheduler.PKI_REFRESH_JOB, pki_refresh_job, every(hours=1)))
+    # The Commandes list's counters: the rows the order triggers append, summed up.
+    register_jobs(app, Job(scheduler.ORDER_TALLY_JOB, substate_tally.job, every(minutes=1)))
 
     from cli import register_cli
     register_cli(app)

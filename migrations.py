@@ -387,6 +387,17 @@ def _v31_certificates_view_index(database: Database) -> None:
         migrate(_migrator(database).add_index("holder_certificate", columns, False))
 
 
+def _v35_order_tally(database: Database) -> None:
+    """v35: the Commandes list's counters kept in ``order_tally`` (database.ORDER_TALLY_TRIGGERS
+    keeps it from now on, created right after the steps in this same transaction): one row per
+    (AE, portal, processus, type, phase, sub-state) with its orders counted."""
+    from models import OrderTally
+
+    database.create_tables([OrderTally], safe=True)
+    columns = "ae_id, portal_id, process, order_type, phase, substate"
+    database.execute_sql(f'INSERT INTO order_tally ({columns}, n) '
+                         f'SELECT {columns}, COUNT(*) FROM "order" GROUP BY {columns}')
+
 
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
@@ -419,4 +430,5 @@ MIGRATIONS = {
     29: _v29_expiry_reminders,
     30: _v30_revocation_requests,
     31: _v31_certificates_view_index,
+    35: _v35_order_tally,
 }

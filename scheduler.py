@@ -41,6 +41,7 @@ BULK_ACTIONS_JOB = "bulk_actions"
 BULK_EXPORTS_CLEANUP_JOB = "bulk_exports_cleanup"
 EXPIRY_REMINDERS_JOB = "expiry_reminders"
 PKI_REFRESH_JOB = "pki_refresh"
+ORDER_TALLY_JOB = "order_tally"
 
 
 class Job(NamedTuple):

@@ -58,7 +58,7 @@ def _page(scope, filters: order_search.OrderFilters) -> tuple[dict[str, int], di
     cap = order_search.count_cap(filters)
     page = _page_number(request.args.get("page"))
     counts, total = order_search.counters(scope, filters)  # total: exact, when it came along
-    capped = False
+    capped = total is not None and total > cap  # « Plus de 10 000 », as when counted
     # Past page 1 the count comes first, so that a page beyond the end shows the last one.
     if total is None and page > 1:
         total = order_search.count(scope, filters)

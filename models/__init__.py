@@ -26,6 +26,7 @@ from models.scope import OperatorScope
 from models.revocation import RevocationClaim, RevocationRequest
 from models.searches import SavedSearch
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
+from models.tally import OrderTally
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
 from models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -42,6 +43,7 @@ ALL_MODELS = [
     BulkJob, BulkItem,
     CertificateExpiryReminder,
     RevocationClaim, RevocationRequest,
+    OrderTally,
 ]
 
 __all__ = [
@@ -59,4 +61,5 @@ __all__ = [
     "BulkItem", "BulkJob",
     "CertificateExpiryReminder",
     "RevocationClaim", "RevocationRequest",
+    "OrderTally",
 ]
