@@ -52,7 +52,10 @@ def open_database(url: str) -> Database:
         database = connect(pooled_url, pragmas=SQLITE_PRAGMAS, check_same_thread=False,
                            lock_type="IMMEDIATE", **POOL_SETTINGS)
     else:
-        database = connect(pooled_url, **POOL_SETTINGS)
+        # The statements models.prepared prepares are lookups by key: one generic plan, made
+        # once, serves every value (PostgreSQL would otherwise plan the first five runs anew).
+        database = connect(pooled_url, options="-c plan_cache_mode=force_generic_plan",
+                           **POOL_SETTINGS)
     db.initialize(database)
     return database
 

@@ -20,6 +20,7 @@ import workflow
 from formatting import paris_date, paris_time
 from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderReview, Portal, db,
                     utcnow)
+from models.prepared import PreparedQuery, one_of
 from services import audit
 from services.dossiers.documents import documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
@@ -79,11 +80,21 @@ def can_edit_id_document(order: Order, operator: Operator) -> bool:
 def full_order(scope: OperatorScope, order_id: int) -> Order | None:
     """The order with every related row the file shows, if the operator may see it: one
     query, where a scoped lookup then a second read cost two."""
-    return _with_relations().where((Order.id == order_id) & scope.order_condition()).first()
+    return _FULL_ORDER.first(order_id=order_id, ae_id=scope.ae_id, portal_ids=scope.portal_ids)
 
 
 def _has_relations(order: Order) -> bool:
     return {"ae", "portal", "company", "holder", "legal_representative"} <= order.__rel__.keys()
+
+
+# A join of nine tables: planned once per connection (models.prepared), not on every view. The
+# scope's condition (OperatorScope.order_condition) with the portals always listed: an operator
+# who sees them all has every portal of the AE among them.
+_FULL_ORDER = PreparedQuery(
+    lambda order_id, ae_id, portal_ids: _with_relations().where(
+        (Order.id == order_id) & (Order.ae == ae_id) & one_of(Order.portal, portal_ids)
+    ).limit(1),
+    "order_id", "ae_id", "portal_ids")
 
 
 def _order_with_relations(order_id: int) -> Order:
@@ -211,10 +222,9 @@ def active_reviews(order_ids: Iterable[int], excluding: Operator | None = None,
     return {order_id: Review(name, since) for order_id, since, name in query.tuples()}
 
 
-def with_reviewer(query, excluding: Operator, now: dt.datetime | None = None):
-    """The Commandes list's query (``Order.listing``) with, in each row, who else is reviewing
-    that order right now (``reviewer``, ``reviewing_since``): joined, not a query of its own."""
-    cutoff = (now or utcnow()) - REVIEW_TIMEOUT
+def _join_reviewer(query, excluding_id, cutoff):
+    """The Commandes list's rows (``Order.listing``) with, in each, who else is reviewing that
+    order right now (``reviewer``, ``reviewing_since``): joined, not a query of its own."""
     reviewer = Operator.alias()
     return (query
             .select_extend(reviewer.display_name.alias("reviewer"),
@@ -222,8 +232,27 @@ def with_reviewer(query, excluding: Operator, now: dt.datetime | None = None):
             .switch(Order)
             .join(OrderReview, JOIN.LEFT_OUTER,
                   on=((OrderReview.order == Order.id) & (OrderReview.last_seen >= cutoff)
-                      & (OrderReview.operator != excluding.id)))
+                      & (OrderReview.operator != excluding_id)))
             .join(reviewer, JOIN.LEFT_OUTER, on=(OrderReview.operator == reviewer.id)))
+
+
+# A join of seven tables: planned once per connection (models.prepared), not on every page.
+_LIST_ROWS = PreparedQuery(
+    lambda ids, ae_id, cutoff, excluding_id: _join_reviewer(Order.listing_rows(ids, ae_id),
+                                                            excluding_id, cutoff),
+    "ids", "ae_id", "cutoff", "excluding_id")
+
+
+def list_rows(ids: list[int], scope: OperatorScope, excluding: Operator,
+              now: dt.datetime | None = None) -> list[dict]:
+    """The Commandes list's rows of the orders ``ids`` (chosen and sorted in scope by
+    order_search.page_ids), in that order, each saying who else is reviewing it."""
+    if not ids:
+        return []
+    rows = {row["id"]: row for row in _LIST_ROWS.execute(
+        ids=list(ids), ae_id=scope.ae_id, cutoff=(now or utcnow()) - REVIEW_TIMEOUT,
+        excluding_id=excluding.id)}
+    return [rows[order_id] for order_id in ids if order_id in rows]
 
 
 def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:
