@@ -237,19 +237,20 @@ def _join_reviewer(query, excluding_id, cutoff):
 
 
 # A join of seven tables: planned once per connection (models.prepared), not on every page.
+# Named tuples: the template reads a dict's keys only after its attribute lookup failed.
 _LIST_ROWS = PreparedQuery(
     lambda ids, ae_id, cutoff, excluding_id: _join_reviewer(Order.listing_rows(ids, ae_id),
-                                                            excluding_id, cutoff),
+                                                            excluding_id, cutoff).namedtuples(),
     "ids", "ae_id", "cutoff", "excluding_id")
 
 
 def list_rows(ids: list[int], scope: OperatorScope, excluding: Operator,
-              now: dt.datetime | None = None) -> list[dict]:
+              now: dt.datetime | None = None) -> list[tuple]:
     """The Commandes list's rows of the orders ``ids`` (chosen and sorted in scope by
     order_search.page_ids), in that order, each saying who else is reviewing it."""
     if not ids:
         return []
-    rows = {row["id"]: row for row in _LIST_ROWS.execute(
+    rows = {row.id: row for row in _LIST_ROWS.execute(
         ids=list(ids), ae_id=scope.ae_id, cutoff=(now or utcnow()) - REVIEW_TIMEOUT,
         excluding_id=excluding.id)}
     return [rows[order_id] for order_id in ids if order_id in rows]
