@@ -22,7 +22,7 @@ from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderR
                     utcnow)
 from models.prepared import PreparedQuery, one_of
 from services import audit
-from services.dossiers.documents import documents_with_operators
+from services.dossiers.documents import current_documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
                                   describe_details, who)
 
@@ -58,7 +58,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
     (used as it is) or order_or_404 (read again with its relations)."""
     full = order if _has_relations(order) else _order_with_relations(order.id)
     # workflow.current_documents keeps the last one of a kind: oldest first
-    documents = list(documents_with_operators(order.id, current_only=True))
+    documents = current_documents_with_operators(order.id)
     step = workflow.next_step(full, documents)
     return OrderFile(
         order=full,
@@ -97,6 +97,9 @@ _FULL_ORDER = PreparedQuery(
     "order_id", "ae_id", "portal_ids")
 
 
+_AUDIT_TRAIL = PreparedQuery(lambda order_id: AuditEvent.for_order(order_id), "order_id")
+
+
 def _order_with_relations(order_id: int) -> Order:
     return _with_relations().where(Order.id == order_id).get()
 
@@ -122,7 +125,7 @@ def history(order: Order) -> list[HistoryLine]:
     consultations depuis le … »), or a file read daily would be mostly its own views."""
     lines: list[HistoryLine] = []
     views: list[AuditEvent] = []  # the run of views the last line stands for
-    for event in AuditEvent.for_order(order):
+    for event in _AUDIT_TRAIL.execute(order_id=order.id):
         if (event.action == ACTION_ORDER_VIEWED and views
                 and views[-1].operator_id == event.operator_id):
             views.append(event)
