@@ -19,6 +19,7 @@ from models import db
 from scheduler import Job, every, register_jobs
 from services import audit_anchor, digest, validation
 from services.bulk import jobs as bulk_jobs
+from services.orders import substate_tally
 from services.certificates import revocation_messages
 from services.certificates import activation_messages
 from services.dossiers import documents
@@ -116,6 +117,8 @@ def create_app(config: dict | None = None) -> Flask:
                            every(minutes=app.config["RADESK_AUDIT_CHECKPOINT_MINUTES"])))
     # The preview cache kept within its age and size (least recently viewed removed first).
     register_jobs(app, Job(scheduler.PREVIEW_CACHE_JOB, preview_cache_job, every(hours=1)))
+    # The Commandes list's counters: the rows the order triggers append, summed up.
+    register_jobs(app, Job(scheduler.ORDER_TALLY_JOB, substate_tally.job, every(minutes=1)))
 
     from cli import register_cli
     register_cli(app)

@@ -52,7 +52,10 @@ def open_database(url: str) -> Database:
         database = connect(pooled_url, pragmas=SQLITE_PRAGMAS, check_same_thread=False,
                            lock_type="IMMEDIATE", **POOL_SETTINGS)
     else:
-        database = connect(pooled_url, **POOL_SETTINGS)
+        # The statements models.prepared prepares are lookups by key: one generic plan, made
+        # once, serves every value (PostgreSQL would otherwise plan the first five runs anew).
+        database = connect(pooled_url, options="-c plan_cache_mode=force_generic_plan",
+                           **POOL_SETTINGS)
     db.initialize(database)
     return database
 
@@ -152,6 +155,49 @@ STATE_SINCE_TRIGGERS = {
 }
 
 
+# The Commandes list's counters (models.tally): each order counted under its (AE, portal,
+# processus, type, phase, sub-state); an insert adds +1, a delete -1, an update that moves the
+# order to another of these keys -1 for the old one and +1 for the new, in its own transaction.
+TALLY_COLUMNS = "ae_id, portal_id, process, order_type, phase, substate"
+TALLY_KEYS = [column.strip() for column in TALLY_COLUMNS.split(",")]
+
+
+def _tally_insert(row: str, n: int) -> str:
+    values = ", ".join(f"{row}.{column}" for column in TALLY_KEYS)
+    return f"INSERT INTO order_tally ({TALLY_COLUMNS}, n) VALUES ({values}, {n});"
+
+
+ORDER_TALLY_TRIGGERS = {
+    "sqlite": [
+        'DROP TRIGGER IF EXISTS order_tally_insert',
+        'DROP TRIGGER IF EXISTS order_tally_delete',
+        'DROP TRIGGER IF EXISTS order_tally_update',
+        f'CREATE TRIGGER order_tally_insert AFTER INSERT ON "order" '
+        f'BEGIN {_tally_insert("NEW", 1)} END',
+        f'CREATE TRIGGER order_tally_delete AFTER DELETE ON "order" '
+        f'BEGIN {_tally_insert("OLD", -1)} END',
+        f'CREATE TRIGGER order_tally_update AFTER UPDATE OF {TALLY_COLUMNS} ON "order" '
+        f'WHEN {" OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in TALLY_KEYS)} '
+        f'BEGIN {_tally_insert("OLD", -1)} {_tally_insert("NEW", 1)} END',
+    ],
+    "postgresql": [
+        f'''CREATE OR REPLACE FUNCTION order_tally() RETURNS trigger AS $$
+           BEGIN
+             IF TG_OP = 'UPDATE' AND ({", ".join(f"OLD.{c}" for c in TALLY_KEYS)})
+                IS NOT DISTINCT FROM ({", ".join(f"NEW.{c}" for c in TALLY_KEYS)}) THEN
+               RETURN NULL;
+             END IF;
+             IF TG_OP IN ('UPDATE', 'DELETE') THEN {_tally_insert("OLD", -1)} END IF;
+             IF TG_OP IN ('UPDATE', 'INSERT') THEN {_tally_insert("NEW", 1)} END IF;
+             RETURN NULL;
+           END $$ LANGUAGE plpgsql''',
+        'DROP TRIGGER IF EXISTS order_tally ON "order"',
+        f'''CREATE TRIGGER order_tally AFTER INSERT OR DELETE OR UPDATE OF {TALLY_COLUMNS}
+           ON "order" FOR EACH ROW EXECUTE FUNCTION order_tally()''',
+    ],
+}
+
+
 # The « E-mail » filter compares addresses in lower case (they are stored as given).
 EXPRESSION_INDEXES = [
     'CREATE INDEX IF NOT EXISTS person_email_lower ON person (lower(email))',
@@ -162,14 +208,18 @@ EXPRESSION_INDEXES = [
 def _create_triggers(database: Database) -> None:
     """The triggers and expression indexes peewee's models cannot declare."""
     engine = "postgresql" if isinstance(database, PostgresqlDatabase) else "sqlite"
-    triggers = STATE_SINCE_TRIGGERS[engine]
-    if engine == "sqlite" and _sqlite_trigger_sql(database) == triggers[-1]:
-        triggers = []  # already in force: no write at a start beside other writers
-    for statement in triggers + EXPRESSION_INDEXES:
+    statements = []
+    for triggers in (STATE_SINCE_TRIGGERS[engine], ORDER_TALLY_TRIGGERS[engine]):
+        if engine == "sqlite" and _sqlite_triggers_in_force(database, triggers):
+            continue  # already in force: no write at a start beside other writers
+        statements += triggers
+    for statement in statements + EXPRESSION_INDEXES:
         database.execute_sql(statement)
 
 
-def _sqlite_trigger_sql(database: Database) -> str | None:
-    row = database.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
-                               "AND name = 'order_state_since'").fetchone()
-    return row[0] if row else None
+def _sqlite_triggers_in_force(database: Database, triggers: list[str]) -> bool:
+    """Whether every CREATE TRIGGER of ``triggers`` is in the schema as written there."""
+    wanted = {statement for statement in triggers if statement.startswith("CREATE")}
+    found = {row[0] for row in database.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+    return wanted <= found

@@ -417,6 +417,18 @@ def _v34_job_heartbeats(database: Database) -> None:
     database.create_tables([JobHeartbeat], safe=True)
 
 
+def _v35_order_tally(database: Database) -> None:
+    """v35: the Commandes list's counters kept in ``order_tally`` (database.ORDER_TALLY_TRIGGERS
+    keeps it from now on, created right after the steps in this same transaction): one row per
+    (AE, portal, processus, type, phase, sub-state) with its orders counted."""
+    from models import OrderTally
+
+    database.create_tables([OrderTally], safe=True)
+    columns = "ae_id, portal_id, process, order_type, phase, substate"
+    database.execute_sql(f'INSERT INTO order_tally ({columns}, n) '
+                         f'SELECT {columns}, COUNT(*) FROM "order" GROUP BY {columns}')
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -451,4 +463,5 @@ MIGRATIONS = {
     32: _v32_audit_chain_key,
     33: _v33_public_link_generations,
     34: _v34_job_heartbeats,
+    35: _v35_order_tally,
 }

@@ -43,6 +43,7 @@ EXPIRY_REMINDERS_JOB = "expiry_reminders"
 PKI_REFRESH_JOB = "pki_refresh"
 AUDIT_CHECKPOINT_JOB = "audit_checkpoint"
 PREVIEW_CACHE_JOB = "preview_cache"
+ORDER_TALLY_JOB = "order_tally"
 
 
 class Job(NamedTuple):

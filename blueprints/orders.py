@@ -21,7 +21,7 @@ from services import audit
 from services.bulk import selection as bulk_selection
 from services.bulk import export
 from services.orders import order_search, saved_searches
-from services.orders.order_file import with_reviewer
+from services.orders.order_file import list_rows
 
 bp = Blueprint("orders", __name__, url_prefix="/commandes")
 TEMPLATE = "orders/list.html"
@@ -58,7 +58,7 @@ def _page(scope, filters: order_search.OrderFilters) -> tuple[dict[str, int], di
     cap = order_search.count_cap(filters)
     page = _page_number(request.args.get("page"))
     counts, total = order_search.counters(scope, filters)  # total: exact, when it came along
-    capped = False
+    capped = total is not None and total > cap  # « Plus de 10 000 », as when counted
     # Past page 1 the count comes first, so that a page beyond the end shows the last one.
     if total is None and page > 1:
         total = order_search.count(scope, filters)
@@ -157,8 +157,8 @@ def _csv_lines(query):
 def _page_rows(scope, filters, page: int, per_page: int) -> list[dict]:
     """One row more than shown says whether a next page exists, even past the counted cap.
     Each row says who else is reviewing that order right now (``reviewer``)."""
-    query = order_search.page(scope, filters, (page - 1) * per_page, per_page + 1)
-    return list(with_reviewer(query, excluding=current_operator()))
+    ids = order_search.page_ids(scope, filters, (page - 1) * per_page, per_page + 1)
+    return list_rows(ids, scope, excluding=current_operator())
 
 
 def _page_count(total: int, per_page: int) -> int:

@@ -27,6 +27,7 @@ from models.scope import OperatorScope
 from models.revocation import RevocationClaim, RevocationRequest
 from models.searches import SavedSearch
 from models.signatures import SignatureItem, SignatureMessage, SignatureRequest
+from models.tally import OrderTally
 from models.tenants import AE, ROLES, Offer, Operator, OperatorPortal, Portal
 from models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -44,6 +45,7 @@ ALL_MODELS = [
     CertificateExpiryReminder,
     RevocationClaim, RevocationRequest,
     JobHeartbeat,
+    OrderTally,
 ]
 
 __all__ = [
@@ -62,4 +64,5 @@ __all__ = [
     "CertificateExpiryReminder",
     "RevocationClaim", "RevocationRequest",
     "JobHeartbeat",
+    "OrderTally",
 ]

@@ -35,11 +35,12 @@ class AuditEvent(BaseModel):
         return cls.select().where(cls.ae == scope.ae_id)
 
     @classmethod
-    def for_order(cls, order: Order):
+    def for_order(cls, order):
+        """The order's events (``order``: the order or its id), oldest first."""
         return (cls
                 .select(cls, Operator)
                 .join(Operator, JOIN.LEFT_OUTER, on=(cls.operator == Operator.id))
-                .where(cls.order == order.id)
+                .where(cls.order == getattr(order, "id", order))
                 .order_by(cls.id))
 
 

@@ -5,6 +5,7 @@ from peewee import (BooleanField, CharField, DateTimeField, ForeignKeyField, Int
                     TextField)
 
 from models.base import BaseModel, utcnow
+from models.prepared import PreparedQuery
 
 ROLES = ("AEA", "AET", "admin")
 
@@ -113,12 +114,10 @@ class Operator(BaseModel):
         return role in self.role_set
 
     def visible_portals(self) -> list[Portal]:
-        """The portals this operator may see, by name."""
-        query = Portal.select(Portal.id, Portal.name).where(Portal.ae == self.ae_id)
-        if not self.all_portals:
-            query = query.where(Portal.id.in_(
-                OperatorPortal.select(OperatorPortal.portal).where(OperatorPortal.operator == self.id)))
-        return list(query.order_by(Portal.name))
+        """The portals this operator may see, by name (read on every request: built once)."""
+        if self.all_portals:
+            return list(_AE_PORTALS.execute(ae_id=self.ae_id))
+        return list(_OPERATOR_PORTALS.execute(ae_id=self.ae_id, operator_id=self.id))
 
 
 class OperatorPortal(BaseModel):
@@ -127,3 +126,15 @@ class OperatorPortal(BaseModel):
 
     class Meta:
         indexes = ((("operator", "portal"), True),)
+
+
+def _portals(ae_id, operator_id=None):
+    query = Portal.select(Portal.id, Portal.name).where(Portal.ae == ae_id)
+    if operator_id is not None:
+        query = query.where(Portal.id.in_(
+            OperatorPortal.select(OperatorPortal.portal).where(OperatorPortal.operator == operator_id)))
+    return query.order_by(Portal.name)
+
+
+_AE_PORTALS = PreparedQuery(_portals, "ae_id")
+_OPERATOR_PORTALS = PreparedQuery(_portals, "ae_id", "operator_id")

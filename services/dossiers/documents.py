@@ -26,6 +26,7 @@ from peewee import JOIN, PostgresqlDatabase
 
 import workflow
 from models import Document, Operator, Order, PendingFile, db, utcnow
+from models.prepared import PreparedQuery
 from services import audit
 from adapters.render_slots import RenderSlots
 from adapters.document_store import JPEG, MIB, PDF, PNG, DocumentStore, RefusedDocument
@@ -268,6 +269,16 @@ def documents_with_operators(order_id: int, *, current_only: bool = False):
                   attr="verified_by")
             .where(condition)
             .order_by(Document.id))
+
+
+def current_documents_with_operators(order_id: int) -> list[Document]:
+    """``documents_with_operators(order_id, current_only=True)``, as the order file reads it
+    on every view: built once (models.prepared)."""
+    return list(_CURRENT_WITH_OPERATORS.execute(order_id=order_id))
+
+
+_CURRENT_WITH_OPERATORS = PreparedQuery(
+    lambda order_id: documents_with_operators(order_id, current_only=True), "order_id")
 
 
 def dossier_documents(order: Order) -> list[Document]:

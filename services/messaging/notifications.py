@@ -19,6 +19,7 @@ from peewee import JOIN
 
 import workflow
 from models import Notification, Operator, Order, db, utcnow
+from models.prepared import PreparedQuery
 from services import audit
 from services.messaging.drafts import Draft, message_problems
 from services.messaging.wordings import SYSTEM_TYPES
@@ -149,15 +150,22 @@ class HistoryLine:
         return self.state in ("queued", "sending")
 
 
+def _history(order_id):
+    sender = Operator.alias()
+    return (Notification
+            .select(Notification, sender)
+            .join(sender, JOIN.LEFT_OUTER, on=(Notification.sent_by == sender.id),
+                  attr="sent_by")
+            .where(Notification.order == order_id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc()))
+
+
+_HISTORY = PreparedQuery(_history, "order_id")  # read by every view of an order file
+
+
 def history(order: Order) -> list[HistoryLine]:
     """Every notification of ``order`` (from a scoped lookup), newest first, in one query."""
-    sender = Operator.alias()
-    query = (Notification
-             .select(Notification, sender)
-             .join(sender, JOIN.LEFT_OUTER, on=(Notification.sent_by == sender.id),
-                   attr="sent_by")
-             .where(Notification.order == order.id)
-             .order_by(Notification.created_at.desc(), Notification.id.desc()))
+    query = _HISTORY.execute(order_id=order.id)
     return [HistoryLine(
         n.id, n.created_at, n.sent_at, type_label(n.type),
         n.sent_by.display_name if n.sent_by else "Système", n.recipient, n.subject, n.state,

@@ -63,7 +63,7 @@ def check(token: str, limits: Limits, now: dt.datetime | None = None) -> LoginSe
     session found past a limit, or whose operator or certificate no longer qualifies, is
     ended here, so the row says why."""
     now = now or utcnow()
-    row = LoginSession.with_operator(token_hash(token or "")).first()
+    row = LoginSession.of_token(token_hash(token or ""))
     if row is None or row.ended_at is not None:
         return Refusal(None)
     reason = _failed_condition(row, limits, now)

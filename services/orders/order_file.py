@@ -20,8 +20,9 @@ import workflow
 from formatting import paris_date, paris_time
 from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderReview, Portal, db,
                     utcnow)
+from models.prepared import PreparedQuery, one_of
 from services import audit
-from services.dossiers.documents import documents_with_operators
+from services.dossiers.documents import current_documents_with_operators
 from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
                                   describe_details, who)
 
@@ -57,7 +58,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
     (used as it is) or order_or_404 (read again with its relations)."""
     full = order if _has_relations(order) else _order_with_relations(order.id)
     # workflow.current_documents keeps the last one of a kind: oldest first
-    documents = list(documents_with_operators(order.id, current_only=True))
+    documents = current_documents_with_operators(order.id)
     step = workflow.next_step(full, documents)
     return OrderFile(
         order=full,
@@ -79,11 +80,24 @@ def can_edit_id_document(order: Order, operator: Operator) -> bool:
 def full_order(scope: OperatorScope, order_id: int) -> Order | None:
     """The order with every related row the file shows, if the operator may see it: one
     query, where a scoped lookup then a second read cost two."""
-    return _with_relations().where((Order.id == order_id) & scope.order_condition()).first()
+    return _FULL_ORDER.first(order_id=order_id, ae_id=scope.ae_id, portal_ids=scope.portal_ids)
 
 
 def _has_relations(order: Order) -> bool:
     return {"ae", "portal", "company", "holder", "legal_representative"} <= order.__rel__.keys()
+
+
+# A join of nine tables: planned once per connection (models.prepared), not on every view. The
+# scope's condition (OperatorScope.order_condition) with the portals always listed: an operator
+# who sees them all has every portal of the AE among them.
+_FULL_ORDER = PreparedQuery(
+    lambda order_id, ae_id, portal_ids: _with_relations().where(
+        (Order.id == order_id) & (Order.ae == ae_id) & one_of(Order.portal, portal_ids)
+    ).limit(1),
+    "order_id", "ae_id", "portal_ids")
+
+
+_AUDIT_TRAIL = PreparedQuery(lambda order_id: AuditEvent.for_order(order_id), "order_id")
 
 
 def _order_with_relations(order_id: int) -> Order:
@@ -111,7 +125,7 @@ def history(order: Order) -> list[HistoryLine]:
     consultations depuis le … »), or a file read daily would be mostly its own views."""
     lines: list[HistoryLine] = []
     views: list[AuditEvent] = []  # the run of views the last line stands for
-    for event in AuditEvent.for_order(order):
+    for event in _AUDIT_TRAIL.execute(order_id=order.id):
         if (event.action == ACTION_ORDER_VIEWED and views
                 and views[-1].operator_id == event.operator_id):
             views.append(event)
@@ -211,10 +225,9 @@ def active_reviews(order_ids: Iterable[int], excluding: Operator | None = None,
     return {order_id: Review(name, since) for order_id, since, name in query.tuples()}
 
 
-def with_reviewer(query, excluding: Operator, now: dt.datetime | None = None):
-    """The Commandes list's query (``Order.listing``) with, in each row, who else is reviewing
-    that order right now (``reviewer``, ``reviewing_since``): joined, not a query of its own."""
-    cutoff = (now or utcnow()) - REVIEW_TIMEOUT
+def _join_reviewer(query, excluding_id, cutoff):
+    """The Commandes list's rows (``Order.listing``) with, in each, who else is reviewing that
+    order right now (``reviewer``, ``reviewing_since``): joined, not a query of its own."""
     reviewer = Operator.alias()
     return (query
             .select_extend(reviewer.display_name.alias("reviewer"),
@@ -222,8 +235,28 @@ def with_reviewer(query, excluding: Operator, now: dt.datetime | None = None):
             .switch(Order)
             .join(OrderReview, JOIN.LEFT_OUTER,
                   on=((OrderReview.order == Order.id) & (OrderReview.last_seen >= cutoff)
-                      & (OrderReview.operator != excluding.id)))
+                      & (OrderReview.operator != excluding_id)))
             .join(reviewer, JOIN.LEFT_OUTER, on=(OrderReview.operator == reviewer.id)))
+
+
+# A join of seven tables: planned once per connection (models.prepared), not on every page.
+# Named tuples: the template reads a dict's keys only after its attribute lookup failed.
+_LIST_ROWS = PreparedQuery(
+    lambda ids, ae_id, cutoff, excluding_id: _join_reviewer(Order.listing_rows(ids, ae_id),
+                                                            excluding_id, cutoff).namedtuples(),
+    "ids", "ae_id", "cutoff", "excluding_id")
+
+
+def list_rows(ids: list[int], scope: OperatorScope, excluding: Operator,
+              now: dt.datetime | None = None) -> list[tuple]:
+    """The Commandes list's rows of the orders ``ids`` (chosen and sorted in scope by
+    order_search.page_ids), in that order, each saying who else is reviewing it."""
+    if not ids:
+        return []
+    rows = {row.id: row for row in _LIST_ROWS.execute(
+        ids=list(ids), ae_id=scope.ae_id, cutoff=(now or utcnow()) - REVIEW_TIMEOUT,
+        excluding_id=excluding.id)}
+    return [rows[order_id] for order_id in ids if order_id in rows]
 
 
 def open_file(order: Order, operator: Operator, ip: str = "") -> Review | None:

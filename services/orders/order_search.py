@@ -14,6 +14,7 @@ from peewee import SQL, Expression, Value, fn
 import workflow
 from formatting import paris_midnight_utc, parse_date
 from models import Company, Order, OperatorScope, Person, phone_key, search_key
+from services.orders import substate_tally
 
 SORTS = {
     "date_desc": "Date (plus récentes d'abord)",
@@ -280,12 +281,13 @@ def search(scope: OperatorScope, filters: OrderFilters):
     return query.order_by(*ordering(filters))
 
 
-def page(scope: OperatorScope, filters: OrderFilters, offset: int, limit: int):
-    """One page of the list: the page's ids are sorted and cut on the order table alone, then
-    only those orders are joined to their company, holder and portal — joining every match
-    before sorting costs thousands of lookups when a name or a type matches thousands."""
-    ids = _matching(scope, filters, Order.id).order_by(*ordering(filters)).offset(offset).limit(limit)
-    return Order.listing(scope).where(_in(Order.id, ids)).order_by(*ordering(filters))
+def page_ids(scope: OperatorScope, filters: OrderFilters, offset: int, limit: int) -> list[int]:
+    """The ids of one page of the list, sorted and cut on the order table alone; then
+    order_file.list_rows joins only those orders to their company, holder and portal —
+    joining every match before sorting costs thousands of lookups when a name or a type
+    matches thousands."""
+    query = _matching(scope, filters, Order.id).order_by(*ordering(filters))
+    return [order_id for (order_id,) in query.offset(offset).limit(limit).tuples()]
 
 
 def matching_ids(scope: OperatorScope, filters: OrderFilters, limit: int) -> list[tuple[int, int]]:
@@ -319,14 +321,19 @@ def count(scope: OperatorScope, filters: OrderFilters) -> int:
 
 
 def counters(scope: OperatorScope, filters: OrderFilters) -> tuple[dict[str, int], int | None]:
-    """The list's sub-state counters, and its exact total when it comes with them: a number,
-    a SIREN or a name that is not common leaves few orders, and one grouped pass over all of
-    them gives both (the name or SIREN looked up once, not once per counter and once more
-    to count)."""
-    if not filters.selective:
+    """The list's sub-state counters, and its exact total when it comes with them: filters
+    the tally keeps (portal, processus, type, phase, sub-state, or none) read both there; a
+    number, a SIREN or a name that is not common leaves few orders, and one grouped pass over
+    all of them gives both (the name or SIREN looked up once, not once per counter and once
+    more to count)."""
+    if substate_tally.answers(filters):
+        groups = substate_tally.groups(scope, filters)  # a few hundred rows, whatever the archive
+    elif filters.selective:
+        groups = _grouped(scope, filters).tuples()
+    else:
         return substate_counts(scope, filters), None
     counts, total = dict.fromkeys(workflow.SUBSTATE_FILTERS, 0), 0
-    for phase, substate, number in _grouped(scope, filters).tuples():
+    for phase, substate, number in groups:
         _add(counts, phase, substate, number)
         if _in_state_filter(filters, phase, substate):
             total += number
@@ -380,13 +387,10 @@ def _add(counts: dict[str, int], phase: str, substate: str | None, number: int) 
 def substate_counts_by_portal(ae_ids) -> dict[int, dict[str, int]]:
     """The same counters per portal, for several AEs in one grouped query (the activity
     digest): {portal id: {sub-state filter: n}}; portals without such orders are absent."""
-    query = (Order
-             .select(Order.portal, Order.phase, Order.substate, fn.COUNT(Order.id))
-             .where(Order.ae.in_(list(ae_ids))
-                    & Order.phase.in_([workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION]))
-             .group_by(Order.portal, Order.phase, Order.substate))
+    groups = substate_tally.groups_by_portal(
+        ae_ids, [workflow.PHASE_VALIDATION, workflow.PHASE_GENERATION])
     by_portal: dict[int, dict[str, int]] = {}
-    for portal_id, phase, substate, number in query.tuples():
+    for portal_id, phase, substate, number in groups:
         _add(by_portal.setdefault(portal_id, dict.fromkeys(workflow.SUBSTATE_FILTERS, 0)),
              phase, substate, number)
     return by_portal

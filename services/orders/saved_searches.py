@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import workflow
 from models import Operator, SavedSearch, db
+from models.prepared import PreparedQuery
 from services import audit
 from services.orders.order_search import OrderFilters
 
@@ -19,8 +20,13 @@ AUDIT_ACTIONS = {ACTION_SAVED: "Recherche enregistrée", ACTION_DELETED: "Recher
 
 
 def of(operator: Operator) -> list[SavedSearch]:
-    return list(SavedSearch.select().where(SavedSearch.operator == operator.id)
-                .order_by(SavedSearch.name))
+    return list(_OF_OPERATOR.execute(operator_id=operator.id))
+
+
+_OF_OPERATOR = PreparedQuery(  # read by every whole list page
+    lambda operator_id: (SavedSearch.select().where(SavedSearch.operator == operator_id)
+                         .order_by(SavedSearch.name)),
+    "operator_id")
 
 
 def find(operator: Operator, search_id: int) -> SavedSearch | None:
