@@ -6,6 +6,9 @@ transaction, so data made by an older schema is kept.
 """
 from __future__ import annotations
 
+import hashlib
+import re
+
 from peewee import Database, OperationalError, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase
@@ -210,11 +213,40 @@ def _create_triggers(database: Database) -> None:
     engine = "postgresql" if isinstance(database, PostgresqlDatabase) else "sqlite"
     statements = []
     for triggers in (STATE_SINCE_TRIGGERS[engine], ORDER_TALLY_TRIGGERS[engine]):
+        # Already in force: no write at a start beside other writers (on PostgreSQL, DROP
+        # TRIGGER would lock the whole order table while the other workers serve pages).
         if engine == "sqlite" and _sqlite_triggers_in_force(database, triggers):
-            continue  # already in force: no write at a start beside other writers
+            continue
+        if engine == "postgresql":
+            if _postgres_triggers_in_force(database, triggers):
+                continue
+            triggers = triggers + _postgres_fingerprints(triggers)
         statements += triggers
     for statement in statements + EXPRESSION_INDEXES:
         database.execute_sql(statement)
+
+
+def _trigger_names(triggers: list[str]) -> list[str]:
+    return re.findall(r"CREATE TRIGGER (\w+)", "\n".join(triggers))
+
+
+def _fingerprint(triggers: list[str]) -> str:
+    return hashlib.sha256("\n".join(triggers).encode("utf-8")).hexdigest()
+
+
+def _postgres_fingerprints(triggers: list[str]) -> list[str]:
+    """Each trigger's comment names the statements that made it, to know it at the next start."""
+    return [f"COMMENT ON TRIGGER {name} ON \"order\" IS '{_fingerprint(triggers)}'"
+            for name in _trigger_names(triggers)]
+
+
+def _postgres_triggers_in_force(database: Database, triggers: list[str]) -> bool:
+    names = _trigger_names(triggers)
+    rows = database.execute_sql(
+        "SELECT t.tgname, obj_description(t.oid, 'pg_trigger') FROM pg_trigger t "
+        "WHERE t.tgrelid = '\"order\"'::regclass AND NOT t.tgisinternal").fetchall()
+    comments = dict(rows)
+    return all(comments.get(name) == _fingerprint(triggers) for name in names)
 
 
 def _sqlite_triggers_in_force(database: Database, triggers: list[str]) -> bool:

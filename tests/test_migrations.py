@@ -112,3 +112,28 @@ def test_v31_adds_the_certificates_view_index(tmp_path, database_url):
     assert "holder_certificate_issued_at_id" in found
     assert found == {index._name[:63] for index in HolderCertificate._meta.fields_to_index()}
     database.close()
+
+
+def _trigger_ids() -> dict:
+    if isinstance(db.obj, peewee.PostgresqlDatabase):
+        rows = db.execute_sql("SELECT tgname, oid FROM pg_trigger WHERE NOT tgisinternal "
+                              "AND tgrelid = '\"order\"'::regclass").fetchall()
+    else:
+        rows = db.execute_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    return dict(rows)
+
+
+def test_a_start_leaves_the_triggers_in_force_alone(app):
+    """Several workers start beside others that serve pages: a start that dropped and made the
+    order table's triggers again would lock the table (PostgreSQL) or write (SQLite) each time."""
+    before = _trigger_ids()
+    assert {"order_state_since", "order_tally"} <= set(before) or \
+        {"order_state_since", "order_tally_insert"} <= set(before)
+    migrate_database(db.obj)
+    assert _trigger_ids() == before
+    if isinstance(db.obj, peewee.PostgresqlDatabase):
+        db.execute_sql("COMMENT ON TRIGGER order_tally ON \"order\" IS 'older'")
+        migrate_database(db.obj)
+        after = _trigger_ids()
+        assert after["order_tally"] != before["order_tally"]  # made again from today's text
+        assert after["order_state_since"] == before["order_state_since"]
