@@ -22,6 +22,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "4"))  # gunicorn's own variable
 threads = 2
 accesslog = "-"
 errorlog = "-"
+# Access lines without the keys the public links' paths are (adapters.access_log).
+logger_class = "adapters.access_log.RedactingLogger"
 if (os.environ.get("RADESK_LOG_FORMAT") or "").strip().lower() == "json":
     logconfig_dict = json_logs.gunicorn_logconfig()
 

@@ -38,7 +38,8 @@ trap 'exit 130' INT TERM
 .venv/bin/python -m token_bridge &
 pids+=($!)
 .venv/bin/gunicorn --bind "127.0.0.1:$port" --workers 1 --threads 8 --graceful-timeout 3 \
-  --access-logfile - --error-logfile - 'app:create_app()' &
+  --access-logfile - --error-logfile - --logger-class adapters.access_log.RedactingLogger \
+  'app:create_app()' &
 pids+=($!)
 echo "RA Desk : http://127.0.0.1:$port  (clé demo-aea, code PIN 1234 ; Ctrl-C pour arrêter)"
 wait -n  # either one stopping (a port already taken…) stops the demo

@@ -83,3 +83,22 @@ def test_every_line_is_json_with_the_request_id(server):
     assert '"GET /sante HTTP/1.1" 503' in access["message"]
     assert any(line["logger"] == "gunicorn.error" and line["message"].startswith(
         "Métriques Prometheus des workers dans ") for line in lines)
+
+
+def test_access_lines_do_not_hold_the_public_links_keys(server):
+    """Whoever reads the journal must not be able to open a requester's follow-up page or an
+    order being placed from it."""
+    instance, process = server
+    session = http()
+    key = "cle-de-suivi-0123456789abcdef"
+    for path in (f"/suivi/{key}", f"/suivi/{key}/pieces", f"/signature/{key}",
+                 f"/activation/{key}/code", f"/renouveler/{key}", f"/revoquer/{key}",
+                 f"/commander/bpoi-occitanie/{key}/informations"):
+        session.get(f"{instance.url}{path}?x=1", timeout=10,
+                    headers={"Referer": f"{instance.url}/suivi/{key}"})
+    time.sleep(0.5)
+    access = [json.loads(line)["message"] for line in process.log_path.read_text().splitlines()
+              if line and json.loads(line)["logger"] == "gunicorn.access"]
+    assert any('"GET /suivi/[masqué]/pieces?x=1' in line for line in access)
+    assert any("/commander/bpoi-occitanie/[masqué]/informations" in line for line in access)
+    assert not [line for line in access if key in line]
