@@ -93,7 +93,7 @@ def _revocation_url(order) -> str | None:
     if serial is None:
         return None
     return url_for("revocation.show", token=revocation_requests.make_token(
-        current_app.config["SECRET_KEY"], order.id, serial, workflow.ASKED_VIA_FOLLOWUP))
+        current_app.config["SECRET_KEY"], order, serial, workflow.ASKED_VIA_FOLLOWUP))
 
 
 def _draft_context(order, problems=None) -> dict:

@@ -29,6 +29,9 @@ def _target(token: str) -> requests_.Target:
     except requests_.InvalidLink:
         abort(make_response(render_template(MESSAGE, title="Lien de révocation invalide",
                                             message=requests_.InvalidLink.message), 404))
+    except requests_.RevokedLink:
+        abort(make_response(render_template(MESSAGE, title="Lien de révocation révoqué",
+                                            message=requests_.RevokedLink.message), 410))
 
 
 def _page(target: requests_.Target, token: str, status: int = 200, **extra):

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 
 from models import AuditEvent, Notification, Order
 from services.messaging import followup, outbox
@@ -128,4 +127,29 @@ def test_the_renewal_link_is_revoked_too(app, client, finished, make_operator, b
     assert client.post(old, data={}).status_code in (400, 410)
     with app.app_context():
         fresh = urlsplit(links.renewal_url(app, serial)).path
+    assert fresh != old and client.get(fresh).status_code == 200
+
+
+def test_the_certificate_revocation_link_is_revoked_too(app, client, finished, make_operator,
+                                                         bpoi):
+    """« Révoquer mon certificat » on the follow-up page (and in the holder's e-mails) opens a
+    link of the same generation: revoked with the follow-up link, remade in the new one."""
+    from models import HolderCertificate
+    from services.certificates import revocation_requests
+    serial = HolderCertificate.get(HolderCertificate.order == finished.id).serial_hex
+    with app.app_context():
+        old = urlsplit(revocation_requests.make_link(app, finished, serial, "holder")).path
+    assert client.get(old).status_code == 200
+    login_as(client, make_operator(bpoi, roles="AEA", name="Camille Martin"))
+    revoke(client, finished, send_new_link=False)
+    client.post("/deconnexion", data={"csrf_token": csrf_token_from(
+        client.get("/commandes").get_data(as_text=True))})
+    refused = client.get(old)
+    assert refused.status_code == 410
+    page = text(refused.get_data(as_text=True))
+    assert "Lien de révocation révoqué" in page and str(finished.number) not in page
+    assert client.post(f"{old}/code", data={}).status_code in (400, 410)
+    with app.app_context():
+        fresh = urlsplit(revocation_requests.make_link(
+            app, Order.get_by_id(finished.id), serial, "holder")).path
     assert fresh != old and client.get(fresh).status_code == 200

@@ -119,7 +119,7 @@ def test_lost_key_request_suspends_and_creates_the_revocation_order(app, client,
 def test_a_second_request_for_the_same_certificate_is_refused(app, client, certified):
     order, certificate = certified
     ask(app, client, order, certificate, suspend=False, choice="changed")
-    token = revocation_requests.make_token(app.config["SECRET_KEY"], order.id,
+    token = revocation_requests.make_token(app.config["SECRET_KEY"], order,
                                            serial_of(certificate), "holder")
     html_ = html_text(client.get(f"/revoquer/{token}"))
     assert "déjà en cours de traitement" in html_ and "Recevoir un code" not in html_
@@ -129,7 +129,7 @@ def test_a_second_request_for_the_same_certificate_is_refused(app, client, certi
 
 def test_suspension_only_for_a_lost_key_and_wrong_codes_are_counted(app, client, certified):
     order, certificate = certified
-    token = revocation_requests.make_token(app.config["SECRET_KEY"], order.id,
+    token = revocation_requests.make_token(app.config["SECRET_KEY"], order,
                                            serial_of(certificate), "holder")
     path = f"/revoquer/{token}"
     csrf_token = csrf(client, path)

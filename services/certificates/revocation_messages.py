@@ -130,5 +130,5 @@ def compose(app: Flask, notification: Notification) -> flask_mail.Message:
             raise DeliveryError("Le certificat n'est plus valide : message non envoyé.",
                                 permanent=True)
         text = text.replace(LINK_VARIABLE, revocation_requests.make_link(
-            app, order.id, serial, workflow.ASKED_VIA_HOLDER))
+            app, order, serial, workflow.ASKED_VIA_HOLDER))
     return plain_message(app, notification, notification.subject, text)

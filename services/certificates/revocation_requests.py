@@ -59,6 +59,13 @@ class InvalidLink(Exception):
                "incomplètement. Utilisez le lien exact reçu par e-mail.")
 
 
+class RevokedLink(Exception):
+    """Made before the order's links were revoked (« Révoquer le lien de suivi »)."""
+    message = ("Ce lien de révocation a été révoqué par l'Autorité d'Enregistrement. Utilisez "
+               "le lien le plus récent reçu par e-mail, ou adressez-vous à l'Autorité "
+               "d'Enregistrement.")
+
+
 @dataclass(frozen=True)
 class Target:
     """What a checked link names: the order, its certificate (None when gone) and who the
@@ -71,30 +78,39 @@ class Target:
 
 # --- the link ------------------------------------------------------------------------------------
 
-def make_token(secret: str, order_id: int, serial_hex: str, via: str) -> str:
-    return TOKENS.make(secret, {"o": order_id, "s": serial_hex, "v": via})
+def make_token(secret: str, order: Order, serial_hex: str, via: str) -> str:
+    """In the order's current link generation, as its follow-up link (``g``: absent in the
+    first, as tokens were before generations existed)."""
+    payload = {"o": order.id, "s": serial_hex, "v": via}
+    if order.link_generation:
+        payload["g"] = order.link_generation
+    return TOKENS.make(secret, payload)
 
 
-def make_link(app: Flask, order_id: int, serial_hex: str, via: str) -> str:
+def make_link(app: Flask, order: Order, serial_hex: str, via: str) -> str:
     path = app.url_map.bind("localhost").build(
-        "revocation.show", {"token": make_token(app.config["SECRET_KEY"], order_id, serial_hex,
+        "revocation.show", {"token": make_token(app.config["SECRET_KEY"], order, serial_hex,
                                                 via)})
     return app.config["RADESK_PUBLIC_URL"].rstrip("/") + path
 
 
 def open_link(app: Flask, token: str) -> Target:
-    """The order and certificate a link names; InvalidLink when it is not ours."""
+    """The order and certificate a link names; InvalidLink when it is not ours, RevokedLink
+    when the order's links were revoked since it was made."""
     try:
         payload = TOKENS.open(app.config["SECRET_KEY"], token).payload
     except public_links.BadToken:
         raise InvalidLink() from None
     if (not isinstance(payload, dict) or not isinstance(payload.get("o"), int)
             or not isinstance(payload.get("s"), str)
-            or payload.get("v") not in workflow.REVOCATION_ASKED_VIA):
+            or payload.get("v") not in workflow.REVOCATION_ASKED_VIA
+            or not isinstance(payload.get("g", 0), int)):
         raise InvalidLink()
     order = Order.with_people().where(Order.id == payload["o"]).first()
     if order is None:
         raise InvalidLink()
+    if payload.get("g", 0) < order.link_generation:
+        raise RevokedLink()
     state = next((s for s in certificates_of(order) if s.row.serial_hex == payload["s"]), None)
     return Target(order, payload["s"], state, payload["v"])
 
