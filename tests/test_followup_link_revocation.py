@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-
 from models import AuditEvent, Notification, Order
 from services.messaging import followup, outbox
 from services.renewal import links
