@@ -320,3 +320,25 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, desk):
     names = {row["Raison sociale"] for row in csv.DictReader(io.StringIO(raw), delimiter=";")}
     assert """'=HYPERLINK("http://evil.example","x")""" in names
     assert not any(name.startswith("=") for name in names)
+
+
+def test_what_users_typed_is_escaped_in_the_rows(client, desk, make_order, make_operator):
+    """The rows are written outside Jinja (blueprints/order_rows.py): every value a user or
+    a portal typed is still escaped, the holder's name, the hold comment, who handles it."""
+    script = "<script>alert(1)</script>"
+    handler = make_operator(desk["ae"], name='Zoé "><script>alert(2)</script>')
+    order = make_order(desk["ae"], number=960099, first_name=script, last_name="O'Brien & fils",
+                       siren="<b>1</b>", substate="on_hold", on_hold_at=utcnow(),
+                       hold_comment="<img src=x onerror=alert(3)> " + "x" * 120,
+                       handled_by=handler)
+    order.company.name = script
+    order.company.save()
+    html = client.get("/commandes").get_data(as_text=True)
+    start = html.index('id="commande-960099"')
+    row = html[start:html.index("</tr>", start)]
+    assert "<script>" not in html and "<img" not in html and "<b>1" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; O&#39;Brien &amp; fils, &lt;b&gt;1&lt;/b&gt;" in row
+    assert 'class="badge on-hold">en attente</span>' in row
+    assert "&lt;img src=x onerror=alert(3)&gt; xxx" in row and "x…</span>" in row
+    assert "Zoé &#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in row
+    assert f'href="/commandes/{order.id}" aria-label="Traiter la commande 960099"' in row
