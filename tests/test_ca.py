@@ -291,3 +291,36 @@ def test_ca_certificates_are_served(ca, client):
         assert response.status_code == 200
         assert response.mimetype == "application/pkix-cert"
         assert x509.load_der_x509_certificate(response.data) == certificate
+
+
+def test_a_request_holding_the_write_lock_and_a_job_opening_the_ca_do_not_wait_on_each_other(
+        app):
+    """At a server's first start the scheduler's pki_refresh opened the CA (its files under a
+    lock, then its certificates registered) while a login, in its transaction, asked for the
+    CA: each waited for the other until SQLite's busy timeout, and the job failed."""
+    import threading
+    import time
+
+    from models import Operator, db
+
+    failures, done = [], {}
+
+    def job():
+        try:
+            with app.app_context(), db.connection_context():
+                get_ca(app)
+            done["job"] = time.monotonic()
+        except Exception as error:  # noqa: BLE001 — what the scheduler would log
+            failures.append(error)
+
+    started = time.monotonic()
+    with db.atomic():
+        Operator.update(active=True).where(Operator.id == 0).execute()  # holds the write lock
+        worker = threading.Thread(target=job)
+        worker.start()
+        time.sleep(0.5)  # the job has the files and waits for the write lock
+        get_ca(app)
+    worker.join(30)
+    assert failures == []
+    assert done["job"] - started < 5
+    assert IssuedCertificate.select().where(IssuedCertificate.kind == "ca").count() == 2

@@ -57,7 +57,16 @@ class EmbeddedCA:
     @classmethod
     def open(cls, instance_path: Path, public_url: str,
              pki_url: str | None = None) -> "EmbeddedCA":
-        """Load the CA from ``<instance>/ca/``, creating it on first use."""
+        """Load the CA from ``<instance>/ca/``, creating it on first use, its certificates
+        registered."""
+        ca = cls.load(instance_path, public_url, pki_url)
+        ca.register_authorities()
+        return ca
+
+    @classmethod
+    def load(cls, instance_path: Path, public_url: str,
+             pki_url: str | None = None) -> "EmbeddedCA":
+        """The CA's files in ``<instance>/ca/`` (made on first use); the database untouched."""
         public_url = public_url.rstrip("/")
         directory = Path(instance_path) / "ca"
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -67,12 +76,15 @@ class EmbeddedCA:
         issuing = load_or_create_certificate(
             directory / "issuing.crt",
             lambda: make_issuing(issuing_key, root_key, root, public_url))
-        with db.atomic():
-            register(root, "ca")
-            register(issuing, "ca")
         return cls(directory, public_url,
                    Authority(root_key, root, directory / "root.crl"),
                    Authority(issuing_key, issuing, directory / "issuing.crl"), pki_url)
+
+    def register_authorities(self) -> None:
+        """The root and issuing certificates in the register (again: nothing changes)."""
+        with db.atomic():
+            register(self.root_certificate, "ca")
+            register(self.issuing_certificate, "ca")
 
     @property
     def root_certificate(self) -> x509.Certificate:
@@ -296,12 +308,17 @@ _open_lock = threading.Lock()
 def get_ca(app) -> EmbeddedCA:
     """The app's embedded CA, opened once (the database must be connected)."""
     ca = app.extensions.get("radesk_ca")
-    if ca is None:
-        with _open_lock:
-            ca = app.extensions.get("radesk_ca")
-            if ca is None:
-                ca = EmbeddedCA.open(Path(app.config["INSTANCE_PATH"]),
-                                     app.config["RADESK_PUBLIC_URL"],
-                                     app.config.get("RADESK_PKI_URL"))
-                app.extensions["radesk_ca"] = ca
+    if ca is not None:
+        return ca
+    with _open_lock:  # the files, made once
+        ca = app.extensions.get("radesk_ca_files")
+        if ca is None:
+            ca = EmbeddedCA.load(Path(app.config["INSTANCE_PATH"]),
+                                 app.config["RADESK_PUBLIC_URL"],
+                                 app.config.get("RADESK_PKI_URL"))
+            app.extensions["radesk_ca_files"] = ca
+    # Registered outside the lock: a thread waiting there for the database's write lock would
+    # hold up a request that has the write lock and wants the CA, both until the busy timeout.
+    ca.register_authorities()
+    app.extensions["radesk_ca"] = ca
     return ca
