@@ -41,8 +41,8 @@ def revoke(order_id: int):
     notification = link_revocation.revoke_links(
         order, current_operator(), send_new_link=request.form.get("send_new_link") == "1",
         sender=current_app.config["MAIL_DEFAULT_SENDER"], ip=client_ip())
-    message = "Lien de suivi révoqué : les liens de suivi et de renouvellement envoyés jusqu'ici " \
-              "ne donnent plus accès à la commande."
+    message = ("Lien de suivi révoqué : les liens de suivi, de renouvellement et de révocation "
+               "envoyés jusqu'ici ne donnent plus accès à la commande.")
     if notification is not None:
         outbox.wake(current_app)
         message += f" Un nouveau lien part vers {notification.recipient}."

@@ -43,7 +43,7 @@ def test_an_aea_revokes_the_follow_up_link_and_the_old_one_opens_nothing(new_pag
     expect(panel.get_by_label("Envoyer un nouveau lien au demandeur (a")).to_be_checked()
     panel.get_by_role("button", name="Révoquer le lien de suivi").click()
     expect(camille.locator("#lien-de-suivi")).to_contain_text(
-        "Lien de suivi révoqué : les liens de suivi et de renouvellement envoyés jusqu'ici")
+        "Lien de suivi révoqué : les liens de suivi, de renouvellement et de révocation envoyés jusqu'ici")
     expect(camille.locator("#lien-de-suivi")).to_contain_text("alice.colbert@exemple.fr")
     # The history (swapped out of band) lists the new link waiting in the outbox.
     expect(camille.locator("#historique-notifications")).to_contain_text("Nouveau lien de suivi")

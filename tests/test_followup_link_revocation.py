@@ -74,7 +74,7 @@ def test_revoking_invalidates_every_link_issued_and_sends_a_fresh_one(app, clien
     assert "alice.colbert@exemple.fr" in event.details
     assert Order.get_by_id(order.id).link_generation == 1
     history = source(client.get(f"/commandes/{order.id}"))
-    assert "Liens de suivi et de renouvellement révoqués" in history
+    assert "Liens de suivi, de renouvellement et de révocation révoqués" in history
 
 
 def test_revoking_without_a_new_link_sends_nothing(app, client, desk):

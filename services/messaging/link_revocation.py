@@ -15,7 +15,7 @@ from services import audit, public_links
 from services.messaging import drafts, notifications
 
 ACTION_REVOKED = "followup_links_revoked"
-AUDIT_ACTIONS = {ACTION_REVOKED: "Liens de suivi et de renouvellement révoqués"}
+AUDIT_ACTIONS = {ACTION_REVOKED: "Liens de suivi, de renouvellement et de révocation révoqués"}
 REVOKED_LINKS = "suivi de la commande, renouvellement du certificat"
 DETAIL_LABELS = {"liens_révoqués": "Liens révoqués", "nouveau_lien": "Nouveau lien envoyé à"}
 
