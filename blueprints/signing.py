@@ -114,7 +114,7 @@ def page_image(token: str, item_id: int, page: int):
         response.headers["Cache-Control"] = "no-store"
         return response
     response = send_file(preview.path, mimetype=preview.media_type, conditional=False, etag=False)
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["Cache-Control"] = "private, no-store"  # the contract's pages: personal data
     return response
 
 

@@ -25,7 +25,6 @@ bp = Blueprint("viewer", __name__, url_prefix="/commandes")
 
 PAGE = "viewer/show.html"
 UNAVAILABLE = "viewer/unavailable.svg"
-ONE_YEAR = 365 * 24 * 3600
 VERIFIED = "Pièce marquée « vérifiée »."
 UNVERIFIED = "Vérification retirée."
 UNCHANGED = "Rien à enregistrer : la pièce était déjà dans cet état."
@@ -77,7 +76,7 @@ def page_image(order_id: int, document_id: int, page: int):
     if preview is None:  # « aperçu indisponible »: an image saying so, never an error page
         return _unavailable(width)
     response = send_file(preview.path, mimetype=preview.media_type, conditional=False,
-                         etag=False, max_age=ONE_YEAR)
+                         etag=False)
     return _cached(response, etag)
 
 
@@ -91,10 +90,11 @@ def _unavailable(width: int, busy: bool = False) -> Response:
 
 
 def _cached(response: Response, etag: str) -> Response:
-    """A document row never changes its content (a new version is a new row): its previews
-    can be kept by the browser for a year, and only by this operator's browser."""
+    """Never stored by the browser: a page of an ID document, a KBIS or a payment proof would
+    stay in the disk cache of a shared workstation after the operator logs out. The server's
+    preview cache answers the next view (a document row never changes its content)."""
     response.set_etag(etag)
-    response.headers["Cache-Control"] = f"private, max-age={ONE_YEAR}, immutable"
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
