@@ -150,13 +150,29 @@ def test_every_operator_screen_passes_axe(new_page, site):
                        ("/parametres/api", "Clients de l'API"),
                        ("/parametres/webhooks", "Webhooks"),
                        ("/parametres/journal", "Journal d'administration"),
+                       ("/parametres/notifications", "Textes des notifications"),
                        ("/statistiques", "Statistiques"),
                        ("/certificats", "Certificats")):
         page.goto(base + path)
         audit.check(page, name)
-    page.goto(base + "/parametres/portails")
-    page.locator("main a[href*='/parametres/portails/']").first.click()
-    audit.check(page, "Portail (détail)")
+    for path, name in (("/commandes/{}/notifications", "Notifications de la commande"),
+                       ("/commandes/{}/notifications/historique", "Historique des notifications")):
+        assert page.goto(base + path.format(site.order_ids[0])).status == 200, name
+        audit.check(page, name)
+    # Detail screens, reached from their list's first link.
+    for path, link, name in (
+            ("/parametres/portails", "/parametres/portails/", "Portail (détail)"),
+            ("/parametres/operateurs", "/parametres/operateurs/", "Opérateur (détail)"),
+            ("/parametres/operateurs", "/apercu", "Aperçu du résumé"),
+            ("/parametres/textes-contractuels", "/parametres/textes-contractuels/",
+             "Texte contractuel (détail)"),
+            ("/certificats", "/certificats/", "Certificat (détail)")):
+        page.goto(base + path)
+        page.locator(f"main a[href*='{link}']:not([href$='nouveau'])").first.click()
+        page.wait_for_load_state()
+        audit.check(page, name)
+    assert page.goto(base + "/commandes/999999999").status == 404
+    audit.check(page, "Page introuvable")
 
     generator = new_page()
     log_in_through_the_page(generator, base, site.aet_serial)
@@ -184,6 +200,8 @@ def test_every_public_page_passes_axe(new_page, site):
     for name, url in links.items():
         assert page.goto(url).status == 200, name
         audit.check(page, name)
+    assert page.goto(site.instance.url + "/suivi/lien-inconnu").status == 404
+    audit.check(page, "suivi (lien invalide)")
     audit.assert_clean()
 
 
