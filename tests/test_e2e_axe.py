@@ -190,6 +190,13 @@ def test_every_public_page_passes_axe(new_page, site):
     audit.check(page, "Connexion")
     page.goto(site.instance.url + "/commander/bpoi-occitanie")
     audit.check(page, "commande (entreprise)")
+    # Sent empty (past the browser's own checks): the page says what is missing, field by field.
+    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
+    page.get_by_role("button", name="Enregistrer et continuer").click()
+    page.wait_for_load_state()
+    expect(page.locator("main [aria-invalid='true'], main .error, main [role='alert']").first
+           ).to_be_visible()
+    audit.check(page, "commande (entreprise, erreurs)")
     links = dict(site.public_links)
     assert set(links) >= {"signature", "activation", "suivi (terminée)", "renouvellement",
                           "révocation", "suivi (brouillon)"}, sorted(links)
