@@ -235,6 +235,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["process_label"] = lambda code: workflow.label(workflow.PROCESSES, code)
     app.jinja_env.filters["substate_label"] = lambda code: workflow.label(workflow.SUBSTATES, code)
     app.jinja_env.filters["medium_label"] = lambda code: workflow.label(workflow.MEDIA, code)
+    app.jinja_env.globals["shows_requester_change"] = workflow.shows_requester_change
 
     @app.context_processor
     def inject_operator():
