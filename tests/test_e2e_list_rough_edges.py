@@ -1,0 +1,53 @@
+"""The Commandes list and the order file in the browser, their rough edges: one search makes
+one history entry (Back takes one press)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser_fixtures import log_in_through_the_page
+from tests.e2e_support import operator_site, operator_with_key
+from tests.factories import make_order
+
+pytestmark = pytest.mark.browser
+
+
+def _seed(app, softhsm):
+    ae, _, token = operator_with_key(app, softhsm, label="demo-aea", roles="AEA")
+    order = make_order(ae, number=960072, first_name="Sandra", last_name="Boileau")
+    make_order(ae, number=960066, first_name="Alice", last_name="Colbert")
+    return {"token": token, "order_id": order.id}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with operator_site(tmp_path_factory.mktemp("e2e-list-edges"), _seed) as site:
+        yield site
+
+
+def logged_in(new_page, site, **options):
+    page = new_page(**options)
+    log_in_through_the_page(page, site.instance.url, site.token.serial)
+    return page
+
+
+def rows(page):
+    return page.locator("#orders-table tbody tr")
+
+
+def test_one_search_one_history_entry(new_page, site):
+    page = logged_in(new_page, site)
+    page.goto(f"{site.instance.url}/commandes")
+    expect(rows(page)).to_have_count(2)
+    page.get_by_label("Nom du porteur").press_sequentially("Boi", delay=30)
+    expect(rows(page)).to_have_count(1)
+    page.get_by_label("Nom du porteur").press_sequentially("leau", delay=30)
+    expect(page).to_have_url(re.compile(r"name=Boileau"))
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_timeout(600)  # the live filter's delay, and the submit's answer
+    expect(rows(page)).to_have_count(1)
+    page.go_back()
+    expect(page).to_have_url(f"{site.instance.url}/commandes")
+    expect(rows(page)).to_have_count(2)
