@@ -51,3 +51,17 @@ def test_one_search_one_history_entry(new_page, site):
     page.go_back()
     expect(page).to_have_url(f"{site.instance.url}/commandes")
     expect(rows(page)).to_have_count(2)
+
+
+PHONE = {"width": 390, "height": 844}
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > 391 && !e.closest('table'))
+  .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+@pytest.mark.parametrize("where", ["/commandes", "/commandes/{order_id}"])
+def test_nothing_wider_than_a_phone(new_page, site, where):
+    page = logged_in(new_page, site, viewport=PHONE)
+    page.goto(site.instance.url + where.format(order_id=site.order_id))
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, page.evaluate(WIDEST)
