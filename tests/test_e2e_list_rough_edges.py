@@ -65,3 +65,21 @@ def test_nothing_wider_than_a_phone(new_page, site, where):
     page.goto(site.instance.url + where.format(order_id=site.order_id))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, page.evaluate(WIDEST)
+
+
+def test_date_filters_in_french_in_an_english_browser(new_page, site):
+    import datetime as dt
+    page = logged_in(new_page, site, locale="en-US")
+    page.goto(f"{site.instance.url}/commandes")
+    since = page.get_by_label("Du", exact=True)
+    expect(since).to_have_attribute("placeholder", "jj/mm/aaaa")
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).strftime("%d/%m/%Y")
+    since.fill(tomorrow)
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.locator("#orders-results")).to_contain_text("Aucune commande")
+    expect(since).to_have_value(tomorrow)
+    since.fill("31/02/2026")
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.get_by_role("alert")).to_contain_text("saisissez-la au format jj/mm/aaaa")
+    expect(rows(page)).to_have_count(2)
+    expect(since).to_have_value("31/02/2026")
