@@ -83,3 +83,20 @@ def test_date_filters_in_french_in_an_english_browser(new_page, site):
     expect(page.get_by_role("alert")).to_contain_text("saisissez-la au format jj/mm/aaaa")
     expect(rows(page)).to_have_count(2)
     expect(since).to_have_value("31/02/2026")
+
+
+def test_the_viewer_drawers_are_buttons_that_say_whether_open(new_page, site):
+    page = logged_in(new_page, site)
+    page.goto(f"{site.instance.url}/commandes/{site.order_id}/visionneuse")
+    send = page.get_by_role("button", name="Envoyer une notification", exact=True)
+    history = page.get_by_role("button", name="Historique des notifications", exact=True)
+    expect(send).to_have_attribute("aria-expanded", "false")
+    region = page.locator("#" + send.get_attribute("aria-controls"))
+    expect(region).to_be_hidden()
+    send.click()
+    expect(send).to_have_attribute("aria-expanded", "true")
+    expect(region.get_by_role("heading", name="Envoyer une notification")).to_be_visible()
+    history.click()  # one drawer open at a time
+    expect(history).to_have_attribute("aria-expanded", "true")
+    expect(send).to_have_attribute("aria-expanded", "false")
+    expect(region).to_be_hidden()
