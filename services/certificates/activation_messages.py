@@ -63,7 +63,8 @@ def queue_code(app: Flask, activation: Activation, order: Order, operator) -> No
         return _queue(app, order, TYPE_CODE, activation.recipient,
                       f"SMS : code d'activation de votre clé USB ou carte à puce — commande "
                       f"N° {order.number}",
-                      f"{ae.name} : votre code d'activation de clé USB ou de carte à puce (commande N° "
+                      f"{ae.name} : votre code d'activation de clé USB ou de carte à puce "
+                      f"(commande N° "
                       f"{order.number}) est {CODE_VARIABLE}. Valable {minutes} minutes. Ne le "
                       f"communiquez à personne.", operator)
     text = (f"Bonjour,\n\nVotre code d'activation de clé USB ou de carte à puce pour la "
@@ -73,7 +74,8 @@ def queue_code(app: Flask, activation: Activation, order: Order, operator) -> No
             f"e-mail. Ne le communiquez à personne : {ae.name} ne vous le demandera jamais."
             f"\n\n{ae.name} — Autorité d'Enregistrement")
     return _queue(app, order, TYPE_CODE, activation.recipient,
-                  f"Code d'activation de votre clé USB ou carte à puce — commande N° {order.number}", text,
+                  f"Code d'activation de votre clé USB ou carte à puce — commande N° "
+                  f"{order.number}", text,
                   operator)
 
 
