@@ -186,6 +186,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(certificates.bp)  # « Certificats »
     from blueprints import followup_links
     app.register_blueprint(followup_links.bp)  # « Révoquer le lien de suivi »
+    from blueprints import contact
+    app.register_blueprint(contact.bp)  # « Contacter le Service AE »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)
@@ -225,7 +227,7 @@ def _register_error_pages(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     import workflow
     from blueprints.common import current_operator
-    from formatting import paris_date, paris_datetime, paris_time
+    from formatting import of_name, paris_date, paris_datetime, paris_time
 
     app.jinja_env.filters["date_fr"] = paris_date
     app.jinja_env.filters["datetime_fr"] = paris_datetime
@@ -235,6 +237,8 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["process_label"] = lambda code: workflow.label(workflow.PROCESSES, code)
     app.jinja_env.filters["substate_label"] = lambda code: workflow.label(workflow.SUBSTATES, code)
     app.jinja_env.filters["medium_label"] = lambda code: workflow.label(workflow.MEDIA, code)
+    app.jinja_env.globals["shows_requester_change"] = workflow.shows_requester_change
+    app.jinja_env.filters["of_name"] = of_name
 
     @app.context_processor
     def inject_operator():

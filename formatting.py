@@ -1,4 +1,5 @@
-"""Dates are stored in UTC and shown in Europe/Paris as dd/mm/yyyy and HH:MM."""
+"""Dates are stored in UTC and shown in Europe/Paris as dd/mm/yyyy and HH:MM; « de » before a
+name is elided as French wants it."""
 from __future__ import annotations
 
 import datetime as dt
@@ -50,3 +51,14 @@ def paris_midnight_utc(day: dt.date) -> dt.datetime:
     """The UTC instant (naive, as stored) a day starts in Paris: where a date filter cuts."""
     local = dt.datetime.combine(day, dt.time(), tzinfo=PARIS)
     return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+# « de » elides before a vowel or a mute h: « d'Antoine », « d'Hélène », « d'Yves ».
+_ELIDING_INITIALS = set("aàâäeéèêëiîïoôöuùûüyœæh")
+
+
+def of_name(name: str) -> str:
+    """« de Sandra Boileau », « d'Antoine Mercier »: « de » before a person's name, elided
+    before a vowel or an h (names with an aspirated h are rare enough to take the common form)."""
+    name = (name or "").strip()
+    return f"d'{name}" if name[:1].lower() in _ELIDING_INITIALS else f"de {name}"

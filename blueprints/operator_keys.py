@@ -23,6 +23,7 @@ from blueprints.common import current_operator, role_required, start_operator_se
 from blueprints.lookups import operator_or_404
 from bridge_protocol import KEY_TYPES
 from extensions import client_ip
+from formatting import of_name
 from models import Operator
 from services.operator_auth.login import METHOD_BRIDGE, issue_login_nonce
 from services.operator_enrolment import first_pin, issuance, key_binding, overview, steps
@@ -114,7 +115,7 @@ def written(operator: Operator, data: dict):
         # Given once, in this answer only: never flashed (the session cookie would keep it).
         return jsonify(initial_pin=done.initial_pin, serial=row.serial_hex,
                        redirect=url_for(".page", operator_id=operator.id))
-    flash(f"Certificat de {operator.display_name} renouvelé sur la clé USB {key} : nouveau "
+    flash(f"Certificat {of_name(operator.display_name)} renouvelé sur la clé USB {key} : nouveau "
           f"certificat n° {row.serial_hex} ; l'ancien est révoqué.", "success")
     return jsonify(cleanup=done.cleanup.as_json(), serial=row.serial_hex,
                    redirect=url_for(".page", operator_id=operator.id))

@@ -14,6 +14,7 @@ import workflow
 from blueprints.link_pages import protect_link_pages
 from extensions import client_ip, limiter
 from formatting import paris_date
+from services import portals
 from services.signing import codes, links, signer
 from services.dossiers.documents import document_store
 from adapters.previews import DEFAULT_WIDTH, PreviewRenderer, snap_width
@@ -82,7 +83,8 @@ def _show(token: str, signing_request, problem: str | None = None, message: str 
                     f"Demandez un nouveau lien à l'Autorité d'Enregistrement "
                     f"{view.order.ae.name}."), 410
     return render_template(PAGE, view=view, token=token, problem=problem, message=message,
-                           preview_widths=widths(), default_width=DEFAULT_WIDTH), status
+                           preview_widths=widths(), default_width=DEFAULT_WIDTH,
+                           contact=portals.contact_of(view.order.portal)), status
 
 
 @bp.get("/<token>")

@@ -30,8 +30,8 @@ from peewee import IntegrityError, fn
 import workflow
 from adapters import metrics
 from formatting import PARIS, paris_datetime
-from models import (AE, DigestRun, Notification, Operator, OperatorPortal, Order, Portal, db,
-                    utcnow)
+from models import (AE, AuditEvent, DigestRun, Notification, Operator, OperatorPortal, Order,
+                    Portal, db, utcnow)
 from services import audit
 from services.admin import operator_certificates
 from services.orders.order_search import substate_counts_by_portal
@@ -156,7 +156,7 @@ def handled_waiting(operator_ids) -> dict[int, int]:
 def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[int, dict[str, int]],
           slot_at: dt.datetime, now: dt.datetime, mine: int = 0,
           expiring: list[dict] = (), holders_expiring: list[dict] = (),
-          late_revocations: dict[int, int] | None = None) -> dict:
+          late_revocations: dict[int, int] | None = None, just_enabled: bool = False) -> dict:
     """The digest as plain data (JSON-able): title, the orders the operator handles, sections
     with one row per portal, the operator certificates expiring soon (admins)."""
     sections = []
@@ -182,12 +182,17 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
         sections.append({"heading": heading, "columns": ["Nom du portail"]
                          + [title for _, title in columns], "link_label": link_label,
                          "rows": rows})
-    late = now - slot_at > LATE_AFTER
+    late_note = ""
+    if now - slot_at > LATE_AFTER and just_enabled:
+        late_note = (f"Le résumé d'activité vient d'être activé pour vous : voici celui prévu le "
+                     f"{paris_datetime(slot_at)}, avec les nombres du {paris_datetime(now)}.")
+    elif now - slot_at > LATE_AFTER:
+        late_note = (f"Envoi différé : ce résumé était prévu le {paris_datetime(slot_at)} ; "
+                     f"le service était indisponible. Les nombres sont ceux du "
+                     f"{paris_datetime(now)}.")
     return {"title": f"Résumé d'activité du {paris_datetime(slot_at)}",
             "operator": operator.display_name, "ae": operator.ae.name,
-            "late_note": (f"Envoi différé : ce résumé était prévu le {paris_datetime(slot_at)} ; "
-                          f"le service était indisponible. Les nombres sont ceux du "
-                          f"{paris_datetime(now)}.") if late else "",
+            "late_note": late_note,
             "mine": {"text": plural(mine), "number": mine,
                      "url": _list_url(app, handler="me")},
             "sections": sections, "total": total, "certificates": list(expiring),
@@ -322,10 +327,12 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
     mine = handled_waiting([op.id for op, _ in due])
     late_revocations = _late_revocations(ae_ids, now)
+    enabled_at = _enabled_since(min(slot for _, slot in due))
     for operator, slot_at in due:
+        just_enabled = enabled_at.get(operator.display_name, slot_at) > slot_at
         content = build(app, operator, audience.portals_of(operator), counts, slot_at, now,
                         mine.get(operator.id, 0), audience.expiring_for(operator),
-                        audience.holders_expiring_for(operator), late_revocations)
+                        audience.holders_expiring_for(operator), late_revocations, just_enabled)
         reason = None
         if not (operator.email or "").strip():
             reason = f"{operator.display_name} n'a pas d'adresse e-mail : résumé non envoyé."
@@ -360,6 +367,19 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
             report.problems.append(reason)
             log.warning("%s", reason)
     return report
+
+
+def _enabled_since(moment: dt.datetime) -> dict[str, dt.datetime]:
+    """When each operator's digest was last switched on after ``moment``, by display name: a
+    slot that passed before that is not an outage, only a digest that could not yet be sent.
+    Read from the audit trail, which already dates every « digest_enabled »."""
+    enabled: dict[str, dt.datetime] = {}
+    for at, details in (AuditEvent.select(AuditEvent.at, AuditEvent.details)
+                        .where((AuditEvent.action == "digest_enabled") & (AuditEvent.at > moment))
+                        .tuples()):
+        name = json.loads(details or "{}").get("operator", "")
+        enabled[name] = max(at, enabled.get(name, at))
+    return enabled
 
 
 def set_digest(operator: Operator, enabled: bool, admin: Operator, ip: str = "") -> None:

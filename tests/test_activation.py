@@ -143,7 +143,7 @@ def test_holder_activates_the_key_with_the_code_and_a_new_pin(app, client, deliv
     order, serial = delivered
     path, token = open_link(client, app)
     page = source(client.get(path))
-    assert "Activation de votre clé USB" in page and "Code d'activation" in page
+    assert "Activation de votre clé USB ou carte à puce" in page and "Code d'activation" in page
     assert "Nouveau code PIN" not in page
 
     wrong = client.post(f"{path}/code", data={"csrf_token": token, "code": "000000"})

@@ -333,3 +333,18 @@ def test_the_scheduler_runs_the_digest_job(app, desk):
     assert scheduler.run_job(app, job).queued == 0
     assert {n.subject for n in Notification.select()} == {
         f"Résumé d'activité du {digest.paris_datetime(digest.current_slot(digest.parse_slots('07:10,12:10,17:10'), digest.utcnow()))}"}
+
+
+def test_a_digest_just_switched_on_does_not_speak_of_an_outage(app, desk, monkeypatch):
+    import services.audit
+    Operator.update(digest_enabled=False).execute()
+    camille = Operator.get_by_id(desk["camille"].id)
+    # switched on at 09:30 (Paris 10:30), after the 07:10 slot: its digest leaves at once
+    monkeypatch.setattr(services.audit, "utcnow", lambda: dt.datetime(2026, 1, 15, 9, 30))
+    digest.set_digest(camille, True, camille)
+    with running_smtp(app) as server:
+        assert digest.run(app, dt.datetime(2026, 1, 15, 9, 40)).queued == 1
+        (mail,) = _sent(app, server, 1)
+    assert "indisponible" not in mail.text
+    assert ("Le résumé d'activité vient d'être activé pour vous : voici celui prévu le "
+            "15/01/2026 07:10, avec les nombres du 15/01/2026 10:40.") in mail.text

@@ -152,7 +152,7 @@ def test_aet_generates_then_holder_activates(new_page, site, tmp_path):
     page = new_page()
     recorder = RequestRecorder(page)
     page.goto(link)
-    expect(page.get_by_role("heading", name="Activation de votre clé USB")).to_be_visible()
+    expect(page.get_by_role("heading", name="Activation de votre clé USB ou carte à puce")).to_be_visible()
     page.get_by_label("Code d'activation").fill("000000")
     page.get_by_role("button", name="Valider le code").click()
     expect(page.get_by_role("alert")).to_contain_text("Code incorrect. Il reste 4 essais.")

@@ -45,7 +45,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(new_page,
 
     # Lower right corner: « Envoyer une notification » unfolds the form in place.
     corner = operator.locator(".viewer-corner")
-    corner.locator("summary", has_text="Envoyer une notification").click()
+    corner.get_by_role("button", name="Envoyer une notification", exact=True).click()
     form = corner.locator("#notification-form")
     expect(form.get_by_role("heading", name="Envoyer une notification")).to_be_visible(timeout=SLOW)
     kind = form.get_by_label("Type de message")
@@ -75,7 +75,7 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(new_page,
     assert urlsplit(link).netloc == urlsplit(url).netloc
 
     # The history shows it sent, with its time.
-    corner.locator("summary", has_text="Historique des notifications").click()
+    corner.get_by_role("button", name="Historique des notifications", exact=True).click()
     history = corner.locator("#historique-notifications")
     expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"), timeout=20_000)
     expect(history.locator(".delivery")).to_have_text("envoyée", timeout=20_000)
@@ -112,9 +112,9 @@ def test_missing_piece_notified_received_and_uploaded_by_the_requester(new_page,
     panel = operator.locator(".viewer-panel")
     kbis_item = panel.locator("li.document-item", has_text="Extrait de KBIS")
     expect(kbis_item.get_by_role("link", name="Extrait de KBIS")).to_be_visible(timeout=SLOW)
-    kbis_item.locator("summary").click()
+    kbis_item.get_by_role("button", name=re.compile("^Détails")).click()
     expect(kbis_item).to_contain_text("Demandeur")
-    corner.locator("summary", has_text="Historique des notifications").click()
+    corner.get_by_role("button", name="Historique des notifications", exact=True).click()
     expect(history.locator(".delivery")).to_have_text("envoyée", timeout=SLOW)
     expect(history).to_contain_text(re.compile(r"\d\d/\d\d/\d{4} à \d\d:\d\d"))
     screenshot(operator, "visionneuse-apres-depot")

@@ -320,7 +320,7 @@ def find_record_and_send_for_signature(operator, site, number: int) -> str:
     for label in ("Extrait de KBIS", "Pièce d'identité du mandataire", "Preuve de paiement"):
         expect(operator.locator("table.documents tr", has_text=label)).to_contain_text("Demandeur")
     operator.get_by_label("Type de justificatif").select_option(label="CNI")
-    operator.get_by_label("Numéro").fill(HOLDER_CNI)
+    operator.get_by_role("textbox", name="N° de justificatif d'identité").fill(HOLDER_CNI)
     operator.get_by_role("button", name="Modifier").click()
     expect(operator.locator("#justificatif-identite")).to_contain_text(
         "N° de justificatif d'identité enregistré.")

@@ -100,11 +100,11 @@ def test_find_open_and_record_the_id_number(page, site):
     expect(page.locator("body")).to_contain_text("N° de justificatif d'identité")
 
     page.get_by_label("Type de justificatif").select_option("CNI")
-    page.get_by_label("Numéro").fill("12AB")
+    page.get_by_role("textbox", name="N° de justificatif d'identité").fill("12AB")
     page.get_by_role("button", name="Modifier").click()
     expect(page.get_by_role("alert")).to_contain_text("CNI")
 
-    page.get_by_label("Numéro").fill("880692310285")
+    page.get_by_role("textbox", name="N° de justificatif d'identité").fill("880692310285")
     page.get_by_role("button", name="Modifier").click()
     expect(page.locator("body")).to_contain_text("N° de justificatif d'identité enregistré.")
     expect(page.locator("body")).to_contain_text("880692310285")
@@ -125,7 +125,7 @@ def test_modifier_updates_the_panels_that_waited_for_the_number(page, site):
     requests = RequestRecorder(page)
 
     page.get_by_label("Type de justificatif").select_option("CNI")
-    page.get_by_label("Numéro").fill("880692310285")
+    page.get_by_role("textbox", name="N° de justificatif d'identité").fill("880692310285")
     page.get_by_role("button", name="Modifier").click()
 
     expect(send).to_be_enabled()

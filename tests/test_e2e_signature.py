@@ -67,7 +67,7 @@ def test_check_record_send_sign_validate(new_page, site, tmp_path):
     operator.goto(order_url)
     expect(operator.get_by_role("button", name="Envoyer pour signature")).to_have_count(0)
     operator.get_by_label("Type de justificatif").select_option(label="CNI")
-    operator.get_by_label("Numéro").fill("X4RTBPFW4")
+    operator.get_by_role("textbox", name="N° de justificatif d'identité").fill("X4RTBPFW4")
     operator.get_by_role("button", name="Modifier").click()
     expect(operator.locator("#justificatif-identite")).to_contain_text("N° de justificatif d'identité enregistré.")
 

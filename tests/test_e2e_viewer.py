@@ -56,9 +56,10 @@ def test_consulter_page_rotate_verify_and_download(page, site, tmp_path):
 
     # Unfold the KBIS: title, date and time of import, thumbnail.
     kbis_item = panel.locator("li.document-item", has_text="Extrait de KBIS")
-    kbis_item.locator("summary").click()
-    details = kbis_item.locator("details")
-    expect(details).to_have_attribute("open", "")
+    opener = kbis_item.get_by_role("button", name="Détails : Extrait de KBIS")
+    opener.click()
+    expect(opener).to_have_attribute("aria-expanded", "true")
+    details = kbis_item.locator(".document-details")
     expect(details).to_contain_text("Intitulé")
     expect(details).to_contain_text(re.compile(r"Importé le\s*\d\d/\d\d/\d{4} à \d\d:\d\d"))
     thumbnail = details.locator("img.thumbnail")

@@ -147,7 +147,7 @@ def test_bad_choices_are_refused(steps, softhsm):
     assert refused.status_code == 409
     assert refused.get_json()["reasons"] == [
         "Type de clé non pris en charge : RSA 3072 bits ou EC P-256.",
-        "Choisissez la clé USB vierge sur laquelle générer le certificat."]
+        "Choisissez la clé USB ou la carte à puce vierge sur laquelle générer le certificat."]
 
 
 def test_a_tampered_instruction_is_refused_and_nothing_issued(steps, order, softhsm):

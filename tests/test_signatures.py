@@ -341,3 +341,12 @@ def _order(mandataire):
     from types import SimpleNamespace
     return SimpleNamespace(order_type="D", mandataire_id=1 if mandataire else None,
                            company=SimpleNamespace(rcs_registered=True))
+
+
+def test_the_signing_page_gives_the_portals_contact(app, sent):
+    from models import Portal
+    ae, operator, order, links = sent
+    Portal.update(contact_email="portail@bpoi.example", contact_phone="01 23 45 67 89")\
+        .where(Portal.id == order.portal_id).execute()
+    shown = text(Signer(app, links["rl@example.org"]).page.get_data(as_text=True))
+    assert "Contact — portail" in shown and "portail@bpoi.example" in shown

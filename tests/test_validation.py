@@ -59,6 +59,7 @@ def test_the_full_validation_path(client, desk):
     confirmation = confirm(client, order, token, version, payment_ok=True, dossier_complete_ok=True)
     shown = text(confirmation.get_data(as_text=True))
     assert "Cette action est irréversible" in shown and "vous certifiez" in shown
+    assert shown.count("irréversible") == 1  # said once, not twice on the same page
     assert "Valider cette phase et passer à la suivante (Génération du certificat)" in shown
     assert Order.get_by_id(order.id).validated_at is None  # nothing validated yet
     version = re.search(r'name="version" value="([0-9a-f]+)"',

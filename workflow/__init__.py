@@ -34,7 +34,7 @@ from workflow.documents import (
     document_expired, expiry_date_problem, contractual_kinds)
 from workflow.lifecycle import (
     compute_substate, progress_of, progress_substate, sent_for_signature, state_columns,
-    is_validated, is_read_only, next_step)
+    is_validated, is_read_only, next_step, shows_requester_change)
 from workflow.conditions import DRAFT_PROBLEM, submitted_check
 from workflow.ordering import MEDIA
 from workflow.checks import (

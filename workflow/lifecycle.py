@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from workflow.documents import document_rows
-from workflow.vocabulary import (CATEGORY_CONTRACTUAL, PHASE_ENTRY, PHASE_GENERATION,
+from workflow.vocabulary import (CATEGORY_CONTRACTUAL, PHASE_CANCELLED, PHASE_DONE, PHASE_ENTRY, PHASE_GENERATION,
                                  PHASE_HANDOVER, PHASE_VALIDATION, PROCESS_REVOCATION,
                                  SENT_FOR_SIGNATURE_SUBSTATES, STEP_GENERATE, STEP_HAND_OVER,
                                  STEP_REVOKE, STEP_SEND_FOR_SIGNATURE, STEP_VALIDATE,
@@ -73,6 +73,14 @@ def is_validated(order) -> bool:
 def is_read_only(order) -> bool:
     """Validation is irreversible: from then on, and once cancelled, the dossier is frozen."""
     return is_validated(order) or order.phase not in (PHASE_ENTRY, PHASE_VALIDATION)
+
+
+def shows_requester_change(order) -> bool:
+    """« Modifié par le demandeur » asks the operators to look again: a finished or cancelled
+    order has nothing left to look at. ``order`` may be a model or a listing row (a dict)."""
+    phase, modified = ((order.get("phase"), order.get("requester_modified_at"))
+                       if isinstance(order, dict) else (order.phase, order.requester_modified_at))
+    return modified is not None and phase not in (PHASE_DONE, PHASE_CANCELLED)
 
 
 def next_step(order, documents: Iterable) -> str | None:

@@ -34,13 +34,15 @@ def queue_link(app: Flask, activation: Activation, order: Order, operator) -> No
     ae = AE.get_by_id(order.ae_id)
     if "@" not in recipient:
         return _queue(app, order, TYPE_LINK, recipient,
-                      f"SMS : activation de votre clé USB — commande N° {order.number}",
-                      f"{ae.name} : activez votre clé USB sur {LINK_VARIABLE}", operator)
+                      f"SMS : activation de votre clé USB ou carte à puce — commande N° "
+                      f"{order.number}",
+                      f"{ae.name} : activez votre clé USB ou carte à puce sur {LINK_VARIABLE}",
+                      operator)
     from services.certificates.activation import mask
     where = "par SMS" if activation.channel == "sms" else "par un autre e-mail"
     text = (f"Bonjour {holder.civility} {holder.first_name} {holder.last_name},\n\n"
             f"Votre certificat de signature électronique (commande N° {order.number}) est "
-            f"inscrit sur la clé USB que {ae.name} vous a remise.\n\n"
+            f"inscrit sur la clé USB ou la carte à puce que {ae.name} vous a remise.\n\n"
             f"Pour activer la clé et choisir votre code PIN personnel, ouvrez cette page sur "
             f"le poste où la clé est branchée (le pont de clés USB RA Desk doit y être "
             f"démarré) :\n{LINK_VARIABLE}\n\n"
@@ -48,7 +50,8 @@ def queue_link(app: Flask, activation: Activation, order: Order, operator) -> No
             f"Ce lien est personnel et valable jusqu'au {paris_date(activation.link_expires_at)}."
             f"\n\n{ae.name} — Autorité d'Enregistrement")
     return _queue(app, order, TYPE_LINK, recipient,
-                  f"Activation de votre clé USB — commande N° {order.number}", text, operator)
+                  f"Activation de votre clé USB ou carte à puce — commande N° {order.number}",
+                  text, operator)
 
 
 def queue_code(app: Flask, activation: Activation, order: Order, operator) -> Notification:
@@ -58,17 +61,21 @@ def queue_code(app: Flask, activation: Activation, order: Order, operator) -> No
     ae = AE.get_by_id(order.ae_id)
     if activation.channel == "sms":
         return _queue(app, order, TYPE_CODE, activation.recipient,
-                      f"SMS : code d'activation de votre clé USB — commande N° {order.number}",
-                      f"{ae.name} : votre code d'activation de clé USB (commande N° "
+                      f"SMS : code d'activation de votre clé USB ou carte à puce — commande "
+                      f"N° {order.number}",
+                      f"{ae.name} : votre code d'activation de clé USB ou de carte à puce "
+                      f"(commande N° "
                       f"{order.number}) est {CODE_VARIABLE}. Valable {minutes} minutes. Ne le "
                       f"communiquez à personne.", operator)
-    text = (f"Bonjour,\n\nVotre code d'activation de clé USB pour la commande N° {order.number} "
+    text = (f"Bonjour,\n\nVotre code d'activation de clé USB ou de carte à puce pour la "
+            f"commande N° {order.number} "
             f"est :\n\n{CODE_VARIABLE}\n\nIl est valable {minutes} minutes et ne sert qu'une "
             f"fois. Saisissez-le sur la page d'activation dont le lien vous a été envoyé par "
             f"e-mail. Ne le communiquez à personne : {ae.name} ne vous le demandera jamais."
             f"\n\n{ae.name} — Autorité d'Enregistrement")
     return _queue(app, order, TYPE_CODE, activation.recipient,
-                  f"Code d'activation de votre clé USB — commande N° {order.number}", text,
+                  f"Code d'activation de votre clé USB ou carte à puce — commande N° "
+                  f"{order.number}", text,
                   operator)
 
 

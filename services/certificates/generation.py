@@ -86,7 +86,8 @@ def start(app: Flask, order: Order, operator: Operator, *, token_serial: object,
     if key_type not in KEY_TYPES:
         problems.append("Type de clé non pris en charge : RSA 3072 bits ou EC P-256.")
     if not is_valid_serial(token_serial):
-        problems.append("Choisissez la clé USB vierge sur laquelle générer le certificat.")
+        problems.append("Choisissez la clé USB ou la carte à puce vierge sur laquelle générer "
+                        "le certificat.")
     if origin not in app.config["RADESK_LOGIN_ORIGINS"] or not is_valid_origin(origin or ""):
         problems.append("Origine de la page inconnue : rechargez la fiche de commande.")
     if problems:

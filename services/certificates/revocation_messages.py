@@ -104,14 +104,16 @@ def activated(app: Flask, order: Order, serial_hex: str, *, ip: str = "") -> Non
     address = (order.holder.email or "").strip()
     if not address:
         return
-    text = (f"Bonjour {_holder(order)},\n\nVotre clé USB est activée : votre certificat de "
+    text = (f"Bonjour {_holder(order)},\n\nVotre clé USB ou carte à puce est activée : "
+            f"votre certificat de "
             f"signature électronique n° {serial_hex} (commande N° {order.number}) est prêt à "
             f"servir.\n\nSi vous perdez votre clé, si on vous la vole ou si vous pensez que "
             f"quelqu'un d'autre a pu s'en servir, demandez sans attendre la révocation de votre "
             f"certificat sur cette page (un code vous sera envoyé au Contact OTP) :\n"
             f"{LINK_VARIABLE}\n\nGardez ce message." + _signature(order))
     notifications.queue(order, Draft(TYPE_LINK, address,
-                                     f"Commande N° {order.number} : votre clé USB est activée",
+                                     f"Commande N° {order.number} : votre clé USB ou carte "
+                                     f"à puce est activée",
                                      text),
                         operator=None, sender=app.config["MAIL_DEFAULT_SENDER"], ip=ip,
                         actor="Porteur", system=True)

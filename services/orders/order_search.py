@@ -126,9 +126,14 @@ def parse_filters(args: Mapping[str, str], scope: OperatorScope) -> OrderFilters
         if len(siren) != 9 or not siren.isdigit():
             reject("siren", f"SIREN ignoré : « {raw['siren']} » ne compte pas 9 chiffres.")
     for name, label in (("from_", "Date de début"), ("to", "Date de fin")):
-        if raw[name] and parse_date(raw[name]) is None:
-            reject(name, f"{label} ignorée : « {raw[name]} » n'est pas une date (jj/mm/aaaa).")
-    if raw["from_"] and raw["to"] and parse_date(raw["from_"]) > parse_date(raw["to"]):
+        day = parse_date(raw[name])
+        if raw[name] and day is None:
+            # Kept as typed, so the operator corrects it in place; _period ignores it.
+            problems.append(f"{label} ignorée : « {raw[name]} » n'est pas une date : "
+                            "saisissez-la au format jj/mm/aaaa (par exemple 05/03/2026).")
+        elif day is not None:
+            raw[name] = day.strftime("%d/%m/%Y")  # the form shows jj/mm/aaaa, even from an old link
+    if parse_date(raw["from_"]) and parse_date(raw["to"]) and parse_date(raw["from_"]) > parse_date(raw["to"]):
         problems.append("La date de début est postérieure à la date de fin : aucune commande ne peut correspondre.")
     allowed = {
         "portal": {str(pid) for pid in scope.portal_ids},
@@ -160,9 +165,9 @@ def _is_common_name(filters: OrderFilters) -> bool:
 def _period(filters: OrderFilters) -> list:
     """The « Du » and « Au » filters on the order's date (Paris days)."""
     period = []
-    if filters.from_:
+    if parse_date(filters.from_):
         period.append(Order.created_at >= paris_midnight_utc(parse_date(filters.from_)))
-    if filters.to:
+    if parse_date(filters.to):
         next_day = parse_date(filters.to) + dt.timedelta(days=1)
         period.append(Order.created_at < paris_midnight_utc(next_day))
     return period

@@ -22,7 +22,7 @@ from flask import Flask
 from peewee import IntegrityError
 
 from adapters.mail import DeliveryError, LINK_VARIABLE, plain_message
-from formatting import paris_date, to_paris
+from formatting import of_name, paris_date, to_paris
 from models import (AE, CertificateExpiryReminder, HolderCertificate, Notification, Order,
                     Person, db, utcnow)
 from services import audit
@@ -182,7 +182,7 @@ def _drafts(order: Order, certificate: HolderCertificate, now: dt.datetime) -> d
     if requester_email and requester_email.lower() != holder_email.lower():
         drafts["requester"] = Draft(
             TYPE_EXPIRY, requester_email,
-            f"Le certificat de {holder_name} expire le {expires}",
+            f"Le certificat {of_name(holder_name)} expire le {expires}",
             f"Bonjour,\n\nLe certificat électronique N° {certificate.serial_hex} de "
             f"{holder_name} ({order.company.name}), que vous avez commandé (commande "
             f"N° {order.number}), expire le {expires}, {when}.\n\n" + renew + signature)

@@ -2,6 +2,7 @@
 confirmed from its follow-up page (``{lien}``, made when the e-mail leaves)."""
 from __future__ import annotations
 
+from formatting import of_name
 from models import Order
 from services.messaging.drafts import Draft
 
@@ -13,8 +14,8 @@ def renewal_started_message(order: Order, previous: Order) -> Draft:
     holder = f"{order.holder.first_name} {order.holder.last_name}".strip()
     return Draft(
         TYPE_RENEWAL_STARTED, order.requester_email,
-        f"Commande N° {order.number} : renouvellement du certificat de {holder}",
-        f"Bonjour,\n\nLe renouvellement du certificat de {holder} ({order.company.name}), "
+        f"Commande N° {order.number} : renouvellement du certificat {of_name(holder)}",
+        f"Bonjour,\n\nLe renouvellement du certificat {of_name(holder)} ({order.company.name}), "
         f"obtenu par la commande N° {previous.number}, est préparé : la commande N° "
         f"{order.number} reprend ses informations et les pièces encore valables.\n\n"
         f"Vérifiez ou corrigez les informations, déposez les pièces demandées, puis envoyez la "
