@@ -66,6 +66,9 @@ def test_the_corner_sends_once_stays_below_the_header_and_leaves_the_page_in_sig
                     " a.scrollTop = a.scrollHeight; window.scrollTo(0, document.body.scrollHeight); }")
     corner = viewer.locator(".viewer-corner")
     assert not _overlap(_box(corner), _visible_part(image)), (_box(corner), _visible_part(image))
+    # ... and with the document area's bottom edge at the window's bottom.
+    viewer.evaluate("() => document.querySelector('.page-area').scrollIntoView({block: 'end'})")
+    assert not _overlap(_box(corner), _visible_part(image)), (_box(corner), _visible_part(image))
 
     # The open drawer sits below the header.
     viewer.evaluate("() => window.scrollTo(0, 0)")
