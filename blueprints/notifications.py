@@ -100,7 +100,9 @@ def send(order_id: int):
     if not htmx:
         flash(done, "success")
         return redirect(url_for(".show", order_id=order.id, type=draft.type), 303)
-    context = _context(order_id, sent_message=done)
+    # The form comes back empty (same type and recipient): a second click sends nothing twice.
+    context = _context(order_id, draft=drafts.Draft(draft.type, draft.recipient, "", ""),
+                       sent_message=done)
     return render_blocks(PAGE, ["notification_form", "notification_history"], **context,
                          out_of_band=True)
 

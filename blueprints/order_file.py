@@ -2,7 +2,8 @@
 its audit trail, and who else is on it. Every view answers 404 outside the operator's scope."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
 from jinja2_fragments.flask import render_block, render_blocks
 
 import workflow
@@ -10,8 +11,9 @@ from blueprints.common import (current_operator, current_scope, login_required, 
                                passive, role_required)
 from extensions import client_ip, htmx
 from models import Order
+from services import validation
 from services.messaging import notifications
-from services.orders import handling, order_file
+from services.orders import audit_history, handling, order_file
 
 bp = Blueprint("order_file", __name__, url_prefix="/commandes")
 
@@ -45,7 +47,24 @@ def show(order_id: int):
     return render_template(PAGE, file=file, order=file.order, review=None,
                            previous_review=previous_review, handler=handling.key(file.order),
                            heartbeat_seconds=order_file.HEARTBEAT_SECONDS,
-                           notification_panel=notifications.panel(file.order, operator))
+                           notification_panel=notifications.panel(file.order, operator),
+                           refusal_comment=validation.refusal_comment(file.order))
+
+
+@bp.get("/<int:order_id>/historique")
+@login_required
+def history(order_id: int):
+    """An older page of the audit trail: its rows for htmx, a page of its own without."""
+    order = order_or_404(order_id)
+    page = audit_history.page(order, request.args.get("avant", type=int))
+    if htmx:
+        response = make_response(render_block("order_file/_history.html", "rows", order=order,
+                                              history_page=page))
+    else:
+        response = make_response(render_template("order_file/history.html", order=order,
+                                                 history_page=page))
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.post("/<int:order_id>/justificatif-identite")

@@ -9,8 +9,9 @@ from flask import Blueprint, flash, redirect, request, url_for
 import workflow
 
 
-def back_to_order_file(order_id: int, anchor: str, message: str | None = None):
-    """303 to the order file's ``anchor`` section, ``message`` shown there as a success."""
+def back_to_order_file(order_id: int, anchor: str | None, message: str | None = None):
+    """303 to the order file's ``anchor`` section (its top when None), ``message`` shown there
+    as a success."""
     if message:
         flash(message, "success")
     return redirect(url_for("order_file.show", order_id=order_id, _anchor=anchor), 303)

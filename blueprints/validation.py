@@ -19,7 +19,8 @@ VALIDATED = ("Commande N° {number} validée : elle passe en phase « Générati
              "Le dossier est désormais en lecture seule.")
 ON_HOLD = "Commande mise en attente ; le demandeur est prévenu."
 RESUMED = "Traitement de la commande repris."
-REFUSED = "Commande N° {number} refusée : elle est annulée et le demandeur est prévenu."
+REFUSED = ("Commande N° {number} refusée : elle est annulée et le demandeur est prévenu. "
+           "Motif : {comment}")
 
 
 def _ticked(name: str) -> bool:
@@ -59,17 +60,19 @@ def hold(order_id: int):
 @bp.post("/<int:order_id>/refus")
 @role_required(workflow.ROLE_AEA)
 def refuse(order_id: int):
-    # A refused order is cancelled: the file's top says so, the validation block is gone.
-    return _decide(order_id, validation.refuse, REFUSED, "informations")
+    # A refused order is cancelled and its validation block gone: back at the page's top, where
+    # the message and the file's « Motif du refus » are in sight.
+    return _decide(order_id, validation.refuse, REFUSED, None)
 
 
-def _decide(order_id: int, decision, message: str, anchor: str):
+def _decide(order_id: int, decision, message: str, anchor: str | None):
     """Hold or refusal: ``decision(app, order, operator, comment)``, the comment going to the
     requester."""
     order = order_or_404(order_id)
-    decision(current_app, order, current_operator(), request.form.get("comment", ""),
-             ip=client_ip())
-    return refusals.back_to_order_file(order.id, anchor, message.format(number=order.number))
+    comment = request.form.get("comment", "")
+    decision(current_app, order, current_operator(), comment, ip=client_ip())
+    return refusals.back_to_order_file(order.id, anchor,
+                                       message.format(number=order.number, comment=comment.strip()))
 
 
 @bp.post("/<int:order_id>/reprise")

@@ -14,13 +14,14 @@ was loaded is refused rather than validated blind.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 from flask import Flask
 
 import workflow
 from formatting import paris_datetime
-from models import Document, Operator, Order, db, utcnow
+from models import AuditEvent, Document, Operator, Order, db, utcnow
 from services import audit
 from services.messaging import outbox
 from services.signing import signatures
@@ -221,6 +222,18 @@ def refuse(app: Flask, order: Order, operator: Operator, comment: str, ip: str =
                      details={"commentaire": comment, "phase": workflow.PHASES[phase]})
         webhooks.emit(current, webhooks.ORDER_REFUSED, {"commentaire": comment})
     outbox.wake(app)
+
+
+def refusal_comment(order: Order) -> str | None:
+    """Why a cancelled order was refused (the comment the requester received), or None."""
+    if order.phase != workflow.PHASE_CANCELLED:
+        return None
+    event = (AuditEvent
+             .select(AuditEvent.details)
+             .where((AuditEvent.order == order.id) & (AuditEvent.action == ACTION_REFUSED))
+             .order_by(AuditEvent.id.desc())
+             .first())
+    return json.loads(event.details or "{}").get("commentaire") if event else None
 
 
 # --- The order file's validation block ------------------------------------------------------------

@@ -546,6 +546,6 @@ def test_views_in_a_row_by_one_operator_make_one_history_line(app, client, desk,
     # Every view stays in the audit trail; the page folds Camille's first three into one line.
     assert len(events(order, "order_viewed")) == 5
     assert history.count("Consultation du dossier") == 3
-    assert (f"Camille Martin Consultation du dossier 3 consultations depuis le "
+    assert (f"Camille Martin Consultation du dossier 3 fois depuis le "
             f"{paris_date(first_view)} à {paris_time(first_view)}") in history
     assert "Lucas Bernard Consultation du dossier" in history

@@ -2,7 +2,8 @@
 
 Reading a file takes a constant number of queries whatever the number of documents and audit
 events: the order with every related row in one query, the current documents with their
-operators in one, the audit trail with its operators in one.
+operators in one, the audit trail's newest page with its operators in one
+(services.orders.audit_history).
 
 State changes here: recording the holder's ID document number (one transaction, one audit
 event) and « En cours de traitement par … » (``OrderReview``: one row per order, taken over by
@@ -17,14 +18,14 @@ from typing import Iterable, NamedTuple
 from peewee import JOIN, Case
 
 import workflow
-from formatting import paris_date, paris_time
-from models import (AuditEvent, Document, Operator, OperatorScope, Order, OrderReview, Portal, db,
+from models import (Document, Operator, OperatorScope, Order, OrderReview, Portal, db,
                     utcnow)
 from models.prepared import PreparedQuery, one_of
 from services import audit
 from services.dossiers.documents import current_documents_with_operators
-from services.audit_words import (ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED, action_label,
-                                  describe_details, who)
+from services.audit_words import ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED
+from services.orders import audit_history
+from services.orders.audit_history import HistoryPage
 
 REVIEW_TIMEOUT = dt.timedelta(minutes=5)
 HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does not expire it
@@ -33,22 +34,13 @@ HEARTBEAT_SECONDS = 30  # well under REVIEW_TIMEOUT, so one lost heartbeat does 
 # --- Reading the file ----------------------------------------------------------
 
 @dataclass(frozen=True)
-class HistoryLine:
-    """One row of the order's audit trail, ready to show."""
-    at: dt.datetime
-    who: str
-    action: str
-    details: str
-
-
-@dataclass(frozen=True)
 class OrderFile:
     order: Order                  # with ae, portal, company, people and operators loaded
     rows: list[workflow.DocumentRow]  # documents with their importing and verifying operators
     next_step: str                # French label of the step the checklist is about, or ""
     checklist: list[workflow.Check]
     otp_problem: str | None
-    history: list[HistoryLine]
+    history: HistoryPage          # the audit trail's newest page
     can_edit_id_document: bool
     documents: list[Document]     # the current ones, for the signature and validation panels
 
@@ -66,7 +58,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
         next_step=workflow.label(workflow.STEPS, step),
         checklist=workflow.next_step_checklist(full, documents, operator, full.ae),
         otp_problem=workflow.otp_contact_problem(full.otp_contact),
-        history=history(full),
+        history=audit_history.page(full),
         can_edit_id_document=can_edit_id_document(full, operator),
         documents=documents,
     )
@@ -97,9 +89,6 @@ _FULL_ORDER = PreparedQuery(
     "order_id", "ae_id", "portal_ids")
 
 
-_AUDIT_TRAIL = PreparedQuery(lambda order_id: AuditEvent.for_order(order_id), "order_id")
-
-
 def _order_with_relations(order_id: int) -> Order:
     return _with_relations().where(Order.id == order_id).get()
 
@@ -118,25 +107,6 @@ def _with_relations():
             .switch(Order)
             .join(validator, JOIN.LEFT_OUTER, on=(Order.validated_by == validator.id),
                   attr="validated_by"))
-
-
-def history(order: Order) -> list[HistoryLine]:
-    """The order's audit trail; consecutive views by one operator make one line (« 4
-    consultations depuis le … »), or a file read daily would be mostly its own views."""
-    lines: list[HistoryLine] = []
-    views: list[AuditEvent] = []  # the run of views the last line stands for
-    for event in _AUDIT_TRAIL.execute(order_id=order.id):
-        if (event.action == ACTION_ORDER_VIEWED and views
-                and views[-1].operator_id == event.operator_id):
-            views.append(event)
-            lines[-1] = HistoryLine(event.at, lines[-1].who, lines[-1].action,
-                                    f"{len(views)} consultations depuis le "
-                                    f"{paris_date(views[0].at)} à {paris_time(views[0].at)}")
-            continue
-        views = [event] if event.action == ACTION_ORDER_VIEWED else []
-        lines.append(HistoryLine(event.at, who(event), action_label(event.action),
-                                 describe_details(event.action, event.details)))
-    return lines
 
 
 # --- N° de justificatif d'identité ----------------------------------------------

@@ -84,10 +84,27 @@
     });
   }
 
+  // The open drawer of the lower right corner grows upwards: its body gets the height left
+  // between the header's bottom and the corner's other buttons, so it never covers the header.
+  function fitDrawer() {
+    const corner = document.querySelector(".viewer-corner");
+    const body = corner && corner.querySelector(".viewer-drawer[open] .viewer-drawer-body");
+    if (!body) return;
+    const header = document.querySelector(".site-header");
+    const top = Math.max(header ? header.getBoundingClientRect().bottom : 0, 0) + 8;
+    const others = corner.getBoundingClientRect().height - body.getBoundingClientRect().height;
+    const bottom = window.innerHeight - corner.getBoundingClientRect().bottom;
+    body.style.maxHeight = `${Math.max(window.innerHeight - bottom - others - top, 120)}px`;
+  }
+
+  document.addEventListener("toggle", fitDrawer, true);  // toggle does not bubble
+  window.addEventListener("resize", fitDrawer);
+  window.addEventListener("scroll", fitDrawer, { passive: true });
   document.addEventListener("DOMContentLoaded", prefetchNext);
   // After any swap (the main area, or a check's result): cheap, and nothing to tell apart.
   document.addEventListener("htmx:afterSettle", () => {
     syncPanel();
     prefetchNext();
+    fitDrawer();
   });
 })();
