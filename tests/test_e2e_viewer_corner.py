@@ -72,7 +72,7 @@ def test_the_corner_sends_once_stays_below_the_header_and_leaves_the_page_in_sig
 
     # The open drawer sits below the header.
     viewer.evaluate("() => window.scrollTo(0, 0)")
-    corner.locator("summary", has_text="Envoyer une notification").click()
+    corner.get_by_role("button", name="Envoyer une notification", exact=True).click()
     form = corner.locator("#notification-form")
     expect(form.get_by_role("heading", name="Envoyer une notification")).to_be_visible(timeout=SLOW)
     viewer.wait_for_timeout(300)  # htmx has bound the drop-down of the form it just swapped in

@@ -70,7 +70,7 @@ def test_unfolding_shows_title_import_date_and_time_and_thumbnail(client, desk):
     login_as(client, desk["camille"])
     html = client.get(viewer_url(desk)).get_data(as_text=True)
     kbis = desk["kbis"]
-    details = next(d for d in re.findall(r'<details class="document-details">(.*?)</details>',
+    details = next(d for d in re.findall(r'<details class="document-details"[^>]*>(.*?)</details>',
                                          html, re.S) if "Extrait de KBIS" in d)
     assert "<summary>" in details and "Détails : Extrait de KBIS" in details
     assert "Intitulé Extrait de KBIS — kbis.pdf" in text(details)

@@ -88,7 +88,9 @@
   // between the header's bottom and the corner's other buttons, so it never covers the header.
   function fitDrawer() {
     const corner = document.querySelector(".viewer-corner");
-    const body = corner && corner.querySelector(".viewer-drawer[open] .viewer-drawer-body");
+    // Open: a native <details open>, or the wrapper disclosure.js made of it (class « open »).
+    const body = corner && corner.querySelector(
+      ".viewer-drawer[open] .viewer-drawer-body, .viewer-drawer.open .viewer-drawer-body");
     if (!body) return;
     const header = document.querySelector(".site-header");
     const top = Math.max(header ? header.getBoundingClientRect().bottom : 0, 0) + 8;
