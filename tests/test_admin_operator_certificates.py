@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from adapters.ca import fingerprint_sha256, get_ca
 from formatting import paris_date
 from models import (AE, AuditEvent, DigestRun, IssuedCertificate, LoginSession, Notification,
-                    Operator, OperatorCertificate, db, utcnow)
+                    Operator, OperatorCertificate, utcnow)
 from services import digest
 from services.operator_auth import sessions
 from services.operator_auth.login import bind_certificate, trust_embedded_ca
@@ -372,17 +372,9 @@ def test_the_digest_preview_shows_them_too(client, desk):
 # --- schema --------------------------------------------------------------------------------
 
 def test_the_upgrade_adds_the_revocation_columns_as_a_fresh_database_has_them(database_url):
-    from playhouse.db_url import connect
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     table = OperatorCertificate._meta.table_name
     assert ({column.name for column in database.get_columns(table)}
             == {field.column_name for field in OperatorCertificate._meta.sorted_fields})

@@ -395,18 +395,10 @@ def test_the_changes_have_french_words_in_the_audit_trail():
 
 
 def test_the_upgrade_adds_the_contact_columns_as_a_fresh_database_has_them(database_url):
-    from playhouse.db_url import connect
+    from models import AE
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from models import AE, db
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     for model in (AE, Portal):
         table = model._meta.table_name
         assert ({column.name for column in database.get_columns(table)}

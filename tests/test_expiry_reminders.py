@@ -16,7 +16,6 @@ import uuid
 
 import pytest
 
-from database import LATEST_VERSION, migrate_database
 from formatting import paris_date
 from models import (AE, AuditEvent, CertificateExpiryReminder, HolderCertificate,
                     IssuedCertificate, Notification, Operator, Order, Portal, db, utcnow)
@@ -370,15 +369,9 @@ def test_an_otherwise_empty_digest_goes_when_certificates_expire(desk, make_oper
 # --- The schema ---------------------------------------------------------------------------------
 
 def test_an_upgraded_database_gets_the_setting_and_the_reminders_table(tmp_path, database_url):
-    from playhouse.db_url import connect
-    from tests.test_migrations import _insert_v1_rows, _load_v1
+    from tests.test_migrations import upgraded_from_v1
 
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     assert AE.get_by_id(1).expiry_reminder_days == "90,30,7"
     assert CertificateExpiryReminder.select().count() == 0
     assert ({index.name[:63] for index in database.get_indexes("certificate_expiry_reminder")

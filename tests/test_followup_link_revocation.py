@@ -28,6 +28,15 @@ def revoke(client, order, *, send_new_link: bool, headers=None):
                        headers=headers or {})
 
 
+def revoke_then_log_out(client, order, aea) -> None:
+    """An AEA revokes the order's links (no new one sent) and logs out: the next requests are
+    the public's."""
+    login_as(client, aea)
+    revoke(client, order, send_new_link=False)
+    client.post("/deconnexion", data={"csrf_token": csrf_token_from(
+        client.get("/commandes").get_data(as_text=True))})
+
+
 def revoked_page(response) -> str:
     assert response.status_code == 410
     page = text(response.get_data(as_text=True))
@@ -115,10 +124,8 @@ def test_the_renewal_link_is_revoked_too(app, client, finished, make_operator, b
     with app.app_context():
         old = urlsplit(links.renewal_url(app, serial)).path
     assert client.get(old).status_code == 200
-    login_as(client, make_operator(bpoi, roles="AEA", name="Camille Martin"))
-    revoke(client, finished, send_new_link=False)
-    client.post("/deconnexion", data={"csrf_token": csrf_token_from(
-        client.get("/commandes").get_data(as_text=True))})
+    revoke_then_log_out(client, finished, make_operator(bpoi, roles="AEA",
+                                                        name="Camille Martin"))
     refused = client.get(old)
     assert refused.status_code == 410
     page = text(refused.get_data(as_text=True))
@@ -139,10 +146,8 @@ def test_the_certificate_revocation_link_is_revoked_too(app, client, finished, m
     with app.app_context():
         old = urlsplit(revocation_requests.make_link(app, finished, serial, "holder")).path
     assert client.get(old).status_code == 200
-    login_as(client, make_operator(bpoi, roles="AEA", name="Camille Martin"))
-    revoke(client, finished, send_new_link=False)
-    client.post("/deconnexion", data={"csrf_token": csrf_token_from(
-        client.get("/commandes").get_data(as_text=True))})
+    revoke_then_log_out(client, finished, make_operator(bpoi, roles="AEA",
+                                                        name="Camille Martin"))
     refused = client.get(old)
     assert refused.status_code == 410
     page = text(refused.get_data(as_text=True))

@@ -158,18 +158,9 @@ def test_the_digest_tells_each_operator_how_many_of_theirs_wait(app, desk):
 
 
 def test_the_upgrade_gives_orders_the_columns_a_fresh_database_has(database_url):
-    from playhouse.db_url import connect
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from models import db
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     assert ({column.name for column in database.get_columns("order")}
             == {field.column_name for field in Order._meta.sorted_fields})
     assert ({index.name[:63] for index in database.get_indexes("order")

@@ -44,6 +44,18 @@ def _insert_v1_rows(database: peewee.Database) -> None:
         database.execute_sql(statement, params)
 
 
+def upgraded_from_v1(database_url: str) -> peewee.Database:
+    """A database made by schema v1, with its rows, migrated to today's version (and bound to
+    the models): what each migration's own upgrade test starts from."""
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    _load_v1(database)
+    _insert_v1_rows(database)
+    assert migrate_database(database) == LATEST_VERSION
+    return database
+
+
 def test_upgrade_from_v1_keeps_data(tmp_path, database_url):
     database = connect(database_url)
     db.initialize(database)

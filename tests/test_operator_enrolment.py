@@ -327,18 +327,9 @@ def test_never_certified_reads_the_operators_certificates_too(app, target, softh
 
 
 def test_the_upgrade_creates_the_enrolment_table_as_a_fresh_database_has_it(database_url):
-    from playhouse.db_url import connect
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from models import db
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     table = OperatorEnrolment._meta.table_name
     assert ({column.name for column in database.get_columns(table)}
             == {field.column_name for field in OperatorEnrolment._meta.sorted_fields})

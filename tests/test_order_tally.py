@@ -150,17 +150,9 @@ def test_the_tally_gives_what_counting_the_orders_gives(desk, make_operator, mak
 
 
 def test_the_upgrade_fills_the_tally_from_the_orders(database_url):
-    from playhouse.db_url import connect
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     assert counted() and tallied() == counted()
     order = Order.select().first()
     Order.update(phase="cancelled", substate=None).where(Order.id == order.id).execute()

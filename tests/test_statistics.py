@@ -230,18 +230,10 @@ def test_weeks_are_paris_iso_weeks_across_the_changes_of_time(desk, first, last)
 
 
 def test_the_upgrade_creates_the_statistics_indexes_as_a_fresh_database_has_them(database_url):
-    from playhouse.db_url import connect
+    from models import Activation, HolderCertificate, Notification
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from models import Activation, HolderCertificate, Notification, db
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     for model in (Order, HolderCertificate, Activation, Notification):
         table = model._meta.table_name
         assert ({index.name[:63] for index in database.get_indexes(table)  # lower(): made at start

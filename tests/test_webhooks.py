@@ -357,17 +357,9 @@ def test_tls_is_checked_against_the_endpoints_name(desk, make_order, monkeypatch
 # --- Schema -------------------------------------------------------------------------------------
 
 def test_the_upgrade_creates_the_webhook_tables_as_a_fresh_database_has_them(database_url):
-    from playhouse.db_url import connect
+    from tests.test_migrations import upgraded_from_v1
 
-    from database import LATEST_VERSION, migrate_database
-    from tests.test_migrations import _insert_v1_rows, _load_v1
-
-    database = connect(database_url)
-    db.initialize(database)
-    database.connect(reuse_if_open=True)
-    _load_v1(database)
-    _insert_v1_rows(database)
-    assert migrate_database(database) == LATEST_VERSION
+    database = upgraded_from_v1(database_url)
     for model in (WebhookEndpoint, WebhookEvent, WebhookDelivery):
         table = model._meta.table_name
         assert ({column.name for column in database.get_columns(table)}
