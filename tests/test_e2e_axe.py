@@ -9,14 +9,13 @@ prefers-reduced-motion.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from tests.browser_fixtures import log_in_through_the_page
 from tests.e2e_support import demo_site
+from tests.screens import ORDER_COUNT, demo_screens, order_screens, public_pages
 
 pytestmark = pytest.mark.browser
 
@@ -27,56 +26,10 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 _axe = Axe()
 
 
-def _public_links(app, keys):
-    """The links a holder, a signer or a requester receives, made for demo orders (and a
-    draft order typed up to its pieces, for the ordering steps)."""
-    from models import (Activation, HolderCertificate, Order, OrderIntake, SignatureRequest,
-                        utcnow)
-    from services.certificates import activation, revocation_requests
-    from services.intake import drafts
-    from services.messaging import followup
-    from services.renewal.links import renewal_url
-    from services.signing.links import link_for
-    from tests.test_e2e_ordering import _draft_with_a_missing_piece
-
-    base = app.config["RADESK_PUBLIC_URL"].rstrip("/")
-    secret = app.config["SECRET_KEY"]
-    draft_number = _draft_with_a_missing_piece(app, keys)["draft_number"]
-    draft = Order.get(Order.number == draft_number)
-    intake = OrderIntake.get(OrderIntake.order == draft.id)
-    links = {"commande (étapes)": f"{base}/commander/bpoi-rhone/"
-                                  f"{drafts.make_token(app, intake)}/"}
-    request = SignatureRequest.select().where(SignatureRequest.state == "sent").first()
-    if request:
-        links["signature"] = link_for(app, request)
-    # The demo's keys are activated already: one gets a fresh link, its code not yet typed.
-    row = Activation.select().order_by(Activation.id).first()
-    if row:
-        nonce = "axe-activation-nonce"
-        secret_part = activation.link_secret(app, nonce)
-        Activation.update(link_nonce=nonce, link_hash=activation.link_hash(secret_part),
-                          link_expires_at=utcnow() + dt.timedelta(days=1), verified_at=None,
-                          activated_at=None).where(Activation.id == row.id).execute()
-        links["activation"] = activation.link_url(app, secret_part)
-    certificate = (HolderCertificate.select().join(Order, on=(HolderCertificate.order == Order.id))
-                   .where(Order.phase == "done").first())
-    if certificate:
-        order = Order.get_by_id(certificate.order_id)
-        links["suivi (terminée)"] = f"{base}/suivi/{followup.make_token(secret, order.id)}"
-        links["renouvellement"] = renewal_url(app, certificate.serial_hex)
-        links["révocation"] = revocation_requests.make_link(app, order, certificate.serial_hex,
-                                                            "followup")
-    links["suivi (brouillon)"] = f"{base}/suivi/{followup.make_token(secret, draft.id)}"
-    phases = {}
-    for order in Order.select().where(Order.phase != "entry").order_by(Order.number):
-        phases.setdefault((order.ae_id, order.phase, order.substate), order.id)
-    return {"public_links": links, "order_ids": sorted(set(phases.values())),
-            "aet_serial": keys.serial("demo-aet")}
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    with demo_site(tmp_path_factory.mktemp("e2e-axe"), _public_links, order_count=20) as site:
+    with demo_site(tmp_path_factory.mktemp("e2e-axe"), demo_screens,
+                   order_count=ORDER_COUNT) as site:
         yield site
 
 
@@ -86,11 +39,14 @@ class Audit:
     def __init__(self):
         self.found: list[str] = []
         self.pages: list[str] = []
+        self.applied: set[str] = set()  # the rules that had something to check somewhere
 
     def check(self, page, name: str) -> None:
         page.wait_for_load_state("networkidle")
         results = _axe.run(page).response
         self.pages.append(name)
+        self.applied.update(rule["id"] for key in ("passes", "violations")
+                            for rule in results[key])
         for violation in results["violations"]:
             if violation["impact"] not in BLOCKING:
                 continue
@@ -103,6 +59,8 @@ class Audit:
                                   f" ({page.url})")
 
     def assert_clean(self) -> None:
+        # Colours are checked (rule « color-contrast », impact serious), badges included.
+        assert "color-contrast" in self.applied, sorted(self.applied)
         assert not self.found, (f"{len(self.found)} violation(s) axe sur {len(self.pages)} "
                                 "pages :\n" + "\n".join(self.found))
 
@@ -116,16 +74,8 @@ def test_every_operator_screen_passes_axe(new_page, site):
     audit = Audit()
     page = new_page()
     log_in_through_the_page(page, base, site.serial)
-    audit.check(page, "Commandes")
-    page.get_by_label("N° de commande").fill("999999")
-    expect(page.locator("#orders-table tbody tr")).to_have_count(0)
-    audit.check(page, "Commandes (aucun résultat)")
-
-    for order_id in site.order_ids:
-        response = page.goto(f"{base}/commandes/{order_id}")
-        if response.status != 200:  # another AE's order
-            continue
-        audit.check(page, f"dossier {order_id}")
+    for name in order_screens(page, site):  # with the list's badges and marks
+        audit.check(page, name)
     # The Visionneuse of an order with its pieces, each drawer open in turn.
     page.goto(f"{base}/commandes/{site.order_ids[0]}/visionneuse")
     audit.check(page, "Visionneuse")
@@ -182,33 +132,10 @@ def test_every_operator_screen_passes_axe(new_page, site):
 
 
 def test_every_public_page_passes_axe(new_page, site):
-    from workflow import ordering
-
     audit = Audit()
     page = new_page()
-    page.goto(site.instance.url + "/connexion")
-    audit.check(page, "Connexion")
-    page.goto(site.instance.url + "/commander/bpoi-occitanie")
-    audit.check(page, "commande (entreprise)")
-    # Sent empty (past the browser's own checks): the page says what is missing, field by field.
-    page.evaluate("() => document.querySelectorAll('form').forEach(f => f.noValidate = true)")
-    page.get_by_role("button", name="Enregistrer et continuer").click()
-    page.wait_for_load_state()
-    expect(page.locator("main [aria-invalid='true'], main .error, main [role='alert']").first
-           ).to_be_visible()
-    audit.check(page, "commande (entreprise, erreurs)")
-    links = dict(site.public_links)
-    assert set(links) >= {"signature", "activation", "suivi (terminée)", "renouvellement",
-                          "révocation", "suivi (brouillon)"}, sorted(links)
-    steps = links.pop("commande (étapes)")
-    for step in ordering.STEPS:
-        assert page.goto(steps + step).status == 200, step
-        audit.check(page, f"commande ({step})")
-    for name, url in links.items():
-        assert page.goto(url).status == 200, name
+    for name in public_pages(page, site):
         audit.check(page, name)
-    assert page.goto(site.instance.url + "/suivi/lien-inconnu").status == 404
-    audit.check(page, "suivi (lien invalide)")
     audit.assert_clean()
 
 
