@@ -15,12 +15,14 @@ sub-state). On each:
 (b) **Touch targets of at least 44 × 44 CSS px** (WCAG 2.5.5) for every visible interactive
     element: ``a[href]``, ``button``, ``input`` other than hidden, ``select``, ``textarea``,
     ``summary``, ``[role=button]``. Visible: a box of more than 1 × 1 px (the visually hidden
-    pattern is 1 px) with ``visibility: visible``. A checkbox or radio button is measured with
-    its labels (clicking them ticks it): the largest box among the control and its visible
-    labels counts. *Inline exception*, precisely: a link is exempt when its computed display is
-    ``inline`` and the nearest ancestor whose display is not ``inline`` has, outside the link,
-    text with at least one letter or digit — the link sits in a sentence; a link alone in a cell,
-    a list item or a paragraph is a target like any other.
+    pattern is 1 px) with ``visibility: visible``, not wholly off-screen on the left (the
+    honeypot field; the skip link until focused — app.css gives it 44 px all the same). A
+    checkbox or radio button is measured with its labels (clicking them ticks it): the largest
+    box among the control and its visible labels counts. *Inline exception*, precisely: a link
+    is exempt when its computed display is ``inline`` and the nearest ancestor whose display is
+    not ``inline`` has, outside the link, text with at least one letter or digit — the link sits
+    in a sentence; a link alone in a cell, a list item or a paragraph (a flex item is never
+    ``inline``), is a target like any other.
 
 (c) **A full-page screenshot** at that size, in pytest's ``tmp_path`` and, when the environment
     variable RADESK_SCREENSHOTS_DIR names a folder, copied there to look at; its width is 390 px.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -52,7 +55,7 @@ TARGET = 44  # CSS px, WCAG 2.5.5
 _HELPERS = r"""
 const shown = e => {
   const r = e.getBoundingClientRect(), s = getComputedStyle(e);
-  return r.width > 1 && r.height > 1 && s.visibility === 'visible';
+  return r.width > 1 && r.height > 1 && r.right > 0 && s.visibility === 'visible';
 };
 const name = e => {
   const parts = [];
@@ -130,8 +133,8 @@ def site(tmp_path_factory):
 class PhoneCheck:
     """What a phone shows wrong, page by page, and the screenshots taken."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self, folder: Path, prefix: str):
+        self.folder, self.prefix = folder, prefix
         self.overflow: list[str] = []
         self.targets: list[str] = []
         self.pages: list[str] = []
@@ -152,7 +155,9 @@ class PhoneCheck:
 
     def screenshot(self, page, name: str) -> int:
         """The full page's picture (copied to RADESK_SCREENSHOTS_DIR if set); its width."""
-        file_name = f"{len(self.pages):02d}-{re.sub(r'[^A-Za-z0-9]+', '-', name).strip('-')}.png"
+        plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", plain).strip("-").lower()
+        file_name = f"{self.prefix}-{len(self.pages):02d}-{slug}.png"
         path = self.folder / file_name
         page.screenshot(path=str(path), full_page=True)
         if self.copies:
@@ -173,7 +178,7 @@ class PhoneCheck:
 
 
 def test_public_pages_on_a_phone(new_page, site, tmp_path):
-    check = PhoneCheck(tmp_path)
+    check = PhoneCheck(tmp_path, "public")
     page = new_page(**PHONE)
     for name in public_pages(page, site):
         check.check(page, name)
@@ -181,7 +186,7 @@ def test_public_pages_on_a_phone(new_page, site, tmp_path):
 
 
 def test_operator_list_and_order_files_on_a_phone(new_page, site, tmp_path):
-    check = PhoneCheck(tmp_path)
+    check = PhoneCheck(tmp_path, "operateur")
     page = new_page(**PHONE)
     log_in_through_the_page(page, site.instance.url, site.serial)
     page.goto(site.instance.url + "/contact")
@@ -195,7 +200,7 @@ def test_operator_list_and_order_files_on_a_phone(new_page, site, tmp_path):
 def test_the_check_reports_a_wide_box_and_a_small_button(new_page, site, tmp_path):
     """The harness itself: a box wider than the phone and a 20 px button planted on the login
     page are reported, with their size; a link inside a sentence is not."""
-    check = PhoneCheck(tmp_path)
+    check = PhoneCheck(tmp_path, "controle")
     page = new_page(**PHONE)
     page.goto(site.instance.url + "/connexion")
     page.evaluate("""() => {
@@ -203,7 +208,8 @@ def test_the_check_reports_a_wide_box_and_a_small_button(new_page, site, tmp_pat
         const wide = document.createElement('div'); wide.className = 'planted-wide';
         wide.textContent = 'large'; wide.style.width = '600px';
         const button = document.createElement('button'); button.className = 'planted-small';
-        button.textContent = 'x'; button.style.cssText = 'width:20px;height:20px;padding:0';
+        button.textContent = 'x';
+        button.style.cssText = 'width:20px;height:20px;min-width:0;min-height:0;padding:0';
         const sentence = document.createElement('p');
         sentence.append('Voir ', Object.assign(document.createElement('a'),
             {href: '#', className: 'planted-inline', textContent: 'les conditions'}), ' ici.');
