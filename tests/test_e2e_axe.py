@@ -160,3 +160,54 @@ def test_no_motion_when_the_user_asks_for_reduced_motion(new_page, site):
         transition, animation = page.get_by_role("button", name="Se connecter").evaluate(durations)
         still = transition == "0s" and animation == "0s"
         assert still is expected_still, (motion, transition, animation)
+
+
+# Every element and pseudo-element whose computed transition or animation lasts: after htmx's
+# request and swap classes are put on every element htmx drives and every disclosure is open.
+_MOVING = """() => {
+  for (const e of document.querySelectorAll('[hx-get], [hx-post], [hx-trigger], .htmx-indicator'))
+    e.classList.add('htmx-request', 'htmx-swapping', 'htmx-settling', 'htmx-added');
+  for (const d of document.querySelectorAll('details')) d.open = true;
+  const lasts = value => value.split(',').some(part => parseFloat(part) > 0);
+  const moving = [];
+  for (const e of document.querySelectorAll('*'))
+    for (const pseudo of [null, '::before', '::after']) {
+      const s = getComputedStyle(e, pseudo);
+      if (lasts(s.transitionDuration) || lasts(s.animationDuration))
+        moving.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')}${pseudo || ''} ` +
+                    `${s.transitionDuration} / ${s.animationDuration}`);
+    }
+  return moving;
+}"""
+
+
+def test_nothing_moves_on_the_real_screens_under_reduced_motion(new_page, site):
+    """On the screens with htmx requests (list's live filter, order file's heartbeat,
+    Visionneuse's drawers), flash messages and disclosures, with htmx's request and swap
+    classes set: no computed transition or animation lasts, pseudo-elements included."""
+    page = new_page(reduced_motion="reduce")
+    base = site.instance.url
+    page.goto(base + "/connexion")
+    moving = {"Connexion": page.evaluate(_MOVING)}
+    log_in_through_the_page(page, base, site.serial)
+    for name, path in (("Commandes", "/commandes"),
+                       ("dossier", f"/commandes/{site.order_ids[0]}"),
+                       ("Visionneuse", f"/commandes/{site.order_ids[0]}/visionneuse")):
+        page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+        moving[name] = page.evaluate(_MOVING)
+    page.goto(site.public_links["signature"])
+    moving["signature"] = page.evaluate(_MOVING)
+    assert not any(moving.values()), {name: found for name, found in moving.items() if found}
+
+    # htmx's own indicator style (its includeIndicatorStyles, switched off in base.html), added
+    # to app.css through the CSSOM: it moves, and the check sees it, unless motion is reduced.
+    htmx_style = """() => document.styleSheets[0].insertRule(
+        '.htmx-request { transition: opacity 200ms ease-in; }', 0)"""
+    for motion, still in (("no-preference", False), ("reduce", True)):
+        page = new_page(reduced_motion=motion)
+        log_in_through_the_page(page, base, site.serial)
+        page.wait_for_load_state("networkidle")
+        page.evaluate(htmx_style)
+        found = page.evaluate(_MOVING)
+        assert (found == []) is still, (motion, found)
