@@ -25,7 +25,8 @@ sub-state). On each:
     ``inline``), is a target like any other.
 
 (c) **A full-page screenshot** at that size, in pytest's ``tmp_path`` and, when the environment
-    variable RADESK_SCREENSHOTS_DIR names a folder, copied there to look at; its width is 390 px.
+    variable RADESK_SCREENSHOTS_DIR (or RADESK_SCREENSHOTS) names a folder, copied there to look
+    at; its width is 390 px.
 
 Failures list each offending element (a CSS path, its text, its size) with its page.
 """
@@ -40,7 +41,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser_fixtures import log_in_through_the_page
+from tests.browser_fixtures import SCREENSHOTS, log_in_through_the_page
 from tests.e2e_support import demo_site
 from tests.screens import ORDER_COUNT, demo_screens, order_screens, public_pages
 
@@ -138,7 +139,8 @@ class PhoneCheck:
         self.overflow: list[str] = []
         self.targets: list[str] = []
         self.pages: list[str] = []
-        self.copies = os.environ.get("RADESK_SCREENSHOTS_DIR")
+        # RADESK_SCREENSHOTS, the other browser tests' folder for pictures, works too.
+        self.copies = os.environ.get("RADESK_SCREENSHOTS_DIR") or SCREENSHOTS
 
     def check(self, page, name: str) -> None:
         page.wait_for_load_state("networkidle")
