@@ -124,12 +124,20 @@ def read_only_problem(order: Order) -> str | None:
             f"le N° de justificatif d'identité ne peut plus être modifié.")
 
 
+ID_NUMBER_ALREADY_RECORDED = ("Le N° de justificatif d'identité a été saisi entre-temps : "
+                              "vérifiez-le avant de le remplacer par « Modifier ».")
+
+
 def record_id_document(order: Order, operator: Operator, doc_type: str | None,
-                       number: str | None, ip: str = "") -> bool:
+                       number: str | None, ip: str = "", *, only_if_empty: bool = False,
+                       origin: str = "") -> bool:
     """Record the holder's ID document; True when saved, False when it was already that.
 
     Raises ``workflow.Refused`` with the French reason when refused: malformed number,
     operator without the AEA role, or a read-only dossier. Nothing is written then.
+    ``only_if_empty``: refused when the order records a number already (« Reprendre le numéro
+    lu » fills an empty one, never replaces one typed meanwhile); ``origin``: where the number
+    came from, in the audit event.
     """
     if not operator.has_role(workflow.ROLE_AEA):
         raise workflow.Refused([f"Rôle {workflow.ROLE_AEA} requis."])
@@ -148,6 +156,8 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
         if problem is not None:
             raise workflow.Refused([problem])
         old = {"type": current.id_doc_type, "number": current.id_doc_number}
+        if only_if_empty and workflow.normalize_id_number(current.id_doc_number):
+            raise workflow.Refused([ID_NUMBER_ALREADY_RECORDED])
         if old == new:
             transaction.rollback()  # a no-op is not a state change: no event, no new updated_at
             return False
@@ -156,8 +166,11 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
                  id_doc_recorded_by=operator.id, updated_at=now)
          .where(Order.id == order.id)
          .execute())
+        details = {"old": old, "new": new}
+        if origin:
+            details["origine"] = origin
         audit.record(ACTION_ID_DOCUMENT_RECORDED, operator=operator, order=order, ip=ip,
-                     details={"old": old, "new": new})
+                     details=details)
     return True
 
 
