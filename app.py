@@ -194,6 +194,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(followup_links.bp)  # « Révoquer le lien de suivi »
     from blueprints import contact
     app.register_blueprint(contact.bp)  # « Contacter le Service AE »
+    from blueprints import piece_checks
+    app.register_blueprint(piece_checks.bp)  # « Lu sur la pièce », « Relire la pièce »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

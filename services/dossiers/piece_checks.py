@@ -86,6 +86,10 @@ def order_with_people(order_id: int) -> Order:
     return Order.with_people().where(Order.id == order_id).get()
 
 
+def _has_people(order: Order) -> bool:
+    return {"company", "holder", "legal_representative"} <= order.__rel__.keys()
+
+
 def today() -> dt.date:
     return dt.datetime.now(PARIS).date()
 
@@ -123,6 +127,8 @@ def for_order(order: Order, documents: list[Document] | None = None) -> PieceChe
               if d.kind in piece_comparison.READ_KINDS and d.sha256 and d.is_current]
     rows = {row.document_id: row for row in DocumentReading.select().where(
         DocumentReading.document.in_([d.id for d in pieces]))} if pieces else {}
+    if any(row.state == states.DONE for row in rows.values()) and not _has_people(order):
+        order = order_with_people(order.id)
     start = certificate_start(order) if rows else today()
     found = []
     for document in pieces:
@@ -171,8 +177,7 @@ def take_number(order: Order, operator: Operator, ip: str = "") -> str:
 
 def differences_to_confirm(order: Order, documents: list[Document] | None = None) -> list[str]:
     """The outstanding ✗ as « Pièce : champ » lines (« Valider » asks to confirm them)."""
-    checks = for_order(order if "holder" in order.__rel__ else order_with_people(order.id),
-                       documents)
+    checks = for_order(order if _has_people(order) else order_with_people(order.id), documents)
     return [f"{piece.label} : {check.label} ({check.text})"
             for piece, check in checks.differences]
 

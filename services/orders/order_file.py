@@ -22,7 +22,9 @@ from models import (Document, Operator, OperatorScope, Order, OrderReview, Porta
                     utcnow)
 from models.prepared import PreparedQuery, one_of
 from services import audit
+from services.dossiers import piece_checks
 from services.dossiers.documents import current_documents_with_operators
+from services.dossiers.piece_checks import PieceChecks
 from services.audit_words import ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED
 from services.orders import audit_history
 from services.orders.audit_history import HistoryPage
@@ -43,6 +45,7 @@ class OrderFile:
     history: HistoryPage          # the audit trail's newest page
     can_edit_id_document: bool
     documents: list[Document]     # the current ones, for the signature and validation panels
+    pieces: PieceChecks           # « Lu sur la pièce »
 
 
 def load_file(order: Order, operator: Operator) -> OrderFile:
@@ -61,6 +64,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
         history=audit_history.page(full),
         can_edit_id_document=can_edit_id_document(full, operator),
         documents=documents,
+        pieces=piece_checks.for_order(full, documents),
     )
 
 
