@@ -127,9 +127,10 @@ def for_order(order: Order, documents: list[Document] | None = None) -> PieceChe
               if d.kind in piece_comparison.READ_KINDS and d.sha256 and d.is_current]
     rows = {row.document_id: row for row in DocumentReading.select().where(
         DocumentReading.document.in_([d.id for d in pieces]))} if pieces else {}
-    if any(row.state == states.DONE for row in rows.values()) and not _has_people(order):
+    read = any(row.state == states.DONE for row in rows.values())
+    if read and not _has_people(order):
         order = order_with_people(order.id)
-    start = certificate_start(order) if rows else today()
+    start = certificate_start(order) if read else today()
     found = []
     for document in pieces:
         row = rows.get(document.id)
