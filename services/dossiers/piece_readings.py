@@ -122,10 +122,12 @@ def job(app: Flask) -> int:
 
 
 def run_pending(app: Flask, *, budget_seconds: float = RUN_BUDGET_SECONDS,
-                limit: int | None = None) -> int:
+                limit: int | None = None, order_ids: list[int] | None = None) -> int:
+    """Read pending pieces until none is left, the budget is spent or ``limit`` were read;
+    ``order_ids``: only those orders' pieces (the demo's seed, tests)."""
     deadline, count = time.monotonic() + budget_seconds, 0
     while time.monotonic() < deadline and (limit is None or count < limit):
-        claimed = claim(_lease(app))
+        claimed = claim(_lease(app), order_ids)
         if claimed is None:
             break
         read_one(app, claimed)
@@ -142,13 +144,16 @@ def _claimable(now: dt.datetime):
             & (DocumentReading.claimed_until.is_null() | (DocumentReading.claimed_until < now)))
 
 
-def claim(lease: dt.timedelta) -> DocumentReading | None:
+def claim(lease: dt.timedelta, order_ids: list[int] | None = None) -> DocumentReading | None:
     """The oldest pending reading nobody holds, now held by this run; None when none waits."""
     now = utcnow()
+    condition = _claimable(now)
+    if order_ids is not None:
+        condition &= DocumentReading.order.in_(order_ids)
     # Read whole before writing (an open SQLite cursor keeps its snapshot).
     candidates = list(DocumentReading
                       .select(DocumentReading.id, DocumentReading.attempts)
-                      .where(_claimable(now))
+                      .where(condition)
                       .order_by(DocumentReading.requested_at, DocumentReading.id)
                       .limit(5)
                       .tuples())
