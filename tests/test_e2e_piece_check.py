@@ -96,14 +96,14 @@ def test_a_differing_number_is_shown_and_validating_over_it_asks_to_confirm(page
         "Pièce d'identité du porteur : N° de la pièce")
     final = page.get_by_role("button", name=re.compile("Valider cette phase"))
     final.click()
-    expect(page.locator(".message.error")).to_contain_text(
+    expect(page.locator(".flash-error")).to_contain_text(
         "cochez « J'ai vérifié les écarts signalés par la lecture des pièces » pour valider")
     screenshot(page, "lu-sur-la-piece-refus")
 
     validation.get_by_role("button", name="Valider", exact=True).click()
     page.get_by_label("J'ai vérifié les écarts signalés par la lecture des pièces").check()
     page.get_by_role("button", name=re.compile("Valider cette phase")).click()
-    expect(page.locator(".message.success")).to_contain_text("Commande N° 960072 validée")
+    expect(page.locator(".flash-success")).to_contain_text("Commande N° 960072 validée")
 
 
 def test_take_the_number_read_fills_an_empty_number(page, site):
@@ -114,7 +114,7 @@ def test_take_the_number_read_fills_an_empty_number(page, site):
     block = page.locator("#lu-sur-la-piece")
     expect(block).to_contain_text(f"N° lu sur la pièce d'identité du porteur : {FILL_NUMBER}")
     block.get_by_role("button", name="Reprendre le numéro lu").click()
-    expect(page.locator(".message.success")).to_contain_text(
+    expect(page.locator(".flash-success")).to_contain_text(
         f"N° de justificatif d'identité repris de la pièce : {FILL_NUMBER}.")
     expect(page.locator("#justificatif-identite")).to_contain_text(FILL_NUMBER)
     expect(page.locator("#lu-sur-la-piece")).to_contain_text("N° de la pièce : ✓ concorde")

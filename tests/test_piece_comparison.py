@@ -34,7 +34,7 @@ def by_field(checks):
 
 
 def test_an_agreeing_identity_document_agrees_on_every_field():
-    checks = by_field(pc.compare_piece("holder_id", identity(), order(), start=START, today=START))
+    checks = by_field(pc.compare_piece("holder_id", identity(), order(), start=START, as_of=START))
     assert {field: check.outcome for field, check in checks.items()} == {
         "surname": pc.AGREES, "given_names": pc.AGREES, "document_type": pc.AGREES,
         "document_number": pc.AGREES, "expiry_date": pc.AGREES}
@@ -82,7 +82,7 @@ def test_the_first_name_is_looked_for_among_the_given_names(ordered, read, trunc
 def test_an_unread_field_is_illisible_never_a_guess():
     checks = by_field(pc.compare_piece(
         "holder_id", identity(document_number=None, expiry_date=None, surname=None),
-        order(), start=START, today=START))
+        order(), start=START, as_of=START))
     for field in ("document_number", "expiry_date", "surname"):
         assert checks[field].outcome == pc.UNREADABLE
         assert checks[field].text == "illisible"
@@ -91,7 +91,7 @@ def test_an_unread_field_is_illisible_never_a_guess():
 def test_a_field_the_format_does_not_carry_is_said_so_not_a_difference():
     reading = identity(expiry_date=None, absent_fields=("expiry_date",))
     check = by_field(pc.compare_piece("holder_id", reading, order(), start=START,
-                                      today=START))["expiry_date"]
+                                      as_of=START))["expiry_date"]
     assert check.outcome == pc.NOT_CARRIED and check.text == "non porté par ce type de pièce"
 
 
@@ -103,7 +103,7 @@ def test_a_different_id_number_differs_after_the_usual_normalisation():
 
 def test_an_empty_order_number_offers_the_number_read():
     empty = order(id_doc_number=None)
-    checks = pc.compare_piece("holder_id", identity(), empty, start=START, today=START)
+    checks = pc.compare_piece("holder_id", identity(), empty, start=START, as_of=START)
     assert by_field(checks)["document_number"].outcome == pc.NOT_IN_ORDER
     assert pc.number_to_fill(empty, checks) == "X4RTBPFW4"
     assert pc.number_to_fill(order(), checks) is None
@@ -114,13 +114,13 @@ def test_only_the_holders_document_is_compared_with_the_recorded_number():
     checks = by_field(pc.compare_piece(
         "legal_rep_id", identity(surname="MARTIN", given_names=("JEAN", "PIERRE"),
                                  document_number="OTHER1234"),
-        order(), start=START, today=START))
+        order(), start=START, as_of=START))
     assert set(checks) == {"surname", "given_names", "expiry_date"}
     assert all(check.agrees for check in checks.values())
 
 
 def test_a_mandataire_document_without_a_mandataire_is_not_compared():
-    assert pc.compare_piece("mandataire_id", identity(), order(), start=START, today=START) == []
+    assert pc.compare_piece("mandataire_id", identity(), order(), start=START, as_of=START) == []
 
 
 def test_an_expired_document_at_the_certificate_start_differs():
@@ -134,7 +134,7 @@ def test_kbis_siren_name_and_age():
     reading = PieceReading(kind="kbis", status="read", kbis=KbisReading(
         siren="434 202 180", company_name="BOULANGERIE EMILE & FILS",
         extract_date=dt.date(2026, 9, 1)))
-    checks = by_field(pc.compare_piece("kbis", reading, order(), start=START, today=START))
+    checks = by_field(pc.compare_piece("kbis", reading, order(), start=START, as_of=START))
     assert {f: c.outcome for f, c in checks.items()} == {
         "siren": pc.AGREES, "company_name": pc.AGREES, "extract_date": pc.AGREES}
     old = pc.extract_date_check(dt.date(2026, 8, 29), START)
@@ -233,6 +233,6 @@ def test_a_whole_piece_with_a_misspelt_surname_reports_it(kind, surname, other, 
     the_order = order(holder=person, legal_representative=person, mandataire=person,
                       id_doc_number=number)
     reading = identity(surname=other, given_names=("ANNE",), document_number=number)
-    checks = by_field(pc.compare_piece(kind, reading, the_order, start=START, today=START))
+    checks = by_field(pc.compare_piece(kind, reading, the_order, start=START, as_of=START))
     assert checks["surname"].outcome == pc.DIFFERS
     assert pc.differences(checks.values())

@@ -247,8 +247,9 @@ def siren_check(ordered_siren: str | None, read_siren: str | None) -> FieldCheck
     return FieldCheck(FIELD_SIREN, AGREES if ordered == read else DIFFERS, ordered, read)
 
 
-def extract_date_check(extract_date: dt.date | None, today: dt.date) -> FieldCheck:
-    limit = months_before(today, KBIS_MAX_MONTHS)
+def extract_date_check(extract_date: dt.date | None, as_of: dt.date) -> FieldCheck:
+    """An extract of less than 3 months on ``as_of`` (the day the order was sent)."""
+    limit = months_before(as_of, KBIS_MAX_MONTHS)
     ordered = f"de moins de {KBIS_MAX_MONTHS} mois"
     if extract_date is None:
         return FieldCheck(FIELD_EXTRACT_DATE, UNREADABLE, ordered)
@@ -256,25 +257,27 @@ def extract_date_check(extract_date: dt.date | None, today: dt.date) -> FieldChe
     if extract_date < limit:
         return FieldCheck(FIELD_EXTRACT_DATE, DIFFERS, ordered, read,
                           f"extrait de plus de {KBIS_MAX_MONTHS} mois")
-    if extract_date > today:
+    if extract_date > as_of:
         return FieldCheck(FIELD_EXTRACT_DATE, DIFFERS, ordered, read, "date à venir")
     return FieldCheck(FIELD_EXTRACT_DATE, AGREES, ordered, read, read)
 
 
 def compare_kbis(kbis, *, company_name: str | None, siren: str | None,
-                 today: dt.date) -> list[FieldCheck]:
+                 as_of: dt.date) -> list[FieldCheck]:
     return [siren_check(siren, kbis.siren),
             company_name_check(company_name, kbis.company_name),
-            extract_date_check(kbis.extract_date, today)]
+            extract_date_check(kbis.extract_date, as_of)]
 
 
 # --- One piece of an order -----------------------------------------------------------------
 
 def compare_piece(kind: str, reading, order, *, start: dt.date,
-                  today: dt.date) -> list[FieldCheck]:
+                  as_of: dt.date) -> list[FieldCheck]:
     """``reading`` (a PieceReading) of a document of ``kind`` against ``order`` (duck-typed:
-    company, holder, legal_representative, mandataire, id_doc_type, id_doc_number). Nothing to
-    compare (no reading, nothing read, no such person): an empty list."""
+    company, holder, legal_representative, mandataire, id_doc_type, id_doc_number). ``start``:
+    the certificate's first day (an ID document must be valid then); ``as_of``: the day the
+    order was sent (a KBIS extract must be less than 3 months old then). Nothing to compare (no
+    reading, nothing read, no such person): an empty list."""
     if reading is None:
         return []
     if kind == KBIS_KIND:
@@ -282,7 +285,7 @@ def compare_piece(kind: str, reading, order, *, start: dt.date,
         if kbis is None:
             return []
         return compare_kbis(kbis, company_name=order.company.name, siren=order.company.siren,
-                            today=today)
+                            as_of=as_of)
     person = getattr(order, PERSON_OF_KIND.get(kind, ""), None)
     identity = getattr(reading, "identity", None)
     if identity is None or person is None:

@@ -94,6 +94,13 @@ def today() -> dt.date:
     return dt.datetime.now(PARIS).date()
 
 
+def sent_on(order: Order) -> dt.date:
+    """The day the order reached the AE (« Envoyer la commande »), in Paris; today before."""
+    if order.submitted_at is None:
+        return today()
+    return order.submitted_at.replace(tzinfo=dt.timezone.utc).astimezone(PARIS).date()
+
+
 def certificate_start(order: Order) -> dt.date:
     """When the certificate starts: its ``not_before`` once issued, else today (Paris)."""
     start = (HolderCertificate
@@ -110,7 +117,7 @@ def compare(order: Order, kind: str, reading: PieceReading, *,
             start: dt.date | None = None) -> list[FieldCheck]:
     """``order`` with its company and people loaded (Order.with_people)."""
     return piece_comparison.compare_piece(
-        kind, reading, order, start=start or certificate_start(order), today=today())
+        kind, reading, order, start=start or certificate_start(order), as_of=sent_on(order))
 
 
 def _result(row: DocumentReading) -> PieceReading | None:
