@@ -59,16 +59,16 @@ def reader_kind(document_kind: str) -> str | None:
 
 # --- Asked: with each import, and by « Relire la pièce » -------------------------------------
 
-def queue(document: Document) -> DocumentReading | None:
+def queue(document: Document, requested_at: dt.datetime | None = None) -> DocumentReading | None:
     """Inside the import's transaction: the new version's pending reading (if its kind is
-    read)."""
+    read). The job reads the oldest ``requested_at`` first."""
     if document.kind not in piece_comparison.READ_KINDS or not document.sha256:
         return None
-    return _ask(document)
+    return _ask(document, requested_at)
 
 
-def _ask(document: Document) -> DocumentReading:
-    now = utcnow()
+def _ask(document: Document, requested_at: dt.datetime | None = None) -> DocumentReading:
+    now = requested_at or utcnow()
     (DocumentReading
      .insert(document=document.id, order=document.order_id, kind=document.kind,
              state=states.PENDING, requested_at=now, attempts=0)
