@@ -188,7 +188,7 @@ def _date(text: str | None, today: dt.date, *, past: bool) -> str | None:
 
 
 def read_zone(lines: list[str], today: dt.date | None = None) -> dict | None:
-    """The best zone among OCR lines: consecutive lines of a known format, a line one or two
+    """The best zone among OCR lines: consecutive lines of a known format, a line up to six
     characters off its length mended only in its runs of three or more fillers (which carry
     no value). A zone whose check digits all pass wins; else the one with most fields read."""
     lines = [line for line in lines if len(line) >= 20]
@@ -242,7 +242,7 @@ def _resize(line: str, length: int) -> list[str]:
     off = length - len(line)
     if off == 0:
         return [line]
-    if abs(off) > 2:
+    if abs(off) > 6:
         return []
     mended = []
     for run in re.finditer(r"<{3,}", line):
