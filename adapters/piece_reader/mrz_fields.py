@@ -87,7 +87,7 @@ def _td3(lines: list[str], today: dt.date) -> dict:
     personal_ok = two[42] == "<" and two[28:42] == "<" * 14 or checks(two[28:42], two[42])
     composite_ok = checks(two[0:10] + two[13:20] + two[21:43], two[43])
     valid = number_ok and birth_ok and expiry_ok and personal_ok and composite_ok
-    return _fields(TD3, valid, code=one[0:2], number=two[0:9] if number_ok else None,
+    return _fields(TD3, valid, code=one[0:2], state=one[2:5], number=two[0:9] if number_ok else None,
                    birth=two[13:19] if birth_ok else None,
                    expiry=two[21:27] if expiry_ok else None, nationality=two[10:13],
                    names=one[5:44], today=today)
@@ -106,7 +106,7 @@ def _td1(lines: list[str], today: dt.date) -> dict:
     birth_ok, expiry_ok = checks(two[0:6], two[6]), checks(two[8:14], two[14])
     composite_ok = checks(one[5:30] + two[0:7] + two[8:15] + two[18:29], two[29])
     valid = number_ok and birth_ok and expiry_ok and composite_ok
-    return _fields(TD1, valid, code=one[0:2], number=number if number_ok else None,
+    return _fields(TD1, valid, code=one[0:2], state=one[2:5], number=number if number_ok else None,
                    birth=two[0:6] if birth_ok else None,
                    expiry=two[8:14] if expiry_ok else None, nationality=two[15:18],
                    names=three, today=today)
@@ -121,13 +121,14 @@ def _cni_1988(lines: list[str], today: dt.date) -> dict:
     birth_ok = checks(two[27:33], two[33])
     composite_ok = checks(one + two[0:35], two[35])
     valid = number_ok and birth_ok and composite_ok
-    result = _fields(CNI_1988, valid, code="ID", number=two[0:12] if number_ok else None,
+    result = _fields(CNI_1988, valid, code="ID", state="FRA", number=two[0:12] if number_ok else None,
                      birth=two[27:33] if birth_ok else None, expiry=None,
                      nationality="FRA", names=None, today=today)
     result["absent_fields"] = ["expiry_date"]
     if valid:
         surname, given = one[5:30], two[13:27]
-        if _well_formed(surname) and "<<" not in surname.rstrip("<") and _well_formed_cni(given):
+        if (_well_formed(surname) and "<<" not in surname.rstrip("<") and _well_formed_cni(given)
+                and not _DOUBTFUL_NAME.search(surname.rstrip("<") + "<<" + given.rstrip("<"))):
             result["surname"] = surname.rstrip("<").replace("<", " ")
             result["given_names"] = [part.replace("<", " ")
                                      for part in given.rstrip("<").split("<<")]
@@ -136,8 +137,10 @@ def _cni_1988(lines: list[str], today: dt.date) -> dict:
     return result
 
 
-def _fields(fmt: str, valid: bool, *, code: str, number: str | None, birth: str | None,
+def _fields(fmt: str, valid: bool, *, code: str, state: str, number: str | None, birth: str | None,
             expiry: str | None, nationality: str, names: str | None, today: dt.date) -> dict:
+    if not valid:  # which character is wrong is unknown: none is vouched for
+        number = birth = expiry = None
     result = {"format": fmt, "valid": valid, "document_type": None,
               "document_number": number.rstrip("<") or None if number else None,
               "birth_date": _date(birth, today, past=True),
@@ -147,19 +150,40 @@ def _fields(fmt: str, valid: bool, *, code: str, number: str | None, birth: str 
     if not valid:
         return result
     result["document_type"] = document_type(code)
+    if number and not number_vouched(result["document_number"] or "", fmt,
+                                     result["document_type"], state):
+        result["document_number"] = None
     nationality = "DEU" if nationality == "D<<" else nationality
     result["nationality"] = nationality if nationality in NATIONALITIES else None
-    if names is not None and _well_formed(names):
+    if names is not None and _well_formed(names) and not _DOUBTFUL_NAME.search(
+            names.rstrip("<")):
         full = names[-1] != "<"
         surname, _, given = names.rstrip("<").partition("<<")
         result["surname"] = surname.replace("<", " ")
-        result["given_names"] = given.split("<") if given else []
+        result["given_names"] = given.split("<") if given else None
         # A full field was cut: the given names first; with (almost) none left, the surname.
         result["given_names_truncated"] = full
         result["surname_truncated"] = full and len(given) <= 1
         if full and len(given) <= 1:
             result["given_names"] = None
     return result
+
+
+# Shapes Tesseract produces from fillers and letters, that no check digit can catch: a 'K' or
+# 'X' against a filler (the '<' glyph read as a letter), a one-letter name.
+_DOUBTFUL_NAME = re.compile(r"[KX]<|<[KX]|(?:^|<)[A-Z](?:<|$)")
+# Document numbers of a known national shape: a character of the wrong class is a misreading.
+NUMBER_SHAPES = {("PASSEPORT", "FRA"): re.compile(r"\d{2}[A-Z]{2}\d{5}"),
+                 ("CNI_1988", "FRA"): re.compile(r"\d{4}[0-9A-Z]{3}\d{5}")}
+# Pairs every check digit confuses (S 28 / 8, G 16 / 6): in a number of no known shape, None.
+_INVISIBLE = re.compile(r"[S8G6]")
+
+
+def number_vouched(number: str, fmt: str, document: str | None, state: str) -> bool:
+    shape = NUMBER_SHAPES.get((fmt if fmt == CNI_1988 else document, state))
+    if shape is not None:
+        return shape.fullmatch(number) is not None
+    return _INVISIBLE.search(number) is None
 
 
 def _well_formed(field: str) -> bool:
@@ -188,7 +212,7 @@ def _date(text: str | None, today: dt.date, *, past: bool) -> str | None:
 
 
 def read_zone(lines: list[str], today: dt.date | None = None) -> dict | None:
-    """The best zone among OCR lines: consecutive lines of a known format, a line one or two
+    """The best zone among OCR lines: consecutive lines of a known format, a line up to six
     characters off its length mended only in its runs of three or more fillers (which carry
     no value). A zone whose check digits all pass wins; else the one with most fields read."""
     lines = [line for line in lines if len(line) >= 20]
@@ -242,7 +266,7 @@ def _resize(line: str, length: int) -> list[str]:
     off = length - len(line)
     if off == 0:
         return [line]
-    if abs(off) > 2:
+    if abs(off) > 6:
         return []
     mended = []
     for run in re.finditer(r"<{3,}", line):

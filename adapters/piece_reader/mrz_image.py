@@ -9,6 +9,8 @@ cheapest first: the caller stops at the first whose reading passes every check d
 """
 from __future__ import annotations
 
+import html
+import io
 import os
 import re
 import subprocess
@@ -143,17 +145,55 @@ def prepare(crop: Image.Image, char_height: int = CHAR_HEIGHT) -> Image.Image:
 
 
 def tesseract(image: Image.Image, psm: int = 6) -> list[str]:
-    """The text lines Tesseract reads, spaces removed, only the zone's alphabet allowed."""
-    from io import BytesIO
-    buffer = BytesIO()
+    """The text lines Tesseract reads, spaces removed, only the zone's alphabet allowed; each
+    'K' checked against the pixels (see ``_has_stem``)."""
+    buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     result = subprocess.run(
         ["tesseract", "stdin", "stdout", "-l", "eng", "--oem", "1", "--psm", str(psm),
          "-c", f"tessedit_char_whitelist={WHITELIST}", "-c", "load_system_dawg=0",
-         "-c", "load_freq_dawg=0"],
+         "-c", "load_freq_dawg=0", "-c", "hocr_char_boxes=1", "hocr"],
         input=buffer.getvalue(), capture_output=True, env=TESSERACT_ENV, check=False)
-    text = result.stdout.decode("ascii", "replace")
-    return [re.sub(r"\s+", "", line) for line in text.splitlines() if line.strip()]
+    ink = np.asarray(image) < 128
+    lines = []
+    for line in _HOCR_LINE.split(result.stdout.decode("utf-8", "replace"))[1:]:
+        chars = [(html.unescape(char), tuple(int(v) for v in box.split()))
+                 for box, char in _HOCR_CHAR.findall(line)]
+        heights = sorted(box[3] - box[1] for char, box in chars if char.isalnum())
+        height = heights[len(heights) // 2] if heights else 0
+        lines.append("".join(
+            "<" if char == "K" and not _has_stem(ink, box, height) else char
+            for char, box in chars))
+    return [line for line in lines if line]
+
+
+_HOCR_LINE = re.compile(r"class='ocr_line'")
+_HOCR_CHAR = re.compile(r"title='x_bboxes ([\d ]+);[^']*'>([^<]+)</span>")
+
+
+def _has_stem(ink: np.ndarray, box: tuple[int, ...], height: int) -> bool:
+    """Whether a 'K' has its upright stroke: Tesseract reads '<' fillers as 'K', and the two
+    weigh the same in every check digit (K = 20 ≡ 0 = '<' mod 10), so no digit would tell.
+    A '<' is two slanted strokes: none of its columns is inked over most of a letter's
+    height."""
+    left, top, right, bottom = box
+    if not height or right <= left:
+        return False
+    middle = (top + bottom) // 2
+    cells = ink[max(0, middle - height // 2):middle + height // 2 + 1,
+                max(0, left - 2):left + max(3, (right - left) * 2 // 5)]
+    if cells.size == 0:
+        return False
+    return bool((_longest_vertical_run(cells) >= 0.8 * height).any())
+
+
+def _longest_vertical_run(cells: np.ndarray) -> np.ndarray:
+    best = np.zeros(cells.shape[1], dtype=np.int32)
+    run = np.zeros(cells.shape[1], dtype=np.int32)
+    for row in cells:
+        run = np.where(row, run + 1, 0)
+        best = np.maximum(best, run)
+    return best
 
 
 def candidates(gray: Image.Image):

@@ -62,20 +62,31 @@ def identity(source: str, media_type: str, max_pixels: int) -> int:
 
 
 UNCHECKED = ("surname", "given_names", "nationality")
+CONFIRMED = ("document_number", "surname", "given_names", "nationality", "birth_date",
+             "expiry_date")
+SECOND_LOOKS = (32, 38)  # character heights of the confirming reads
 
 
 def _confirm_unchecked(result: dict, crop, mrz_image) -> None:
-    """Names and nationality have no check digit: Tesseract, which sometimes adds or swaps a
-    letter there, must read them alike a second time at another scale, or they are None."""
-    if all(result[name] is None for name in UNCHECKED):
-        return
-    again = mrz_fields.read_zone(mrz_image.tesseract(mrz_image.prepare(crop, 32)))
-    if again is not None and again["valid"] and all(
-            again[name] == result[name] for name in UNCHECKED):
-        return
-    result.update(surname=None, given_names=None, nationality=None,
-                  surname_truncated=False, given_names_truncated=False)
-    result["unconfirmed"] = True
+    """A second read at another scale must agree: names and nationality have no check
+    digit, and a few swaps (S/8, G/6) pass every check digit. A field the two valid reads give
+    differently is None; with no second valid read, only what no swap could fake is kept."""
+    for height in SECOND_LOOKS:
+        again = mrz_fields.read_zone(mrz_image.tesseract(mrz_image.prepare(crop, height)))
+        if again is not None and again["valid"] and again["format"] == result["format"]:
+            for name in CONFIRMED:
+                if again[name] != result[name]:
+                    _drop(result, name)
+            return
+    for name in UNCHECKED:
+        _drop(result, name)
+
+
+def _drop(result: dict, name: str) -> None:
+    result[name] = None
+    if name in ("surname", "given_names"):
+        result["surname_truncated"] = result["given_names_truncated"] = False
+    result.setdefault("unconfirmed", []).append(name)
 
 
 def _pages(source: str, media_type: str):
