@@ -32,9 +32,9 @@ def mishaps(number: int) -> tuple[str, ...]:
 
 
 def holder_id_number(number: int) -> str:
-    """The holder's ID card number (French card of 1988: 12 characters), which the order records
-    once the operator checked it."""
-    return f"{number % 10000:04d}{number:06d}AB"
+    """The holder's ID card number (French card of 1988: 12 digits), which the order records once
+    the operator checked it."""
+    return f"{number % 10000:04d}{number:06d}{number % 97:02d}"
 
 
 def _other_number(rng: random.Random, fmt: str) -> str:
@@ -57,13 +57,16 @@ def identity_piece(kind: str, plan: dict, person: tuple) -> bytes:
     """The ID document of ``person`` (civility, first name, last name) for ``kind``."""
     number = plan["number"]
     rng = random.Random(f"{kind}-{number}")
-    wrong = mishaps(number) if kind == "holder_id" or rng.random() < 0.3 else ()
     holder = kind == "holder_id"
-    fmt = specimen.CNI_1988 if holder else rng.choice(
+    # The holder's card carries the mishaps, but the expired document: the legal
+    # representative's passport (the holder's card of 1988 prints no expiry in its zone).
+    wrong = set(mishaps(number)) - {EXPIRED} if holder else (
+        {EXPIRED} & set(mishaps(number)) if kind == "legal_rep_id" else set())
+    fmt = specimen.CNI_1988 if holder else specimen.PASSPORT if wrong else rng.choice(
         (specimen.CNI_TD1, specimen.PASSPORT, specimen.CNI_1988))
     id_number = holder_id_number(number) if holder else _other_number(rng, fmt)
     if holder and WRONG_NUMBER in wrong:
-        id_number = id_number[:-3] + f"{(int(id_number[-3]) + 1) % 10}" + id_number[-2:]
+        id_number = id_number[:-3] + f"{(int(id_number[-3]) + 1) % 10}" + id_number[-2:]  # one digit off
     surname = _misspelt(person[2], rng) if MISSPELT in wrong else person[2]
     created = plan["created_at"].date()
     expiry = (created - dt.timedelta(days=rng.randint(20, 400)) if EXPIRED in wrong

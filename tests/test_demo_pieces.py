@@ -28,9 +28,13 @@ def order(number: int):
         mandataire=None, id_doc_type="CNI", id_doc_number=pieces.holder_id_number(number))
 
 
+def numbers_with(mishap: str) -> list[int]:
+    return [n for n in range(956800, 960080, 11)
+            if n not in pieces.REFERENCE_ORDER_NUMBERS and pieces.mishaps(n) == (mishap,)]
+
+
 def number_with(mishap: str) -> int:
-    return next(n for n in range(956800, 960080, 11)
-                if n not in pieces.REFERENCE_ORDER_NUMBERS and pieces.mishaps(n) == (mishap,))
+    return numbers_with(mishap)[0]
 
 
 def read(tmp_path, data: bytes, kind: str):
@@ -41,13 +45,16 @@ def read(tmp_path, data: bytes, kind: str):
     return read_piece(path, media_type, kind, timeout=60)
 
 
-def checks_of(tmp_path, number: int, kind: str) -> dict:
+def checks_of(tmp_path, number: int, kind: str, *, unread_ok: bool = False) -> dict | None:
     the_plan = plan(number)
     if kind == "kbis":
         data, reader_kind = pieces.kbis_piece(the_plan, "1 rue X, Toulouse", "Alice Colbert"), "kbis"
     else:
-        data, reader_kind = pieces.identity_piece(kind, the_plan, the_plan["holder"]), "identity"
+        person = the_plan["holder"] if kind == "holder_id" else the_plan["legal"]
+        data, reader_kind = pieces.identity_piece(kind, the_plan, person), "identity"
     reading = read(tmp_path, data, reader_kind)
+    if unread_ok and reading.status != "read":
+        return None  # a photo the reader gives up on: « lecture automatique impossible »
     assert reading.status == "read", reading.detail
     checks = pc.compare_piece(kind, reading, order(number), start=SENT.date(), as_of=SENT.date())
     return {check.field: check for check in checks}
@@ -59,13 +66,18 @@ def test_an_agreeing_holder_card_shows_no_difference(tmp_path):
     assert not pc.differences(checks.values())
 
 
-@pytest.mark.parametrize("mishap, field", [(pieces.WRONG_NUMBER, "document_number"),
-                                           (pieces.EXPIRED, "expiry_date")])
-def test_a_card_wrong_on_purpose_differs_there(tmp_path, mishap, field):
-    checks = checks_of(tmp_path, number_with(mishap), "holder_id")
-    if field == "expiry_date" and checks[field].outcome == pc.NOT_CARRIED:
-        pytest.skip("this card's format carries no expiry date")
-    assert checks[field].outcome == pc.DIFFERS
+@pytest.mark.parametrize("mishap, kind, field", [
+    (pieces.WRONG_NUMBER, "holder_id", "document_number"),
+    (pieces.EXPIRED, "legal_rep_id", "expiry_date")])
+def test_a_piece_wrong_on_purpose_differs_there(tmp_path, mishap, kind, field):
+    """Among the first pieces wrong on purpose, those read differ there (and one at least is
+    read: the reader may give up on a photo, never read it as agreeing)."""
+    read_ones = [checks for checks in (checks_of(tmp_path, number, kind, unread_ok=True)
+                                       for number in numbers_with(mishap)[:3]) if checks]
+    assert read_ones
+    for checks in read_ones:
+        assert checks[field].outcome in (pc.DIFFERS, pc.UNREADABLE)
+    assert any(checks[field].outcome == pc.DIFFERS for checks in read_ones)
 
 
 def test_an_old_kbis_is_flagged_and_a_fresh_one_agrees(tmp_path):

@@ -16,8 +16,8 @@ from tests.e2e_support import demo_site
 
 pytestmark = pytest.mark.browser
 
-ORDERED_NUMBER = "0072960072AB"   # what the demo recorded for 960072
-READ_NUMBER = "0072960073AB"      # what its new ID document says
+ORDERED_NUMBER = "007296007263"   # what the demo recorded for 960072 (demo.pieces)
+READ_NUMBER = "007296007363"      # what its new ID document says
 FILL_ORDER, FILL_NUMBER = 961500, "18AB12345"
 
 
