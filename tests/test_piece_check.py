@@ -238,6 +238,37 @@ def test_take_the_number_read_fills_an_empty_number_audited(app, client, desk, r
         again.get_data(as_text=True))
 
 
+def test_a_number_saved_with_modifier_sends_the_block_again(app, client, desk, reader):
+    order = desk["order"]
+    Order.update(id_doc_number=None).where(Order.id == order.id).execute()
+    read_all(app)
+    login_as(client, desk["aea"])
+    token = csrf_token_from(file_html(client, order))
+    answer = client.post(f"/commandes/{order.id}/justificatif-identite",
+                         data={"csrf_token": token, "id_doc_type": "CNI",
+                               "id_doc_number": "880692310286"},
+                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="lu-sur-la-piece"' in answer and 'hx-swap-oob="true"' in answer
+    assert ("N° de la pièce : ✗ diffère : commande « 880692310286 », pièce « 880692310285 »"
+            in piece_block(answer))
+
+
+def test_a_validated_order_is_not_read_again(app, client, desk, reader):
+    order = desk["order"]
+    read_all(app)
+    login_as(client, desk["aea"])
+    token = csrf_token_from(file_html(client, order))
+    Order.update(phase="generation", substate=None, validated_at=dt.datetime(2026, 11, 1)).where(
+        Order.id == order.id).execute()
+    holder = reading_of(order, "holder_id")
+    answer = client.post(f"/commandes/{order.id}/documents/{holder.document_id}/relire",
+                         data={"csrf_token": token}, follow_redirects=True)
+    assert "Le dossier est en lecture seule : ses pièces ne sont plus relues." in text(
+        answer.get_data(as_text=True))
+    assert reading_of(order, "holder_id").state == "done"
+    assert "Relire la pièce" not in file_html(client, order)
+
+
 def test_take_the_number_never_replaces_one_typed_meanwhile(app, desk, reader):
     order = desk["order"]
     Order.update(id_doc_number=None).where(Order.id == order.id).execute()

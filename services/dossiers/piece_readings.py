@@ -34,6 +34,7 @@ MAX_ATTEMPTS = 3
 RETRY_DELAY = dt.timedelta(minutes=1)
 RUN_BUDGET_SECONDS = 45.0  # a run stops taking new pieces after this (the job ticks again)
 READER_LABEL = "RA Desk (lecture automatique)"
+FROZEN = "Le dossier est en lecture seule : ses pièces ne sont plus relues."
 
 ACTION_READ = "piece_read"
 ACTION_REREAD = "piece_reread_asked"
@@ -89,6 +90,8 @@ def reread(app: Flask, order: Order, document_id: int, operator: Operator,
     from a scoped lookup; None when the document is not one of its current, read pieces."""
     if not operator.has_role(workflow.ROLE_AEA):
         raise workflow.Refused([f"Rôle {workflow.ROLE_AEA} requis."])
+    if workflow.is_read_only(order):
+        raise workflow.Refused([FROZEN])
     with db.atomic():
         document = Document.of_order(order, document_id)
         if (document is None or not document.is_current or not document.sha256
