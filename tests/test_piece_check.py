@@ -208,6 +208,11 @@ def test_reread_asks_again_audited_with_csrf(app, client, desk, reader):
     assert reading_of(order, "holder_id").state == "pending"
     event = AuditEvent.select().where(AuditEvent.action == "piece_reread_asked").get()
     assert event.operator_id == desk["aea"].id and event.order_id == order.id
+    read_all(app)
+    fragment = client.post(url, data={"csrf_token": token}, headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert "<html" not in html and 'hx-trigger="every 3s"' in html
+    assert "Lecture en cours…" in piece_block(html)
     payment = Document.current_of(order.id).where(Document.kind == "payment_proof").get()
     assert client.post(f"/commandes/{order.id}/documents/{payment.id}/relire",
                        data={"csrf_token": token}).status_code == 404

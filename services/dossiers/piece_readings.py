@@ -22,9 +22,13 @@ from flask import Flask
 from peewee import fn
 
 import workflow
+from adapters import piece_reader
+from adapters.piece_reader import IDENTITY, KBIS
+from adapters.render_slots import RenderSlots
 from models import Document, DocumentReading, Operator, Order, db, utcnow
 from models import readings as states
 from services import audit
+from services.dossiers import piece_checks
 from workflow import piece_comparison
 
 log = logging.getLogger(__name__)
@@ -51,8 +55,6 @@ RESULT_WORDS = {states.DONE: "lue", states.UNREADABLE: "lecture automatique impo
 
 def reader_kind(document_kind: str) -> str | None:
     """What the reader looks for on a document of that kind, or None: not read."""
-    from adapters.piece_reader import IDENTITY, KBIS
-
     if document_kind in piece_comparison.IDENTITY_KINDS:
         return IDENTITY
     return KBIS if document_kind == piece_comparison.KBIS_KIND else None
@@ -174,15 +176,13 @@ def claim(lease: dt.timedelta, order_ids: list[int] | None = None) -> DocumentRe
 
 def read_one(app: Flask, reading: DocumentReading) -> str:
     """Read the claimed piece and store what came of it; returns the reading's state."""
-    from adapters.piece_reader import read_piece
-    from adapters.render_slots import RenderSlots
-    from services.dossiers.documents import document_store
+    from services.dossiers.documents import document_store  # which imports this module
 
     document = Document.get_by_id(reading.document_id)
     config = app.config
     started = time.monotonic()
     try:
-        result = read_piece(document_store(app).path_for(document.sha256), document.media_type,
+        result = piece_reader.read_piece(document_store(app).path_for(document.sha256), document.media_type,
                             reader_kind(document.kind),
                             timeout=float(config.get("PREVIEW_TIMEOUT_SECONDS", 20)),
                             memory_bytes=int(config.get("PREVIEW_MEMORY_MB", 1024)) * 2**20,
@@ -194,9 +194,7 @@ def read_one(app: Flask, reading: DocumentReading) -> str:
 
 
 def _store(reading: DocumentReading, document: Document, result, elapsed: float) -> str:
-    from adapters.piece_reader import READ
-
-    state = states.DONE if result.status == READ else states.UNREADABLE
+    state = states.DONE if result.status == piece_reader.READ else states.UNREADABLE
     with db.atomic():
         # Only the run that holds this attempt writes: a reading asked again meanwhile
         # (attempts back to 0) is read anew rather than given this older result.
@@ -230,8 +228,6 @@ def _failed(reading: DocumentReading, detail: str) -> str:
 
 
 def _audit_result(document: Document, state: str, result) -> None:
-    from services.dossiers import piece_checks
-
     order = piece_checks.order_with_people(document.order_id)
     details = {"document": workflow.document_kind_label(document.kind),
                "filename": document.filename, "lecture": RESULT_WORDS[state]}
