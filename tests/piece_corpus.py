@@ -37,6 +37,8 @@ def _holder(rng: random.Random, fmt: str) -> Holder:
     elif fmt == PASSPORT:
         number = f"{rng.randrange(10, 25)}{rng.choice('ABCDEFGHJK')}{rng.choice('ABCDEFGHJK')}" \
                  f"{rng.randrange(100000):05d}"
+    elif fmt == "TITRE_SEJOUR":
+        number = "".join(rng.choice("0123456789") for _ in range(10))
     else:
         number = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(9))
     nationality = "FRA" if fmt != "TITRE_SEJOUR" else rng.choice(NATIONALITIES[3:])

@@ -169,12 +169,14 @@ def _fields(fmt: str, valid: bool, *, code: str, state: str, number: str | None,
     return result
 
 
-# Shapes Tesseract produces from fillers and letters, that no check digit can catch: a 'K' or
-# 'X' against a filler (the '<' glyph read as a letter), a one-letter name.
-_DOUBTFUL_NAME = re.compile(r"[KX]<|<[KX]|(?:^|<)[A-Z](?:<|$)")
+# Shapes Tesseract makes of fillers next to letters, that no check digit can catch: a 'K' or
+# 'X' ending a name or starting one after a single filler (a '<' read as a letter). Names
+# such as ERIK or FELIX are left unread with them: never guess.
+_DOUBTFUL_NAME = re.compile(r"[KX](?:<|$)|(?<!<)<[KX]")
 # Document numbers of a known national shape: a character of the wrong class is a misreading.
 NUMBER_SHAPES = {("PASSEPORT", "FRA"): re.compile(r"\d{2}[A-Z]{2}\d{5}"),
-                 ("CNI_1988", "FRA"): re.compile(r"\d{4}[0-9A-Z]{3}\d{5}")}
+                 ("CNI_1988", "FRA"): re.compile(r"\d{4}[0-9A-Z]{3}\d{5}"),
+                 ("TITRE_SEJOUR", "FRA"): re.compile(r"\d{10}")}
 # Pairs every check digit confuses (S 28 / 8, G 16 / 6): in a number of no known shape, None.
 _INVISIBLE = re.compile(r"[S8G6]")
 

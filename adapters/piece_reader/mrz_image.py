@@ -25,21 +25,21 @@ WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 TESSERACT_ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one core per read: reads run 2 at once
 
 
-def load(path: str, max_pixels: int) -> Image.Image:
+def load(path: str, max_pixels: int, work_width: int = WORK_WIDTH) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = max_pixels
     with Image.open(path) as image:
         if image.width * image.height > max_pixels:
             raise Image.DecompressionBombError(f"{image.width}x{image.height}")
         if image.format == "JPEG":
-            image.draft("L", (WORK_WIDTH, WORK_WIDTH))
+            image.draft("L", (work_width, work_width))
         image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(flat, image)
         gray = image.convert("L")
-    if gray.width > WORK_WIDTH:
-        gray = gray.resize((WORK_WIDTH, round(gray.height * WORK_WIDTH / gray.width)),
+    if gray.width > work_width:
+        gray = gray.resize((work_width, round(gray.height * work_width / gray.width)),
                            Image.Resampling.LANCZOS)
     return gray
 
@@ -97,7 +97,8 @@ def zone_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     gap = max(12, width // 35)
     merged = _min_filter(_max_filter(ink.astype(np.int8), gap, 1), gap, 1) > 0
     longest, starts, ends = _longest_runs(merged)
-    long_rows = longest >= 0.45 * width
+    # The zone is the widest text of a document, wherever the document lies on the image.
+    long_rows = longest >= max(0.6 * longest.max(), 0.2 * width)
     if not long_rows.any():
         return None
     rows = np.flatnonzero(long_rows)
