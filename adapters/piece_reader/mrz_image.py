@@ -163,7 +163,8 @@ def tesseract(image: Image.Image, psm: int = 6) -> list[str]:
         heights = sorted(box[3] - box[1] for char, box in chars if char.isalnum())
         height = heights[len(heights) // 2] if heights else 0
         lines.append("".join(
-            "<" if char == "K" and not _has_stem(ink, box, height) else char
+            "<" if (char == "K" and not _has_stem(ink, box, height))
+            or (char == "X" and not _has_left_arms(ink, box, height)) else char
             for char, box in chars))
     return [line for line in lines if line]
 
@@ -186,6 +187,19 @@ def _has_stem(ink: np.ndarray, box: tuple[int, ...], height: int) -> bool:
     if cells.size == 0:
         return False
     return bool((_longest_vertical_run(cells) >= 0.8 * height).any())
+
+
+def _has_left_arms(ink: np.ndarray, box: tuple[int, ...], height: int) -> bool:
+    """Whether an 'X' has its two left arms: a '<' (also read as 'X') has its point there,
+    half-way up, and nothing in the top and bottom of its left part."""
+    left, top, right, bottom = box
+    if not height or right <= left:
+        return False
+    middle, width = (top + bottom) // 2, right - left
+    columns = slice(left + width // 10, left + max(2, width * 3 // 10))
+    upper = ink[max(0, middle - height // 2):middle - height // 4, columns]
+    lower = ink[middle + height // 4:middle + height // 2 + 1, columns]
+    return bool(upper.size and lower.size and upper.any() and lower.any())
 
 
 def _longest_vertical_run(cells: np.ndarray) -> np.ndarray:
