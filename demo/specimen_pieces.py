@@ -69,10 +69,17 @@ def mrz_lines(fmt: str, holder: Holder) -> list[str]:
         return str(code).splitlines()
     if fmt in (CNI_TD1, RESIDENCE):
         surname, given = _fit(holder.surname, given, 30)
-        code = TD1CodeGenerator("ID" if fmt == CNI_TD1 else "IR", "FRA", holder.number, birth,
-                                holder.sex, expiry, holder.nationality, surname, given,
+        code = TD1CodeGenerator("ID" if fmt == CNI_TD1 else "IR", "FRA", holder.number[:9],
+                                birth, holder.sex, expiry, holder.nationality, surname, given,
                                 force=True)
-        return str(code).splitlines()
+        lines = str(code).splitlines()
+        if len(holder.number) > 9:  # a residence permit's 10 digits: ICAO 9303 part 5, 4.2.2
+            one = lines[0][:14] + "<" + (holder.number[9:] + hash_string(holder.number)
+                                         ).ljust(15, "<")
+            two = lines[1][:29]
+            lines = [one, two + hash_string(one[5:30] + two[0:7] + two[8:15] + two[18:29]),
+                     lines[2]]
+        return lines
     surname = _mrz_name(holder.surname)[:25].ljust(25, "<")
     names = "<<".join(_mrz_name(name) for name in holder.given_names)[:14].rstrip("<")
     line1 = "IDFRA" + surname + "750123"

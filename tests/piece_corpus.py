@@ -37,6 +37,8 @@ def _holder(rng: random.Random, fmt: str) -> Holder:
     elif fmt == PASSPORT:
         number = f"{rng.randrange(10, 25)}{rng.choice('ABCDEFGHJK')}{rng.choice('ABCDEFGHJK')}" \
                  f"{rng.randrange(100000):05d}"
+    elif fmt == "TITRE_SEJOUR":
+        number = "".join(rng.choice("0123456789") for _ in range(10))
     else:
         number = "".join(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(9))
     nationality = "FRA" if fmt != "TITRE_SEJOUR" else rng.choice(NATIONALITIES[3:])
@@ -44,30 +46,37 @@ def _holder(rng: random.Random, fmt: str) -> Holder:
                   nationality, rng.choice("MF"))
 
 
-def build(folder: Path, count: int = 64, unreadable: int = 8, seed: int = 2026) -> list[Sample]:
+def build(folder: Path, count: int = 64, unreadable: int = 8, seed: int = 2026,
+          map=map) -> list[Sample]:
     """``count`` readable samples (formats in turn, degradations drawn at random) and
-    ``unreadable`` ones, written as JPEG files under ``folder``."""
+    ``unreadable`` ones, written as JPEG files under ``folder``; ``map`` may be a process
+    pool's, the drawing is what takes time."""
     rng = random.Random(seed)
-    samples = []
+    plans = []
     for i in range(count + unreadable):
         fmt = FORMATS[i % len(FORMATS)]
         holder = _holder(rng, fmt)
-        image = identity_document(fmt, holder, seed=i)
-        readable = i < count
-        if readable:
-            data = degrade(image, rotation=rng.uniform(-10, 10),
-                           jpeg_quality=rng.randrange(40, 96), noise=rng.choice((0, 4, 8, 12)),
-                           perspective=rng.choice((0, 0.02, 0.04, 0.06)),
-                           blur=rng.choice((0, 0, 0.6, 1.0)), seed=i)
-        elif i % 2:
-            data = degrade(image, rotation=rng.uniform(-5, 5), jpeg_quality=60, blur=9, seed=i)
+        if i < count:
+            how = dict(rotation=rng.uniform(-10, 10), jpeg_quality=rng.randrange(40, 96),
+                       noise=rng.choice((0, 4, 8, 12)),
+                       perspective=rng.choice((0, 0.02, 0.04, 0.06)),
+                       blur=rng.choice((0, 0, 0.6, 1.0)), seed=i)
+        elif i % 2:  # too blurred to read
+            how = dict(rotation=rng.uniform(-5, 5), jpeg_quality=60, blur=9, seed=i)
         else:  # the zone cut off, as a photo taken too close
-            data = degrade(image.crop((0, 0, image.width, image.height * 3 // 4)),
-                           rotation=rng.uniform(-5, 5), jpeg_quality=70, seed=i)
-        path = folder / f"{i:03d}-{fmt}.jpg"
-        path.write_bytes(data)
-        samples.append(Sample(path, fmt, holder, tuple(mrz_lines(fmt, holder)), readable))
-    return samples
+            how = dict(rotation=rng.uniform(-5, 5), jpeg_quality=70, seed=i, crop=True)
+        plans.append((folder / f"{i:03d}-{fmt}.jpg", fmt, holder, i, how))
+    list(map(_draw, plans))
+    return [Sample(path, fmt, holder, tuple(mrz_lines(fmt, holder)), i < count)
+            for path, fmt, holder, i, how in plans]
+
+
+def _draw(plan) -> None:
+    path, fmt, holder, i, how = plan
+    image = identity_document(fmt, holder, seed=i)
+    if how.pop("crop", False):
+        image = image.crop((0, 0, image.width, image.height * 3 // 4))
+    path.write_bytes(degrade(image, **how))
 
 
 def truth(sample: Sample) -> dict:

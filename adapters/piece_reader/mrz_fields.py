@@ -72,12 +72,39 @@ def parse_mrz(lines: list[str], today: dt.date | None = None) -> dict | None:
     if any(re.fullmatch(r"[0-9A-Z<]+", line) is None for line in lines):
         return None
     if lengths == LENGTHS[TD3] and lines[0][0] == "P":
-        return _td3(lines, today)
+        return _td3(_typed(lines, TD3), today)
     if lengths == LENGTHS[TD1] and lines[0][0] in "ACI":
-        return _td1(lines, today)
+        return _td1(_typed(lines, TD1), today)
     if lengths == LENGTHS[CNI_1988] and lines[0].startswith("IDFRA"):
-        return _cni_1988(lines, today)
+        return _cni_1988(_typed(lines, CNI_1988), today)
     return None
+
+
+# Positions that hold digits only (dates, check digits), by line: a letter read there is its
+# look-alike digit. Safe: two digits never weigh alike modulo 10, so a wrong look-alike fails
+# its check digit. Where a check digit may be a filler, '<' stays.
+DIGITS_AT = {
+    TD3: ((), ((9, 10), (13, 20), (21, 28), (42, 44))),
+    TD1: (((14, 15),), ((0, 7), (8, 15), (29, 30)), ()),
+    CNI_1988: ((), ((12, 13), (27, 34), (35, 36))),
+}
+# The old card's names: the zone's last digit covers them, so a digit read there may be put
+# back as its look-alike letter and is checked all the same.
+LETTERS_AT = {CNI_1988: (((5, 30),), ((13, 27),))}
+TO_DIGIT = str.maketrans("OQDILZSBG", "000112586")
+TO_LETTER = str.maketrans("0125864", "OIZSBGA")
+
+
+def _typed(lines: list[str], fmt: str) -> list[str]:
+    typed = []
+    for i, line in enumerate(lines):
+        chars = list(line)
+        for start, end in DIGITS_AT[fmt][i]:
+            chars[start:end] = line[start:end].translate(TO_DIGIT)
+        for start, end in LETTERS_AT.get(fmt, ((),) * len(lines))[i]:
+            chars[start:end] = line[start:end].translate(TO_LETTER)
+        typed.append("".join(chars))
+    return typed
 
 
 def _td3(lines: list[str], today: dt.date) -> dict:
@@ -169,12 +196,14 @@ def _fields(fmt: str, valid: bool, *, code: str, state: str, number: str | None,
     return result
 
 
-# Shapes Tesseract produces from fillers and letters, that no check digit can catch: a 'K' or
-# 'X' against a filler (the '<' glyph read as a letter), a one-letter name.
-_DOUBTFUL_NAME = re.compile(r"[KX]<|<[KX]|(?:^|<)[A-Z](?:<|$)")
+# Shapes Tesseract makes of fillers next to letters, that no check digit can catch: a 'K' or
+# 'X' ending a name or starting one after a single filler (a '<' read as a letter). Names
+# such as ERIK or FELIX are left unread with them: never guess.
+_DOUBTFUL_NAME = re.compile(r"[KX](?:<|$)|(?<!<)<[KX]")
 # Document numbers of a known national shape: a character of the wrong class is a misreading.
 NUMBER_SHAPES = {("PASSEPORT", "FRA"): re.compile(r"\d{2}[A-Z]{2}\d{5}"),
-                 ("CNI_1988", "FRA"): re.compile(r"\d{4}[0-9A-Z]{3}\d{5}")}
+                 ("CNI_1988", "FRA"): re.compile(r"\d{4}[0-9A-Z]{3}\d{5}"),
+                 ("TITRE_SEJOUR", "FRA"): re.compile(r"\d{10}")}
 # Pairs every check digit confuses (S 28 / 8, G 16 / 6): in a number of no known shape, None.
 _INVISIBLE = re.compile(r"[S8G6]")
 

@@ -25,21 +25,21 @@ WHITELIST = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<"
 TESSERACT_ENV = {**os.environ, "OMP_THREAD_LIMIT": "1"}  # one core per read: reads run 2 at once
 
 
-def load(path: str, max_pixels: int) -> Image.Image:
+def load(path: str, max_pixels: int, work_width: int = WORK_WIDTH) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = max_pixels
     with Image.open(path) as image:
         if image.width * image.height > max_pixels:
             raise Image.DecompressionBombError(f"{image.width}x{image.height}")
         if image.format == "JPEG":
-            image.draft("L", (WORK_WIDTH, WORK_WIDTH))
+            image.draft("L", (work_width, work_width))
         image = ImageOps.exif_transpose(image)
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
             flat = Image.new("RGBA", image.size, (255, 255, 255, 255))
             image = Image.alpha_composite(flat, image)
         gray = image.convert("L")
-    if gray.width > WORK_WIDTH:
-        gray = gray.resize((WORK_WIDTH, round(gray.height * WORK_WIDTH / gray.width)),
+    if gray.width > work_width:
+        gray = gray.resize((work_width, round(gray.height * work_width / gray.width)),
                            Image.Resampling.LANCZOS)
     return gray
 
@@ -97,7 +97,8 @@ def zone_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     gap = max(12, width // 35)
     merged = _min_filter(_max_filter(ink.astype(np.int8), gap, 1), gap, 1) > 0
     longest, starts, ends = _longest_runs(merged)
-    long_rows = longest >= 0.45 * width
+    # The zone is the widest text of a document, wherever the document lies on the image.
+    long_rows = longest >= max(0.6 * longest.max(), 0.2 * width)
     if not long_rows.any():
         return None
     rows = np.flatnonzero(long_rows)
@@ -162,7 +163,8 @@ def tesseract(image: Image.Image, psm: int = 6) -> list[str]:
         heights = sorted(box[3] - box[1] for char, box in chars if char.isalnum())
         height = heights[len(heights) // 2] if heights else 0
         lines.append("".join(
-            "<" if char == "K" and not _has_stem(ink, box, height) else char
+            "<" if (char == "K" and not _has_stem(ink, box, height))
+            or (char == "X" and not _has_left_arms(ink, box, height)) else char
             for char, box in chars))
     return [line for line in lines if line]
 
@@ -185,6 +187,19 @@ def _has_stem(ink: np.ndarray, box: tuple[int, ...], height: int) -> bool:
     if cells.size == 0:
         return False
     return bool((_longest_vertical_run(cells) >= 0.8 * height).any())
+
+
+def _has_left_arms(ink: np.ndarray, box: tuple[int, ...], height: int) -> bool:
+    """Whether an 'X' has its two left arms: a '<' (also read as 'X') has its point there,
+    half-way up, and nothing in the top and bottom of its left part."""
+    left, top, right, bottom = box
+    if not height or right <= left:
+        return False
+    middle, width = (top + bottom) // 2, right - left
+    columns = slice(left + width // 10, left + max(2, width * 3 // 10))
+    upper = ink[max(0, middle - height // 2):middle - height // 4, columns]
+    lower = ink[middle + height // 4:middle + height // 2 + 1, columns]
+    return bool(upper.size and lower.size and upper.any() and lower.any())
 
 
 def _longest_vertical_run(cells: np.ndarray) -> np.ndarray:

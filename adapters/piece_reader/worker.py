@@ -25,6 +25,7 @@ import mrz_fields  # noqa: E402
 PDF = "application/pdf"
 PDF_PAGES = 2          # an identity document scanned to PDF: its first pages only
 RENDER_DPI = 200       # a card on A4 at this resolution has MRZ characters ~25 px tall
+PAGE_WIDTH = 1700      # an A4 page at RENDER_DPI, not reduced
 TEXT_BYTES = 4 * 1024 * 1024
 
 
@@ -43,7 +44,9 @@ def identity(source: str, media_type: str, max_pixels: int) -> int:
     best, best_page, tried = None, None, 0
     for number, path in pages:
         try:
-            gray = mrz_image.load(path, max_pixels)
+            # A page is scanned whole: the card on it is small, looked at full size.
+            gray = mrz_image.load(path, max_pixels,
+                                  PAGE_WIDTH if media_type == PDF else mrz_image.WORK_WIDTH)
         except Exception:
             return _answer({"error": "unreadable image"}, 2)
         for crop in mrz_image.candidates(gray):
