@@ -4,17 +4,20 @@ confirmation « Valider » asks over differences; tenancy, CSRF and the audit tr
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
 
 import adapters.piece_reader as piece_reader
 import scheduler
+import workflow
 from adapters.piece_reader import IdentityReading, KbisReading, PieceReading
 from models import AuditEvent, Document, DocumentReading, Order, Person
 from models import readings as states
 from services.audit_words import action_label
-from services.dossiers import documents, piece_checks, piece_readings
+from services.orders import order_file
+from services.dossiers import documents, piece_readings
 from tests.conftest import csrf_token_from, login_as
 from tests.pdf_samples import text_pdf
 from tests.test_validation import signed_order
@@ -117,7 +120,7 @@ def test_the_job_reads_the_pending_pieces_with_the_preview_limits(app, desk, rea
     assert memory == app.config["PREVIEW_MEMORY_MB"] * 2**20 and slots is not None
     row = reading_of(desk["order"], "holder_id")
     assert row.read_at is not None and row.seconds == 0.2
-    assert PieceReading.from_json(__import__("json").loads(row.reading)) == identity()
+    assert PieceReading.from_json(json.loads(row.reading)) == identity()
     events = AuditEvent.select().where(AuditEvent.action == "piece_read")
     assert events.count() == 3 and action_label("piece_read") == "Lecture automatique d'une pièce"
     assert read_all(app) == 0  # nothing left
@@ -278,8 +281,6 @@ def test_take_the_number_never_replaces_one_typed_meanwhile(app, desk, reader):
     order = desk["order"]
     Order.update(id_doc_number=None).where(Order.id == order.id).execute()
     read_all(app)
-    from services.orders import order_file
-    import workflow
     Order.update(id_doc_number="AB1234567").where(Order.id == order.id).execute()
     with pytest.raises(workflow.Refused):
         order_file.record_id_document(Order.get_by_id(order.id), desk["aea"], "PASSEPORT",
