@@ -166,6 +166,22 @@ def test_a_reading_asked_again_meanwhile_is_not_overwritten_by_the_older_run(app
     assert DocumentReading.get_by_id(claimed.id).state == "pending"
 
 
+def test_a_piece_carried_onto_another_order_keeps_its_reading(app, desk, reader, make_order):
+    read_all(app)
+    source = Document.current_of(desk["order"].id).where(Document.kind == "holder_id").get()
+    renewal = make_order(desk["ae"], number=960701)
+    copy = Document.create(order=renewal, kind="holder_id", category=source.category,
+                           status=source.status, sha256=source.sha256,
+                           media_type=source.media_type, size=source.size)
+    carried = piece_readings.carry(source, copy)
+    assert carried.state == "done" and carried.reading == reading_of(desk["order"],
+                                                                     "holder_id").reading
+    pending = Document.create(order=renewal, kind="kbis", category="justificatif",
+                              status="imported", sha256=source.sha256, media_type="image/png")
+    DocumentReading.update(state="pending").execute()
+    assert piece_readings.carry(source, pending).state == "pending"
+
+
 # --- The order file and the Visionneuse -----------------------------------------------------
 
 def test_a_differing_id_number_shows_both_values_in_the_file_and_the_viewer(app, client, desk,

@@ -70,6 +70,23 @@ def queue(document: Document, requested_at: dt.datetime | None = None) -> Docume
     return _ask(document, requested_at)
 
 
+def carry(source: Document, copy: Document) -> DocumentReading | None:
+    """A piece carried onto another order (a renewal's still-valid pieces): the same file says
+    the same, so a finished reading is copied (compared with the new order when shown); an
+    unfinished one is asked for the copy."""
+    if copy.kind not in piece_comparison.READ_KINDS or not copy.sha256:
+        return None
+    done = DocumentReading.get_or_none((DocumentReading.document == source.id)
+                                       & DocumentReading.state.in_([states.DONE,
+                                                                    states.UNREADABLE]))
+    if done is None:
+        return _ask(copy)
+    return DocumentReading.create(
+        document=copy.id, order=copy.order_id, kind=copy.kind, state=done.state,
+        reading=done.reading, requested_at=utcnow(), attempts=done.attempts,
+        read_at=done.read_at, seconds=done.seconds, detail=done.detail)
+
+
 def _ask(document: Document, requested_at: dt.datetime | None = None) -> DocumentReading:
     now = requested_at or utcnow()
     (DocumentReading
