@@ -9,6 +9,7 @@ field is well formed. ``parse_mrz`` returns a plain dict (JSON for the worker's 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 TD1, TD3, CNI_1988 = "TD1", "TD3", "CNI_1988"
@@ -258,6 +259,28 @@ def read_zone(lines: list[str], today: dt.date | None = None) -> dict | None:
                 if best is None or _count(result) > _count(best):
                     best = result
     return best
+
+
+def read_zones(outputs: list[list[str]], today: dt.date | None = None,
+               per_line: int = 4) -> dict | None:
+    """A valid zone whose lines may come from different reads of the same crop (one read gets
+    line 1 right, another line 2): each combination must still pass every check digit."""
+    for fmt, lengths in LENGTHS.items():
+        choices = [[] for _ in lengths]
+        for lines in outputs:
+            lines = [line for line in lines if len(line) >= 20]
+            for start in range(len(lines) - len(lengths) + 1):
+                for i, length in enumerate(lengths):
+                    for option in _mend(lines[start + i], length)[:2]:
+                        if option not in choices[i] and len(choices[i]) < per_line:
+                            choices[i].append(option)
+        if not all(choices):
+            continue
+        for combination in itertools.product(*choices):
+            result = parse_mrz(list(combination), today)
+            if result is not None and result["valid"]:
+                return result
+    return None
 
 
 def _count(result: dict) -> int:

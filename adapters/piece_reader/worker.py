@@ -34,6 +34,15 @@ def _answer(data: dict, status: int = 0) -> int:
     return status
 
 
+# Ways of looking at the page, in order: (crop from mrz_image.candidates, character height).
+LOOKS = ((0, 44), (0, 32), (1, 44), (0, 56), (1, 32), (0, 38))
+LOOK_SECONDS = 8.0  # no new look after this long: the answer so far stands
+# Fields a second, independent read must give alike: names and nationality have no check
+# digit, and a number's check digit is the composite's too (same characters, same weights), so
+# a few misread characters can pass both. Dates are weighed differently by their own digit and
+# the composite one, and read as digits only: their check digits stand for them.
+CONFIRMED = ("document_number", "surname", "given_names", "nationality")
+CHECKED = ("birth_date", "expiry_date", "document_type")
 def identity(source: str, media_type: str, max_pixels: int) -> int:
     import mrz_image  # numpy and Pillow: only the identity reading pays for their import
     started = time.monotonic()
@@ -41,48 +50,47 @@ def identity(source: str, media_type: str, max_pixels: int) -> int:
         pages = _pages(source, media_type)
     except Exception:  # hostile bytes fail in many ways: all mean unreadable
         return _answer({"error": "unreadable file"}, 2)
-    best, best_page, tried = None, None, 0
+    looks = 0
     for number, path in pages:
         try:
             # A page is scanned whole: the card on it is small, looked at full size.
             gray = mrz_image.load(path, max_pixels,
                                   PAGE_WIDTH if media_type == PDF else mrz_image.WORK_WIDTH)
+            crops = list(mrz_image.candidates(gray))
         except Exception:
             return _answer({"error": "unreadable image"}, 2)
-        for crop in mrz_image.candidates(gray):
-            tried += 1
-            result = mrz_fields.read_zone(mrz_image.tesseract(mrz_image.prepare(crop)))
-            if result is not None and result["valid"]:
-                _confirm_unchecked(result, crop, mrz_image)
-                return _answer({"page": number, "fields": result, "attempts": tried,
-                                "seconds": round(time.monotonic() - started, 3)})
-            if result is not None and (best is None or
-                                       mrz_fields._count(result) > mrz_fields._count(best)):
-                best, best_page = result, number
-    if best is None:
-        return _answer({"error": "no machine-readable zone found", "attempts": tried})
-    return _answer({"page": best_page, "fields": best, "attempts": tried})
+        outputs, alone, first = [], [], None
+        for crop, height in LOOKS:
+            if crop >= len(crops) or time.monotonic() - started > LOOK_SECONDS:
+                continue
+            looks += 1
+            outputs.append(mrz_image.tesseract(mrz_image.prepare(crops[crop], height)))
+            single = mrz_fields.read_zone(outputs[-1])
+            if single is not None and single["valid"]:
+                alone.append(single)
+            if first is None:
+                combined = single if alone and alone[-1] is single else \
+                    mrz_fields.read_zones(outputs)
+                first = combined if combined is not None and combined["valid"] else None
+            if first is not None and len(alone) >= 2:
+                break
+        if first is not None:
+            _confirm(first, [other for other in alone if other is not first])
+            return _answer({"page": number, "fields": first, "attempts": looks,
+                            "seconds": round(time.monotonic() - started, 3)})
+    return _answer({"error": "no machine-readable zone read", "attempts": looks})
 
 
-UNCHECKED = ("surname", "given_names", "nationality")
-CONFIRMED = ("document_number", "surname", "given_names", "nationality", "birth_date",
-             "expiry_date")
-SECOND_LOOKS = (32, 38)  # character heights of the confirming reads
-
-
-def _confirm_unchecked(result: dict, crop, mrz_image) -> None:
-    """A second read at another scale must agree: names and nationality have no check
-    digit, and a few swaps (S/8, G/6) pass every check digit. A field the two valid reads give
-    differently is None; with no second valid read, only what no swap could fake is kept."""
-    for height in SECOND_LOOKS:
-        again = mrz_fields.read_zone(mrz_image.tesseract(mrz_image.prepare(crop, height)))
-        if again is not None and again["valid"] and again["format"] == result["format"]:
-            for name in CONFIRMED:
-                if again[name] != result[name]:
-                    _drop(result, name)
-            return
-    for name in UNCHECKED:
-        _drop(result, name)
+def _confirm(result: dict, others: list[dict]) -> None:
+    """Keep what another valid read of its own (not a combination) gives alike; a checked field
+    another valid read gives otherwise is None too."""
+    others = [other for other in others if other["format"] == result["format"]]
+    for name in CHECKED:
+        if any(other[name] != result[name] for other in others):
+            _drop(result, name)
+    for name in CONFIRMED:
+        if not others or any(other[name] != result[name] for other in others):
+            _drop(result, name)
 
 
 def _drop(result: dict, name: str) -> None:
