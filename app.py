@@ -22,7 +22,7 @@ from services.bulk import jobs as bulk_jobs
 from services.orders import substate_tally
 from services.certificates import revocation_messages
 from services.certificates import activation_messages
-from services.dossiers import documents
+from services.dossiers import documents, piece_readings
 from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
@@ -119,6 +119,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_jobs(app, Job(scheduler.PREVIEW_CACHE_JOB, preview_cache_job, every(hours=1)))
     # The Commandes list's counters: the rows the order triggers append, summed up.
     register_jobs(app, Job(scheduler.ORDER_TALLY_JOB, substate_tally.job, every(minutes=1)))
+    # « Lu sur la pièce »: the identity documents and KBIS extracts waiting to be read, read
+    # now when an import or « Relire la pièce » queued one in this process.
+    piece_readings.register_wake(
+        app, lambda app: scheduler.wake_job(app, scheduler.PIECE_READING_JOB))
+    register_jobs(app, Job(scheduler.PIECE_READING_JOB, piece_readings.job,
+                           every(seconds=app.config["RADESK_PIECE_READING_INTERVAL_SECONDS"])))
 
     from cli import register_cli
     register_cli(app)
@@ -188,6 +194,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(followup_links.bp)  # « Révoquer le lien de suivi »
     from blueprints import contact
     app.register_blueprint(contact.bp)  # « Contacter le Service AE »
+    from blueprints import piece_checks
+    app.register_blueprint(piece_checks.bp)  # « Lu sur la pièce », « Relire la pièce »
     from blueprints import admin_sections, api
     admin_sections.register(app)
     app.register_blueprint(api.bp)

@@ -106,6 +106,9 @@ class Config:
         self.RADESK_FOLLOWUP_LINK_DAYS = int(env.get("RADESK_FOLLOWUP_LINK_DAYS", "30"))
         # How often the worker of « Actions sur la sélection » looks for a job (also woken).
         self.RADESK_BULK_INTERVAL_SECONDS = float(env.get("RADESK_BULK_INTERVAL_SECONDS", "5"))
+        # How often the reading job looks for pieces waiting to be read (an import wakes it).
+        self.RADESK_PIECE_READING_INTERVAL_SECONDS = float(
+            env.get("RADESK_PIECE_READING_INTERVAL_SECONDS", "30"))
         # --- Orders placed on the portals' ordering pages ---
         self.RADESK_API_RATE_LIMIT = env.get("RADESK_API_RATE_LIMIT", "600 per minute")
         self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled

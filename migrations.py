@@ -429,6 +429,14 @@ def _v35_order_tally(database: Database) -> None:
                          f'SELECT {columns}, COUNT(*) FROM "order" GROUP BY {columns}')
 
 
+def _v36_document_readings(database: Database) -> None:
+    """v36: what RA Desk read on each identity document and KBIS extract (one row per document
+    version), and the pending reads the reading job takes in turn."""
+    from models import DocumentReading
+
+    database.create_tables([DocumentReading], safe=True)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -464,4 +472,5 @@ MIGRATIONS = {
     33: _v33_public_link_generations,
     34: _v34_job_heartbeats,
     35: _v35_order_tally,
+    36: _v36_document_readings,
 }

@@ -44,6 +44,7 @@ PKI_REFRESH_JOB = "pki_refresh"
 AUDIT_CHECKPOINT_JOB = "audit_checkpoint"
 PREVIEW_CACHE_JOB = "preview_cache"
 ORDER_TALLY_JOB = "order_tally"
+PIECE_READING_JOB = "piece_reading"
 
 
 class Job(NamedTuple):

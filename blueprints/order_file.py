@@ -22,9 +22,10 @@ ID_DOCUMENT_SAVED = "N° de justificatif d'identité enregistré."
 ID_DOCUMENT_UNCHANGED = "N° de justificatif d'identité inchangé : rien à enregistrer."
 # What a saved ID document number changes besides its own block: the next step's checklist,
 # « Envoyer pour signature », the validation block (its blockers and the dossier's version
-# its form carries) and the audit trail. The certificate panel does not depend on it: the
-# number can no longer change once the order is validated.
-ID_DOCUMENT_DEPENDENTS = ["checklist", "signature", "validation", "history"]
+# its form carries), « Lu sur la pièce » (the number read against the new one) and the audit
+# trail. The certificate panel does not depend on it: the number can no longer change once the
+# order is validated.
+ID_DOCUMENT_DEPENDENTS = ["checklist", "piece_checks_panel", "signature", "validation", "history"]
 
 
 @bp.context_processor

@@ -10,6 +10,8 @@ from blueprints import refusals
 from blueprints.common import current_certificate_fingerprint, current_operator, order_or_404, role_required
 from extensions import client_ip
 from services import validation
+from services.dossiers import piece_checks
+from workflow import piece_comparison
 
 bp = Blueprint("validation", __name__, url_prefix="/commandes")
 refusals.register(bp, "validation", prefixes={"validation.validate": "Validation refusée : "})
@@ -38,7 +40,9 @@ def confirm(order_id: int):
     if panel is None or panel.blockers or not panel.can_edit:
         reasons = panel.blockers if panel and panel.blockers else [NOT_VALIDABLE]
         raise workflow.Refused("Validation impossible : " + " ".join(reasons))
-    return render_template("validation/confirm.html", panel=panel, order=panel.order)
+    return render_template("validation/confirm.html", panel=panel, order=panel.order,
+                           piece_differences=piece_checks.differences_to_confirm(panel.order),
+                           confirmation_label=piece_comparison.CONFIRMATION_LABEL)
 
 
 @bp.post("/<int:order_id>/validation")
@@ -46,7 +50,8 @@ def confirm(order_id: int):
 def validate(order_id: int):
     order = order_or_404(order_id)
     validation.validate(order, current_operator(), current_certificate_fingerprint() or "",
-                        request.form.get("version", ""), ip=client_ip())
+                        request.form.get("version", ""), ip=client_ip(),
+                        differences_checked=_ticked("piece_differences_checked"))
     return refusals.back_to_order_file(order.id, "informations",
                                        VALIDATED.format(number=order.number))
 

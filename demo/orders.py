@@ -26,10 +26,12 @@ from config import Config
 from models import AE, Company, Document, Order, Person, Portal, db, holder_search_fields, utcnow
 from services import audit
 from services.audit_words import ACTION_ORDER_RECEIVED
+from services.dossiers import piece_readings
 from services.intake.drafts import ACTION_DRAFT_STARTED
 from adapters import pades
 from adapters.document_store import DocumentStore
 from demo import documents as docs
+from demo import pieces
 from demo import progress
 from demo.progress import (CANCELLED, CERTIFIED, DONE, ENTRY, GENERATION, HANDOVER, IN_SIGNATURE,
                            TO_CHECK, TO_VALIDATE)
@@ -241,7 +243,7 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
         substate=substate, order_type=plan["order_type"],
         otp_contact=holder.phone if plan["otp_ok"] else "01 23",
         id_doc_type="CNI" if checked else None,
-        id_doc_number=f"{plan['number'] % 10000:04d}{plan['number']:06d}AB" if checked else None,
+        id_doc_number=pieces.holder_id_number(plan["number"]) if checked else None,
         payment_ok=validated, dossier_complete_ok=validated,
         validated_at=plan["created_at"] + dt.timedelta(days=2) if validated else None,
         **holder_search_fields(holder.first_name, holder.last_name),
@@ -251,13 +253,16 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
         if stored is None:
             Document.create(order=order, kind=kind, category=category, status=status)
             continue
-        Document.create(
+        document = Document.create(
             order=order, kind=kind, category=category, status=status,
             filename=f"{kind}-{order.number}.{_extension(stored.media_type)}", sha256=stored.sha256,
             media_type=stored.media_type, size=stored.size, page_count=stored.page_count,
             crc32=zlib.crc32(data),  # lets the dossier ZIP stream the file untouched
             imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
         )
+        # Read by the reading job as an upload would be; the dossiers under review first.
+        piece_readings.queue(document, utcnow() - dt.timedelta(days=1) if phase == "validation"
+                             else None)
     audit.record(ACTION_DRAFT_STARTED if draft else ACTION_ORDER_RECEIVED, ae=ae, order=order,
                  actor="portail", details={"portal": portal.name, "number": order.number})
     return order
@@ -287,20 +292,17 @@ def _full_name(person: tuple | None) -> str | None:
 
 
 def _justificatif_bytes(kind: str, plan: dict, rng: random.Random) -> bytes:
+    """The identity documents and KBIS extracts are made to be read (demo.pieces)."""
     company_name, siren = plan["company"]
     if kind == "kbis":
-        return docs.kbis_pdf(company_name, siren, f"12 rue de la République, {plan['city']}",
-                             _full_name(plan["legal"]), dt.date(2012, 3, 14))
+        return pieces.kbis_piece(plan, f"12 rue de la République, {plan['city']}",
+                                 _full_name(plan["legal"]))
     if kind == "payment_proof":
         return docs.payment_proof_pdf(plan["number"], company_name, 189.0 + 60 * plan["validity"],
                                       plan["created_at"].date())
     person = {"holder_id": plan["holder"], "legal_rep_id": plan["legal"],
               "mandataire_id": plan["mandataire"]}[kind]
-    fmt = "PNG" if rng.random() < 0.3 else "JPEG"
-    orientation = 6 if fmt == "JPEG" and rng.random() < 0.15 else None
-    return docs.id_card_image(person[1], person[2], dt.date(1980, 5, 17),
-                              f"{plan['number']:06d}{rng.randint(100000, 999999)}", fmt=fmt,
-                              kind="CNI", exif_orientation=orientation)
+    return pieces.identity_piece(kind, plan, person)
 
 
 def _extension(media_type: str) -> str:

@@ -127,7 +127,8 @@ def _validate(order: Order, aea: Operator) -> None:
     fingerprint = (OperatorCertificate.select(OperatorCertificate.fingerprint_sha256)
                    .where(OperatorCertificate.operator == aea.id)
                    .order_by(OperatorCertificate.id).scalar())
-    validation.validate(current, aea, fingerprint, version, ip=DEMO_IP)
+    # The demo's AEA checked whatever the reading of the pieces pointed at.
+    validation.validate(current, aea, fingerprint, version, ip=DEMO_IP, differences_checked=True)
 
 
 def _record_sent(order_id: int) -> None:

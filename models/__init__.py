@@ -21,6 +21,7 @@ from models.keys import BlankKey, BlankKeyEvent, FaceToFaceHandover, KeyStockSet
 from models.login import LoginChallenge, LoginSession
 from models.notifications import DigestRun, MessageTemplate, Notification
 from models.operations import JobHeartbeat
+from models.readings import DocumentReading
 from models.orders import (Company, Order, OrderNumber, OrderReview, Person,
                            next_order_number)
 from models.scope import OperatorScope
@@ -46,6 +47,7 @@ ALL_MODELS = [
     RevocationClaim, RevocationRequest,
     JobHeartbeat,
     OrderTally,
+    DocumentReading,
 ]
 
 __all__ = [
@@ -65,4 +67,5 @@ __all__ = [
     "RevocationClaim", "RevocationRequest",
     "JobHeartbeat",
     "OrderTally",
+    "DocumentReading",
 ]

@@ -13,7 +13,7 @@ from services import ae_settings, offers, portals, trusted_cas, validation
 from services.admin import operator_certificates, operators as admin_operators
 from services.certificates import activation, face_to_face, generation
 from services.api import clients as api_clients
-from services.dossiers import documents
+from services.dossiers import documents, piece_checks, piece_readings
 from services.intake import address as intake_address, drafts as intake_drafts
 from services.intake import expiry as intake_expiry
 from services.key_stock import events as key_stock_events
@@ -49,6 +49,8 @@ AUDIT_ACTIONS = {
     **admin_operators.AUDIT_ACTIONS,
     **operator_certificates.AUDIT_ACTIONS,
     **documents.AUDIT_ACTIONS,
+    **piece_readings.AUDIT_ACTIONS,
+    **piece_checks.AUDIT_ACTIONS,
     **generation.AUDIT_ACTIONS,
     **activation.AUDIT_ACTIONS,
     **notifications.AUDIT_ACTIONS,
@@ -79,6 +81,8 @@ DETAIL_LABELS = {
     "portails": "Portails", "portées": "Portées", "recouvrement": "Recouvrement",
     "origine": "Origine",
     **documents.DETAIL_LABELS,
+    **piece_readings.DETAIL_LABELS,
+    **piece_checks.DETAIL_LABELS,
     **generation.DETAIL_LABELS,
     **notifications.DETAIL_LABELS,
     **link_revocation.DETAIL_LABELS,
@@ -116,8 +120,9 @@ def describe_details(action: str, details_json: str) -> str:
     except ValueError:
         return details_json
     if action == ACTION_ID_DOCUMENT_RECORDED:
-        return (f"Avant : {_id_document_text(details.get('old'))} ; "
+        text = (f"Avant : {_id_document_text(details.get('old'))} ; "
                 f"après : {_id_document_text(details.get('new'))}")
+        return text + (f" ; Origine : {details['origine']}" if details.get("origine") else "")
     if not isinstance(details, dict):
         return str(details)
     return " ; ".join(f"{DETAIL_LABELS.get(key, key)} : "

@@ -113,8 +113,12 @@ def set_flags(order: Order, operator: Operator, payment_ok: bool, dossier_comple
 
 
 def validate(order: Order, operator: Operator, certificate_fingerprint: str, version: str,
-             ip: str = "") -> None:
-    """Validate the order, exactly once. Raises Refused with the French reasons."""
+             ip: str = "", *, differences_checked: bool = False) -> None:
+    """Validate the order, exactly once. Raises Refused with the French reasons.
+    ``differences_checked``: the AEA ticked that they checked the differences the reading of
+    the pieces points at (asked only when there are some)."""
+    from services.dossiers import piece_checks
+
     with db.atomic():
         current = _lock(order.id, unvalidated=True)
         if current is None:
@@ -123,6 +127,7 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
         if version != dossier_version(current, docs):
             raise workflow.Refused([STALE])
         phase, substate = workflow.after_validation(current, docs, operator, current.ae)
+        piece_checks.confirm_differences(current, docs, operator, differences_checked, ip=ip)
         now = utcnow()
         moved = (Order
                  .update(phase=phase, substate=substate, validated_at=now,

@@ -118,6 +118,16 @@ def test_documents_are_real_files(seeded):
     assert {"cgu", "kbis", "holder_id", "payment_proof"} <= kinds
 
 
+def test_the_pieces_read_automatically_are_queued_for_the_reading_job(seeded):
+    from models import DocumentReading
+    from workflow.piece_comparison import READ_KINDS
+    read = (Document.select().where(Document.kind.in_(READ_KINDS) & Document.sha256.is_null(False)
+                                    & (Document.is_current == True)))  # noqa: E712
+    queued = {row.document_id: row.state for row in DocumentReading.select()}
+    assert {document.id for document in read} <= set(queued)
+    assert set(queued.values()) == {"pending"}  # the job reads them, not the seed
+
+
 def test_contracts_come_only_with_the_sending(seeded):
     """As in production, contractual documents exist once « Envoyer pour signature » made them."""
     for order in Order.select().where(Order.order_type == "D"):

@@ -185,8 +185,9 @@ def test_modifier_saves_a_cni_and_audits_old_and_new(client, desk):
     assert 'hx-target="this" hx-swap="outerHTML"' in fragment
     assert 'role="status">N° de justificatif d&#39;identité enregistré.' in fragment
     assert "CNI X4RTBPFW4" in fragment
-    # The checklist, the signature and validation blocks and the audit trail follow, out of band.
-    assert fragment.count('hx-swap-oob="true"') == 4
+    # The checklist, « Lu sur la pièce », the signature and validation blocks and the audit
+    # trail follow, out of band.
+    assert fragment.count('hx-swap-oob="true"') == 5
     assert "Remplie : N° de justificatif d'identité du porteur renseigné" in text(fragment)
 
     saved = Order.get_by_id(order.id)

@@ -2,7 +2,8 @@
 KBIS extract. Every read runs in the bounded render sandbox (adapters.sandbox); a field that
 cannot be read with certainty is None — the reader never guesses.
 
-This module holds the results' shapes; ``read_piece`` (the reading itself) lives beside them.
+This module holds the results' shapes; ``read_piece`` (the reading itself, in reading.py) is
+re-exported here.
 """
 from __future__ import annotations
 
@@ -83,3 +84,6 @@ def _dates(data: dict, names: tuple[str, ...], tuples: tuple[str, ...] = ()) -> 
         if data.get(name) is not None:
             data[name] = tuple(data[name])
     return data
+
+
+from adapters.piece_reader.reading import read_piece  # noqa: E402  (reading uses the shapes)

@@ -28,6 +28,7 @@ import workflow
 from models import Document, Operator, Order, PendingFile, db, utcnow
 from models.prepared import PreparedQuery
 from services import audit
+from services.dossiers import piece_readings
 from adapters.render_slots import RenderSlots
 from adapters.document_store import JPEG, MIB, PDF, PNG, DocumentStore, RefusedDocument
 
@@ -141,6 +142,8 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
     except BaseException:
         _forget(pending, store)
         raise
+    if kind in piece_readings.READ_KINDS:
+        piece_readings.wake(current_app._get_current_object())  # committed: read it now
     return document
 
 
@@ -182,6 +185,7 @@ def _link(order: Order, kind: str, filename: str, stored, crc32: int,
         document = Document.create(order=order.id, kind=kind, category=spec.category, **fields)
         replaced = previous.id if previous is not None else None
     _refresh_substate(current)
+    piece_readings.queue(document)  # an identity document or KBIS: read in the background
     details = {"document": spec.label, "filename": filename, "sha256": stored.sha256,
                "size": stored.size, "media_type": stored.media_type, "pages": stored.page_count}
     if replaced is not None:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import workflow
 from formatting import PARIS
 from models import Company, Document, Operator, Order
-from services.dossiers import documents as documents_service
+from services.dossiers import documents as documents_service, piece_checks
+from services.dossiers.piece_checks import PieceCheck
 from adapters.previews import THUMBNAIL_WIDTH, WIDTHS, normalize_rotation
 
 ZOOMS = (50, 75, 100, 125, 150, 200, 300, 400)  # % of the main area's width; 100 fits it
@@ -43,6 +44,8 @@ class ViewerPage:
     today: dt.date
     can_verify: bool
     verify_blockers: list[str]
+    piece: PieceCheck | None = None  # « Lu sur la pièce » of the selected document
+    can_reread: bool = False
 
     @property
     def page_count(self) -> int:
@@ -97,6 +100,9 @@ def load(order: Order, operator: Operator, document_id: int | None, page: int | 
         rotation=normalize_rotation(rotation),
         today=dt.datetime.now(PARIS).date(),
         can_verify=not blockers, verify_blockers=blockers,
+        piece=piece_checks.for_document(order, selected),
+        can_reread=(operator.has_role(workflow.ROLE_AEA) and not workflow.is_read_only(order)
+                    and order.phase != workflow.PHASE_ENTRY),
     )
 
 

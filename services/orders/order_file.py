@@ -22,7 +22,9 @@ from models import (Document, Operator, OperatorScope, Order, OrderReview, Porta
                     utcnow)
 from models.prepared import PreparedQuery, one_of
 from services import audit
+from services.dossiers import piece_checks
 from services.dossiers.documents import current_documents_with_operators
+from services.dossiers.piece_checks import PieceChecks
 from services.audit_words import ACTION_ID_DOCUMENT_RECORDED, ACTION_ORDER_VIEWED
 from services.orders import audit_history
 from services.orders.audit_history import HistoryPage
@@ -43,6 +45,7 @@ class OrderFile:
     history: HistoryPage          # the audit trail's newest page
     can_edit_id_document: bool
     documents: list[Document]     # the current ones, for the signature and validation panels
+    pieces: PieceChecks           # « Lu sur la pièce »
 
 
 def load_file(order: Order, operator: Operator) -> OrderFile:
@@ -61,6 +64,7 @@ def load_file(order: Order, operator: Operator) -> OrderFile:
         history=audit_history.page(full),
         can_edit_id_document=can_edit_id_document(full, operator),
         documents=documents,
+        pieces=piece_checks.for_order(full, documents),
     )
 
 
@@ -124,12 +128,20 @@ def read_only_problem(order: Order) -> str | None:
             f"le N° de justificatif d'identité ne peut plus être modifié.")
 
 
+ID_NUMBER_ALREADY_RECORDED = ("Le N° de justificatif d'identité a été saisi entre-temps : "
+                              "vérifiez-le avant de le remplacer par « Modifier ».")
+
+
 def record_id_document(order: Order, operator: Operator, doc_type: str | None,
-                       number: str | None, ip: str = "") -> bool:
+                       number: str | None, ip: str = "", *, only_if_empty: bool = False,
+                       origin: str = "") -> bool:
     """Record the holder's ID document; True when saved, False when it was already that.
 
     Raises ``workflow.Refused`` with the French reason when refused: malformed number,
     operator without the AEA role, or a read-only dossier. Nothing is written then.
+    ``only_if_empty``: refused when the order records a number already (« Reprendre le numéro
+    lu » fills an empty one, never replaces one typed meanwhile); ``origin``: where the number
+    came from, in the audit event.
     """
     if not operator.has_role(workflow.ROLE_AEA):
         raise workflow.Refused([f"Rôle {workflow.ROLE_AEA} requis."])
@@ -148,6 +160,8 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
         if problem is not None:
             raise workflow.Refused([problem])
         old = {"type": current.id_doc_type, "number": current.id_doc_number}
+        if only_if_empty and workflow.normalize_id_number(current.id_doc_number):
+            raise workflow.Refused([ID_NUMBER_ALREADY_RECORDED])
         if old == new:
             transaction.rollback()  # a no-op is not a state change: no event, no new updated_at
             return False
@@ -156,8 +170,11 @@ def record_id_document(order: Order, operator: Operator, doc_type: str | None,
                  id_doc_recorded_by=operator.id, updated_at=now)
          .where(Order.id == order.id)
          .execute())
+        details = {"old": old, "new": new}
+        if origin:
+            details["origine"] = origin
         audit.record(ACTION_ID_DOCUMENT_RECORDED, operator=operator, order=order, ip=ip,
-                     details={"old": old, "new": new})
+                     details=details)
     return True
 
 

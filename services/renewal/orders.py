@@ -16,6 +16,7 @@ import workflow
 from models import (Company, Document, HolderCertificate, IssuedCertificate, Operator, Order,
                     OrderIntake, Person, db, next_order_number, utcnow)
 from services import audit, public_links
+from services.dossiers import piece_readings
 from services.intake import drafts
 from services.messaging import notifications
 from services.renewal import messages
@@ -166,7 +167,7 @@ def _carry_pieces(source: Order, order: Order) -> list[str]:
     for document in Document.current_of(source.id):
         if not carried_over(document, today):
             continue
-        Document.create(
+        copy = Document.create(
             order=order.id, kind=document.kind, category=document.category,
             status=document.status, filename=document.filename, sha256=document.sha256,
             media_type=document.media_type, size=document.size,
@@ -174,6 +175,7 @@ def _carry_pieces(source: Order, order: Order) -> list[str]:
             imported_by_label=f"Reprise de la commande N° {source.number}",
             verified_at=document.verified_at, verified_by=document.verified_by_id,
             expires_on=document.expires_on, crc32=document.crc32)
+        piece_readings.carry(document, copy)  # « Lu sur la pièce » comes along
         carried.append(document.kind)
     return carried
 
