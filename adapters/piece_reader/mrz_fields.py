@@ -262,7 +262,7 @@ def read_zone(lines: list[str], today: dt.date | None = None) -> dict | None:
 
 
 def read_zones(outputs: list[list[str]], today: dt.date | None = None,
-               per_line: int = 4) -> dict | None:
+               per_line: int = 6) -> dict | None:
     """A valid zone whose lines may come from different reads of the same crop (one read gets
     line 1 right, another line 2): each combination must still pass every check digit."""
     for fmt, lengths in LENGTHS.items():

@@ -64,8 +64,9 @@ def identity(source: str, media_type: str, max_pixels: int) -> int:
             if crop >= len(crops) or time.monotonic() - started > LOOK_SECONDS:
                 continue
             looks += 1
-            outputs.append(mrz_image.tesseract(mrz_image.prepare(crops[crop], height)))
-            single = mrz_fields.read_zone(outputs[-1])
+            lines, glyph_lines = mrz_image.tesseract(mrz_image.prepare(crops[crop], height))
+            outputs += [lines, glyph_lines]  # the glyphs' reading only ever in combinations
+            single = mrz_fields.read_zone(lines)
             if single is not None and single["valid"]:
                 alone.append(single)
             if first is None:
