@@ -30,8 +30,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def report(name: str, seconds: list[float], read: int) -> None:
-    print(f"{name:<28} n={len(seconds):3d}  read {read:3d}  median {statistics.median(seconds):.2f} s"
-          f"  p95 {percentile(seconds, 0.95):.2f} s  max {max(seconds):.2f} s")
+    print(f"{name:<28} n={len(seconds):3d}  read {read:3d}"
+          f"  median {statistics.median(seconds):.2f} s  p95 {percentile(seconds, 0.95):.2f} s  max {max(seconds):.2f} s")
 
 
 def main() -> None:
@@ -63,7 +63,8 @@ def main() -> None:
             path.write_bytes(kbis_pdf("552032534", f"Société {n}", dt.date(2025, 1, 1 + n)))
             kbis.append(timed(path, PDF, KBIS))
         if kbis:
-            report("KBIS (text layer)", [t for t, _ in kbis], sum(r.status == READ for _, r in kbis))
+            report("KBIS (text layer)", [t for t, _ in kbis],
+                   sum(r.status == READ for _, r in kbis))
 
 
 if __name__ == "__main__":

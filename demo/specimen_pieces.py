@@ -100,8 +100,8 @@ def identity_document(fmt: str, holder: Holder, *, seed: int = 0,
     for k in range(0, height, 18):  # faint security-print lines
         draw.line((0, k, width, k + 40), fill=tuple(c - 10 for c in tint), width=1)
     scale = width / 1012
-    draw.text((40 * scale, 26 * scale), "RÉPUBLIQUE FRANÇAISE", font=pil_font(BOLD, int(34 * scale)),
-              fill=(20, 40, 110))
+    draw.text((40 * scale, 26 * scale), "RÉPUBLIQUE FRANÇAISE",
+              font=pil_font(BOLD, int(34 * scale)), fill=(20, 40, 110))
     draw.text((40 * scale, 70 * scale), TITLES[fmt], font=pil_font(BOLD, int(22 * scale)),
               fill=(60, 60, 80))
     photo = (40 * scale, 120 * scale, 290 * scale, 430 * scale)

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 packages=(softhsm2 poppler-utils fonts-dejavu-core fonts-dejavu-extra openssl)
 packages+=(util-linux)                             # prlimit: bounded preview renders
 packages+=(tesseract-ocr tesseract-ocr-eng)        # reading the MRZ of identity pieces
-packages+=(fonts-ocr-b)                            # the MRZ font of the specimen pieces
+packages+=(fonts-ocr-b)                            # OCR-B: the MRZ's glyphs, the specimens' font
 packages+=(postgresql-client)                      # pg_dump, pg_restore: flask backup on PostgreSQL
 [ "${1:-}" = "dev" ] && packages+=(nginx-light chromium chromium-driver)
 [ "${1:-}" = "dev" ] && packages+=(unzip curl)     # ZIP checks in tests, benchmarks

@@ -115,7 +115,8 @@ def _td3(lines: list[str], today: dt.date) -> dict:
     personal_ok = two[42] == "<" and two[28:42] == "<" * 14 or checks(two[28:42], two[42])
     composite_ok = checks(two[0:10] + two[13:20] + two[21:43], two[43])
     valid = number_ok and birth_ok and expiry_ok and personal_ok and composite_ok
-    return _fields(TD3, valid, code=one[0:2], state=one[2:5], number=two[0:9] if number_ok else None,
+    return _fields(TD3, valid, code=one[0:2], state=one[2:5],
+                   number=two[0:9] if number_ok else None,
                    birth=two[13:19] if birth_ok else None,
                    expiry=two[21:27] if expiry_ok else None, nationality=two[10:13],
                    names=one[5:44], today=today)
@@ -149,7 +150,8 @@ def _cni_1988(lines: list[str], today: dt.date) -> dict:
     birth_ok = checks(two[27:33], two[33])
     composite_ok = checks(one + two[0:35], two[35])
     valid = number_ok and birth_ok and composite_ok
-    result = _fields(CNI_1988, valid, code="ID", state="FRA", number=two[0:12] if number_ok else None,
+    result = _fields(CNI_1988, valid, code="ID", state="FRA",
+                     number=two[0:12] if number_ok else None,
                      birth=two[27:33] if birth_ok else None, expiry=None,
                      nationality="FRA", names=None, today=today)
     result["absent_fields"] = ["expiry_date"]
@@ -262,7 +264,7 @@ def read_zone(lines: list[str], today: dt.date | None = None) -> dict | None:
 
 
 def read_zones(outputs: list[list[str]], today: dt.date | None = None,
-               per_line: int = 4) -> dict | None:
+               per_line: int = 6) -> dict | None:
     """A valid zone whose lines may come from different reads of the same crop (one read gets
     line 1 right, another line 2): each combination must still pass every check digit."""
     for fmt, lengths in LENGTHS.items():

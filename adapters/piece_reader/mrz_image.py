@@ -18,6 +18,11 @@ import subprocess
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+try:
+    import ocrb_glyphs  # the worker puts this folder on sys.path (it runs without the app)
+except ImportError:
+    from adapters.piece_reader import ocrb_glyphs
+
 WORK_WIDTH = 1400         # the page is looked at this wide (a smaller image is not enlarged)
 SEARCH_WIDTH = 500        # the skew search runs on a thumbnail this wide
 CHAR_HEIGHT = 44          # pixels per MRZ character handed to Tesseract
@@ -145,9 +150,10 @@ def prepare(crop: Image.Image, char_height: int = CHAR_HEIGHT) -> Image.Image:
     return ImageOps.autocontrast(crop.filter(ImageFilter.MedianFilter(3)), cutoff=1)
 
 
-def tesseract(image: Image.Image, psm: int = 6) -> list[str]:
-    """The text lines Tesseract reads, spaces removed, only the zone's alphabet allowed; each
-    'K' checked against the pixels (see ``_has_stem``)."""
+def tesseract(image: Image.Image, psm: int = 6) -> tuple[list[str], list[str]]:
+    """The text lines Tesseract reads (spaces removed, the zone's alphabet only, each 'K' and
+    'X' checked against the pixels), and the same boxes read by the OCR-B glyphs
+    (ocrb_glyphs; a box mostly over its neighbour's dropped there)."""
     buffer = io.BytesIO()
     image.save(buffer, "PNG", compress_level=1)
     result = subprocess.run(
@@ -156,17 +162,31 @@ def tesseract(image: Image.Image, psm: int = 6) -> list[str]:
          "-c", "load_freq_dawg=0", "-c", "hocr_char_boxes=1", "hocr"],
         input=buffer.getvalue(), capture_output=True, env=TESSERACT_ENV, check=False)
     ink = np.asarray(image) < 128
-    lines = []
+    lines, glyph_lines = [], []
     for line in _HOCR_LINE.split(result.stdout.decode("utf-8", "replace"))[1:]:
         chars = [(html.unescape(char), tuple(int(v) for v in box.split()))
                  for box, char in _HOCR_CHAR.findall(line)]
         heights = sorted(box[3] - box[1] for char, box in chars if char.isalnum())
         height = heights[len(heights) // 2] if heights else 0
-        lines.append("".join(
-            "<" if (char == "K" and not _has_stem(ink, box, height))
-            or (char == "X" and not _has_left_arms(ink, box, height)) else char
-            for char, box in chars))
-    return [line for line in lines if line]
+        chars = [("<" if (char == "K" and not _has_stem(ink, box, height))
+                  or (char == "X" and not _has_left_arms(ink, box, height)) else char, box)
+                 for char, box in chars]
+        lines.append("".join(char for char, box in chars))
+        glyphs, previous = [], None
+        for char, box in chars:
+            if previous is not None and _overlap(previous, box) > 0.5:
+                continue
+            glyph = ocrb_glyphs.classify(ink, box)
+            glyphs.append(glyph if glyph and ocrb_glyphs.look_alike(glyph, char) else char)
+            previous = box
+        glyph_lines.append("".join(glyphs))
+    return [line for line in lines if line], [line for line in glyph_lines if line]
+
+
+def _overlap(first: tuple[int, ...], second: tuple[int, ...]) -> float:
+    shared = min(first[2], second[2]) - max(first[0], second[0])
+    narrower = max(1, min(first[2] - first[0], second[2] - second[0]))
+    return max(0, shared) / narrower
 
 
 _HOCR_LINE = re.compile(r"class='ocr_line'")

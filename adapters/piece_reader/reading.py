@@ -36,7 +36,7 @@ def read_piece(path: Path, media_type: str, kind: str, *, timeout: float = 20.0,
     if media_type not in (PDF, JPEG, PNG) or (kind == KBIS and media_type != PDF):
         return _unreadable(kind, started, f"{media_type} is not read for {kind}")
     if kind == IDENTITY:
-        argv = ["identity", str(path), media_type, str(MAX_PIXELS)]
+        argv = ["identity", str(path), media_type, str(MAX_PIXELS), f"{timeout:g}"]
     else:
         argv = ["kbis", str(path)]
     with slots.held() if slots is not None else contextlib.nullcontext():

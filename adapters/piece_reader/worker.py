@@ -2,8 +2,8 @@
 (adapters.sandbox) by adapters.piece_reader.reading. No application code: the modules beside
 this file that it imports use the standard library, Pillow and numpy only.
 
-    worker.py identity SRC MEDIA_TYPE MAX_PIXELS     the MRZ of an image or a PDF's first pages
-    worker.py kbis SRC                               the SIREN, name and date of a KBIS's text
+    worker.py identity SRC MEDIA_TYPE MAX_PIXELS SECONDS   an image's or PDF's MRZ
+    worker.py kbis SRC                                     a KBIS text layer: SIREN, name, date
 
 Prints one JSON line: {"page": n, "fields": {...}} or {"error": reason}; exit status 0 either
 way, 2 when the input is unusable.
@@ -36,14 +36,14 @@ def _answer(data: dict, status: int = 0) -> int:
 
 # Ways of looking at the page, in order: (crop from mrz_image.candidates, character height).
 LOOKS = ((0, 44), (0, 32), (1, 44), (0, 56), (1, 32), (0, 38))
-LOOK_SECONDS = 8.0  # no new look after this long: the answer so far stands
+LOOK_SHARE = 0.6  # no new look after this share of the read's time limit: the answer stands
 # Fields a second, independent read must give alike: names and nationality have no check
 # digit, and a number's check digit is the composite's too (same characters, same weights), so
 # a few misread characters can pass both. Dates are weighed differently by their own digit and
 # the composite one, and read as digits only: their check digits stand for them.
 CONFIRMED = ("document_number", "surname", "given_names", "nationality")
 CHECKED = ("birth_date", "expiry_date", "document_type")
-def identity(source: str, media_type: str, max_pixels: int) -> int:
+def identity(source: str, media_type: str, max_pixels: int, seconds: float) -> int:
     import mrz_image  # numpy and Pillow: only the identity reading pays for their import
     started = time.monotonic()
     try:
@@ -61,11 +61,12 @@ def identity(source: str, media_type: str, max_pixels: int) -> int:
             return _answer({"error": "unreadable image"}, 2)
         outputs, alone, first = [], [], None
         for crop, height in LOOKS:
-            if crop >= len(crops) or time.monotonic() - started > LOOK_SECONDS:
+            if crop >= len(crops) or time.monotonic() - started > LOOK_SHARE * seconds:
                 continue
             looks += 1
-            outputs.append(mrz_image.tesseract(mrz_image.prepare(crops[crop], height)))
-            single = mrz_fields.read_zone(outputs[-1])
+            lines, glyph_lines = mrz_image.tesseract(mrz_image.prepare(crops[crop], height))
+            outputs += [lines, glyph_lines]  # the glyphs' reading only ever in combinations
+            single = mrz_fields.read_zone(lines)
             if single is not None and single["valid"]:
                 alone.append(single)
             if first is None:
@@ -134,8 +135,8 @@ def kbis(source: str) -> int:
 def main(argv: list[str]) -> int:
     command, *arguments = argv
     if command == "identity":
-        source, media_type, max_pixels = arguments
-        return identity(source, media_type, int(max_pixels))
+        source, media_type, max_pixels, seconds = arguments
+        return identity(source, media_type, int(max_pixels), float(seconds))
     if command == "kbis":
         return kbis(arguments[0])
     return _answer({"error": f"unknown command {command}"}, 2)

@@ -11,11 +11,12 @@ import random
 import re
 import unicodedata
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from demo.documents.drawing import (
     BOLD, MONO, REGULAR, fr_date, pil_font, seeded_rng, years_later)
 
+OCR_B = "/usr/share/fonts/opentype/ocr-b/OCRB.otf"
 CNI_SIZE = (1000, 640)       # ID-1 card proportions (85.6 × 54 mm)
 PASSPORT_SIZE = (1000, 704)  # TD3 data page proportions (125 × 88 mm)
 
@@ -72,7 +73,9 @@ def id_card_image(first_name: str, last_name: str, birth_date: dt.date, id_numbe
         _cni_fields(draw, facts)
     else:
         _passport_fields(draw, facts)
-    stamp = _specimen_stamp(image.size)
+    # The stamp stops at the zone's band: the zone stays machine-readable, as on specimens.
+    band_top = image.height - (150 if kind == "CNI" else 128)
+    stamp = _specimen_stamp(image.size).crop((0, 0, image.width, band_top))
     image.paste(stamp, (0, 0), stamp)
 
     out = io.BytesIO()
@@ -201,7 +204,14 @@ def _passport_fields(draw: ImageDraw.ImageDraw, facts: dict) -> None:
 
 
 def _mrz(draw: ImageDraw.ImageDraw, lines: list[str], *, top: int, size: int) -> None:
-    font = pil_font(MONO, size)
+    # OCR-B, the zone's real typeface (Debian's fonts-ocr-b), so that the « Contrôle assisté
+    # des pièces » reads the demo's cards as it reads real ones; DejaVu Mono without it.
+    try:
+        font = ImageFont.truetype(OCR_B, size)
+        if font.getlength(lines[0]) > 960:
+            font = ImageFont.truetype(OCR_B, int(size * 960 / font.getlength(lines[0])))
+    except OSError:
+        font = pil_font(MONO, size)
     for i, line in enumerate(lines):
         draw.text((500, top + i * (size + 8)), line, font=font, fill=(20, 20, 24), anchor="ma")
 
