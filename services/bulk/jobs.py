@@ -24,14 +24,13 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from typing import Callable
 
 from flask import Flask
 from peewee import fn
 
 import workflow
 from models import BulkItem, BulkJob, Operator, Order, OperatorScope, db, utcnow
-from services import audit
+from services import audit, wakeups
 from services.bulk import actions
 from services.bulk.selection import Selection
 
@@ -75,15 +74,13 @@ def create(app: Flask, operator: Operator, action: str, parameters: dict, select
     return job
 
 
-def register_wake(app: Flask, hook: Callable[[Flask], None]) -> None:
+def register_wake(app: Flask, hook: wakeups.Hook) -> None:
     """What ``wake`` calls: in the server, the scheduler running the worker now."""
-    app.extensions[WAKE_KEY] = hook
+    wakeups.register(app, WAKE_KEY, hook)
 
 
 def wake(app: Flask) -> None:
-    hook = app.extensions.get(WAKE_KEY)
-    if hook is not None:
-        hook(app)
+    wakeups.wake(app, WAKE_KEY)
 
 
 def job_of(operator: Operator, job_id: int) -> BulkJob | None:

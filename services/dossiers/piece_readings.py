@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import time
-from typing import Callable
 
 from flask import Flask
 from peewee import fn
@@ -27,7 +26,7 @@ from adapters.piece_reader import IDENTITY, KBIS
 from adapters.render_slots import RenderSlots
 from models import Document, DocumentReading, Operator, Order, db, utcnow
 from models import readings as states
-from services import audit
+from services import audit, wakeups
 from services.dossiers import piece_checks
 from workflow import piece_comparison
 
@@ -124,16 +123,14 @@ def reread(app: Flask, order: Order, document_id: int, operator: Operator,
     return reading
 
 
-def register_wake(app: Flask, hook: Callable[[Flask], None]) -> None:
+def register_wake(app: Flask, hook: wakeups.Hook) -> None:
     """What ``wake`` calls: in the server, the scheduler running the reading job now."""
-    app.extensions[WAKE_KEY] = hook
+    wakeups.register(app, WAKE_KEY, hook)
 
 
 def wake(app: Flask) -> None:
     """After the commit that queued a reading: the job runs now rather than at its next tick."""
-    hook = app.extensions.get(WAKE_KEY)
-    if hook is not None:
-        hook(app)
+    wakeups.wake(app, WAKE_KEY)
 
 
 # --- Read: the job ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from peewee import JOIN
 
 from formatting import paris_datetime
 from models import AE, Notification, Order, db, utcnow
-from services import audit, retries
+from services import audit, retries, wakeups
 from services.ae_settings import mail_signature
 from adapters.mail import DeliveryError, Letter, compose, transport
 from adapters.sms import SmsError, SmsText
@@ -69,17 +69,14 @@ def register_outbox_composer(app: Flask, types: Iterable[str], composer: Compose
         composers[type_] = composer
 
 
-def register_outbox_wake(app: Flask, hook: Callable[[Flask], None]) -> None:
+def register_outbox_wake(app: Flask, hook: wakeups.Hook) -> None:
     """What ``wake`` calls: in the server, the scheduler running the outbox job now."""
-    app.extensions[WAKE_KEY] = hook
+    wakeups.register(app, WAKE_KEY, hook)
 
 
 def wake(app: Flask) -> None:
-    """Something was just queued: have it sent now rather than at the job's next tick. Nothing
-    happens when the app registered no hook (the scheduler process sends it on its next run)."""
-    hook = app.extensions.get(WAKE_KEY)
-    if hook is not None:
-        hook(app)
+    """Something was just queued: have it sent now rather than at the job's next tick."""
+    wakeups.wake(app, WAKE_KEY)
 
 
 class Report(retries.Report):
