@@ -23,6 +23,7 @@ import workflow
 from formatting import paris_datetime
 from models import AuditEvent, Document, Operator, Order, db, utcnow
 from services import audit
+from services.dossiers import piece_checks
 from services.messaging import outbox
 from services.signing import signatures
 from services.webhooks import events as webhooks
@@ -117,8 +118,6 @@ def validate(order: Order, operator: Operator, certificate_fingerprint: str, ver
     """Validate the order, exactly once. Raises Refused with the French reasons.
     ``differences_checked``: the AEA ticked that they checked the differences the reading of
     the pieces points at (asked only when there are some)."""
-    from services.dossiers import piece_checks
-
     with db.atomic():
         current = _lock(order.id, unvalidated=True)
         if current is None:
