@@ -7,6 +7,7 @@ side is done on the server: it is not the operator's keyboard path."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -39,7 +40,13 @@ def site(tmp_path_factory):
 
 
 def _sign_for_everyone(site) -> None:
-    """Each signer asks for a code and signs, as their signing page would."""
+    """Each signer asks for a code and signs, as their signing page would. In a thread of its
+    own: pyHanko runs an event loop, and Playwright's thread has one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_sign, site).result()
+
+
+def _sign(site) -> None:
     from models import SignatureRequest
     from services.signing import codes, signer
     with site.instance.seeding() as app:
@@ -120,9 +127,10 @@ def test_an_order_from_checking_to_generation_with_the_keyboard_only(new_page, s
     assert_announced_once(page, "Documents envoyés pour signature")
     _sign_for_everyone(site)
 
-    # Back to the order file through the Commandes list, then « Valider ».
+    # Back to the order file through the Commandes list (up from « Signature… », where the
+    # page reopened), then « Valider ».
     tab_to(page, page.get_by_role("navigation", name="Navigation principale")
-           .get_by_role("link", name="Commandes"))
+           .get_by_role("link", name="Commandes"), backwards=True, limit=150)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{site.instance.url}/commandes**")
     _open_from_the_list(page)
@@ -141,13 +149,18 @@ def test_an_order_from_checking_to_generation_with_the_keyboard_only(new_page, s
         "Phase Génération du certificat")
     assert_announced_once(page, "validée")
 
-    # « Événements plus anciens »: focus lands on the first line loaded.
+
+def test_older_events_take_focus_to_the_first_line_loaded(new_page, site):
+    """« Événements plus anciens » removes itself: focus goes to the first line it brought."""
+    page = new_page()
+    _log_in(page, site)
+    _open_from_the_list(page)
     history = page.locator("#historique")
-    first_shown = history.locator("tbody tr").count()
+    first_shown = history.locator("tbody tr").count()  # 50 lines and the link's row
     tab_to(page, history.get_by_role("link", name="Événements plus anciens"), backwards=True,
            limit=200)
     page.keyboard.press("Enter")
     expect(history.locator("tbody tr")).not_to_have_count(first_shown)
-    first_loaded = history.locator("tbody tr").nth(first_shown - 1)  # the link's row is gone
+    first_loaded = history.locator("tbody tr").nth(first_shown - 1)  # where the link's row was
     expect(first_loaded).to_be_focused()
     assert_focus_visible(page)
