@@ -74,8 +74,8 @@ def test_admin_writes_previews_and_publishes_a_new_version(new_page, site, tmp_p
     page.locator("#texte-cgu").get_by_role("link", name="Modifier la version 2").click()
 
     # « Publier » for today, confirmed.
-    page.locator("summary", has_text="Publier").click()
-    page.get_by_role("button", name="Publier", exact=True).click()
+    page.get_by_role("button", name="Publier", expanded=False).click()  # the disclosure
+    page.locator(".disclosure-region").get_by_role("button", name="Publier", exact=True).click()
     expect(page.locator("#confirmation-publication")).to_contain_text("Elle entrera en vigueur le")
     screenshot(page, "textes-confirmation")
     page.get_by_role("button", name="Confirmer la publication").click()

@@ -39,9 +39,10 @@ def test_an_admin_closes_a_portal_and_its_ordering_page_says_so(new_page, site):
     page.get_by_role("button", name="Enregistrer les coordonnées").click()
     expect(page.get_by_text("Coordonnées de contact enregistrées")).to_be_visible()
 
-    page.get_by_text("Fermer le portail", exact=True).first.click()  # the disclosure
+    page.get_by_role("button", name="Fermer le portail", expanded=False).click()  # the disclosure
     expect(page.get_by_text("Confirmez-vous la fermeture du portail « BPOI-Occitanie » ?")).to_be_visible()
-    page.get_by_role("button", name="Fermer le portail").click()
+    page.locator("form", has_text="Confirmez-vous la fermeture").get_by_role(
+        "button", name="Fermer le portail").click()
     expect(page.get_by_text("Portail « BPOI-Occitanie » fermé")).to_be_visible()
     expect(page.get_by_role("button", name="Rouvrir")).to_be_visible()
     screenshot(page, "portail-ferme-admin")

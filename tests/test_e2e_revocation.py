@@ -86,9 +86,9 @@ def test_lost_key_suspended_then_revoked_by_the_aea(new_page, site):
     expect(panel).to_contain_text("Sacoche volée ce matin")
     expect(panel.locator("#etat-certificat")).to_have_text("suspendu")
     expect(operator.get_by_role("button", name="Envoyer pour signature")).to_have_count(0)
-    panel.locator("summary", has_text="Révoquer").click()
+    panel.get_by_role("button", name="Révoquer", expanded=False).click()  # the disclosure
     panel.get_by_label("Je confirme la révocation de ce certificat").check()
-    panel.get_by_role("button", name="Révoquer", exact=True).click()
+    panel.locator(".disclosure-region").get_by_role("button", name="Révoquer", exact=True).click()
     expect(operator.locator(".flash-success")).to_contain_text("révoqué (Compromission de la clé)")
     expect(operator.locator("#etat-certificat")).to_have_text("révoqué")
     assert served_reason(operator, site) == "keyCompromise"

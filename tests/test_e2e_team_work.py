@@ -75,7 +75,7 @@ def test_take_take_over_and_assign_in_two_browsers(new_page, site):
 def test_hold_shows_apart_until_resumed(new_page, site):
     camille = logged_in(new_page, site, site.camille_key)
     camille.goto(f"{site.instance.url}/commandes/{site.order_id}")
-    camille.locator("summary", has_text="Mettre en attente").click()
+    camille.get_by_role("button", name="Mettre en attente", expanded=False).click()
     camille.get_by_label("Commentaire (envoyé au demandeur)").first.fill(
         "Kbis de plus de 3 mois : envoyez un extrait récent.")
     camille.locator("form[action$='/attente'] button[type=submit]").click()
