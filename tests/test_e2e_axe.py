@@ -79,11 +79,13 @@ def test_every_operator_screen_passes_axe(new_page, site):
     # The Visionneuse of an order with its pieces, each drawer open in turn.
     page.goto(f"{base}/commandes/{site.order_ids[0]}/visionneuse")
     audit.check(page, "Visionneuse")
-    drawers = page.locator("details.viewer-drawer")
+    # disclosure.js made each drawer a button over a region: open each in turn.
+    drawers = page.locator(".viewer-drawer.disclosure > .disclosure-button")
+    assert drawers.count() >= 2, "Visionneuse : tiroirs introuvables"
     for index in range(drawers.count()):
         drawer = drawers.nth(index)
-        drawer.locator("summary").first.click()
-        expect(drawer).to_have_attribute("open", "")
+        drawer.click()
+        expect(drawer).to_have_attribute("aria-expanded", "true")
         audit.check(page, f"Visionneuse (tiroir {index + 1})")
     document_link = page.locator(".viewer-panel li.document-item a").first
     if document_link.count():
