@@ -183,7 +183,7 @@ def test_modifier_saves_a_cni_and_audits_old_and_new(client, desk):
     assert "<html" not in fragment and "<h1" not in fragment
     assert fragment.lstrip().startswith('<section id="justificatif-identite"')
     assert 'hx-target="this" hx-swap="outerHTML"' in fragment
-    assert 'role="status">N° de justificatif d&#39;identité enregistré.' in fragment
+    assert 'role="status" data-focus-after-swap>N° de justificatif d&#39;identité enregistré.' in fragment
     assert "CNI X4RTBPFW4" in fragment
     # The checklist, « Lu sur la pièce », the signature and validation blocks and the audit
     # trail follow, out of band.

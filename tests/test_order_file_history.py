@@ -15,7 +15,7 @@ from tests.test_validation import desk, page  # noqa: F401 (fixture)
 from tests.text import text
 
 HTMX = {"HX-Request": "true"}
-ROW = re.compile(r"<tr>\s*<td>(.*?)</tr>", re.S)
+ROW = re.compile(r"<tr[^>]*>\s*<td>(.*?)</tr>", re.S)
 
 
 def _history(html: str) -> str:
