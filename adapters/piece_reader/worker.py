@@ -11,6 +11,7 @@ way, 2 when the input is unusable.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -150,7 +151,24 @@ def kbis(source: str) -> int:
     return _answer({"page": page, "fields": fields})
 
 
+def yield_cpu() -> None:
+    """Started at a lower priority (a background read): the same for the group the kernel
+    shares the CPU between. With autogroups each session weighs alike whatever its processes'
+    nice, so a nice reader in the scheduler's session would still take a whole share beside the
+    server's: the worker (and its Tesseract) take a session of their own at that nice level."""
+    niceness = os.nice(0)
+    if niceness <= 0:
+        return
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(f"{niceness}\n")
+    except OSError:  # no autogroups (cgroups share the CPU then), or not allowed: nice stands
+        pass
+
+
 def main(argv: list[str]) -> int:
+    yield_cpu()
     command, *arguments = argv
     if command == "identity":
         source, media_type, max_pixels, seconds = arguments
