@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5107)
     parser.add_argument("--niceness", type=int, default=None,
                         help="the reader's nice level (default: the app's setting, 10)")
+    parser.add_argument("--control", action="store_true",
+                        help="no reads in the « loaded » blocks either: the noise between blocks")
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)  # the job's own process
     options = parser.parse_args()
     if options.job:
@@ -189,7 +191,7 @@ def main() -> None:
         reads, read_seconds, loads = 0, 0.0, []
         for _ in range(options.blocks):
             for state in ("quiet", "loaded"):
-                reads_on(folder, state == "loaded")
+                reads_on(folder, state == "loaded" and not options.control)
                 before = reads_so_far(folder)
                 for _ in range(per_block):
                     for name, function in lines.items():
@@ -197,7 +199,7 @@ def main() -> None:
                         function()
                         samples[state][name].append((time.perf_counter() - began) * 1000)
                 loads.append(os.getloadavg()[0])
-                if state == "loaded":
+                if state == "loaded" and not options.control:
                     reads_on(folder, False)
                     after = reads_so_far(folder)
                     reads += after[0] - before[0]
@@ -208,8 +210,10 @@ def main() -> None:
         job.wait(timeout=60)
         os.killpg(server.pid, 15)
         server.wait(timeout=10)
-    print(f"Lecteur à nice {environment.get('RADESK_PIECE_READING_NICENESS', 'par défaut (10)')}. "
-          f"{options.rounds} requêtes par page et par état, en {options.blocks} blocs alternés ; "
+    reader = environment.get("RADESK_PIECE_READING_NICENESS", "par défaut (10)")
+    print("Contrôle : aucune lecture dans les blocs « lecture » non plus. " if options.control
+          else f"Lecteur à nice {reader}. ", end="")
+    print(f"{options.rounds} requêtes par page et par état, en {options.blocks} blocs alternés ; "
           f"charge moyenne (1 min) pendant les blocs {min(loads):.1f}–{max(loads):.1f}")
     if reads:
         print(f"Pendant la charge : {reads} pièces lues par la tâche, "
