@@ -35,7 +35,8 @@ GO, BUSY, STOP, LOG = "reads-on", "reads-busy", "reads-stop", "reads.log"
 
 
 def bench_config(folder: Path) -> dict:
-    return {"INSTANCE_PATH": folder / "instance", "DATABASE_URL": f"sqlite:///{folder / 'radesk.db'}",
+    return {"INSTANCE_PATH": folder / "instance",
+            "DATABASE_URL": f"sqlite:///{folder / 'radesk.db'}",
             "SECRET_KEY": "bench"}
 
 
@@ -135,7 +136,8 @@ def reads_on(folder: Path, on: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "bench-piece-load")
+    parser.add_argument("--folder", type=Path,
+                        default=Path(tempfile.gettempdir()) / "bench-piece-load")
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=40, help="requests of each page per state")
     parser.add_argument("--blocks", type=int, default=2, help="quiet/loaded alternations")
