@@ -109,6 +109,8 @@ class Config:
         # How often the reading job looks for pieces waiting to be read (an import wakes it).
         self.RADESK_PIECE_READING_INTERVAL_SECONDS = float(
             env.get("RADESK_PIECE_READING_INTERVAL_SECONDS", "30"))
+        # The reader's processes yield the CPU to the pages (nice): a read is never awaited.
+        self.RADESK_PIECE_READING_NICENESS = int(env.get("RADESK_PIECE_READING_NICENESS", "10"))
         # --- Orders placed on the portals' ordering pages ---
         self.RADESK_API_RATE_LIMIT = env.get("RADESK_API_RATE_LIMIT", "600 per minute")
         self.RADESK_DRAFT_DAYS = int(env.get("RADESK_DRAFT_DAYS", "30"))  # then cancelled

@@ -44,6 +44,13 @@ class RenderSlots:
                    max(1, int(config.get("RENDER_SLOTS") or default_slots())),
                    float(config.get("RENDER_WAIT_SECONDS", 10)))
 
+    @classmethod
+    def for_background(cls, app: Flask | None = None) -> "RenderSlots":
+        """The slots background work may take: all but the last, which stays for the pages'
+        previews (with a single slot, that one)."""
+        slots = cls.for_app(app)
+        return cls(slots.folder, max(1, slots.count - 1), slots.wait_seconds)
+
     @contextlib.contextmanager
     def held(self):
         """Hold one slot for the block; RenderBusy when none came free within the wait."""

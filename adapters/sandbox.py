@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 PRLIMIT = shutil.which("prlimit") or "/usr/bin/prlimit"
+NICE = shutil.which("nice") or "/usr/bin/nice"
 MIB = 1024 * 1024
 WORKER = Path(__file__).with_name("preview_worker.py")
 
@@ -23,11 +24,15 @@ class BoundedTimeout(Exception):
 
 def run_bounded(argv: list[str], *, timeout: float, memory_bytes: int,
                 output_bytes: int = 512 * MIB, input: bytes | None = None,
-                cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+                cwd: str | Path | None = None, niceness: int = 0) -> subprocess.CompletedProcess:
     """Run ``argv`` with at most ``memory_bytes`` of address space, ``timeout`` seconds of CPU
-    and of wall-clock time, files of at most ``output_bytes``, and no core dump."""
+    and of wall-clock time, files of at most ``output_bytes``, and no core dump; ``niceness``
+    above 0 lowers its priority (and its children's): background work that must leave the CPU
+    to the requests."""
     limits = [f"--as={int(memory_bytes)}", f"--cpu={max(1, math.ceil(timeout))}",
               f"--fsize={int(output_bytes)}", "--core=0"]
+    if niceness > 0:
+        argv = [NICE, "-n", str(int(niceness)), *argv]
     try:
         return subprocess.run([PRLIMIT, *limits, "--", *argv], input=input, capture_output=True,
                               timeout=timeout, cwd=cwd, close_fds=True,

@@ -108,9 +108,14 @@ def main() -> None:
     arguments = parser.parse_args()
     create_app()
     with db.connection_context():
-        generate(arguments.orders)
-        substate_tally.fold()  # the order triggers' 100,000 rows summed up, as the job would
-        db.execute_sql("ANALYZE")  # fresh statistics, as a real archive's planner would have
+        build_archive(arguments.orders)
+
+
+def build_archive(order_count: int) -> None:
+    """The archive, its list counters and its planner statistics, on the app's database."""
+    generate(order_count)
+    substate_tally.fold()  # the order triggers' 100,000 rows summed up, as the job would
+    db.execute_sql("ANALYZE")  # fresh statistics, as a real archive's planner would have
 
 
 if __name__ == "__main__":

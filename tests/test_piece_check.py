@@ -10,6 +10,7 @@ import re
 import pytest
 
 import adapters.piece_reader as piece_reader
+from adapters.render_slots import RenderBusy, RenderSlots
 import scheduler
 import workflow
 from adapters.piece_reader import IdentityReading, KbisReading, PieceReading
@@ -49,8 +50,9 @@ class FakeReader:
         self.calls = []
         self.error = None
 
-    def __call__(self, path, media_type, kind, *, timeout, memory_bytes, slots):
+    def __call__(self, path, media_type, kind, *, timeout, memory_bytes, slots, niceness=0):
         self.calls.append((path, media_type, kind, timeout, memory_bytes, slots))
+        self.niceness = niceness
         assert path.is_file()
         if self.error is not None:
             raise self.error
@@ -118,12 +120,27 @@ def test_the_job_reads_the_pending_pieces_with_the_preview_limits(app, desk, rea
     assert media_type == "application/pdf" and kind in ("identity", "kbis")
     assert timeout == app.config["PREVIEW_TIMEOUT_SECONDS"]
     assert memory == app.config["PREVIEW_MEMORY_MB"] * 2**20 and slots is not None
+    assert reader.niceness == app.config["RADESK_PIECE_READING_NICENESS"] == 10  # pages first
+    assert slots.count == max(1, RenderSlots.for_app(app).count - 1)  # one left for previews
     row = reading_of(desk["order"], "holder_id")
     assert row.read_at is not None and row.seconds == 0.2
     assert PieceReading.from_json(json.loads(row.reading)) == identity()
     events = AuditEvent.select().where(AuditEvent.action == "piece_read")
     assert events.count() == 3 and action_label("piece_read") == "Lecture automatique d'une pièce"
     assert read_all(app) == 0  # nothing left
+
+
+def test_the_reads_leave_the_last_render_slot_to_the_previews(app):
+    app.config["RENDER_SLOTS"], app.config["RENDER_WAIT_SECONDS"] = 2, 0.05
+    background = RenderSlots.for_background(app)
+    with background.held():
+        with pytest.raises(RenderBusy):  # a second read waits…
+            with background.held():
+                pass
+        with RenderSlots.for_app(app).held():  # …a preview does not
+            pass
+    app.config["RENDER_SLOTS"] = 1  # one slot only: shared, never none
+    assert RenderSlots.for_background(app).count == 1
 
 
 def test_the_job_is_registered_and_woken_after_an_import(app, desk):

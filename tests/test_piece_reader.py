@@ -248,6 +248,46 @@ def test_the_sandbox_memory_limit_gives_unreadable(tmp_path):
     assert reading.status == UNREADABLE and reading.detail
 
 
+def test_a_background_read_runs_at_a_lower_priority(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    from adapters import sandbox
+    seen = []
+    real_run = subprocess.run
+
+    def run(argv, **keywords):  # the sandbox's command line, then run for real
+        seen.append(argv)
+        return real_run(argv, **keywords)
+    monkeypatch.setattr(sandbox.subprocess, "run", run)
+    path = tmp_path / "kbis.pdf"
+    path.write_bytes(kbis_pdf("552032534", "Petit Conseil", dt.date(2025, 3, 14)))
+    assert read_piece(path, PDF, KBIS, niceness=10).status == READ
+    assert seen[-1][seen[-1].index("--") + 1:][:3] == [sandbox.NICE, "-n", "10"]
+    ours = os.nice(0)
+    niced = sandbox.run_bounded(["python3", "-c", "import os; print(os.nice(0))"],
+                                timeout=10, memory_bytes=512 * MIB, niceness=10)
+    assert int(niced.stdout) == min(19, ours + 10)
+    assert read_piece(path, PDF, KBIS).status == READ and sandbox.NICE not in seen[-1]
+
+
+def test_a_worker_started_nice_takes_a_cpu_group_of_its_own_at_that_level():
+    import os
+    import sys
+
+    from adapters import sandbox
+    from adapters.piece_reader import reading
+    if not os.path.exists("/proc/self/autogroup"):
+        pytest.skip("no autogroups on this kernel: nice alone applies")
+    script = (f"import sys; sys.path.insert(0, {str(reading.WORKER.parent)!r}); import worker; "
+              "worker.yield_cpu(); print(open('/proc/self/autogroup').read())")
+    niced = sandbox.run_bounded([sys.executable, "-I", "-c", script], timeout=10,
+                                memory_bytes=512 * MIB, niceness=10)
+    ours = open("/proc/self/autogroup").read().split()
+    theirs = niced.stdout.decode().split()
+    assert theirs[0] != ours[0] and theirs[-1] == str(min(19, os.nice(0) + 10))
+
+
 def test_a_read_holds_a_render_slot(tmp_path):
     from adapters.render_slots import RenderBusy, RenderSlots
     path = tmp_path / "kbis.pdf"
@@ -270,3 +310,30 @@ def test_a_degraded_photo_is_read_or_left_unread(tmp_path):
     assert reading.identity.document_number in (None, "X4RTBPFW4")
     image = Image.open(io.BytesIO(path.read_bytes()))
     assert image.size[0] > 1000
+
+
+# --- the image steps, made faster: the same results ---------------------------------------
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 15, 16, 44])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_the_window_maximum_is_the_plain_one(size, axis):
+    import numpy as np
+    from adapters.piece_reader.mrz_image import _max_filter
+    values = np.random.default_rng(size).integers(-300, 300, (37, 53)).astype(np.int16)
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (size // 2, size - 1 - size // 2)
+    plain = np.lib.stride_tricks.sliding_window_view(
+        np.pad(values, pad, mode="edge"), size, axis=axis).max(axis=-1)
+    assert (_max_filter(values, size, axis) == plain).all()
+
+
+def test_looks_read_by_one_tesseract_are_read_as_each_alone():
+    from adapters.piece_reader import mrz_image
+    card = identity_document(PASSPORT, PASSPORT_HOLDER).convert("L")
+    crops = list(mrz_image.candidates(card))
+    looks = [mrz_image.prepare(crops[0], 44), mrz_image.prepare(crops[0], 32),
+             mrz_image.prepare(crops[-1], 44)]
+    together = mrz_image.tesseract_pages(looks)
+    assert [mrz_image.read_hocr(page, look) for page, look in zip(together, looks)] == \
+        [mrz_image.tesseract(look) for look in looks]
+    assert any(lines for lines, _ in map(mrz_image.tesseract, looks))

@@ -26,10 +26,11 @@ IDENTITY_FIELDS = ("document_type", "document_number", "surname", "given_names",
 
 
 def read_piece(path: Path, media_type: str, kind: str, *, timeout: float = 20.0,
-               memory_bytes: int = 1024 * MIB, slots=None) -> PieceReading:
+               memory_bytes: int = 1024 * MIB, slots=None, niceness: int = 0) -> PieceReading:
     """What the piece at ``path`` says: the MRZ of an identity document (image or PDF), the
     text layer of a KBIS (PDF). ``slots`` (adapters.render_slots.RenderSlots): one is held for
-    the read; RenderBusy propagates when none came free, as for previews."""
+    the read; RenderBusy propagates when none came free, as for previews. ``niceness``: the
+    worker's and Tesseract's priority lowered by that much (the background job's reads)."""
     started = time.monotonic()
     if kind not in (IDENTITY, KBIS):
         raise ValueError(f"unknown kind {kind!r}")
@@ -42,7 +43,8 @@ def read_piece(path: Path, media_type: str, kind: str, *, timeout: float = 20.0,
     with slots.held() if slots is not None else contextlib.nullcontext():
         try:
             result = run_bounded([sys.executable, "-I", str(WORKER), *argv], timeout=timeout,
-                                 memory_bytes=memory_bytes, output_bytes=64 * MIB)
+                                 memory_bytes=memory_bytes, output_bytes=64 * MIB,
+                                 niceness=niceness)
         except BoundedTimeout:
             return _unreadable(kind, started, f"timed out after {timeout:g} s")
     try:

@@ -11,6 +11,7 @@ way, 2 when the input is unusable.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,12 +38,17 @@ def _answer(data: dict, status: int = 0) -> int:
 # Ways of looking at the page, in order: (crop from mrz_image.candidates, character height).
 LOOKS = ((0, 44), (0, 32), (1, 44), (0, 56), (1, 32), (0, 38))
 LOOK_SHARE = 0.6  # no new look after this share of the read's time limit: the answer stands
+# Looks read by one Tesseract process (its model loaded once): the first two together (a read
+# needs two that agree), then the four others at once when those two did not settle it.
+BATCHES = (2, 4)
 # Fields a second, independent read must give alike: names and nationality have no check
 # digit, and a number's check digit is the composite's too (same characters, same weights), so
 # a few misread characters can pass both. Dates are weighed differently by their own digit and
 # the composite one, and read as digits only: their check digits stand for them.
 CONFIRMED = ("document_number", "surname", "given_names", "nationality")
 CHECKED = ("birth_date", "expiry_date", "document_type")
+
+
 def identity(source: str, media_type: str, max_pixels: int, seconds: float) -> int:
     import mrz_image  # numpy and Pillow: only the identity reading pays for their import
     started = time.monotonic()
@@ -60,11 +66,8 @@ def identity(source: str, media_type: str, max_pixels: int, seconds: float) -> i
         except Exception:
             return _answer({"error": "unreadable image"}, 2)
         outputs, alone, first = [], [], None
-        for crop, height in LOOKS:
-            if crop >= len(crops) or time.monotonic() - started > LOOK_SHARE * seconds:
-                continue
+        for lines, glyph_lines in _looks(crops, started, seconds):
             looks += 1
-            lines, glyph_lines = mrz_image.tesseract(mrz_image.prepare(crops[crop], height))
             outputs += [lines, glyph_lines]  # the glyphs' reading only ever in combinations
             single = mrz_fields.read_zone(lines)
             if single is not None and single["valid"]:
@@ -80,6 +83,22 @@ def identity(source: str, media_type: str, max_pixels: int, seconds: float) -> i
             return _answer({"page": number, "fields": first, "attempts": looks,
                             "seconds": round(time.monotonic() - started, 3)})
     return _answer({"error": "no machine-readable zone read", "attempts": looks})
+
+
+def _looks(crops: list, started: float, seconds: float):
+    """Each look's reading, in the order of LOOKS, Tesseract reading a batch at a time; the
+    caller stops taking them once two agree (a batch's further pages are then not parsed)."""
+    import mrz_image
+    usable = [(crop, height) for crop, height in LOOKS if crop < len(crops)]
+    first = 0
+    for size in BATCHES:
+        batch = usable[first:first + size]
+        first += size
+        if not batch or time.monotonic() - started > LOOK_SHARE * seconds:
+            return
+        images = [mrz_image.prepare(crops[crop], height) for crop, height in batch]
+        for image, page in zip(images, mrz_image.tesseract_pages(images)):
+            yield mrz_image.read_hocr(page, image)
 
 
 def _confirm(result: dict, others: list[dict]) -> None:
@@ -132,7 +151,24 @@ def kbis(source: str) -> int:
     return _answer({"page": page, "fields": fields})
 
 
+def yield_cpu() -> None:
+    """Started at a lower priority (a background read): the same for the group the kernel
+    shares the CPU between. With autogroups each session weighs alike whatever its processes'
+    nice, so a nice reader in the scheduler's session would still take a whole share beside the
+    server's: the worker (and its Tesseract) take a session of their own at that nice level."""
+    niceness = os.nice(0)
+    if niceness <= 0:
+        return
+    try:
+        os.setsid()
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(f"{niceness}\n")
+    except OSError:  # no autogroups (cgroups share the CPU then), or not allowed: nice stands
+        pass
+
+
 def main(argv: list[str]) -> int:
+    yield_cpu()
     command, *arguments = argv
     if command == "identity":
         source, media_type, max_pixels, seconds = arguments

@@ -196,11 +196,13 @@ def read_one(app: Flask, reading: DocumentReading) -> str:
     config = app.config
     started = time.monotonic()
     try:
-        result = piece_reader.read_piece(document_store(app).path_for(document.sha256), document.media_type,
-                            reader_kind(document.kind),
-                            timeout=float(config.get("PREVIEW_TIMEOUT_SECONDS", 20)),
-                            memory_bytes=int(config.get("PREVIEW_MEMORY_MB", 1024)) * 2**20,
-                            slots=RenderSlots.for_app(app))
+        result = piece_reader.read_piece(
+            document_store(app).path_for(document.sha256), document.media_type,
+            reader_kind(document.kind),
+            timeout=float(config.get("PREVIEW_TIMEOUT_SECONDS", 20)),
+            memory_bytes=int(config.get("PREVIEW_MEMORY_MB", 1024)) * 2**20,
+            slots=RenderSlots.for_background(app),
+            niceness=int(config.get("RADESK_PIECE_READING_NICENESS", 10)))
     except Exception as error:  # noqa: BLE001 — a reader failure never stops the job
         log.warning("lecture de la pièce %s impossible : %r", document.id, error)
         return _failed(reading, f"{type(error).__name__}: {error}"[:250])
