@@ -260,12 +260,18 @@ def _order_rows(plan: dict, portal: Portal, documents: list) -> Order:
             crc32=zlib.crc32(data),  # lets the dossier ZIP stream the file untouched
             imported_at=order.created_at + dt.timedelta(minutes=5), imported_by_label="Demandeur",
         )
-        # Read by the reading job as an upload would be; the dossiers under review first.
-        piece_readings.queue(document, utcnow() - dt.timedelta(days=1) if phase == "validation"
-                             else None)
+        # Read by the reading job as an upload would be: the README tour's orders first, then
+        # the dossiers under review, then the rest.
+        piece_readings.queue(document, _reading_asked(order.number, phase))
     audit.record(ACTION_DRAFT_STARTED if draft else ACTION_ORDER_RECEIVED, ae=ae, order=order,
                  actor="portail", details={"portal": portal.name, "number": order.number})
     return order
+
+
+def _reading_asked(number: int, phase: str) -> dt.datetime | None:
+    if number in pieces.REFERENCE_ORDER_NUMBERS:
+        return utcnow() - dt.timedelta(days=2)
+    return utcnow() - dt.timedelta(days=1) if phase == "validation" else None
 
 
 def _render_documents(plan: dict) -> list[tuple[str, str, bytes | None]]:
