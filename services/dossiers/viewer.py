@@ -11,6 +11,7 @@ from formatting import PARIS
 from models import Company, Document, Operator, Order
 from services.dossiers import documents as documents_service, piece_checks
 from services.dossiers.piece_checks import PieceCheck
+from services.orders import order_file
 from adapters.previews import THUMBNAIL_WIDTH, WIDTHS, normalize_rotation
 
 ZOOMS = (50, 75, 100, 125, 150, 200, 300, 400)  # % of the main area's width; 100 fits it
@@ -101,8 +102,7 @@ def load(order: Order, operator: Operator, document_id: int | None, page: int | 
         today=dt.datetime.now(PARIS).date(),
         can_verify=not blockers, verify_blockers=blockers,
         piece=piece_checks.for_document(order, selected),
-        can_reread=(operator.has_role(workflow.ROLE_AEA) and not workflow.is_read_only(order)
-                    and order.phase != workflow.PHASE_ENTRY),
+        can_reread=order_file.can_edit_id_document(order, operator),  # as its htmx refresh
     )
 
 
