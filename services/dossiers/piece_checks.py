@@ -18,6 +18,7 @@ from adapters.piece_reader import PieceReading
 from formatting import PARIS
 from models import Document, DocumentReading, HolderCertificate, Operator, Order
 from models import readings as states
+from services import audit
 from workflow import piece_comparison
 from workflow.piece_comparison import FieldCheck
 
@@ -185,7 +186,7 @@ def take_number(order: Order, operator: Operator, ip: str = "") -> str:
 
 def differences_to_confirm(order: Order, documents: list[Document] | None = None) -> list[str]:
     """The outstanding ✗ as « Pièce : champ » lines (« Valider » asks to confirm them)."""
-    checks = for_order(order if _has_people(order) else order_with_people(order.id), documents)
+    checks = for_order(order, documents)  # loads the order's people when a piece was read
     return [f"{piece.label} : {check.label} ({check.text})"
             for piece, check in checks.differences]
 
@@ -194,8 +195,6 @@ def confirm_differences(order: Order, documents: list[Document], operator: Opera
                         confirmed: bool, ip: str = "") -> None:
     """Inside « Valider »'s transaction: refused over outstanding ✗ without the AEA's
     confirmation; with it, the confirmation and the differences are audited."""
-    from services import audit
-
     lines = differences_to_confirm(order, documents)
     problem = piece_comparison.validation_confirmation_problem(len(lines), confirmed)
     if problem is not None:
