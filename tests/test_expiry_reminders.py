@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from formatting import paris_date
+from formatting import PARIS, paris_date, to_paris
 from models import (AE, AuditEvent, CertificateExpiryReminder, HolderCertificate,
                     IssuedCertificate, Notification, Operator, Order, Portal, db, utcnow)
 from services import ae_settings, digest
@@ -64,6 +64,14 @@ def desk(app, make_ae, make_order):
     return {"app": app, "ae": ae, "order": order, "now": utcnow(), "make_order": make_order}
 
 
+def paris_noon_in(days: int, now: dt.datetime) -> dt.timedelta:
+    """From ``now`` to noon in Paris ``days`` calendar days later: « dans N jours » counts Paris
+    dates, so an expiry near midnight would read one day more or less depending on the hour."""
+    day = to_paris(now).date() + days * DAY
+    noon = dt.datetime.combine(day, dt.time(12), tzinfo=PARIS).astimezone(dt.timezone.utc)
+    return noon.replace(tzinfo=None) - now
+
+
 def run(desk, days_later: float = 0) -> reminders.Report:
     with desk["app"].app_context():
         return reminders.job(desk["app"], desk["now"] + days_later * DAY)
@@ -104,7 +112,7 @@ def test_the_renewal_link_opens_back_to_its_certificate_and_only_for_renewal(app
 # --- The reminders ----------------------------------------------------------------------------------
 
 def test_a_certificate_expiring_in_29_days_reminds_its_holder_and_requester_once(desk, client):
-    cert = certificate(desk["order"], 29 * DAY + dt.timedelta(hours=2), now=desk["now"])
+    cert = certificate(desk["order"], paris_noon_in(29, desk["now"]), now=desk["now"])
     report = run(desk)
     assert (report.reminded, report.passed) == (1, 1)
     assert recorded(cert) == {30: True, 90: False}  # the 90-day one is passed, not sent
