@@ -21,7 +21,7 @@ not counted. ``--profile N`` then profiles N more API rounds (cProfile) and prin
 time goes.
 
     .venv/bin/python -m bench.bench_api [--orders 1000] [--warmup 20] [--postgres URL]
-                                        [--profile 200]
+                                        [--piece-kb 100] [--profile 200]
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import cProfile
 import io
 import json
 import pstats
+import random
 import statistics
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image  # noqa: E402
 from werkzeug.datastructures import FileStorage  # noqa: E402
 from werkzeug.test import encode_multipart  # noqa: E402
 
@@ -79,20 +81,45 @@ PARTS = {"create": "POST /commandes (création)",
 # --- The files -------------------------------------------------------------------------------
 
 class Pieces:
-    """Small real pieces, each one new: PDFs whose text names the piece, PNGs whose colour (a
-    counter written in RGB, so never twice the same) and size change."""
+    """Real pieces, each one new. By default tiny: PDFs whose text names the piece, PNGs whose
+    colour (a counter written in RGB, so never twice the same) and size change. With
+    ``kilobytes``, about that size as shops send them: the identity documents JPEG photos of
+    noise (incompressible, as a photo is to the store), the others PDFs padded with comment
+    lines of random hex in their content stream."""
 
-    def __init__(self):
+    def __init__(self, kilobytes: int = 0):
         self.count = 0
+        self.kilobytes = kilobytes
+        self.random = random.Random(14)
 
     def file(self, kind: str, stamp: str) -> tuple[str, bytes]:
         self.count += 1
+        if self.kilobytes:
+            return self._sized(kind, stamp)
         if kind.endswith("_id"):
             n = self.count
             color = ((n >> 16) & 255, (n >> 8) & 255, n & 255)
             return f"{kind}.png", png(color, (100 + n % 61, 70 + n % 37))
         text = f"{kind} - {stamp} - {self.count}".encode()
         return f"{kind}.pdf", text_pdf(text=text)
+
+    def _sized(self, kind: str, stamp: str) -> tuple[str, bytes]:
+        size = self.kilobytes * 1000
+        if kind.endswith("_id"):
+            side = 64
+            while True:  # JPEG of noise: about 0.8 byte a pixel at quality 85
+                noise = Image.frombytes("RGB", (side * 3 // 2, side),
+                                        self.random.randbytes(side * 3 // 2 * side * 3))
+                out = io.BytesIO()
+                noise.save(out, "JPEG", quality=85)
+                if out.tell() >= size:
+                    return f"{kind}.jpg", out.getvalue()
+                side = int(side * max(1.05, (size / out.tell()) ** 0.5))
+        text = f"{kind} - {stamp} - {self.count}".encode()
+        padding = b"".join(b"\n% " + self.random.randbytes(38).hex().encode()
+                           for _ in range(size // 80))
+        return f"{kind}.pdf", text_pdf(content=b"BT /F1 24 Tf 72 700 Td (" + text + b") Tj ET"
+                                       + padding)
 
     def files(self, stamp: str) -> list[tuple[str, str, bytes]]:
         return [(kind, *self.file(kind, stamp)) for kind in KINDS]
@@ -162,10 +189,11 @@ def milliseconds(samples: list[float]) -> str:
     return f"médiane {median * 1000:6.1f} ms, p95 {p95 * 1000:6.1f} ms"
 
 
-def run(orders: int, warmup: int, url: str, folder: Path, profile: int) -> None:
+def run(orders: int, warmup: int, url: str, folder: Path, profile: int,
+        kilobytes: int = 0) -> None:
     engine = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     app, ae_id, portal_id, headers = setup(folder, url)
-    shop, maker = Shop(app, headers), Pieces()
+    shop, maker = Shop(app, headers), Pieces(kilobytes)
     api, alone, inside, sizes = [], [], [], []
     parts = {part: [] for part in PARTS}
     started = time.perf_counter()
@@ -277,6 +305,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="rounds not counted")
     parser.add_argument("--postgres", default=None,
                         help="a PostgreSQL server's URL (a throwaway database is made there)")
+    parser.add_argument("--piece-kb", type=int, default=0,
+                        help="pieces of about this many kB (JPEG photos, PDFs) instead of tiny ones")
     parser.add_argument("--profile", type=int, default=0,
                         help="then profile this many more API rounds (cProfile)")
     arguments = parser.parse_args()
@@ -287,7 +317,8 @@ def main() -> None:
                 url = stack.enter_context(throwaway_postgres(arguments.postgres, "radesk_bench"))
             else:
                 url = f"sqlite:///{Path(temporary) / 'radesk.db'}"
-            run(arguments.orders, arguments.warmup, url, Path(temporary), arguments.profile)
+            run(arguments.orders, arguments.warmup, url, Path(temporary), arguments.profile,
+                arguments.piece_kb)
 
 
 if __name__ == "__main__":
