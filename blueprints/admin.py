@@ -1,11 +1,12 @@
 """« Administration »: an AE's admins see its operators, switch each one's activity digest on or
 off, set the AE's digest times, and preview the digest an operator would receive now. Forms work
 without JavaScript (POST, then back to the page); with htmx the digest switch replaces only its
-row. Another AE's operator ids answer 404."""
+row, and the notice of certificates expiring that no admin's digest announces. Another AE's
+operator ids answer 404."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from jinja2_fragments.flask import render_block
+from jinja2_fragments.flask import render_blocks
 
 from blueprints.common import current_operator, role_required
 from blueprints.lookups import operator_or_404
@@ -23,7 +24,9 @@ PREVIEW = "admin/preview.html"
 @role_required("admin")
 def operators():
     ae = current_operator().ae
-    return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
+    lines = administration.operators(ae.id)
+    return render_template(PAGE, lines=lines, ae=ae,
+                           unannounced=administration.unannounced_expiries(lines),
                            portals=administration.portals(ae.id),
                            slots=ae.digest_slots, send_empty=ae.digest_send_empty)
 
@@ -36,10 +39,12 @@ def switch_digest(operator_id: int):
     digest.set_digest(operator, enabled, current_operator(), ip=client_ip())
     message = (f"Résumé d'activité activé pour {operator.display_name}." if enabled else
                f"Résumé d'activité désactivé pour {operator.display_name}.")
-    if htmx:
-        line = next(line for line in administration.operators(operator.ae_id)
-                    if line.operator.id == operator.id)
-        return render_block(PAGE, "operator_row", line=line, message=message)
+    if htmx:  # the row, and the notice that no admin gets the digest (out of band)
+        lines = administration.operators(operator.ae_id)
+        line = next(line for line in lines if line.operator.id == operator.id)
+        return render_blocks(PAGE, ["operator_row", "expiry_notice"], line=line,
+                             message=message, oob=True,
+                             unannounced=administration.unannounced_expiries(lines))
     flash(message, "success")
     return redirect(url_for(".operators", _anchor=f"operateur-{operator.id}"), 303)
 
@@ -59,7 +64,9 @@ def save_settings():
 def bad_slots(problem: digest.DigestError):
     """Malformed sending times: the page again, with what was typed and why it is refused."""
     ae = current_operator().ae
-    return render_template(PAGE, lines=administration.operators(ae.id), ae=ae,
+    lines = administration.operators(ae.id)
+    return render_template(PAGE, lines=lines, ae=ae,
+                           unannounced=administration.unannounced_expiries(lines),
                            portals=administration.portals(ae.id),
                            slots=request.form.get("slots", ""), send_empty=ae.digest_send_empty,
                            slot_error=str(problem)), 422

@@ -44,7 +44,7 @@ def create():
                  "scopes": request.form.getlist("scope")}
     try:
         issued = clients.create(operator.ae, submitted["name"], submitted["portals"],
-                                submitted["scopes"], created_by=operator.display_name,
+                                submitted["scopes"], created_by=operator,
                                 ip=client_ip())
     except workflow.Refused as refusal:
         return _page(422, problems=refusal.reasons, submitted=submitted)
@@ -60,7 +60,7 @@ def rotate(client_id: int):
         return _page(422, problems=["Choisissez une durée de recouvrement proposée, pour un "
                                     "client qui n'est pas révoqué."])
     credential = clients.rotate(client, dt.timedelta(hours=int(hours)),
-                                by=current_operator().display_name, ip=client_ip())
+                                by=current_operator(), ip=client_ip())
     return _page(200, issued_for=client, credential=credential)
 
 
@@ -68,7 +68,7 @@ def rotate(client_id: int):
 @role_required("admin")
 def revoke(client_id: int):
     client = api_client_or_404(client_id)
-    clients.revoke(client, by=current_operator().display_name, ip=client_ip())
+    clients.revoke(client, by=current_operator(), ip=client_ip())
     flash(f"Client d'API « {client.name} » révoqué : ses jetons sont refusés dès maintenant.",
           "success")
     return redirect(url_for(".list_clients"), 303)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from models import Portal
 from services.admin.operators import (ROLE_LABELS, OperatorLine, operator_of_ae, operators,
-                                      set_operator_active)
+                                      set_operator_active, unannounced_expiries)
 
 __all__ = ["ROLE_LABELS", "OperatorLine", "operator_of_ae", "operators", "portals",
-           "set_operator_active"]
+           "set_operator_active", "unannounced_expiries"]
 
 
 def portals(ae_id: int) -> list[Portal]:

@@ -78,3 +78,39 @@ def test_only_the_aes_admins_see_its_journal(client, desk, make_ae, make_operato
 def test_the_administration_links_to_the_journal(client, desk):
     page = client.get("/parametres/operateurs").get_data(as_text=True)
     assert f'href="{JOURNAL}"' in page and "Journal d&#39;administration" in page
+
+
+def test_api_clients_and_webhooks_changed_in_the_browser_are_found_by_who(app, client, desk):
+    """The admin who creates, rotates or revokes an API client, or adds or deactivates a
+    webhook, is the one the « Qui » filter finds; the command line still signs its own acts."""
+    from models import ApiClient, WebhookEndpoint
+
+    app.config.update(RADESK_WEBHOOKS_ALLOW_HTTP=True)
+    Portal.create(ae=desk["ae"], name="Boutique BPOI", code="boutique-bpoi")
+    login_as(client, desk["colleague"])
+    token = csrf_token_from(client.get("/parametres/api").get_data(as_text=True))
+    assert client.post("/parametres/api", data={
+        "csrf_token": token, "name": "Boutique", "portal": ["boutique-bpoi"],
+        "scope": [clients.SCOPE_READ_ORDERS]}).status_code == 201
+    shop = ApiClient.get(ApiClient.name == "Boutique")
+    client.post(f"/parametres/api/{shop.id}/secret", data={"csrf_token": token, "overlap": "0"})
+    client.post(f"/parametres/api/{shop.id}/revocation", data={"csrf_token": token})
+    client.post("/parametres/webhooks", data={
+        "csrf_token": token, "url": "http://127.0.0.1:9/hooks", "description": "CRM",
+        "events": ["commande.validee"], "allow_private_network": "1"})
+    hook = WebhookEndpoint.get()
+    client.post(f"/parametres/webhooks/{hook.id}/desactivation", data={"csrf_token": token})
+    clients.create(desk["ae"], "Lecture", ["boutique-bpoi"], [clients.SCOPE_READ_ORDERS],
+                   created_by="ligne de commande")
+
+    login_as(client, desk["admin"])
+    by_paul = text(client.get(JOURNAL, query_string={"qui": desk["colleague"].id}))
+    assert "5 acte(s)." in by_paul
+    for act in ("Client d'API créé", "Secret d'un client d'API renouvelé", "Client d'API révoqué",
+                "Webhook ajouté", "Webhook désactivé"):
+        assert f"Paul Second {act}" in by_paul
+    assert "Lecture" not in by_paul
+    assert "0 acte(s)." in text(client.get(JOURNAL, query_string={"qui": desk["admin"].id}))
+    created = text(client.get(JOURNAL, query_string={"quoi": "api_client_created"}))
+    assert "ligne de commande Client d'API créé" in created
+    assert ApiClient.get(ApiClient.name == "Boutique").created_by == "Paul Second"

@@ -369,6 +369,49 @@ def test_the_digest_preview_shows_them_too(client, desk):
     assert f"Julien Roux — certificat N° 01 (CN=Julien Roux) : expire le {paris_date(soon)}" in page
 
 
+def test_the_operators_list_flags_them_and_says_when_no_admin_gets_the_digest(client, desk,
+                                                                             make_operator):
+    now = utcnow()
+    camille, julien = desk["camille"], desk["julien"]
+    soon = now + dt.timedelta(days=12)
+    OperatorCertificate.update(not_after=soon).where(
+        OperatorCertificate.operator == julien.id).execute()
+    later = make_operator(desk["ae"], "Chloé Bernard", roles="AEA")  # 40 days: not yet
+    OperatorCertificate.update(not_after=now + dt.timedelta(days=40)).where(
+        OperatorCertificate.operator == later.id).execute()
+
+    # Camille's digest is off (the default): the page itself tells her.
+    page = client.get(LIST).get_data(as_text=True)
+    shown = text(page)
+    assert (f"N° 01, expire le {paris_date(soon)} bientôt expiré") in shown
+    assert "Chloé Bernard" in shown  # 40 days: « valide » only
+    assert page.count('class="cert-state cert-bientot-expire">bientôt expiré<') == 1
+    assert "Certificats de connexion bientôt expirés, et personne n'est prévenu" in shown
+    assert f"Julien Roux : certificat n° 01, expire le {paris_date(soon)}" in shown
+    assert "Chloé Bernard : certificat" not in shown
+    # Julien's own page says it too.
+    assert "bientôt expiré" in text(client.get(desk["page"]))
+
+    # An admin with the digest on but no e-mail address, or deactivated, is told nothing.
+    other_admin = make_operator(desk["ae"], "Paul Second", roles="AEA,admin")
+    Operator.update(digest_enabled=True, email=None).where(Operator.id == other_admin.id).execute()
+    assert "personne n'est prévenu" in text(client.get(LIST))
+    Operator.update(email="paul@bpoi.example", active=False).where(
+        Operator.id == other_admin.id).execute()
+    assert "personne n'est prévenu" in text(client.get(LIST))
+
+    # « Activer » Camille's digest (htmx): her row, and the notice gone out of band.
+    answer = client.post(f"{LIST}/{camille.id}/resume",
+                         data={"csrf_token": desk["token"], "digest": "1"},
+                         headers={"HX-Request": "true"})
+    html = answer.get_data(as_text=True)
+    assert f'id="operateur-{camille.id}"' in html
+    assert 'id="alerte-expiration" role="status" hx-swap-oob="true"' in html
+    assert "personne n'est prévenu" not in html
+    shown = text(client.get(LIST))
+    assert "personne n'est prévenu" not in shown and "bientôt expiré" in shown
+
+
 # --- schema --------------------------------------------------------------------------------
 
 def test_the_upgrade_adds_the_revocation_columns_as_a_fresh_database_has_them(database_url):

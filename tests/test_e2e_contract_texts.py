@@ -1,10 +1,13 @@
 """« Textes contractuels » in the browser: the AE's admin opens the section from
 Administration, starts a « Nouvelle version » of the CGU, writes a clause, saves the draft,
 looks at its « Aperçu PDF » (read back with pdftotext), publishes it for today after the
-confirmation page, and finds it « en vigueur » in the list — without a CSP violation."""
+confirmation page, and finds it « en vigueur » in the list — without a CSP violation. The next
+« Envoyer pour signature » then uses it: the CGU downloaded from the Visionneuse says
+« Version 2 du … » with the new clause, and the order's history names the version."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -18,8 +21,12 @@ CLAUSE = "## Article 17 — Signature sur tablette\n\n{provider} accepte la sign
 
 
 def _seed(app, softhsm):
-    ae, _, token = operator_with_key(app, softhsm, label="cle-admin", roles="AEA,admin")
-    return {"token": token}
+    from tests.factories import make_order
+    from tests.signature_support import ready_order
+
+    ae, admin, token = operator_with_key(app, softhsm, label="cle-admin", roles="AEA,admin")
+    order = ready_order(app, make_order, ae, recorder=admin, number=960310)
+    return {"token": token, "order_id": order.id}
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +93,36 @@ def test_admin_writes_previews_and_publishes_a_new_version(new_page, site, tmp_p
     expect(page.locator("#texte-cgu")).to_contain_text("remplacée")
     screenshot(page, "textes-publies", full_page=True)
     assert csp_violations(page) == []
+
+    # The next « Envoyer pour signature » generates the CGU from version 2.
+    from services.signing import text_versions
+    today = f"{text_versions.today():%d/%m/%Y}"
+    order_url = f"{base}/commandes/{site.order_id}"
+    page.goto(order_url)
+    page.get_by_role("button", name="Envoyer pour signature").click()
+    expect(page.get_by_role("status").first).to_contain_text("Documents envoyés pour signature")
+    history = page.locator("#historique")
+    expect(history).to_contain_text(f"CGU : Version 2 du {today}")
+    expect(history).to_contain_text("Contrat d'abonnement : Version 1 du")
+
+    # The contract as generated, downloaded from the Visionneuse: its footer names version 2.
+    page.goto(f"{order_url}/visionneuse")
+    page.locator(".viewer-panel").get_by_role("link", name="CGU", exact=True).click()
+    expect(page.locator("#document-titre")).to_contain_text("CGU")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger l'original").click()
+    words = pdf_words(Path(download.value.path()).read_bytes(), tmp_path)
+    assert f"Version 2 du {today}" in words and "Version 1 du" not in words
+    assert "Article 17 — Signature sur tablette" in words
+    assert "(aperçu, non publiée)" not in words
+    assert csp_violations(page) == []
+
+    with site.instance.query():
+        import json
+        from models import AuditEvent, ContractTextVersion, Document
+        event = AuditEvent.get((AuditEvent.action == "signature_sent")
+                               & (AuditEvent.order == site.order_id))
+        assert f"CGU : Version 2 du {today}" in json.loads(event.details)["textes"]
+        cgu = Document.get((Document.order == site.order_id) & (Document.kind == "cgu")
+                           & (Document.is_current == True))  # noqa: E712
+        assert ContractTextVersion.get_by_id(cgu.text_version_id).number == 2

@@ -2,7 +2,8 @@
 real token bridge, SoftHSM2 keys. An admin logged in on her own key enrols a new AET onto a
 blank key; on another browser the AET logs in with that key and the initial PIN, chooses his
 own PIN (through the bridge, never sent to the server) and reaches « Commandes »; the key then
-logs in with his PIN at once."""
+logs in with his PIN at once. The admin then deactivates him: his open sessions are refused on
+their next request (htmx or page load) and his key logs in no more."""
 from __future__ import annotations
 
 import re
@@ -82,6 +83,7 @@ def test_admin_enrols_a_new_operator_whose_key_then_logs_in(new_page, site, tmp_
     assert csp_violations(page) == []
 
     # The new operator, on his own browser: the key and the initial PIN, then his own PIN.
+    admin_page = page
     page = new_page()
     recorder = RequestRecorder(page)
     page.goto(f"{base}/connexion")
@@ -108,14 +110,44 @@ def test_admin_enrols_a_new_operator_whose_key_then_logs_in(new_page, site, tmp_
     assert csp_violations(page) == []
 
     # From now on the key logs in at once, with his own PIN.
+    first_browser = page
     page = new_page()
     log_in_through_the_page(page, base, site.blank_serial, pin=OPERATOR_PIN)
     expect(page.get_by_role("link", name="Commandes")).to_have_attribute("aria-current", "page")
 
+    # The admin deactivates the newcomer: both open sessions end at once.
+    admin_page.goto(f"{base}/parametres/operateurs/{site.newcomer_id}")
+    expect(admin_page.locator("#operator-status")).to_have_text("Actif")
+    admin_page.get_by_role("button", name="Désactiver").click()
+    expect(admin_page.get_by_text("« Lucie Bernard » désactivé : connexion refusée, 2 session(s) "
+                                  "fermée(s) aussitôt.")).to_be_visible()
+    expect(admin_page.locator("#operator-status")).to_have_text("Désactivé")
+    # His next htmx request (a search in « Commandes ») lands on the login page…
+    with first_browser.expect_response(lambda r: "/commandes?" in r.url) as answer:
+        first_browser.get_by_label("N° de commande").fill("960072")
+    assert answer.value.request.headers.get("hx-request") == "true"
+    assert "/connexion" in answer.value.headers.get("hx-redirect", "")
+    first_browser.wait_for_url(re.compile(r"/connexion"))
+    expect(first_browser.get_by_role("button", name="Se connecter")).to_be_visible()
+    expect(first_browser.locator(".who")).to_have_count(0)
+    # …and so does his next page load, on the other browser.
+    page.reload()
+    page.wait_for_url(re.compile(r"/connexion"))
+    expect(page.locator(".who")).to_have_count(0)
+    # The key no longer logs him in.
+    page.get_by_label("Clé USB").select_option(site.blank_serial)
+    page.get_by_label("Code PIN").fill(OPERATOR_PIN)
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.locator("#login-message")).to_contain_text("Ce compte opérateur est désactivé")
+    assert "/connexion" in page.url
+
     with site.instance.query():
         from models import AuditEvent, OperatorEnrolment
+        from models import LoginSession
         row = OperatorEnrolment.get(OperatorEnrolment.operator == site.newcomer_id)
         assert row.state == "written" and row.pin_set_at is not None
+        assert {s.end_reason for s in LoginSession.select().where(
+            LoginSession.operator == site.newcomer_id)} == {"operator_deactivated"}
         assert {e.action for e in AuditEvent.select()} >= {
             "operator_enrolment_started", "operator_certificate_issued", "operator_key_enrolled",
             "operator_first_pin_required", "operator_first_pin_set"}

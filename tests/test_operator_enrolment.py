@@ -317,6 +317,67 @@ def test_an_expired_certificate_is_not_renewed(page, target, softhsm):
     assert refused.status_code == 422 and "a expiré" in refused.get_json()["message"]
 
 
+def test_a_revoked_certificate_is_shown_revoked_and_is_not_renewed(app, client, page, softhsm,
+                                                                     target, admin):
+    from formatting import paris_date
+    from services.admin import operator_certificates
+
+    token = make_operator_key(app, softhsm, target, label="cle-lucie")
+    certificate = OperatorCertificate.get(OperatorCertificate.operator == target.id)
+    html = client.get(f"{page.base}/enrolement").get_data(as_text=True)
+    assert f"Renouveler le certificat n° {certificate.serial_hex}" in html
+    revoked = operator_certificates.revoke(app, certificate, reason="keyCompromise",
+                                           confirmed=True, by=admin)
+
+    # The page says « révoqué » with its date and offers no « Renouveler ».
+    row = text(client.get(f"{page.base}/enrolement")).split("Certificats de connexion")[1]
+    assert f"révoqué le {paris_date(revoked.revoked_at)}" in row
+    assert "Révoqué : enrôlez sur une clé vierge." in row
+    html = client.get(f"{page.base}/enrolement").get_data(as_text=True)
+    assert f"Renouveler le certificat n° {certificate.serial_hex}" not in html
+    assert "renew-button" not in html
+
+    # The step itself refuses it, in French, audited, with nothing started.
+    refused = page.start(token.serial, renews=certificate.id)
+    assert refused.status_code == 422
+    assert (f"Ce certificat a été révoqué le {paris_date(revoked.revoked_at)} : il ne peut pas "
+            "être renouvelé.") in refused.get_json()["message"]
+    assert OperatorEnrolment.select().count() == 0
+    assert actions("operator_enrolment_refused") == ["operator_enrolment_refused"]
+    issued = IssuedCertificate.select().where(IssuedCertificate.kind == "operator").count()
+
+    # Revoked after « Renouveler » was clicked: the key's request gets no certificate.
+    OperatorCertificate.update(revoked_at=None).where(
+        OperatorCertificate.id == certificate.id).execute()
+    text_, instruction = page.instruction(page.start(token.serial, renews=certificate.id))
+    made = page.key_pair(text_, instruction)
+    OperatorCertificate.update(revoked_at=revoked.revoked_at).where(
+        OperatorCertificate.id == certificate.id).execute()
+    refused = page.submit(instruction["nonce"], text_, made["csr_pem"])
+    assert refused.status_code == 422 and "a été révoqué le" in refused.get_json()["message"]
+    assert IssuedCertificate.select().where(IssuedCertificate.kind == "operator").count() == issued
+    attempt = OperatorEnrolment.get()
+    assert attempt.state == "failed" and "a été révoqué le" in attempt.failure
+
+    # Revoked once the new certificate is on the key: it is not bound, and reported, revoked.
+    OperatorCertificate.update(revoked_at=None).where(
+        OperatorCertificate.id == certificate.id).execute()
+    text_, instruction = page.instruction(page.start(token.serial, renews=certificate.id))
+    made = page.key_pair(text_, instruction)
+    issued = page.submit(instruction["nonce"], text_, made["csr_pem"]).get_json()
+    page.write(issued)
+    OperatorCertificate.update(revoked_at=revoked.revoked_at).where(
+        OperatorCertificate.id == certificate.id).execute()
+    refused = page.written(instruction["nonce"], issued["certificate_sha256"])
+    assert refused.status_code == 422 and "a été révoqué le" in refused.get_json()["message"]
+    assert [c.id for c in OperatorCertificate.select().where(
+        OperatorCertificate.operator == target.id)] == [certificate.id]
+    page.failed(instruction["nonce"], "record", "state", refused.get_json()["message"])
+    new = IssuedCertificate.get(IssuedCertificate.serial_hex == OperatorEnrolment.get(
+        OperatorEnrolment.nonce == instruction["nonce"]).serial_hex)
+    assert new.revoked_at is not None
+
+
 def test_never_certified_reads_the_operators_certificates_too(app, target, softhsm):
     make_operator_key(app, softhsm, target, label="cle-lucie")
     bound = OperatorCertificate.get(OperatorCertificate.operator == target.id)

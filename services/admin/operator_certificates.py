@@ -15,7 +15,7 @@ from adapters.ca import fingerprint_sha256, get_ca
 from formatting import paris_date
 from models import Operator, OperatorCertificate, db, utcnow
 from services import audit
-from services.admin.operators import STATE_REVOKED, operator_line
+from services.admin.operators import EXPIRY_NOTICE, STATE_REVOKED, operator_line
 from services.operator_auth import sessions
 from services.operator_auth.login import (CertificateAlreadyBound, bind_certificate,
                                           check_against_ae_trust, unbind_certificate)
@@ -23,7 +23,6 @@ from workflow import operators as rules
 
 MAX_FILE_BYTES = 64 * 1024   # a certificate with its chain is a few kilobytes
 MAX_CHAIN = 4                # as at login
-EXPIRY_NOTICE = dt.timedelta(days=30)
 
 REVOCATION_REASONS = {  # what an admin may choose, in French (RFC 5280 names)
     "keyCompromise": "Compromission de la clé (clé USB perdue ou volée, code PIN divulgué)",

@@ -1,7 +1,8 @@
 """An AE's operator accounts, as its admins manage them: the list at a glance (roles, portals,
-certificates and their state, last login, active or not), adding an operator, changing their
-roles and portals, deactivating and reactivating. Every change is one transaction with its
-audit event ({"avant": …, "après": …}); an AE always keeps an active administrator.
+certificates and their state, « bientôt expiré » within 30 days, last login, active or not),
+adding an operator, changing their roles and portals, deactivating and reactivating. Every
+change is one transaction with its audit event ({"avant": …, "après": …}); an AE always keeps
+an active administrator.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from workflow import operators as rules
 ROLE_LABELS = {"AEA": "AEA (vérification, validation)", "AET": "AET (génération)",
                "admin": "Administrateur"}
 STATE_VALID, STATE_EXPIRED, STATE_REVOKED = "valide", "expiré", "révoqué"
+EXPIRES_SOON = "bientôt expiré"   # valid, expires within EXPIRY_NOTICE
+EXPIRY_NOTICE = dt.timedelta(days=30)  # the admins' digest announces it from then
 ALL_PORTALS = "Tous les portails"
 
 ACTION_CREATED = "operator_created"
@@ -40,10 +43,20 @@ class CertificateLine:
     row: OperatorCertificate
     state: str               # « valide », « expiré », « révoqué »
     embedded: bool           # issued by the embedded CA: « Révoquer » is possible there
+    expires_soon: bool = False  # valid, but for less than EXPIRY_NOTICE
 
     @property
     def revocable(self) -> bool:
         return self.embedded and self.state != STATE_REVOKED
+
+    @property
+    def label(self) -> str:
+        """Its state as the badge says it: « bientôt expiré » for a valid one close to the end."""
+        return EXPIRES_SOON if self.expires_soon else self.state
+
+    @property
+    def badge_class(self) -> str:
+        return "cert-bientot-expire" if self.expires_soon else f"cert-{self.state}"
 
 
 @dataclass
@@ -106,8 +119,10 @@ def _lines(people: list[Operator], now: dt.datetime) -> list[OperatorLine]:
     embedded = _issued_by_embedded_ca(rows)
     certificates: dict[int, list[CertificateLine]] = {}
     for row in rows:
+        state = certificate_state(row, now)
         certificates.setdefault(row.operator_id, []).append(
-            CertificateLine(row, certificate_state(row, now), row.id in embedded))
+            CertificateLine(row, state, row.id in embedded,
+                            state == STATE_VALID and row.not_after <= now + EXPIRY_NOTICE))
     last_logins = dict(LoginSession.select(LoginSession.operator, fn.MAX(LoginSession.created_at))
                        .where(LoginSession.operator.in_(ids))
                        .group_by(LoginSession.operator).tuples())
@@ -116,6 +131,17 @@ def _lines(people: list[Operator], now: dt.datetime) -> list[OperatorLine]:
                          certificates.get(op.id, []), last_logins.get(op.id),
                          [pid for pid, _ in portals.get(op.id, [])])
             for op in people]
+
+
+def unannounced_expiries(lines: list[OperatorLine]) -> list[tuple[Operator, CertificateLine]]:
+    """The active operators' certificates expiring within EXPIRY_NOTICE that no digest will
+    announce — no active admin of the AE with the digest on and an e-mail address — which the
+    « Opérateurs » page then announces itself (empty: none, or someone is told)."""
+    soon = [(line.operator, cert) for line in lines if line.operator.active
+            for cert in line.certificates if cert.expires_soon]
+    told = any(op.active and op.has_role("admin") and op.digest_enabled
+               and (op.email or "").strip() for op in (line.operator for line in lines))
+    return [] if told else sorted(soon, key=lambda pair: pair[1].row.not_after)
 
 
 def _issued_by_embedded_ca(rows: list[OperatorCertificate]) -> set[int]:

@@ -27,9 +27,10 @@ from services import audit
 from services.certificates.instructions import SignedInstruction, expires_at, sign_instruction
 from services.certificates.issuance import checked_request
 from services.operator_enrolment.events import ACTION_ISSUED, attempt_details
-from services.operator_enrolment.steps import (ENROLMENT, UNWRITTEN_REVOCATION_REASON,
-                                               attempt_of, fail, initial_pin, operator_blockers,
-                                               refuse)
+from services.operator_enrolment.steps import (ENROLMENT, RENEWAL,
+                                               UNWRITTEN_REVOCATION_REASON, attempt_of, fail,
+                                               initial_pin, operator_blockers, refuse,
+                                               renewal_blockers, renewed_certificate)
 
 
 
@@ -48,6 +49,8 @@ def accept_request(app: Flask, admin: Operator, operator: Operator, *, nonce: ob
     try:
         csr = _checked_request(row, csr_pem)
         problems = operator_blockers(admin, operator)
+        if row.kind == RENEWAL:  # revoked or expired since the instruction: nothing issued
+            problems += renewal_blockers(renewed_certificate(row))
         if problems:
             raise workflow.Refused(problems, "state")
         given_name, _, surname = operator.display_name.strip().partition(" ")

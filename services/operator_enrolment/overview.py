@@ -1,5 +1,6 @@
 """What the « Enrôler sur une clé » page shows of an operator: their bound certificates (which
-can be renewed, which key still waits for the operator's own PIN) and their latest tries."""
+are revoked or expired, which can be renewed, which key still waits for the operator's own PIN)
+and their latest tries."""
 from __future__ import annotations
 
 import re
@@ -20,8 +21,13 @@ class BoundCertificate:
     der_base64: str             # to find the key carrying it among the bridge's
 
     @property
+    def revoked(self) -> bool:
+        return self.row.revoked_at is not None
+
+    @property
     def can_renew(self) -> bool:
-        return not self.expired
+        """As steps.renewal_blockers decides: neither revoked nor expired."""
+        return not (self.expired or self.revoked)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from adapters.ca import get_ca
 from bridge_protocol import (INSTRUCTION_OPERATOR_CLEANUP, INSTRUCTION_OPERATOR_ENROLMENT,
                              INSTRUCTION_OPERATOR_RENEWAL, INSTRUCTION_VERSION, KEY_EC_P256,
                              KEY_TYPES, is_valid_origin, is_valid_serial)
+from formatting import paris_date
 from models import IssuedCertificate, Operator, OperatorCertificate, OperatorEnrolment, db, utcnow
 from services import audit
 from services.certificates.instructions import (INSTRUCTION_TTL, SignedInstruction, expires_at,
@@ -121,13 +122,34 @@ def start_renewal(app: Flask, admin: Operator, operator: Operator,
     problems = _start_blockers(app, admin, operator, token_serial, key_type, origin)
     if certificate.operator_id != operator.id:
         problems.append("Ce certificat n'est pas associé à cet opérateur.")
-    elif certificate.not_after <= utcnow():
-        problems.append("Ce certificat a expiré : il ne peut plus être renouvelé. Enrôlez "
-                        "l'opérateur sur une clé vierge.")
+    else:
+        problems += renewal_blockers(certificate)
     if problems:
         refuse(admin, operator, ip, "start", problems)
     return _start(app, admin, operator, RENEWAL, token_serial, token_label, key_type, origin,
                   certificate.fingerprint_sha256, ip)
+
+
+def renewal_blockers(certificate: OperatorCertificate | None) -> list[str]:
+    """Why ``certificate`` cannot be renewed (empty: it can): a revoked one is never renewed,
+    an expired one no longer."""
+    if certificate is None:
+        return ["Le certificat à renouveler n'est plus associé à cet opérateur : rechargez "
+                "la page."]
+    if certificate.revoked_at is not None:
+        return [f"Ce certificat a été révoqué le {paris_date(certificate.revoked_at)} : il ne "
+                f"peut pas être renouvelé. Enrôlez l'opérateur sur une clé vierge."]
+    if certificate.not_after <= utcnow():
+        return ["Ce certificat a expiré : il ne peut plus être renouvelé. Enrôlez "
+                "l'opérateur sur une clé vierge."]
+    return []
+
+
+def renewed_certificate(row: OperatorEnrolment) -> OperatorCertificate | None:
+    """The certificate a renewal try replaces, if it is still bound to the operator."""
+    return OperatorCertificate.get_or_none(
+        (OperatorCertificate.fingerprint_sha256 == row.renews_sha256)
+        & (OperatorCertificate.operator == row.operator_id))
 
 
 def _start_blockers(app, admin, operator, token_serial, key_type, origin) -> list[str]:
@@ -185,6 +207,10 @@ def confirm_written(app: Flask, admin: Operator, operator: Operator, *, nonce: o
                ["Aucun certificat de cet enrôlement n'attend d'être enregistré."], code="nonce")
     operator = Operator.get_by_id(row.operator_id)  # as it is now
     problems = operator_blockers(admin, operator)
+    if row.kind == RENEWAL:  # revoked meanwhile: its key must not get a new certificate
+        renewed = renewed_certificate(row)
+        if renewed is not None and renewed.revoked_at is not None:
+            problems += renewal_blockers(renewed)
     if problems:
         refuse(admin, operator, ip, "record", problems, code="state")
     certificate = x509.load_pem_x509_certificate(row.pem.encode("ascii"))
@@ -204,9 +230,7 @@ def confirm_written(app: Flask, admin: Operator, operator: Operator, *, nonce: o
         bind_certificate(operator, certificate)
         old = None
         if row.kind == RENEWAL:
-            old = OperatorCertificate.get_or_none(
-                (OperatorCertificate.fingerprint_sha256 == row.renews_sha256)
-                & (OperatorCertificate.operator == operator.id))
+            old = renewed_certificate(row)
             if old is not None:
                 unbind_certificate(old, by=admin, ip=ip)
         audit.record(ACTION_RENEWED if row.kind == RENEWAL else ACTION_ENROLLED, operator=admin,
