@@ -27,6 +27,7 @@ from services.intake import expiry as draft_expiry, messages as intake_messages
 from services.messaging import outbox, wordings
 from services.messaging.notifications import register_notification_types
 from services.messaging.outbox import register_outbox_composer, register_outbox_wake
+from services.operator_auth import sessions as login_sessions
 from services.orders import requester_reminders
 from services.renewal import messages as renewal_messages
 from services.renewal import expiry_reminders
@@ -109,6 +110,7 @@ def create_app(config: dict | None = None) -> Flask:
             every(seconds=app.config["RADESK_BULK_INTERVAL_SECONDS"])),
         Job(scheduler.BULK_EXPORTS_CLEANUP_JOB, bulk_jobs.cleanup_job, every(hours=1)),
         Job(scheduler.EXPIRY_REMINDERS_JOB, expiry_reminders.job, every(hours=1)),
+        Job(scheduler.LOGIN_SESSIONS_PURGE_JOB, login_sessions.purge_job, every(hours=1)),
     )
     # The embedded CA's CRLs re-issued before their nextUpdate (and daily), OCSP signer renewed.
     register_jobs(app, Job(scheduler.PKI_REFRESH_JOB, pki_refresh_job, every(hours=1)))

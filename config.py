@@ -67,6 +67,9 @@ class Config:
         self.SESSION_IDLE_MINUTES = int(env.get("RADESK_SESSION_IDLE_MINUTES", "30"))
         # Absolute lifetime of an operator session, however active: a new login after it.
         self.SESSION_MAX_HOURS = float(env.get("RADESK_SESSION_MAX_HOURS", "12"))
+        # Ended login sessions are deleted after this many days (the logins stay in the audit
+        # trail); each operator's latest is kept for « Dernière connexion ».
+        self.SESSION_KEEP_DAYS = int(env.get("RADESK_SESSION_KEEP_DAYS", "90"))
         self.LOGIN_NONCE_SECONDS = int(env.get("RADESK_LOGIN_NONCE_SECONDS", "120"))
         self.LOGIN_RATE_LIMIT = env.get("RADESK_LOGIN_RATE_LIMIT", "10 per minute")
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")

@@ -45,6 +45,7 @@ AUDIT_CHECKPOINT_JOB = "audit_checkpoint"
 PREVIEW_CACHE_JOB = "preview_cache"
 ORDER_TALLY_JOB = "order_tally"
 PIECE_READING_JOB = "piece_reading"
+LOGIN_SESSIONS_PURGE_JOB = "login_sessions_purge"
 
 
 class Job(NamedTuple):

@@ -12,6 +12,7 @@ import pytest
 from adapters.ca import fingerprint_sha256, get_ca
 from blueprints import auth
 from config import Config
+from formatting import paris_date
 from models import AuditEvent, LoginSession, Operator, utcnow
 from services.administration import set_operator_active
 from services.operator_auth import sessions
@@ -228,3 +229,44 @@ def test_cli_unbind_cert_ends_the_sessions(runner, client, desk):
     assert not logged_in(client)
     unknown = runner.invoke(args=["operator", "unbind-cert", "--fingerprint", "ab" * 32])
     assert unknown.exit_code != 0 and "aucun opérateur n'a ce certificat" in unknown.output
+
+
+# --- purge -------------------------------------------------------------------------------
+
+def test_the_hourly_purge_deletes_sessions_over_for_90_days_but_each_operators_latest(
+        app, client, desk):
+    from scheduler import LOGIN_SESSIONS_PURGE_JOB, jobs
+    now = utcnow()
+
+    def session(operator, days_ago: float, *, ended: bool = True) -> int:
+        row, _ = sessions.open_session(operator, "ab" * 32, method="bridge")
+        at = now - dt.timedelta(days=days_ago)
+        (LoginSession.update(created_at=at, last_seen_at=at, ended_at=at if ended else None,
+                             end_reason="logout" if ended else None)
+         .where(LoginSession.id == row.id).execute())
+        return row.id
+
+    camille_old = [session(desk["camille"], 200), session(desk["camille"], 120, ended=False)]
+    camille_recent = session(desk["camille"], 30)
+    lucas_only = session(desk["lucas"], 400)  # his latest login, however old
+    assert app.config["SESSION_KEEP_DAYS"] == 90
+    [job] = [job for job in jobs(app) if job.id == LOGIN_SESSIONS_PURGE_JOB]
+
+    assert job.function(app) == 2
+    left = {row.id for row in LoginSession.select()}
+    assert left.isdisjoint(camille_old) and {camille_recent, lucas_only} <= left
+    assert job.function(app) == 0  # nothing more to do
+
+    # The Opérateurs page still says when Lucas last logged in.
+    admin = desk["camille"]
+    Operator.update(roles="AEA,admin").where(Operator.id == admin.id).execute()
+    login_as(client, admin)
+    page = client.get("/parametres/operateurs").get_data(as_text=True)
+    lucas_row = page[page.index("Lucas Bernard"):]
+    lucas_row = lucas_row[:lucas_row.index("</tr>")]
+    assert paris_date(now - dt.timedelta(days=400)) in lucas_row
+    assert "Jamais" not in lucas_row
+
+
+def test_session_keep_days_setting():
+    assert Config({"RADESK_SESSION_KEEP_DAYS": "30"}).SESSION_KEEP_DAYS == 30

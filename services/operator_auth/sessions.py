@@ -1,6 +1,6 @@
 """Server-side login sessions: opened at login, checked on every request, ended by logout,
 expiry, the operator's deactivation, or the unbinding or revocation of the certificate that
-logged in.
+logged in; ended ones are purged after a while (the logins themselves are in the audit trail).
 
 The browser holds a random token; the row keeps its SHA-256. A session ends for good: its
 token is then refused, so a cookie copied before logout is worth nothing after it. No Flask
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from peewee import fn
 
 from models import LoginSession, Operator, db, utcnow
 from services import public_links
@@ -125,3 +127,23 @@ def end_operator_sessions(operator: Operator | int, reason: str, *,
                 .update(ended_at=utcnow(), end_reason=reason)
                 .where(condition)
                 .execute())
+
+
+def purge(older_than: dt.datetime) -> int:
+    """Delete the sessions over before ``older_than`` (ended then, or last seen then: long past
+    their limits), except each operator's latest, which « Dernière connexion » reads; returns
+    how many went."""
+    latest = (LoginSession.select(fn.MAX(LoginSession.id))
+              .group_by(LoginSession.operator))
+    with db.atomic():
+        return (LoginSession
+                .delete()
+                .where((fn.COALESCE(LoginSession.ended_at, LoginSession.last_seen_at) < older_than)
+                       & LoginSession.id.not_in(latest))
+                .execute())
+
+
+def purge_job(app, now: dt.datetime | None = None) -> int:
+    """The scheduler's hourly pass: sessions older than ``SESSION_KEEP_DAYS``."""
+    keep = dt.timedelta(days=app.config["SESSION_KEEP_DAYS"])
+    return purge((now or utcnow()) - keep)
