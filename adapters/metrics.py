@@ -51,10 +51,11 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 class DatabaseCollector(Collector):
     """Read at each scrape (a few indexed counts): the outbox's queued and failed
-    notifications, each scheduled job's latest run, and whether the database answered."""
+    notifications, the webhook deliveries waiting and given up, each scheduled job's latest
+    run, and whether the database answered."""
 
     def collect(self):
-        from models import JobHeartbeat, Notification, db
+        from models import JobHeartbeat, Notification, WebhookDelivery, db
 
         up = GaugeMetricFamily("radesk_database_up",
                                "1 quand la base de données a répondu à la collecte, sinon 0.")
@@ -65,6 +66,11 @@ class DatabaseCollector(Collector):
                           .where(Notification.state.in_(("queued", "sending", "failed")))
                           .group_by(Notification.state)
                           .tuples())
+            deliveries = dict(WebhookDelivery
+                              .select(WebhookDelivery.state, fn.COUNT(WebhookDelivery.id))
+                              .where(WebhookDelivery.state.in_(("queued", "sending", "failed")))
+                              .group_by(WebhookDelivery.state)
+                              .tuples())
             runs = list(JobHeartbeat.select(JobHeartbeat.job, JobHeartbeat.last_run_at).tuples())
         except Exception:  # noqa: BLE001 — the scrape still answers, saying so
             log.exception("Métriques : la base de données ne répond pas")
@@ -79,6 +85,16 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily("radesk_outbox_failed",
                                 "Notifications abandonnées en échec (toutes, depuis le début).",
                                 value=counts.get("failed", 0))
+        # A receiver of the AE's that is down fills these, not a fault of RA Desk: a metric to
+        # alert on, not a /sante failure.
+        yield GaugeMetricFamily("radesk_webhook_deliveries_queued",
+                                "Livraisons de webhooks en attente (ou en cours), nouvelles "
+                                "tentatives comprises.",
+                                value=deliveries.get("queued", 0) + deliveries.get("sending", 0))
+        yield GaugeMetricFamily("radesk_webhook_deliveries_failed",
+                                "Livraisons de webhooks abandonnées en échec, en attente d'un "
+                                "« Renvoyer » (toutes, depuis le début).",
+                                value=deliveries.get("failed", 0))
         last_run = GaugeMetricFamily("radesk_scheduler_job_last_run_timestamp_seconds",
                                      "Fin de la dernière exécution de chaque tâche planifiée "
                                      "(heure Unix).", labels=["job"])

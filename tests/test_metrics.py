@@ -77,6 +77,25 @@ def test_outbox_and_heartbeats_are_read_from_the_database_at_each_scrape(client,
     assert value(scrape(client), "radesk_outbox_failed") == 2
 
 
+def test_webhook_deliveries_waiting_and_given_up_are_read_at_each_scrape(
+        app, client, make_ae, make_order):
+    from models import WebhookDelivery
+    from tests.webhook_receiver import declare, emit
+    ae = make_ae("BPOI")
+    declare(app, ae, "https://192.0.2.10/hook")  # every event type (TEST-NET: never reached)
+    order = make_order(ae)
+    for _ in range(3):
+        emit(order, "commande.recue")
+    assert value(scrape(client), "radesk_webhook_deliveries_queued") == 3
+    assert value(scrape(client), "radesk_webhook_deliveries_failed") == 0
+
+    first = WebhookDelivery.select().order_by(WebhookDelivery.id).first()
+    WebhookDelivery.update(state="failed").where(WebhookDelivery.id == first.id).execute()
+    samples = scrape(client)
+    assert value(samples, "radesk_webhook_deliveries_queued") == 2
+    assert value(samples, "radesk_webhook_deliveries_failed") == 1
+
+
 def test_digest_runs_are_counted(client, runner):
     before = value(scrape(client), "radesk_digest_runs_total")
     result = runner.invoke(args=["digest", "send-now"])
