@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,6 +40,17 @@ COMBINATIONS = {
     "période d'un an": "from=2025-01-01&to=2025-12-31",
     "phase terminée": "phase=done",
     "type P + période + sous-état": "type=P&from=2025-01-01&to=2025-12-31&substate=to_validate",
+    # Team work: « Prise en charge », « en attente », « En attente depuis » and the searches.
+    "mes dossiers": "handler=me",
+    "mes dossiers à traiter": "handler=me_to_do",
+    "non attribuées": "handler=none",
+    "sous-état en attente": "substate=on_hold",
+    "tri en attente depuis": "sort=waiting_desc",
+    "e-mail (porteur)": "email={email}",
+    "raison sociale (début)": "company={company}",
+    "téléphone du porteur": "phone={phone}",
+    # The orders « Statistiques » counts as received over a year (dates of receipt).
+    "période d'un an, réception": "dates=received&from=2025-01-01&to=2025-12-31",
 }
 
 
@@ -128,8 +140,12 @@ def main() -> None:
     engine = type(db.obj).__name__.replace("Pooled", "").replace("Database", "")
     print(f"{total} commandes, {engine}, {runs} mesures par ligne (ms), mesures entrelacées")
     surname = sample.holder.last_name.lower()
-    values = {"number": sample.number, "siren": sample.company.siren, "portal": portal.id,
-              "surname": surname[:6], "surname_start": surname[:3]}
+    # The archive gives every holder the same e-mail address and telephone: those two lines
+    # are the worst case, every order matching.
+    values = {key: quote(str(value)) for key, value in {
+        "number": sample.number, "siren": sample.company.siren, "portal": portal.id,
+        "surname": surname[:6], "surname_start": surname[:3], "email": sample.holder.email,
+        "company": sample.company.name, "phone": sample.holder.phone}.items()}
     with db.connection_context():
         ids = [o.id for o in Order.visible_to(scope).order_by(Order.id).limit(2000)]
     rng = random.Random(7)
@@ -141,7 +157,7 @@ def main() -> None:
 
     def rows_sql(query_string):
         from werkzeug.datastructures import MultiDict
-        args = MultiDict(part.split("=", 1) for part in query_string.split("&") if part)
+        args = MultiDict(parse_qsl(query_string))
 
         def run():
             with db.connection_context():

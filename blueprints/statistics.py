@@ -3,7 +3,9 @@ operators; an operator with no other role than AET gets 403). The filters live i
 (a GET form that works without JavaScript); the CSV export takes the same ones."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+import datetime as dt
+
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 
 import workflow
 from blueprints.common import any_role_required, current_operator, current_scope
@@ -11,6 +13,7 @@ from extensions import client_ip
 from formatting import to_paris
 from models import utcnow
 from services import audit, statistics
+from services.orders import order_search
 from services.statistics import export
 from services.statistics.charts import thousands
 from services.statistics.volumes import MEASURES
@@ -35,7 +38,23 @@ def page():
     figures = _figures()
     return render_template("statistics/page.html", figures=figures, filters=figures.filters,
                            portals=current_scope().portals(), measures=MEASURES,
-                           thousands=thousands)
+                           thousands=thousands, received_list=_received_list(figures.filters))
+
+
+def _received_list(filters: statistics.StatisticsFilters):
+    """``received_list(first_day, last_day, portal_id)``: the Commandes list of the orders
+    received those days (the period by default) on that portal (the filtered one by
+    default): the list's « Dates de réception » count what « Reçues » counts."""
+    def url(first_day: dt.date | None = None, last_day: dt.date | None = None,
+            portal_id: int | None = None) -> str:
+        args = {"dates": order_search.DATES_RECEIVED,
+                "from": (first_day or filters.since).strftime("%d/%m/%Y"),
+                "to": (last_day or filters.until).strftime("%d/%m/%Y")}
+        portal_id = portal_id if portal_id is not None else filters.portal_id
+        if portal_id is not None:
+            args["portal"] = str(portal_id)
+        return url_for("orders.list_orders", **args)
+    return url
 
 
 @bp.get("/export.csv")

@@ -166,7 +166,7 @@ class Order(BaseModel):
         return (cls
                 .select(cls.id, cls.number, cls.created_at, cls.process, cls.phase,
                         cls.substate, cls.order_type, cls.requester_modified_at,
-                        cls.on_hold_at, cls.hold_comment, cls.state_since,
+                        cls.on_hold_at, cls.hold_comment, cls.state_since, cls.submitted_at,
                         handler.display_name.alias("handler_name"),
                         Company.name.alias("company_name"), Company.siren.alias("siren"),
                         Person.first_name.alias("holder_first_name"),

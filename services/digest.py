@@ -34,7 +34,8 @@ from models import (AE, AuditEvent, DigestRun, Notification, Operator, OperatorP
                     Portal, db, utcnow)
 from services import audit
 from services.admin import operator_certificates
-from services.orders.order_search import substate_counts_by_portal
+from services.orders.order_search import (HANDLER_MINE_TO_DO, handled_to_do,
+                                          substate_counts_by_portal)
 from services.renewal.expiring import expiring_by_portal
 
 log = logging.getLogger("radesk.digest")
@@ -143,12 +144,11 @@ class Audience:
 
 def handled_waiting(operator_ids) -> dict[int, int]:
     """How many orders each operator handles (« Prise en charge ») that wait for the AE — not
-    those on hold, which wait for the requester — in one grouped query."""
+    those on hold, which wait for the requester — in one grouped query: what the list's
+    « Mes dossiers à traiter », where the digest's link leads, counts."""
     query = (Order
              .select(Order.handled_by, fn.COUNT(Order.id))
-             .where(Order.handled_by.in_(list(operator_ids))
-                    & Order.phase.in_(list(workflow.HANDLING_ROLES))
-                    & (fn.COALESCE(Order.substate, "") != workflow.SUBSTATE_ON_HOLD))
+             .where(handled_to_do(Order.handled_by.in_(list(operator_ids))))
              .group_by(Order.handled_by))
     return dict(query.tuples())
 
@@ -194,7 +194,7 @@ def build(app: Flask, operator: Operator, portals: list[Portal], counts: dict[in
             "operator": operator.display_name, "ae": operator.ae.name,
             "late_note": late_note,
             "mine": {"text": plural(mine), "number": mine,
-                     "url": _list_url(app, handler="me")},
+                     "url": _list_url(app, handler=HANDLER_MINE_TO_DO)},
             "sections": sections, "total": total, "certificates": list(expiring),
             "holders_expiring": list(holders_expiring)}
 

@@ -12,13 +12,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from models import AE, AuditEvent, DigestRun, Notification, Operator, OperatorScope, Portal, db
+from models import (AE, AuditEvent, DigestRun, Notification, Operator, OperatorScope, Order, Portal,
+                    db)
 from services import digest
 from services.messaging import outbox
 from services.orders.order_search import parse_filters, substate_counts
 from tests.conftest import csrf_token_from, login_as
 from tests.e2e_support import free_port
 from tests.smtp_support import running_smtp, use_smtp
+from tests.text import text as visible_text
 
 # Thursday 15 January 2026, 07:15 in Paris (winter: UTC+1) — just after the 07:10 slot.
 WINTER = dt.datetime(2026, 1, 15, 6, 15)
@@ -348,3 +350,41 @@ def test_a_digest_just_switched_on_does_not_speak_of_an_outage(app, desk, monkey
     assert "indisponible" not in mail.text
     assert ("Le résumé d'activité vient d'être activé pour vous : voici celui prévu le "
             "15/01/2026 07:10, avec les nombres du 15/01/2026 10:40.") in mail.text
+
+
+def test_an_order_on_hold_is_neither_to_check_nor_among_yours_and_the_link_says_so(app, client,
+                                                                                    desk):
+    """Camille takes two of Occitanie's three orders « à vérifier » and puts one of them
+    « en attente »: the digest counts 2 « à vérifier » and « Vos dossiers : 1 commande », as
+    the list counts them, and its link opens a list of that 1 order (« Mes dossiers » keeps the
+    held one too)."""
+    from services import validation
+    from services.orders import handling
+
+    camille = _reload(desk["camille"])
+    occitanie = desk["portals"][0]
+    held, taken, _ = Order.select().where(Order.portal == occitanie.id,
+                                          Order.substate == "to_check").order_by(Order.id)
+    for order in (held, taken):
+        handling.take(order, camille)
+    validation.hold(app, Order.get_by_id(held.id), camille, "Kbis de plus de 3 mois.")
+    with running_smtp(app) as server:
+        assert digest.run(app, WINTER).queued == 3
+        # the requester's « mise en attente » e-mail, then the three digests
+        mail = _by_recipient(_sent(app, server, 4))["camille.martin@bpoi.example"]
+    assert ("BPOI-Occitanie — Commandes à vérifier : 2 commandes · Commandes à valider : "
+            "1 commande") in mail.text
+    assert "Vos dossiers (pris en charge par vous) : 1 commande" in mail.text
+    link = re.search(r"Vos dossiers \(pris en charge par vous\) : 1 commande\s+Consulter : (\S+)",
+                     mail.text).group(1)
+    assert link.endswith("/commandes?handler=me_to_do")
+    assert f'href="{link}"' in mail.html
+
+    login_as(client, desk["camille"])
+    listed = client.get(urlsplit(link).path + "?" + urlsplit(link).query).get_data(as_text=True)
+    assert "1 commande correspondant aux filtres" in visible_text(listed)
+    assert listed.count('id="commande-') == 1 and f'id="commande-{taken.number}"' in listed
+    mine = client.get("/commandes?handler=me").get_data(as_text=True)
+    assert mine.count('id="commande-') == 2  # « Mes dossiers »: the held order too
+    counters = unescape(client.get(f"/commandes?portal={occitanie.id}").get_data(as_text=True))
+    assert "à vérifier : 2" in counters and "en attente : 1" in counters

@@ -79,3 +79,24 @@ def test_the_form_works_without_javascript(new_page, site):
     page.get_by_role("button", name="Afficher").click()
     expect(page.get_by_role("alert")).to_contain_text("Date « Du » ignorée : « bientôt »")
     expect(page.locator("#table-semaines tbody tr")).to_have_count(12)
+
+
+def test_a_received_figure_opens_the_list_of_those_orders(new_page, site):
+    """« Reçues » of a week leads to the Commandes list dated by receipt, those days: as many
+    orders as the figure, the form saying how the list dates them."""
+    base = site.instance.url
+    page = new_page()
+    log_in_through_the_page(page, base, site.token.serial)
+    page.goto(f"{base}/statistiques?du=16/03/2026&au=05/04/2026")
+    page.get_by_role("link", name="10 commande(s) reçue(s) Semaine 13 (2026) : voir la liste "
+                                  "des Commandes").click()
+    expect(page).to_have_url(re.compile(r"/commandes\?.*dates=received"))
+    expect(page.locator("#orders-results")).to_contain_text("10 commandes correspondant aux filtres")
+    expect(page.locator("#orders-table tbody tr")).to_have_count(10)
+    expect(page.get_by_label("Dates", exact=True)).to_have_value("received")
+    expect(page.get_by_label("Du", exact=True)).to_have_value("23/03/2026")
+    expect(page.get_by_label("Au", exact=True)).to_have_value("29/03/2026")
+    # Dated by creation, the same days hold another set of orders.
+    page.get_by_label("Dates", exact=True).select_option(label="de création")
+    expect(page.locator("#orders-results")).to_contain_text("11 commandes correspondant aux filtres")
+    assert csp_violations(page) == []

@@ -1,7 +1,12 @@
 """Team work in two browsers: Camille takes order 960072; Lucas, on his own key, sees who has
 it, takes it over after confirming — and Camille's open file says so at its next heartbeat —
-then gives it back with « Attribuer à ». Camille puts it « en attente »: the list counts and
-shows it apart, with its reason, until « Reprendre le traitement »."""
+then gives it back with « Attribuer à »; Camille releases it with « Libérer »: it is among the
+« Non attribuées » again, no longer in her « Mes dossiers », and Lucas's open file hears it.
+Camille puts it « en attente »: the list counts and shows it apart, with its reason, until
+« Reprendre le traitement ».
+
+The heartbeat comes every 30 s: each browser's clock is Playwright's, moved on past it
+(``clock.fast_forward``) rather than waited for."""
 from __future__ import annotations
 
 import pytest
@@ -12,6 +17,7 @@ from tests.e2e_support import make_operator_key, operator_with_key
 from tests.factories import make_operator, make_order
 
 pytestmark = pytest.mark.browser
+HEARTBEAT = "00:31"  # just past order_file.HEARTBEAT_SECONDS
 
 
 def _seed(app, softhsm):
@@ -32,7 +38,10 @@ def site(tmp_path_factory):
 
 
 def logged_in(new_page, site, key):
+    """A browser of its own, logged in with ``key``, its clock Playwright's (time flows as
+    usual until the test moves it on)."""
     page = new_page()
+    page.clock.install()
     log_in_through_the_page(page, site.instance.url, key.serial)
     return page
 
@@ -60,9 +69,9 @@ def test_take_take_over_and_assign_in_two_browsers(new_page, site):
     expect(lucas.locator("#prise-en-charge")).to_contain_text(
         "Vous prenez en charge cette commande depuis le")
 
-    # Camille's file, still open, hears it at its next heartbeat (every 30 s).
-    expect(camille.locator("#presence")).to_contain_text("Prise en charge par Lucas Bernard",
-                                                         timeout=45_000)
+    # Camille's file, still open, hears it at its next heartbeat.
+    camille.clock.fast_forward(HEARTBEAT)
+    expect(camille.locator("#presence")).to_contain_text("Prise en charge par Lucas Bernard")
 
     lucas.get_by_label("Attribuer à").select_option(label="Camille Martin")
     lucas.get_by_role("button", name="Attribuer", exact=True).click()
@@ -70,6 +79,23 @@ def test_take_take_over_and_assign_in_two_browsers(new_page, site):
     camille.goto(f"{site.instance.url}/commandes?handler=me")
     expect(camille.locator("#orders-table tbody tr")).to_have_count(1)
     expect(camille.locator("#orders-table")).to_contain_text("960072")
+
+    # Camille gives it up; Lucas's file, still open on it, hears it at its next heartbeat.
+    camille.goto(file_url)
+    camille.locator("#prise-en-charge").get_by_role("button", name="Libérer").click()
+    expect(camille.get_by_text("Commande libérée : personne ne la prend plus en charge."))\
+        .to_be_visible()
+    expect(camille.locator("#prise-en-charge")).to_contain_text(
+        "Non attribuée : personne ne prend en charge cette commande.")
+    lucas.clock.fast_forward(HEARTBEAT)
+    expect(lucas.locator("#presence")).to_contain_text(
+        "Plus personne ne prend en charge cette commande.")
+    camille.goto(f"{site.instance.url}/commandes?handler=none")
+    expect(camille.locator("#orders-table tbody tr")).to_have_count(2)  # 960066 and 960072
+    expect(camille.locator("#commande-960072")).to_be_visible()
+    camille.goto(f"{site.instance.url}/commandes?handler=me")
+    expect(camille.locator("#commande-960072")).to_have_count(0)
+    expect(camille.get_by_text("Aucune commande ne correspond à ces filtres.")).to_be_visible()
 
 
 def test_hold_shows_apart_until_resumed(new_page, site):

@@ -153,7 +153,7 @@ def test_the_digest_tells_each_operator_how_many_of_theirs_wait(app, desk):
     content = digest.preview(app, desk["camille"], dt.datetime(2026, 1, 15, 6, 10))
     assert content["mine"]["number"] == 2
     assert "Vos dossiers (pris en charge par vous) : 2 commandes" in digest.text(content)
-    assert content["mine"]["url"].endswith("/commandes?handler=me")
+    assert content["mine"]["url"].endswith("/commandes?handler=me_to_do")
     assert digest.preview(app, desk["lucas"], dt.datetime(2026, 1, 15, 6, 10))["mine"]["number"] == 0
 
 

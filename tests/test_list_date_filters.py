@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from models import Order
+from models import Order, OrderIntake
 from tests.conftest import login_as
 from tests.text import text
 
@@ -53,3 +53,29 @@ def test_a_bad_date_is_refused_in_french_and_kept(client, desk, typed):
     assert (f"Date de début ignorée : « {typed} » n'est pas une date : saisissez-la au format "
             "jj/mm/aaaa") in text(found)
     assert f'value="{typed}"' in found.get_data(as_text=True)
+
+
+def test_dates_of_receipt_list_the_orders_that_reached_the_ae_those_days(client, desk, make_order):
+    """« Dates : de réception » dates each order by its arrival at the AE, as the
+    « Statistiques » count orders received: one begun on 28/02 and sent on 02/03 is there (its
+    row says so) and not by creation; a draft never sent is only there by creation."""
+    sent = make_order(desk, number=961402, created_at=dt.datetime(2026, 2, 28, 10),
+                      submitted_at=dt.datetime(2026, 3, 2, 9))
+    draft = make_order(desk, number=961403, phase="entry", substate=None,
+                       created_at=dt.datetime(2026, 3, 5, 10))
+    for order in (sent, draft):
+        OrderIntake.create(order=order, link_nonce=f"nonce-{order.number}")
+    period = {"from": "01/03/2026", "to": "10/03/2026"}
+
+    def listed(**args) -> set[str]:
+        shown = text(client.get("/commandes", query_string={**period, **args}))
+        return {n for n in ("961400", "961401", "961402", "961403") if n in shown}
+
+    assert listed() == {"961400", "961403"}
+    assert listed(dates="received") == {"961400", "961402"}  # 961400: entered at the AE
+    page = client.get("/commandes", query_string={**period, "dates": "received"})
+    assert '<option value="received" selected>de réception</option>' in page.get_data(as_text=True)
+    assert "28/02/2026 reçue le 02/03/2026" in text(page)
+    assert listed(dates="received", to="") == {"961400", "961402", "961401"}  # « Du » alone
+    refused = client.get("/commandes", query_string={**period, "dates": "sent"})
+    assert "Filtre « dates » ignoré : valeur inconnue." in text(refused)

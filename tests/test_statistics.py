@@ -8,9 +8,11 @@ import datetime as dt
 
 import pytest
 
+import workflow
+from formatting import paris_midnight_utc
 from models import OperatorScope, Order
 from services import statistics
-from services.orders import order_search
+from services.orders import order_search, reception
 from services.statistics import delays as delay_rules, filters as statistics_filters
 from tests import statistics_dataset as dataset
 
@@ -141,6 +143,48 @@ def test_backlog_agrees_with_the_commandes_list_counters(desk, portal):
     assert sum(backlog.values()) == Order.select().where(
         scope.order_condition(), Order.phase.in_(["validation", "generation", "handover"]),
         *([Order.portal == desk[portal].id] if portal else [])).count()
+
+
+@pytest.mark.parametrize("portal", ["occitanie", "rhone", None])
+def test_received_per_week_and_period_is_the_lists_count_on_the_dates_of_receipt(desk, portal):
+    """« Reçues » of each week, of each portal and of the whole period is what the Commandes
+    list counts for the same days and portal with « Dates de réception » — the week that
+    changes to summer time, a draft never sent (E), one abandoned (F) and one begun the day
+    before the period and sent in it (L) included."""
+    scope = OperatorScope(desk["aea"])
+    portal_arg = {"portal": str(desk[portal].id)} if portal else {}
+    figures = figures_for(desk["aea"], {"portail": str(desk[portal].id)} if portal else {})
+
+    def listed(first: dt.date, last: dt.date) -> int:
+        filters = order_search.parse_filters(
+            {"dates": "received", "from": first.strftime("%d/%m/%Y"),
+             "to": last.strftime("%d/%m/%Y"), **portal_arg}, scope)
+        assert not filters.problems
+        # The list's page, its total and its counters are each read their own way: all three
+        # agree with received_at itself.
+        received = reception.received_at()
+        truth = list(Order.select(Order.id, Order.phase, Order.substate).where(
+            scope.order_condition(), received >= paris_midnight_utc(first),
+            received < paris_midnight_utc(last + dt.timedelta(days=1)),
+            *([Order.portal == int(portal_arg["portal"])] if portal_arg else [])))
+        assert set(order_search.page_ids(scope, filters, 0, 1000)) == {o.id for o in truth}
+        counters = order_search.substate_counts(scope, filters)
+        for code in counters:
+            phase, substate = workflow.substate_filter(code)
+            assert counters[code] == sum(1 for o in truth if (o.phase, o.substate) == (
+                phase, substate)), code
+        return order_search.count(scope, filters)
+
+    for week in figures.volumes.weeks:
+        assert listed(week.first_day, week.last_day) == week.received, week.label
+    assert listed(dataset.SINCE, dataset.UNTIL) == figures.volumes.total.received
+    assert figures.volumes.total.received == {"occitanie": 12, "rhone": 3, None: 15}[portal]
+    # Each portal's line, when all of them are counted.
+    for line in figures_for(desk["aea"]).volumes.portals:
+        filters = order_search.parse_filters(
+            {"dates": "received", "from": dataset.PERIOD["du"], "to": dataset.PERIOD["au"],
+             "portal": str(line.portal_id)}, scope)
+        assert order_search.count(scope, filters) == line.received, line.label
 
 
 # --- filters -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from html import unescape
 
 import pytest
 
@@ -127,6 +128,70 @@ def test_the_backlog_shows_the_commandes_lists_counters_for_the_same_portal(clie
         for label in ("à vérifier", "en signature", "à valider", "en attente", "à générer"):
             counter = re.search(rf"{label} : (\d+)", listed).group(1)
             assert row(page, "table-anciennete", f"{'Génération du certificat' if label == 'à générer' else 'Validation'} — {label}")[-1] == counter, (portal.name, label)
+
+
+RECEIVED_LINK = re.compile(r'<a href="([^"]+)" aria-label="([\d\u202f]+) commande\(s\) '
+                           r'reçue\(s\) ([^"]*?) : voir la liste des Commandes">')
+
+
+def received_links(page) -> dict[str, tuple[str, int]]:
+    """The page's « Reçues » links: {what they count: (the list's URL, the number shown)}."""
+    return {what: (unescape(href), int(number.replace("\u202f", "")))
+            for href, number, what in RECEIVED_LINK.findall(page.get_data(as_text=True))}
+
+
+def listed(client, url: str) -> int:
+    """How many orders the Commandes list says it found at ``url``."""
+    shown = text(client.get(url))
+    found = re.search(r"(Aucune commande|(\d+) commandes?) correspondant aux filtres", shown)
+    assert found, shown[:300]
+    return int(found.group(2) or 0)
+
+
+def test_received_orders_are_the_lists_orders_received_the_same_days(client, desk):
+    """Over a period, each « Reçues » figure (summary, each week, each portal, total) leads to
+    the Commandes list with the same dates of receipt and portal, which counts as many — on
+    the weeks either side of the change to summer time too. Dated by creation (the list's
+    default), the list counts otherwise, as the page says."""
+    login_as(client, desk["aea"])
+    page = client.get(PAGE, query_string=dataset.PERIOD)
+    links = received_links(page)
+    expected = {"Semaine 12 (2026)": 3, "Semaine 13 (2026)": 10, "Semaine 14 (2026)": 2,
+                "sur BPOI-Occitanie": 12, "sur BPOI-Rhône": 3, "sur la période": 15}
+    assert {what: number for what, (_, number) in links.items()} == expected
+    for what, (url, number) in links.items():
+        assert "dates=received" in url
+        assert listed(client, url) == number, what
+    week_13 = links["Semaine 13 (2026)"][0]
+    assert "from=23/03/2026" in unescape(week_13) and "to=29/03/2026" in unescape(week_13)
+    # The list's form keeps « Dates : de réception », and the page explains both datings.
+    assert '<option value="received" selected>de réception</option>' in client.get(
+        links["sur la période"][0]).get_data(as_text=True)
+    assert "montre exactement ces commandes" in text(page)
+    # Dated by creation, the same days hold drafts never sent (E, F) and not L, begun on the
+    # evening before the period and sent after midnight.
+    assert listed(client, "/commandes?from=16/03/2026&to=05/04/2026") == 15 - 1 + 2
+
+
+def test_with_a_portal_and_a_period_the_figures_are_the_lists(client, desk):
+    """With « Portail » and a period, « Reçues » of each week and of the period are the list's
+    number of orders for the same portal and dates of receipt; the backlog, today's whatever
+    the period, stays the list's sub-state counters for that portal."""
+    login_as(client, desk["aea"])
+    for portal, total in ((desk["occitanie"], 12), (desk["rhone"], 3)):
+        page = client.get(PAGE, query_string={**dataset.PERIOD, "portail": portal.id})
+        links = received_links(page)
+        assert links["sur la période"][1] == total
+        assert links[f"sur {portal.name}"][1] == total
+        for what, (url, number) in links.items():
+            assert f"portal={portal.id}" in url
+            assert listed(client, url) == number, (portal.name, what)
+        assert listed(client, f"/commandes?dates=received&from=16/03/2026&to=05/04/2026"
+                              f"&portal={portal.id}") == total
+        counters = text(client.get("/commandes", query_string={"portal": portal.id}))
+        for label in ("à vérifier", "en signature", "à valider", "en attente"):
+            assert row(page, "table-anciennete", f"Validation — {label}")[-1] == re.search(
+                rf"{label} : (\d+)", counters).group(1), (portal.name, label)
 
 
 def test_the_csv_export_for_a_french_spreadsheet(client, desk):

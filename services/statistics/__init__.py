@@ -6,7 +6,8 @@ progress by age (backlog), and the reasons for refusals, cancellations and notif
 Commandes list (services.statistics.scope); charts (charts) and the CSV (export) are built
 from the same figures, so the page, its charts and its export always agree.
 
-« Reçue » means one thing everywhere: services.statistics.scope.received_at.
+« Reçue » means one thing everywhere: services.orders.reception.received_at, which the Commandes
+list's « Dates de réception » filter on too (the page links its received orders to that list).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Median and 90th percentile of two delays, in hours:
 
 - « Réception → validation »: for the orders validated in the period, from their receipt
-  (services.statistics.scope.received_at: a validated order was always received) to
+  (services.orders.reception.received_at: a validated order was always received) to
   « Valider »;
 - « Validation → remise »: for each hand-over of a key in the period (``Activation
   .delivered_at``), from the order's « Valider » to it. A key handed over again (lost,

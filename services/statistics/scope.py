@@ -2,12 +2,16 @@
 operator may count (their AE, their portals, the « Portail » filter)."""
 from __future__ import annotations
 
-from peewee import SQL, Case, fn
-
-import workflow
-from models import Order, OrderIntake, OperatorScope
+from models import Order, OperatorScope
+from services.orders.reception import (had_draft, open_received_at, received_at,
+                                       received_since_created)
 from services.statistics import time_sql
 from services.statistics.filters import StatisticsFilters
+
+# « Reçue » is services.orders.reception's, shared with the Commandes list's « Dates de
+# réception »; named here too, where every figure of the page takes its rules.
+__all__ = ["counted_portals", "had_draft", "open_received_at", "order_conditions", "received_at",
+           "received_since_created"]
 
 
 def order_conditions(scope: OperatorScope, filters: StatisticsFilters, *,
@@ -36,41 +40,3 @@ def counted_portals(scope: OperatorScope, filters: StatisticsFilters) -> list[in
     if filters.portal_id is not None:
         return [filters.portal_id]
     return list(scope.portal_ids)
-
-
-def had_draft():
-    """The order began as a draft of the ordering page or the API (its OrderIntake row)."""
-    return fn.EXISTS(OrderIntake.select(SQL("1")).where(OrderIntake.order == Order.id))
-
-
-def received_at():
-    """When the order reached the AE — « reçue »:
-
-    - ``submitted_at``, when the requester sent it (« Envoyer la commande », or the API);
-    - else ``created_at``, for an order that never was a draft (older or paper orders,
-      entered at the AE): it reached the AE when it was created;
-    - else never: a draft still being filled in (« Saisie des informations »), or cancelled
-      before it was sent (abandoned: ``order_draft_expired``).
-
-    An order out of « Saisie des informations » that had a draft always has ``submitted_at``
-    (leaving that phase means sending it) unless it was cancelled: only cancelled orders need
-    the draft looked up."""
-    return Case(None, [
-        (Order.submitted_at.is_null(False), Order.submitted_at),
-        (Order.phase == workflow.PHASE_ENTRY, None),
-        ((Order.phase == workflow.PHASE_CANCELLED) & had_draft(), None),
-    ], Order.created_at)
-
-
-def received_since_created():
-    """Orders received when they were created (no ``submitted_at``): the second branch of
-    received_at, as conditions, for the queries that look these up by ``created_at``."""
-    return [Order.submitted_at.is_null(),
-            Order.phase != workflow.PHASE_ENTRY,
-            ~((Order.phase == workflow.PHASE_CANCELLED) & had_draft())]
-
-
-def open_received_at():
-    """received_at for an order past « Saisie des informations » and not cancelled: such an
-    order was received, when it was sent or else when it was created."""
-    return fn.COALESCE(Order.submitted_at, Order.created_at)

@@ -1,7 +1,8 @@
 """Orders received, validated, generated and cancelled, per ISO week (Paris time) and per
 portal: four grouped queries, each giving (week, portal, number) rows.
 
-- reçue: see services.statistics.scope.received_at;
+- reçue: see services.orders.reception.received_at — the Commandes list with « Dates de
+  réception » shows, for the same dates and portal, exactly the orders counted here;
 - validée: ``validated_at`` (« Valider »);
 - générée: the holder certificate written onto the key (``written_at``; the order moves to
   « Remise »), each order once a week even if generated again;
@@ -34,6 +35,7 @@ class Counts:
     validated: int = 0
     generated: int = 0
     cancelled: int = 0
+    portal_id: int | None = None  # a portal's line: its id (the list of its received orders)
 
     def add(self, measure: str, number: int) -> None:
         setattr(self, measure, getattr(self, measure) + number)
@@ -63,7 +65,7 @@ class Volumes:
 
 def compute(scope: OperatorScope, filters: StatisticsFilters) -> Volumes:
     weeks = _weeks(filters)
-    portals = {portal.id: Counts(portal.name) for portal in scope.portals()
+    portals = {portal.id: Counts(portal.name, portal_id=portal.id) for portal in scope.portals()
                if filters.portal_id in (None, portal.id)}
     total = Counts("Total")
 
