@@ -268,7 +268,7 @@ def test_the_app_registers_its_jobs_with_the_configured_interval(tmp_path, datab
                          "document_cleanup", "webhooks", "requester_reminders", "bulk_actions",
                          "bulk_exports_cleanup", "expiry_reminders", "pki_refresh",
                          "audit_checkpoint", "preview_cache", "order_tally",
-                         "piece_reading"}
+                         "login_sessions_purge", "piece_reading"}
     assert jobs["requester_reminders"].trigger == {"trigger": "interval", "hours": 1.0}
     assert jobs["outbox"].trigger == {"trigger": "interval", "seconds": 7.0}
     assert jobs["webhooks"].trigger == {"trigger": "interval", "seconds": 3.0}
