@@ -437,6 +437,27 @@ def _v36_document_readings(database: Database) -> None:
     database.create_tables([DocumentReading], safe=True)
 
 
+def _v37_handlers_index_by_ae(database: Database) -> None:
+    """v37: « Mes dossiers » and « Non attribuées » read from an index that starts with the AE:
+    the list's count and counters under them come from the index alone, not from thousands of
+    order rows looked up for their AE (README, bench_orders)."""
+    from playhouse.migrate import make_index_name
+
+    def found(columns) -> str | None:  # PostgreSQL cuts names at 63 characters
+        name = make_index_name("order", columns)
+        return next((index.name for index in database.get_indexes("order")
+                     if index.name in (name, name[:63])), None)
+
+    before = ("handled_by_id", "phase", "substate", "created_at")
+    after = ("ae_id", *before)
+    steps = []
+    if found(after) is None:  # else made from today's model
+        steps.append(_migrator(database).add_index("order", after, False))
+    if found(before) is not None:
+        steps.append(_migrator(database).drop_index("order", found(before)))
+    migrate(*steps)
+
+
 MIGRATIONS = {
     2: _v2_digest_and_holder_search,
     3: _v3_order_review,
@@ -473,4 +494,5 @@ MIGRATIONS = {
     34: _v34_job_heartbeats,
     35: _v35_order_tally,
     36: _v36_document_readings,
+    37: _v37_handlers_index_by_ae,
 }

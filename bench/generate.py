@@ -1,6 +1,8 @@
 """Builds a benchmark archive: 100,000 orders and 500,000 documents (rows only; the files are
 not needed to time lists and order files) on the database named by DATABASE_URL, with each
-order's history for the « Statistiques » page (bench.history).
+order's history for the « Statistiques » page (bench.history), and a team's day: six operators
+handling most open orders (« Prise en charge »), each holder's own e-mail and telephone, and
+requesters' addresses that a few orders share.
 
     RADESK_INSTANCE_PATH=/tmp/bench DATABASE_URL=sqlite:////tmp/bench/radesk.db \
         .venv/bin/python -m bench.generate --orders 100000
@@ -18,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app  # noqa: E402
 from models import (AE, Company, Document, Operator, OperatorCertificate, Order, Person,  # noqa: E402
-                    Portal, db, holder_search_fields, utcnow)
+                    Portal, db, holder_search_fields, phone_key, search_key, utcnow)
 import workflow  # noqa: E402
 from bench import history  # noqa: E402
 from bench.history import insert_returning_ids as _insert  # noqa: E402
@@ -38,6 +40,9 @@ LAST = tuple(sorted({(a + b + c).capitalize() for a in SYLLABLES for b in SYLLAB
                      ("", "t", "au", "in", "et", "ard", "ier")}))
 PAPER_SHARE = 0.1  # orders of type « P » (paper), the rest « D »
 KINDS = ("cgu", "subscription_contract", "authorization_letter", "holder_id", "payment_proof")
+COLLEAGUES = 5        # besides « Opérateur Banc », who reads the pages
+HANDLED_SHARE = 0.6   # of the orders in a phase someone handles
+REQUESTERS = 20_000   # requesters' addresses: about five orders each
 
 
 def generate(order_count: int) -> None:
@@ -52,6 +57,11 @@ def generate(order_count: int) -> None:
         OperatorCertificate.create(operator=operator, fingerprint_sha256="b" * 64, subject="CN=Banc",
                                    issuer="CN=Banc", serial_hex="01", pem="",
                                    not_after=utcnow().replace(year=2099))
+    team = [operator.id] + [Operator.get_or_create(ae=ae, display_name=f"Collègue {n}",
+                                                   defaults={"roles": "AEA,AET"})[0].id
+                            for n in range(1, COLLEAGUES + 1)]
+    # The team's fields draw from their own generator too: the orders stay the same.
+    team_rng = random.Random(400_000)
     first_number = (Order.select(Order.number).order_by(Order.number.desc()).scalar() or 1_000_000) + 1
     start = utcnow() - dt.timedelta(days=3 * 365)
     began = time.perf_counter()
@@ -61,19 +71,24 @@ def generate(order_count: int) -> None:
             # Orders are spread evenly over the three years: this batch starts where it falls.
             batch_start = start + (offset / order_count) * dt.timedelta(days=3 * 365)
             _batch(rng, ae, portals, first_number + offset, size, batch_start, order_count,
-                   history_rng, now)
+                   history_rng, now, team_rng, team)
         print(f"{offset + size}/{order_count} commandes ({time.perf_counter() - began:.0f} s)", flush=True)
 
 
-def _batch(rng, ae, portals, first_number, size, start, total, history_rng, now) -> None:
+def _batch(rng, ae, portals, first_number, size, start, total, history_rng, now, team_rng,
+           team) -> None:
     companies = [{"ae": ae.id, "name": f"Société {n}", "siren": f"{rng.randrange(10**8, 10**9)}",
-                  "rcs_registered": True} for n in range(size)]
+                  "rcs_registered": True, "name_search": search_key(f"Société {n}")}
+                 for n in range(size)]
     company_ids = _insert(Company, companies)
     people = []
     for _ in range(size):
         first, last = rng.choice(FIRST), rng.choice(LAST)
+        phone = f"06 {team_rng.randrange(10**8):08d}"
         people.append({"ae": ae.id, "civility": "Mme", "first_name": first, "last_name": last,
-                       "email": "p@example.org", "phone": "0612345678"})
+                       "email": f"{search_key(first)}.{search_key(last)}"
+                                f".{team_rng.randrange(10**6)}@exemple.fr",
+                       "phone": phone, "phone_search": phone_key(phone)})
         people.append({"ae": ae.id, "civility": "M.", "first_name": "Alain", "last_name": "Colbert",
                        "email": "rl@example.org", "phone": ""})
     person_ids = _insert(Person, people)
@@ -89,7 +104,9 @@ def _batch(rng, ae, portals, first_number, size, start, total, history_rng, now)
             "legal_representative": person_ids[2 * index + 1], "phase": phase, "substate": substate,
             "order_type": "P" if rng.random() < PAPER_SHARE else "D",
             "otp_contact": "0612345678", "process": "generation",
+            "requester_email": f"achats{team_rng.randrange(REQUESTERS)}@exemple.fr",
             **holder_search_fields(holder["first_name"], holder["last_name"]),
+            **_handling(team_rng, team, phase, now),
         })
     timelines = [history.Timeline(history_rng, order, now) for order in orders]
     order_ids = _insert(Order, orders)
@@ -100,6 +117,14 @@ def _batch(rng, ae, portals, first_number, size, start, total, history_rng, now)
                   "page_count": 2, "imported_at": start, "imported_by_label": "Demandeur"}
                  for order_id in order_ids for kind in KINDS]
     Document.insert_many(documents).execute()
+
+
+def _handling(team_rng, team, phase: str, now) -> dict:
+    """Who handles an order in a phase someone handles (most of them), and since when."""
+    if phase not in workflow.HANDLING_ROLES or team_rng.random() >= HANDLED_SHARE:
+        return {"handled_by": None, "handled_since": None}
+    return {"handled_by": team_rng.choice(team),
+            "handled_since": now - dt.timedelta(hours=team_rng.randrange(1, 24 * 30))}
 
 
 def main() -> None:

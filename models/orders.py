@@ -109,7 +109,8 @@ class Order(BaseModel):
             (("holder_search", "created_at"), False),
             (("holder_search_last", "created_at"), False),
             (("ae", "updated_at"), False),
-            (("handled_by", "phase", "substate", "created_at"), False),  # « Mes dossiers »
+            # « Mes dossiers », « Non attribuées »: their count and counters from the index.
+            (("ae", "handled_by", "phase", "substate", "created_at"), False),
             (("ae", "state_since"), False),  # the list by « En attente depuis »
             # « Statistiques »: received, validated, cancelled per week and portal, and the
             # backlog, each counted from its index alone (services.statistics).

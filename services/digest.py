@@ -142,13 +142,15 @@ class Audience:
                 for portal in self.portals_of(operator) if self.holders_expiring.get(portal.id)]
 
 
-def handled_waiting(operator_ids) -> dict[int, int]:
+def handled_waiting(operators: list[Operator]) -> dict[int, int]:
     """How many orders each operator handles (« Prise en charge ») that wait for the AE — not
     those on hold, which wait for the requester — in one grouped query: what the list's
-    « Mes dossiers à traiter », where the digest's link leads, counts."""
+    « Mes dossiers à traiter », where the digest's link leads, counts (its AEs named first:
+    the index of handled orders starts with the AE)."""
     query = (Order
              .select(Order.handled_by, fn.COUNT(Order.id))
-             .where(handled_to_do(Order.handled_by.in_(list(operator_ids))))
+             .where(Order.ae.in_(list({op.ae_id for op in operators}))
+                    & handled_to_do(Order.handled_by.in_([op.id for op in operators])))
              .group_by(Order.handled_by))
     return dict(query.tuples())
 
@@ -268,7 +270,7 @@ def preview(app: Flask, operator: Operator, now: dt.datetime) -> dict:
     audience = Audience.load([operator.ae_id], [operator.id], now)
     counts = substate_counts_by_portal([operator.ae_id])
     return build(app, operator, audience.portals_of(operator), counts, now, now,
-                 handled_waiting([operator.id]).get(operator.id, 0),
+                 handled_waiting([operator]).get(operator.id, 0),
                  audience.expiring_for(operator), audience.holders_expiring_for(operator),
                  _late_revocations([operator.ae_id], now))
 
@@ -325,7 +327,7 @@ def run(app: Flask, now: dt.datetime | None = None) -> RunReport:
     ae_ids = {op.ae_id for op, _ in due}
     audience = Audience.load(ae_ids, [op.id for op, _ in due], now)
     counts = substate_counts_by_portal(ae_ids)  # the one counting query of this run
-    mine = handled_waiting([op.id for op, _ in due])
+    mine = handled_waiting([op for op, _ in due])
     late_revocations = _late_revocations(ae_ids, now)
     enabled_at = _enabled_since(min(slot for _, slot in due))
     for operator, slot_at in due:

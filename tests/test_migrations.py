@@ -126,6 +126,30 @@ def test_v31_adds_the_certificates_view_index(tmp_path, database_url):
     database.close()
 
 
+def test_v37_starts_the_handled_orders_index_with_the_ae(tmp_path, database_url):
+    """A database at v36, with its (handled_by, phase, substate, created_at) index, ends with
+    the (ae, handled_by, …) one instead: the indexes a fresh order table has."""
+    from models import Order
+    database = connect(database_url)
+    db.initialize(database)
+    database.connect(reuse_if_open=True)
+    assert migrate_database(database) == LATEST_VERSION
+    database.execute_sql('DROP INDEX "order_ae_id_handled_by_id_phase_substate_created_at"')
+    database.execute_sql('CREATE INDEX "order_handled_by_id_phase_substate_created_at" ON '
+                         '"order" ("handled_by_id", "phase", "substate", "created_at")')
+    SchemaVersion.update(version=36).execute()
+
+    assert migrate_database(database) == LATEST_VERSION
+    found = {index.name[:63] for index in database.get_indexes("order")
+             if not index.name.endswith("_pkey")}
+    assert "order_ae_id_handled_by_id_phase_substate_created_at" in found
+    assert "order_handled_by_id_phase_substate_created_at" not in found
+    expression_indexes = {"order_requester_email_lower"}  # database.EXPRESSION_INDEXES
+    assert found - expression_indexes == {index._name[:63]
+                                          for index in Order._meta.fields_to_index()}
+    database.close()
+
+
 def _trigger_ids() -> dict:
     if isinstance(db.obj, peewee.PostgresqlDatabase):
         rows = db.execute_sql("SELECT tgname, oid FROM pg_trigger WHERE NOT tgisinternal "
