@@ -1,8 +1,10 @@
-"""Hot SELECTs built once: peewee writes their SQL once per process (building a wide join's SQL
-costs about a millisecond of Python on every call otherwise) and, on PostgreSQL, each connection
-plans them once (a PREPAREd statement: planning a join of six to nine tables costs 2–10 ms,
-running it well under one). Only for queries whose best plan does not depend on the values —
-lookups by key — since PostgreSQL may keep one generic plan for every value.
+"""Hot SELECTs built once: peewee writes their SQL once per process and database kind (building
+a wide join's SQL costs about a millisecond of Python on every call otherwise) and, on
+PostgreSQL, each connection plans them once (a PREPAREd statement: planning a join of six to
+nine tables costs 2–10 ms, running it well under one). Only for queries whose best plan does
+not depend on the values — lookups by key — since PostgreSQL may keep one generic plan for
+every value. On SQLite a query with ``one_of`` on a named value is built on each call (its
+``= ANY(array)`` is PostgreSQL's).
 
     ROWS = PreparedQuery(lambda order_id, ae_id: Order.select()...where(...), "order_id", "ae_id")
     ROWS.execute(order_id=4, ae_id=1)   # what query.execute() would give: models, dicts…
@@ -49,14 +51,19 @@ def one_of(column, values) -> Node:
 class PreparedQuery:
     def __init__(self, build: Callable[..., object], *names: str):
         self._build, self._names = build, names
-        self._compiled: tuple[object, str, list] | None = None  # query, SQL, parameters
+        # By database class: query, SQL, parameters (None: built on each call there).
+        self._compiled: dict[type, tuple[object, str, list] | None] = {}
 
     def execute(self, **values):
         database = db.obj
-        if not isinstance(database, PostgresqlDatabase):
-            return self._build(**values).execute()  # SQLite plans in microseconds
-        query, sql, parameters = self._compiled or self._compile(database)
+        kind = type(database)
+        compiled = self._compiled[kind] if kind in self._compiled else self._compile(database)
+        if compiled is None:
+            return self._build(**values).execute()
+        query, sql, parameters = compiled
         arguments = [values[p] if isinstance(p, _Name) else p for p in parameters]
+        if not isinstance(database, PostgresqlDatabase):  # SQLite plans in microseconds
+            return query._get_cursor_wrapper(database.execute_sql(sql, arguments))
         name = _statement(database, sql)
         placeholders = ", ".join(["%s"] * len(arguments))
         cursor = database.execute_sql(
@@ -71,10 +78,14 @@ class PreparedQuery:
     def _compile(self, database):
         query = self._build(**{name: _slot(name) for name in self._names})
         sql, parameters = database.get_sql_context().sql(query).query()
-        if "%%" in sql or "$" in sql:  # a literal % or $ would need rewriting: not supported
-            raise ValueError("requête non préparable")
-        self._compiled = (query, sql, parameters)
-        return self._compiled
+        compiled = (query, sql, parameters)
+        if isinstance(database, PostgresqlDatabase):
+            if "%%" in sql or "$" in sql:  # a literal % or $ would need rewriting: not supported
+                raise ValueError("requête non préparable")
+        elif "ANY(" in sql.upper():  # one_of on a named value: PostgreSQL's array form
+            compiled = None
+        self._compiled[type(database)] = compiled
+        return compiled
 
 
 def _statement(database: PostgresqlDatabase, sql: str) -> str:

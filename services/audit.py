@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from models import AE, AuditEvent, AuditHead, Operator, Order, db, utcnow
+from models.prepared import PreparedQuery
 
 GENESIS_HASH = "0" * 64
 
@@ -59,6 +60,9 @@ def event_hash(prev_hash: str, seq: int, at: dt.datetime, ae_id, operator_id, ac
     return hmac.new(chain_key(), payload, hashlib.sha256).hexdigest()
 
 
+_HEAD = PreparedQuery(lambda: AuditHead.select().where(AuditHead.id == 1))  # its SQL written once
+
+
 def record(action: str, *, operator: Operator | None = None, ae: AE | int | None = None,
            order: Order | None = None, details: dict | None = None, actor: str | None = None,
            ip: str = "") -> AuditEvent:
@@ -67,7 +71,7 @@ def record(action: str, *, operator: Operator | None = None, ae: AE | int | None
     at = utcnow()
     with db.atomic():
         AuditHead.update(seq=AuditHead.seq + 1).where(AuditHead.id == 1).execute()
-        head = AuditHead.get_by_id(1)
+        head = _HEAD.first()
         digest = _hash(head.last_hash, head.seq, at, fields)
         event = AuditEvent.create(id=head.seq, at=at, prev_hash=head.last_hash, hash=digest,
                                   **fields)

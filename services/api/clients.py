@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import workflow
 from models import AE, ApiClient, ApiClientPortal, ApiSecret, Operator, Portal, db, utcnow
+from models.prepared import PreparedQuery
 from services import audit, public_links
 
 SCOPE_WRITE_ORDERS = "commandes:ecrire"
@@ -130,11 +131,7 @@ def authenticate(credential: str | None) -> ApiClient | None:
     if match is None:
         return None
     key_id, secret = match.groups()
-    row = (ApiSecret
-           .select(ApiSecret, ApiClient)
-           .join(ApiClient)
-           .where(ApiSecret.key_id == key_id)
-           .first())
+    row = _SECRET.first(key_id=key_id)
     now = utcnow()
     if (row is None or not public_links.same(public_links.secret_hash(secret), row.secret_hash)
             or (row.expires_at is not None and row.expires_at <= now)
@@ -144,8 +141,18 @@ def authenticate(credential: str | None) -> ApiClient | None:
 
 
 def portal_ids(client: ApiClient) -> list[int]:
-    return [link.portal_id for link in
-            ApiClientPortal.select(ApiClientPortal.portal).where(ApiClientPortal.client == client.id)]
+    return [link.portal_id for link in _PORTALS.execute(client_id=client.id)]
+
+
+def portals_of(client_id):
+    """The client's portal ids, as a sub-select (``client_id``: a value or a named one)."""
+    return ApiClientPortal.select(ApiClientPortal.portal).where(ApiClientPortal.client == client_id)
+
+
+# Read by every call of the API: their SQL written once (models.prepared).
+_SECRET = PreparedQuery(lambda key_id: (ApiSecret.select(ApiSecret, ApiClient).join(ApiClient)
+                                        .where(ApiSecret.key_id == key_id).limit(1)), "key_id")
+_PORTALS = PreparedQuery(portals_of, "client_id")
 
 
 def clients_of(ae_id: int) -> list[ApiClient]:

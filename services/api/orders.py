@@ -16,6 +16,7 @@ import workflow
 from adapters.document_store import RefusedDocument
 from formatting import utc_iso
 from models import ApiClient, Document, Notification, Order, Portal
+from models.prepared import PreparedQuery
 from services.api import clients
 from services.api.problems import Problem, field_code
 from services.intake import drafts, pieces, submission
@@ -109,14 +110,17 @@ def create(client: ApiClient, payload: dict, ip: str = "") -> Order:
 
 # --- Finding, attaching, sending --------------------------------------------------------------
 
+# An order of the client's AE on one of its portals, by number: read by every call on an order.
+_ORDER = PreparedQuery(lambda number, ae_id, client_id: (
+    Order.select().where((Order.number == number) & (Order.ae == ae_id)
+                         & Order.portal.in_(clients.portals_of(client_id))).limit(1)),
+    "number", "ae_id", "client_id")
+
+
 def find(client: ApiClient, number: int) -> Order:
     """The order alone (its company and people load when asked): compiling the six-table
     ``Order.with_people()`` cost more than the rest of a piece's request."""
-    order = (Order
-             .select()
-             .where((Order.number == number) & (Order.ae == client.ae_id)
-                    & Order.portal.in_(clients.portal_ids(client)))
-             .first())
+    order = _ORDER.first(number=number, ae_id=client.ae_id, client_id=client.id)
     if order is None:
         raise Problem(404, "introuvable", f"Aucune commande N° {number} pour ce client.")
     return order

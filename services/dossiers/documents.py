@@ -147,13 +147,22 @@ def import_document(order: Order, kind: str, filename: str, data: bytes, *,
     return document
 
 
+# Read by every import: their SQL written once (models.prepared).
+_ORDER = PreparedQuery(lambda order_id: Order.select().where(Order.id == order_id), "order_id")
+_CURRENT_OF_KIND = PreparedQuery(lambda order_id, kind: (
+    Document.select()
+    .where((Document.order == order_id) & (Document.kind == kind)
+           & (Document.is_current == True))  # noqa: E712
+    .order_by(Document.id.desc()).limit(1)), "order_id", "kind")
+
+
 def _link(order: Order, kind: str, filename: str, stored, crc32: int,
           operator: Operator | None, actor_label: str, ip: str) -> Document:
     now = utcnow()
     # Writing the order first locks it (row lock, or SQLite's write lock): its phase cannot
     # change under us, and two imports of the same kind take turns.
     Order.update(updated_at=now).where(Order.id == order.id).execute()
-    current = Order.get_by_id(order.id)
+    current = _ORDER.first(order_id=order.id)
     reasons = workflow.document_import_blockers(current, kind)
     if reasons:
         raise RefusedDocument(" ".join(reasons))
@@ -167,12 +176,7 @@ def _link(order: Order, kind: str, filename: str, stored, crc32: int,
                 else workflow.STATUS_UNSIGNED),
         verified_at=None, verified_by=None, expires_on=None, is_current=True,
     )
-    previous = (Document
-                .select()
-                .where((Document.order == order.id) & (Document.kind == kind)
-                       & (Document.is_current == True))  # noqa: E712
-                .order_by(Document.id.desc())
-                .first())
+    previous = _CURRENT_OF_KIND.first(order_id=order.id, kind=kind)
     if previous is not None and not previous.sha256:
         Document.update(**fields).where(Document.id == previous.id).execute()
         document, replaced = Document.get_by_id(previous.id), None
