@@ -83,6 +83,7 @@ def seed_orders(app: Flask, bpoi: AE, other: AE, store: DocumentStore,
         progress.advance(app, Order.get_by_id(order_id), behind[order_id]["stage"])
     if missing:
         _create(app, missing, portals, store)
+        _age([plan["number"] for plan in missing], utcnow())
     certified = {plan["number"]: plan["stage"][0] for plan in plans if plan["stage"] in CERTIFIED}
     return len(missing), certified
 
@@ -112,6 +113,20 @@ def _create(app: Flask, missing: list[dict], portals: dict, store: DocumentStore
                 print(f"Commandes de démonstration : {done}/{len(missing)}", flush=True)
     for plan in locked_out:  # this process alone writes now
         progress.advance(app, Order.get(Order.number == plan["number"]), plan["stage"])
+
+
+def _age(numbers: list[int], now: dt.datetime) -> None:
+    """« En attente depuis » as a desk has it: each new order in progress has waited in its
+    sub-state from an hour to nine days (never from before it was made), some past the AE's
+    « en retard » threshold. Its history keeps the seeding's times: the demo sends, signs and
+    validates when it starts."""
+    rng = random.Random(960073)
+    finished = (workflow.PHASE_DONE, workflow.PHASE_CANCELLED)
+    for order_id, created_at in (Order.select(Order.id, Order.created_at)
+                                 .where(Order.number.in_(numbers) & Order.phase.not_in(finished))
+                                 .order_by(Order.number).tuples()):
+        since = max(created_at, now - dt.timedelta(hours=rng.uniform(1, 24 * 9)))
+        Order.update(state_since=since).where(Order.id == order_id).execute()
 
 
 _signer_app: Flask | None = None

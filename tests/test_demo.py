@@ -81,14 +81,18 @@ def test_reference_rows_of_the_commandes_list(seeded):
     login_as(client, operator("Camille Martin"))
     page = client.get("/commandes?siren=434202180").get_data(as_text=True)
     body = page[page.index("<tbody>"):page.index("</tbody>")]
-    rows = [re.findall(r"<td>(.*?)</td>", row, re.S)
-            for row in re.findall(r"<tr id=\"commande-\d+\">(.*?)</tr>", body, re.S)]
+    rows_html = re.findall(r"<tr id=\"commande-\d+\">(.*?)</tr>", body, re.S)
+    rows = [re.findall(r'<td(?: class="late")?>(.*?)</td>', row, re.S) for row in rows_html]
     # The phase cell: the phase, then a badge with the sub-state (« à valider »…).
     assert [(int(text(cells[0])), text(cells[2]), text(cells[4].split('<span class="badge">')[0]))
             for cells in rows] == [(number, f"{name}, 0002 434202180", phase)
                                    for number, name, phase in REFERENCE_ROWS]
     assert {text(cells[3]) for cells in rows} == {"Génération Certificat"}
-    assert {text(cells[5]) for cells in rows} == {"0 j"}  # « En attente depuis »: just seeded
+    # « En attente depuis »: each order in progress has waited some days in its sub-state, at
+    # most nine (demo.orders._age), « en retard » past the AE's 5 days.
+    waited = [re.search(r'<td( class="late")?>(\d+) j', row).groups() for row in rows_html]
+    assert all(int(days) <= 9 and bool(late) == (int(days) >= 5) for late, days in waited)
+    assert len({days for _, days in waited}) > 1
     assert {text(cells[6]) for cells in rows} == {"D"}
     assert "à valider" in text(rows[0][4])  # 960072, whose contracts every signer signed
     for number, _, _ in REFERENCE_ROWS:
