@@ -7,7 +7,8 @@ import datetime as dt
 
 import pytest
 
-from models import AuditEvent, Portal
+from formatting import paris_date
+from models import AuditEvent, Portal, utcnow
 from services import audit, digest
 from services.api import clients
 from tests.conftest import csrf_token_from, login_as
@@ -49,10 +50,11 @@ def test_filters_by_who_what_and_dates(client, desk):
     api = text(client.get(JOURNAL, query_string={"quoi": "api_client_created"}))
     assert "1 acte(s)." in api and "ligne de commande Client d'API créé" in api
 
-    earlier = dt.date.today() - dt.timedelta(days=3)
-    AuditEvent.update(at=dt.datetime.combine(earlier, dt.time(12))).where(
-        AuditEvent.action == "api_client_created").execute()
-    today = dt.date.today().strftime("%d/%m/%Y")
+    # Paris days, as the journal shows and filters them (after 23:00 UTC it is already
+    # tomorrow there).
+    earlier = utcnow() - dt.timedelta(days=3)
+    AuditEvent.update(at=earlier).where(AuditEvent.action == "api_client_created").execute()
+    today = paris_date(utcnow())
     assert "2 acte(s)." in text(client.get(JOURNAL, query_string={"du": today, "au": today}))
     refused = text(client.get(JOURNAL, query_string={"du": "31/02"}))
     assert "Date illisible : « 31/02 » (attendu jj/mm/aaaa)." in refused

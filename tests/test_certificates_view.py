@@ -9,6 +9,7 @@ import re
 import pytest
 from cryptography import x509
 
+from formatting import paris_date
 from models import HolderCertificate, Portal, utcnow
 from services.certificates import register_filters
 from tests.certificates_support import issue_for
@@ -85,7 +86,7 @@ def test_the_tab_lists_the_ae_certificates_newest_first(client, archive):
     # The row's holder, company, validity, state and the order that made it.
     row = re.search(rf'<tr id="certificat-{c["sandra"].id}">(.*?)</tr>', html, re.S).group(1)
     assert "Sandra Boileau" in row and "Société Exemple" in row and "0002 434202180" in row
-    assert f"Valide du {c['sandra'].not_before:%d/%m/%Y}" in row
+    assert f"Valide du {paris_date(c['sandra'].not_before)}" in row
     assert ">valide</span>" in row
     assert "N° 960001" in row
     # The renewal and revocation orders that target it, with their process and phase.
