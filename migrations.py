@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from peewee import (BooleanField, CharField, Database, ForeignKeyField, IntegerField,
                     PostgresqlDatabase)
-from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
+from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, make_index_name, migrate
 
 from models import Order, OrderReview, Person, holder_search_fields
 
@@ -14,6 +14,15 @@ def _migrator(database: Database):
     if isinstance(database, PostgresqlDatabase):
         return PostgresqlMigrator(database)
     return SqliteMigrator(database)
+
+
+def _index_named(database: Database, table: str, columns) -> str | None:
+    """The name the database has for peewee's index of ``columns`` on ``table`` (None: there
+    is none, as when an earlier step made the table from today's model without it).
+    PostgreSQL cuts names at 63 characters."""
+    name = make_index_name(table, columns)
+    return next((index.name for index in database.get_indexes(table)
+                 if index.name in (name, name[:63])), None)
 
 
 def _v2_digest_and_holder_search(database: Database) -> None:
@@ -281,8 +290,6 @@ def _v25_statistics_indexes(database: Database) -> None:
     by when done, notifications per type and date —
     rather than the whole archive (docs/statistics.md gives the times measured). A table an
     earlier step created from today's model already has its own."""
-    from playhouse.migrate import make_index_name
-
     migrator = _migrator(database)
     wanted = (("order", ("ae_id", "portal_id", "submitted_at", "created_at", "phase")),
               ("order", ("ae_id", "portal_id", "validated_at", "submitted_at", "created_at")),
@@ -291,10 +298,8 @@ def _v25_statistics_indexes(database: Database) -> None:
               ("holder_certificate", ("written_at", "order_id")),
               ("activation", ("delivered_at", "order_id")),
               ("notification", ("ae_id", "type", "created_at", "order_id")))
-    existing = {index.name for table in {table for table, _ in wanted}
-                for index in database.get_indexes(table)}
     migrate(*(migrator.add_index(table, columns, False) for table, columns in wanted
-              if make_index_name(table, columns) not in existing))
+              if _index_named(database, table, columns) is None))
 
 
 def _v26_search_columns(database: Database) -> None:
@@ -354,8 +359,6 @@ def _v28_issuer_key_id(database: Database) -> None:
 
 def _v29_expiry_reminders(database: Database) -> None:
     """v29: the AE's « Relances avant expiration (jours) » and the reminders sent."""
-    from playhouse.migrate import make_index_name
-
     from models import CertificateExpiryReminder
 
     migrator = _migrator(database)
@@ -363,8 +366,7 @@ def _v29_expiry_reminders(database: Database) -> None:
         migrate(migrator.add_column("ae", "expiry_reminder_days", CharField(default="90,30,7")))
     # Certificates soon to expire; a table an earlier step created from today's model has it.
     columns = ("not_after", "written_at")
-    if make_index_name("holder_certificate", columns) not in {
-            index.name for index in database.get_indexes("holder_certificate")}:
+    if _index_named(database, "holder_certificate", columns) is None:
         migrate(migrator.add_index("holder_certificate", columns, False))
     database.create_tables([CertificateExpiryReminder], safe=True)
 
@@ -380,11 +382,8 @@ def _v30_revocation_requests(database: Database) -> None:
 def _v31_certificates_view_index(database: Database) -> None:
     """v31: « Certificats » reads the newest certificates first from an index, stopping at
     the page's end, rather than sorting every certificate of the AE."""
-    from playhouse.migrate import make_index_name
-
     columns = ("issued_at", "id")
-    existing = {index.name for index in database.get_indexes("holder_certificate")}
-    if make_index_name("holder_certificate", columns) not in existing:  # made from today's model
+    if _index_named(database, "holder_certificate", columns) is None:  # else today's model's
         migrate(_migrator(database).add_index("holder_certificate", columns, False))
 
 
@@ -441,20 +440,14 @@ def _v37_handlers_index_by_ae(database: Database) -> None:
     """v37: « Mes dossiers » and « Non attribuées » read from an index that starts with the AE:
     the list's count and counters under them come from the index alone, not from thousands of
     order rows looked up for their AE (README, bench_orders)."""
-    from playhouse.migrate import make_index_name
-
-    def found(columns) -> str | None:  # PostgreSQL cuts names at 63 characters
-        name = make_index_name("order", columns)
-        return next((index.name for index in database.get_indexes("order")
-                     if index.name in (name, name[:63])), None)
-
     before = ("handled_by_id", "phase", "substate", "created_at")
     after = ("ae_id", *before)
     steps = []
-    if found(after) is None:  # else made from today's model
+    if _index_named(database, "order", after) is None:  # else made from today's model
         steps.append(_migrator(database).add_index("order", after, False))
-    if found(before) is not None:
-        steps.append(_migrator(database).drop_index("order", found(before)))
+    old = _index_named(database, "order", before)
+    if old is not None:
+        steps.append(_migrator(database).drop_index("order", old))
     migrate(*steps)
 
 

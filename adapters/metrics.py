@@ -61,16 +61,7 @@ class DatabaseCollector(Collector):
                                "1 quand la base de données a répondu à la collecte, sinon 0.")
         try:
             db.connect(reuse_if_open=True)
-            counts = dict(Notification
-                          .select(Notification.state, fn.COUNT(Notification.id))
-                          .where(Notification.state.in_(("queued", "sending", "failed")))
-                          .group_by(Notification.state)
-                          .tuples())
-            deliveries = dict(WebhookDelivery
-                              .select(WebhookDelivery.state, fn.COUNT(WebhookDelivery.id))
-                              .where(WebhookDelivery.state.in_(("queued", "sending", "failed")))
-                              .group_by(WebhookDelivery.state)
-                              .tuples())
+            counts, deliveries = _by_state(Notification), _by_state(WebhookDelivery)
             runs = list(JobHeartbeat.select(JobHeartbeat.job, JobHeartbeat.last_run_at).tuples())
         except Exception:  # noqa: BLE001 — the scrape still answers, saying so
             log.exception("Métriques : la base de données ne répond pas")
@@ -101,6 +92,16 @@ class DatabaseCollector(Collector):
         for job, at in sorted(runs):
             last_run.add_metric([job], at.replace(tzinfo=dt.timezone.utc).timestamp())
         yield last_run
+
+
+def _by_state(model) -> dict[str, int]:
+    """How many rows of an outbox-like table (notifications, webhook deliveries) wait or failed,
+    by state."""
+    return dict(model
+                .select(model.state, fn.COUNT(model.id))
+                .where(model.state.in_(("queued", "sending", "failed")))
+                .group_by(model.state)
+                .tuples())
 
 
 class _ThisProcess(Collector):

@@ -89,7 +89,7 @@ def record_many(events: list[dict]) -> None:
     at = utcnow()
     with db.atomic():
         AuditHead.update(seq=AuditHead.seq + len(rows)).where(AuditHead.id == 1).execute()
-        head = AuditHead.get_by_id(1)
+        head = _HEAD.first()
         seq, previous = head.seq - len(rows) + 1, head.last_hash
         for offset, fields in enumerate(rows):
             digest = _hash(previous, seq + offset, at, fields)
