@@ -89,6 +89,26 @@ def _where(page) -> str:
         return `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}${e.isConnected ? "" : " (retiré de la page)"}`; }""")
 
 
+def assert_focused(page, target, *, timeout_ms: int = 10_000) -> None:
+    """``target`` (a locator, one element) has focus; otherwise the message says where focus is
+    and the last focus moves the page recorded (``record_focus_moves``)."""
+    handle = target.element_handle()
+    try:
+        page.wait_for_function("e => e === document.activeElement", arg=handle, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        moves = page.evaluate("() => (window.__focusMoves || []).slice(-10)")
+        raise AssertionError(f"{target} n'a pas le focus : il est sur {_where(page)} ; "
+                             f"derniers déplacements : {moves}") from None
+
+
+# Install with page.add_init_script before the page loads: each focusin, for failure messages.
+RECORD_FOCUS_MOVES = """window.__focusMoves = [];
+document.addEventListener("focusin", (event) => {
+  const e = event.target;
+  window.__focusMoves.push(`${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} « ${(e.innerText || "").trim().slice(0, 40)} »`);
+});"""
+
+
 def live_regions_saying(page, text: str) -> list[str]:
     """The live regions whose text contains ``text`` (nested ones each counted)."""
     return page.evaluate("""([selector, text]) => Array.from(document.querySelectorAll(selector))

@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e_support import demo_site, order_with_pieces
-from tests.keyboard_support import (assert_announced_once, assert_focus_moved_into,
-                                    assert_focus_visible, choose_option, tab_to)
+from tests.keyboard_support import (RECORD_FOCUS_MOVES, assert_announced_once, assert_focused,
+                                    assert_focus_moved_into, assert_focus_visible, choose_option,
+                                    tab_to)
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +74,7 @@ def _open_from_the_list(page) -> None:
     tab_to(page, page.get_by_role("link", name=f"Traiter la commande {NUMBER}"), limit=120)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Commande N° {NUMBER}")
+    page.wait_for_load_state()  # the h1 shows while the rest of the page may still be parsed
 
 
 def _check_the_pieces(viewer) -> None:
@@ -153,6 +155,7 @@ def test_an_order_from_checking_to_generation_with_the_keyboard_only(new_page, s
 def test_older_events_take_focus_to_the_first_line_loaded(new_page, site):
     """« Événements plus anciens » removes itself: focus goes to the first line it brought."""
     page = new_page()
+    page.add_init_script(RECORD_FOCUS_MOVES)
     _log_in(page, site)
     _open_from_the_list(page)
     history = page.locator("#historique")
@@ -162,5 +165,36 @@ def test_older_events_take_focus_to_the_first_line_loaded(new_page, site):
     page.keyboard.press("Enter")
     expect(history.locator("tbody tr")).not_to_have_count(first_shown)
     first_loaded = history.locator("tbody tr").nth(first_shown - 1)  # where the link's row was
-    expect(first_loaded).to_be_focused()
+    assert_focused(page, first_loaded)
     assert_focus_visible(page)
+
+
+def test_a_poll_settling_meanwhile_takes_no_focus(new_page, site):
+    """A poll swapped in just before « Événements plus anciens » removed the link, and settling
+    after it, leaves focus on the first line loaded: it did not take the focus away itself."""
+    page = new_page()
+    page.add_init_script(RECORD_FOCUS_MOVES)
+    _log_in(page, site)
+    _open_from_the_list(page)
+    history = page.locator("#historique")
+    first_shown = history.locator("tbody tr").count()
+    tab_to(page, history.get_by_role("link", name="Événements plus anciens"), backwards=True,
+           limit=200)
+    held = []
+    page.route(re.compile(r".*/historique\?avant=.*"), lambda route: held.append(route))
+    page.keyboard.press("Enter")
+    while not held:
+        page.wait_for_timeout(20)
+    # « Lu sur la pièce » as its poll would bring it, settling one second after its swap.
+    page.evaluate("""url => new Promise(done => {
+        document.addEventListener("htmx:afterSwap", () => done(), {once: true});
+        htmx.ajax("GET", url, {target: "#lu-sur-la-piece", swap: "outerHTML settle:1s"});
+    })""", f"{site.instance.url}/commandes/{site.order_id}/lu-sur-la-piece")
+    held[0].continue_()
+    expect(history.locator("tbody tr")).not_to_have_count(first_shown)
+    first_loaded = history.locator("tbody tr").nth(first_shown - 1)
+    assert_focused(page, first_loaded)
+    page.wait_for_timeout(1_500)  # the poll has settled
+    assert_focused(page, first_loaded, timeout_ms=100)
+    moves = page.evaluate("() => window.__focusMoves")
+    assert not any("lu-sur-la-piece" in move for move in moves), moves
