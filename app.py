@@ -237,7 +237,7 @@ def _register_error_pages(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     import workflow
     from blueprints.common import current_operator
-    from formatting import of_name, paris_date, paris_datetime, paris_time
+    from formatting import of_name, paris_date, paris_datetime, paris_time, readable_dn
 
     app.jinja_env.filters["date_fr"] = paris_date
     app.jinja_env.filters["datetime_fr"] = paris_datetime
@@ -249,6 +249,7 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["medium_label"] = lambda code: workflow.label(workflow.MEDIA, code)
     app.jinja_env.globals["shows_requester_change"] = workflow.shows_requester_change
     app.jinja_env.filters["of_name"] = of_name
+    app.jinja_env.filters["dn"] = readable_dn
 
     @app.context_processor
     def inject_operator():

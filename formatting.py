@@ -1,9 +1,13 @@
 """Dates are stored in UTC and shown in Europe/Paris as dd/mm/yyyy and HH:MM; « de » before a
-name is elided as French wants it."""
+name is elided as French wants it; a certificate's distinguished name reads with short names
+(SN, GN) and a space after each comma, so that it wraps in a table."""
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -62,3 +66,21 @@ def of_name(name: str) -> str:
     before a vowel or an h (names with an aspirated h are rare enough to take the common form)."""
     name = (name or "").strip()
     return f"d'{name}" if name[:1].lower() in _ELIDING_INITIALS else f"de {name}"
+
+
+# Attributes cryptography writes as bare OIDs (2.5.4.4=…) in RFC 4514 strings.
+DN_SHORT_NAMES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN",
+                NameOID.SERIAL_NUMBER: "serialNumber",
+                NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}
+
+
+def readable_dn(text: str | None) -> str:
+    """« CN=Camille MARTIN, SN=Martin, GN=Camille, O=BPOI, C=FR » from a stored RFC 4514
+    string (either form); a string that is no distinguished name is returned as it is."""
+    text = (text or "").strip()
+    try:
+        name = x509.Name.from_rfc4514_string(
+            text, {short: oid for oid, short in DN_SHORT_NAMES.items()})
+    except ValueError:
+        return text
+    return ", ".join(rdn.rfc4514_string(DN_SHORT_NAMES) for rdn in reversed(name.rdns))

@@ -14,6 +14,7 @@ import workflow
 from adapters.ca import get_ca
 from blueprints.common import current_operator, role_required
 from extensions import client_ip
+from formatting import readable_dn
 from models import AE, TrustedCA
 from services import ae_settings, trusted_cas
 
@@ -56,7 +57,7 @@ def add_ca():
     upload = request.files.get("certificate")
     data = upload.read(trusted_cas.MAX_PEM_BYTES + 1) if upload and upload.filename else b""
     row = trusted_cas.add(current_operator().ae_id, data, by=current_operator(), ip=client_ip())
-    return _back(f"Autorité ajoutée aux autorités de confiance : « {row.name} ».", "autorites")
+    return _back(f"Autorité ajoutée aux autorités de confiance : « {readable_dn(row.name)} ».", "autorites")
 
 
 @bp.post("/autorites/<int:ca_id>/retrait")

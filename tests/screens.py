@@ -122,6 +122,26 @@ def public_pages(page, site) -> Iterator[str]:
     yield "suivi (lien invalide)"
 
 
+# Administration's screens, each at its own address (names as the tests report them).
+ADMIN_SCREENS = (("/parametres/operateurs", "Opérateurs"),
+                 ("/parametres/operateurs/nouveau", "Nouvel opérateur"),
+                 ("/parametres/portails", "Portails"),
+                 ("/parametres/ae", "Paramètres de l'AE"),
+                 ("/parametres/textes-contractuels", "Textes contractuels"),
+                 ("/parametres/cles", "Stock de clés"),
+                 ("/parametres/api", "Clients de l'API"),
+                 ("/parametres/webhooks", "Webhooks"),
+                 ("/parametres/journal", "Journal d'administration"),
+                 ("/parametres/notifications", "Textes des notifications"))
+
+
+def admin_screens(page, site) -> Iterator[str]:
+    """Administration's screens and Statistiques; ``page`` is logged in as an admin."""
+    for path, name in ADMIN_SCREENS + (("/statistiques", "Statistiques"),):
+        assert page.goto(site.instance.url + path).status == 200, name
+        yield name
+
+
 def order_screens(page, site) -> Iterator[str]:
     """The operator's Commandes list (with its marks, then with no result) and the order file
     of one order per phase and sub-state of the operator's AE; ``page`` is logged in."""

@@ -55,6 +55,17 @@ def new_operator(desk, **fields):
 
 # --- the list ------------------------------------------------------------------------------
 
+def test_a_certificate_subject_reads_with_short_names_and_wraps(client, desk):
+    """Subjects stored as cryptography writes them (2.5.4.4=…) show as SN=…, GN=…, one space
+    after each comma: the table no longer runs past a 1280 px window."""
+    (OperatorCertificate.update(subject="CN=Julien ROUX,2.5.4.4=Roux,2.5.4.42=Julien,O=BPOI,C=FR")
+     .where(OperatorCertificate.operator == desk["julien"].id).execute())
+    for path in (LIST, f"{LIST}/{desk['julien'].id}"):
+        shown = text(client.get(path))
+        assert "CN=Julien ROUX, SN=Roux, GN=Julien, O=BPOI, C=FR" in shown
+        assert "2.5.4.4" not in shown
+
+
 def test_the_list_shows_roles_portals_certificates_last_login_and_state(client, desk,
                                                                          make_operator):
     julien = desk["julien"]

@@ -183,9 +183,9 @@ def test_a_ca_is_added_from_its_pem_file_and_listed(client, desk):
     row = TrustedCA.get(TrustedCA.ae == desk["ae"].id)
     assert row.is_root and row.name == "O=Test,CN=AC Racine Test"
     shown = text(client.get(response.headers["Location"]))
-    assert "Autorité ajoutée aux autorités de confiance : « O=Test,CN=AC Racine Test »." in shown
+    assert "Autorité ajoutée aux autorités de confiance : « O=Test, CN=AC Racine Test »." in shown
     expiry = root.not_valid_after_utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
-    assert "O=Test,CN=AC Racine Test Racine expire le" in shown
+    assert "O=Test, CN=AC Racine Test Racine expire le" in shown
     assert str(expiry.year) in shown
     added = events("trusted_ca_added")[0]
     assert added["avant"] is None and added["après"]["sujet"] == "O=Test,CN=AC Racine Test"
@@ -197,7 +197,7 @@ def test_an_intermediate_ca_is_listed_as_such(client, desk):
     intermediate, _ = certificate("AC Intermédiaire", ca=True, issuer=root)
     assert upload(client, desk, pem(intermediate)).status_code == 303
     assert not TrustedCA.get(TrustedCA.ae == desk["ae"].id).is_root
-    assert "O=Test,CN=AC Intermédiaire Intermédiaire" in text(client.get(PAGE))
+    assert "O=Test, CN=AC Intermédiaire Intermédiaire" in text(client.get(PAGE))
 
 
 def _refused_uploads():

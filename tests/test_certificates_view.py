@@ -9,7 +9,7 @@ import re
 import pytest
 from cryptography import x509
 
-from formatting import paris_date
+from formatting import paris_date, readable_dn
 from models import HolderCertificate, Portal, utcnow
 from services.certificates import register_filters
 from tests.certificates_support import issue_for
@@ -202,7 +202,7 @@ def test_certificate_page_and_pem(client, archive):
     login_as(client, archive["aea"])
     marc = archive["certificates"]["marc"]
     html = client.get(f"/certificats/{marc.id}").get_data(as_text=True)
-    for text in (marc.serial_hex, marc.fingerprint_sha256, marc.subject.replace("'", "&#39;"),
+    for text in (marc.serial_hex, marc.fingerprint_sha256, readable_dn(marc.subject).replace("'", "&#39;"),
                  "EC P-256", "cle-porteur", marc.token_serial, "Suspendu (certificateHold)",
                  "Suspendu le", "N° 960004", "Télécharger le certificat (PEM)"):
         assert text in html, text

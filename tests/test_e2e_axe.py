@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.browser_fixtures import log_in_through_the_page
 from tests.e2e_support import demo_site
-from tests.screens import ORDER_COUNT, demo_screens, order_screens, public_pages
+from tests.screens import ADMIN_SCREENS, ORDER_COUNT, demo_screens, order_screens, public_pages
 
 pytestmark = pytest.mark.browser
 
@@ -93,18 +93,8 @@ def test_every_operator_screen_passes_axe(new_page, site):
         expect(page.locator("#document-view h2, #document-view h3").first).to_be_visible()
         audit.check(page, "Visionneuse (document)")
 
-    for path, name in (("/parametres/operateurs", "Opérateurs"),
-                       ("/parametres/operateurs/nouveau", "Nouvel opérateur"),
-                       ("/parametres/portails", "Portails"),
-                       ("/parametres/ae", "Paramètres de l'AE"),
-                       ("/parametres/textes-contractuels", "Textes contractuels"),
-                       ("/parametres/cles", "Stock de clés"),
-                       ("/parametres/api", "Clients de l'API"),
-                       ("/parametres/webhooks", "Webhooks"),
-                       ("/parametres/journal", "Journal d'administration"),
-                       ("/parametres/notifications", "Textes des notifications"),
-                       ("/statistiques", "Statistiques"),
-                       ("/certificats", "Certificats")):
+    for path, name in ADMIN_SCREENS + (("/statistiques", "Statistiques"),
+                                       ("/certificats", "Certificats")):
         page.goto(base + path)
         audit.check(page, name)
     for path, name in (("/commandes/{}/notifications", "Notifications de la commande"),

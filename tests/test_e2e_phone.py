@@ -43,7 +43,8 @@ from PIL import Image
 
 from tests.browser_fixtures import SCREENSHOTS, log_in_through_the_page
 from tests.e2e_support import demo_site
-from tests.screens import ORDER_COUNT, demo_screens, order_screens, public_pages
+from tests.screens import (ORDER_COUNT, admin_screens, demo_screens, order_screens,
+                           public_pages)
 
 pytestmark = pytest.mark.browser
 
@@ -134,8 +135,8 @@ def site(tmp_path_factory):
 class PhoneCheck:
     """What a phone shows wrong, page by page, and the screenshots taken."""
 
-    def __init__(self, folder: Path, prefix: str):
-        self.folder, self.prefix = folder, prefix
+    def __init__(self, folder: Path, prefix: str, *, width: int = WIDTH, targets: bool = True):
+        self.folder, self.prefix, self.width, self.check_targets = folder, prefix, width, targets
         self.overflow: list[str] = []
         self.targets: list[str] = []
         self.pages: list[str] = []
@@ -146,13 +147,14 @@ class PhoneCheck:
         page.wait_for_load_state("networkidle")
         self.pages.append(name)
         where = f"page « {name} » ({page.url})"
-        found = page.evaluate(OVERFLOW, WIDTH)
-        if found["scrollWidth"] > WIDTH:
+        found = page.evaluate(OVERFLOW, self.width)
+        if found["scrollWidth"] > self.width:
             self.overflow.append(f"{where} : largeur {found['scrollWidth']} px")
         self.overflow += [f"{where} : {offender}" for offender in found["offenders"]]
-        self.targets += [f"{where} : {small}" for small in page.evaluate(TARGETS, TARGET)]
+        if self.check_targets:
+            self.targets += [f"{where} : {small}" for small in page.evaluate(TARGETS, TARGET)]
         width = self.screenshot(page, name)
-        if width != WIDTH:
+        if width != self.width:
             self.overflow.append(f"{where} : capture d'écran de {width} px de large")
 
     def screenshot(self, page, name: str) -> int:
@@ -171,7 +173,7 @@ class PhoneCheck:
     def assert_fits(self) -> None:
         problems = []
         if self.overflow:
-            problems.append(f"{len(self.overflow)} débordement(s) à {WIDTH} px :\n"
+            problems.append(f"{len(self.overflow)} débordement(s) à {self.width} px :\n"
                             + "\n".join(self.overflow))
         if self.targets:
             problems.append(f"{len(self.targets)} cible(s) tactile(s) de moins de "
@@ -196,6 +198,19 @@ def test_operator_list_and_order_files_on_a_phone(new_page, site, tmp_path):
     for name in order_screens(page, site):
         check.check(page, name)
     assert sum(name.startswith("dossier") for name in check.pages) >= 3, check.pages
+    check.assert_fits()
+
+
+@pytest.mark.parametrize("width", (WIDTH, 1280))
+def test_administration_screens_never_scroll_sideways(new_page, site, tmp_path, width):
+    """Administration's screens are desk screens (touch targets are not measured), but neither
+    a long certificate subject nor a wide field makes them scroll sideways, on a phone or in a
+    1280 px window."""
+    check = PhoneCheck(tmp_path, f"admin-{width}", width=width, targets=False)
+    page = new_page(**(PHONE if width == WIDTH else {"viewport": {"width": width, "height": 900}}))
+    log_in_through_the_page(page, site.instance.url, site.serial)
+    for name in admin_screens(page, site):
+        check.check(page, name)
     check.assert_fits()
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import AttributeOID, NameOID
+from cryptography.x509.oid import AttributeOID
 from flask import Flask
 
 import workflow
@@ -24,6 +24,7 @@ from adapters.ca import (HolderRequestRefused, check_holder_request, fingerprint
                          serial_to_hex)
 from bridge_protocol import (INSTRUCTION_FINALIZATION, INSTRUCTION_VERSION, KEY_EC_P256,
                              KEY_RSA_3072, KEY_TYPES, csr_binding)
+from formatting import DN_SHORT_NAMES
 from models import (GenerationAttempt, HolderCertificate, IssuedCertificate, Operator, Order, db,
                     utcnow)
 from services import audit
@@ -36,9 +37,6 @@ from services.certificates.instructions import (SignedInstruction, activation_pi
 from services.webhooks import events as webhooks
 
 MAX_CSR_CHARS = 16_384
-SUBJECT_NAMES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN",
-                 NameOID.SERIAL_NUMBER: "serialNumber",
-                 NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}
 
 
 @dataclass(frozen=True)
@@ -173,7 +171,7 @@ def _record_issued(attempt, order, operator, certificate: x509.Certificate,
             order=order.id, attempt=attempt.id, issued=issued.id, serial_hex=serial_hex,
             fingerprint_sha256=fingerprint_sha256(certificate),
             public_key_sha256=_key_digest(certificate.public_key()),
-            subject=certificate.subject.rfc4514_string(SUBJECT_NAMES), key_type=attempt.key_type,
+            subject=certificate.subject.rfc4514_string(DN_SHORT_NAMES), key_type=attempt.key_type,
             token_serial=attempt.token_serial, token_label=attempt.token_label,
             not_before=_naive(certificate.not_valid_before_utc),
             not_after=_naive(certificate.not_valid_after_utc),
