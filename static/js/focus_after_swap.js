@@ -10,7 +10,7 @@
   "use strict";
 
   const swaps = new WeakMap(); // request (its XMLHttpRequest) → what this swap found and did
-  let loaded = [];             // top-level elements inserted by the settle under way (htmx:load)
+  let loaded = [];             // top-level elements the settle under way inserted (htmx:load)
 
   function first(nodes, selector) {
     for (const node of nodes) {
@@ -34,6 +34,7 @@
   // Each swap keeps its own state: polls settle in the middle of other swaps.
   document.addEventListener("htmx:beforeSwap", (event) => {
     const detail = event.detail;
+    loaded = []; // loads no settle claimed (a history restore's): never this swap's content
     if (!detail.xhr) return;
     swaps.set(detail.xhr, {
       before: document.activeElement,
