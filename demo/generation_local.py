@@ -3,12 +3,12 @@ bridge's functions called in this process instead of over HTTP. Used by the demo
 (holder keys on SoftHSM2), the benchmark and the tests; the checks are the same ones."""
 from __future__ import annotations
 
-import workflow
-
+import datetime as dt
 from dataclasses import dataclass
 
 from flask import Flask
 
+import workflow
 from models import HolderCertificate, Operator, Order
 from services.certificates import generation
 from token_bridge import generation as bridge
@@ -28,8 +28,10 @@ def instruction_keys(app: Flask) -> bridge.InstructionKeys:
 
 def generate(app: Flask, order: Order, operator: Operator, *, module_path: str, token_serial: str,
              token_label: str, pin: str, key_type: str = generation.DEFAULT_KEY_TYPE,
-             origin: str | None = None, ip: str = "") -> LocalResult:
-    """Generate ``order``'s certificate onto the blank token ``token_serial``, as the page does.
+             origin: str | None = None, ip: str = "",
+             valid_from: dt.datetime | None = None) -> LocalResult:
+    """Generate ``order``'s certificate onto the blank token ``token_serial``, as the page does
+    (``valid_from``: a back-dated start, see HolderIdentity).
     Raises Refused or the bridge's BridgeError; a failure is reported like the page
     reports it (the order keeps its phase, an unwritten certificate is revoked)."""
     origin = origin or app.config["RADESK_LOGIN_ORIGINS"][0]
@@ -44,7 +46,7 @@ def generate(app: Flask, order: Order, operator: Operator, *, module_path: str, 
         stage = "request"
         issued = generation.accept_request(app, order, operator, nonce=instruction["nonce"],
                                            instruction_text=signed.text, csr_pem=made["csr_pem"],
-                                           ip=ip)
+                                           ip=ip, valid_from=valid_from)
         stage = "write"
         finalization = bridge.verify_instruction(
             issued.finalization.text, issued.finalization.signature,

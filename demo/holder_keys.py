@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import secrets
 from pathlib import Path
+from typing import Callable
 
 from flask import Flask
 
@@ -40,10 +41,11 @@ def holder_store(instance: Path) -> Path:
 
 
 def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str,
-         certified: dict[int, str]) -> int:
+         certified: dict[int, str],
+         valid_from: Callable[[Order], dt.datetime | None] = lambda order: None) -> int:
     """Blank keys, AE policies, and the missing holder certificates of the orders ``certified``
-    names ({number: « handover » or « done »}, waiting in « Génération du certificat »);
-    returns how many certificates were made."""
+    names ({number: « handover » or « done »}, waiting in « Génération du certificat »), each
+    starting at ``valid_from(order)`` (None: now); returns how many certificates were made."""
     module = app.config["PKCS11_MODULE"]
     existing = {label for _, label in provision.softhsm_tokens(operators_conf)}
     for label in BLANK_KEYS:
@@ -69,7 +71,7 @@ def seed(app: Flask, instance: Path, operators_conf: Path, pin: str, so_pin: str
         for done, order in enumerate(orders, start=1):
             key_type = KEY_RSA_3072 if order.number in rsa else KEY_EC_P256
             _certify(app, order, certified[order.number], key_type, conf, module,
-                     holder_labels, pin, so_pin)
+                     holder_labels, pin, so_pin, valid_from(order))
             if done % 20 == 0 or done == len(orders):
                 print(f"Certificats de porteur de démonstration : {done}/{len(orders)}", flush=True)
     finally:
@@ -111,14 +113,14 @@ def _technician(ae_id: int) -> Operator:
 
 
 def _certify(app, order: Order, final_phase: str, key_type: str, conf: Path, module: str,
-             labels: set, pin: str, so_pin: str) -> None:
+             labels: set, pin: str, so_pin: str, valid_from: dt.datetime | None) -> None:
     label = f"porteur-{order.number}"
     if label in labels:  # left by an interrupted run: start over on a fresh key
         provision.delete_token(label, conf)
     serial = provision.init_token(label, pin, so_pin, conf)
     result = generation_local.generate(app, order, _technician(order.ae_id), module_path=module,
                                        token_serial=serial, token_label=label, pin=pin,
-                                       key_type=key_type, ip="démo")
+                                       key_type=key_type, ip="démo", valid_from=valid_from)
     if final_phase == workflow.PHASE_DONE:
         _activated(app, Order.get_by_id(order.id), result, serial, module)
 

@@ -31,8 +31,7 @@ from services.intake.drafts import ACTION_DRAFT_STARTED
 from adapters import pades
 from adapters.document_store import DocumentStore
 from demo import documents as docs
-from demo import pieces
-from demo import progress
+from demo import lifecycle, pieces, progress
 from demo.progress import (CANCELLED, CERTIFIED, DONE, ENTRY, GENERATION, HANDOVER, IN_SIGNATURE,
                            TO_CHECK, TO_VALIDATE)
 
@@ -65,15 +64,18 @@ CITIES = ("Toulouse", "Montpellier", "Lyon", "Grenoble", "Saint-Étienne", "Nîm
           "Perpignan", "Valence", "Albi")
 
 
-def seed_orders(app: Flask, bpoi: AE, other: AE, store: DocumentStore,
-                order_count: int) -> tuple[int, dict[int, str]]:
+def seed_orders(app: Flask, bpoi: AE, other: AE, store: DocumentStore, order_count: int,
+                with_lifecycle: bool = True) -> tuple[int, dict[int, str]]:
     """Create the missing orders, each taken to its stage, and take further those an
     interrupted start left short of it; returns how many orders were created, and {number:
-    final phase} of the orders whose holder certificates demo.holder_keys makes."""
+    final phase} of the orders whose holder certificates demo.holder_keys makes. With
+    ``with_lifecycle``, demo.lifecycle's orders of last year are among them."""
     portals = {p.id: p for p in Portal.select().where(Portal.ae.in_([bpoi, other]))}
     by_ae = {ae.id: sorted((p for p in portals.values() if p.ae_id == ae.id), key=lambda p: p.name)
              for ae in (bpoi, other)}
     plans = _order_plans(random.Random(960072), by_ae[bpoi.id], by_ae[other.id], order_count)
+    if with_lifecycle:
+        plans += _lifecycle_plans(by_ae[bpoi.id])
     existing = {number: (order_id, (phase, substate)) for number, order_id, phase, substate in
                 Order.select(Order.number, Order.id, Order.phase, Order.substate).tuples()}
     missing = [plan for plan in plans if plan["number"] not in existing]
@@ -165,23 +167,7 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals, order_count: i
     for index, number in enumerate(numbers):
         foreign = index % 12 == 5  # about one order in twelve belongs to the other AE
         portal = rng.choice(other_portals if foreign else bpoi_portals)
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        city = rng.choice(CITIES)
-        stage = stages[index % len(stages)]
-        plans.append({
-            "number": number, "portal_id": portal.id, "stage": stage,
-            "holder": (rng.choice(("M.", "Mme")), first, last),
-            "legal": (rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
-            "mandataire": ((rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES))
-                           if rng.random() < 0.25 else None),
-            "company": (f"{rng.choice(COMPANY_WORDS)} {last} {city}", _siren(rng)),
-            "rcs": rng.random() < 0.85, "city": city,
-            "order_type": "P" if rng.random() < 0.08 else "D",
-            "validity": rng.choice((1, 2, 3)),
-            "created_at": _created_at(now, number),
-            # A dossier sent for signature had a valid Contact OTP (a guard of the sending).
-            "otp_ok": rng.random() < 0.9 or progress.is_behind(TO_CHECK, stage),
-        })
+        plans.append(drawn_plan(rng, number, portal, stages[index % len(stages)], now))
     for offset, (number, (first, last), stage) in enumerate(REFERENCE_ORDERS):
         legal = ("Mme", "Alice", "Colbert") if last == "Boileau" else ("Mme", "Sandra", "Boileau")
         plans.append({
@@ -191,6 +177,38 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals, order_count: i
             "validity": 3, "created_at": _created_at(now, number), "otp_ok": True,
         })
     return plans
+
+
+def _lifecycle_plans(bpoi_portals) -> list[dict]:
+    """BPOI orders « Terminée » a year ago, dematerialised, for one year, their Contact OTP the
+    holder's mobile (a revocation code goes there); drawn apart, so the others stay the same."""
+    rng = random.Random(960074)
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    return [{**drawn_plan(rng, number, rng.choice(bpoi_portals), DONE, now), "order_type": "D",
+             "validity": lifecycle.VALIDITY_YEARS, "otp_ok": True}
+            for number in lifecycle.NUMBERS]
+
+
+def drawn_plan(rng: random.Random, number: int, portal: Portal, stage: tuple,
+               now: dt.datetime) -> dict:
+    """One order's facts drawn from ``rng`` (always in the same order: each start plans the
+    same orders)."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    city = rng.choice(CITIES)
+    return {
+        "number": number, "portal_id": portal.id, "stage": stage,
+        "holder": (rng.choice(("M.", "Mme")), first, last),
+        "legal": (rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)),
+        "mandataire": ((rng.choice(("M.", "Mme")), rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES))
+                       if rng.random() < 0.25 else None),
+        "company": (f"{rng.choice(COMPANY_WORDS)} {last} {city}", _siren(rng)),
+        "rcs": rng.random() < 0.85, "city": city,
+        "order_type": "P" if rng.random() < 0.08 else "D",
+        "validity": rng.choice((1, 2, 3)),
+        "created_at": _created_at(now, number),
+        # A dossier sent for signature had a valid Contact OTP (a guard of the sending).
+        "otp_ok": rng.random() < 0.9 or progress.is_behind(TO_CHECK, stage),
+    }
 
 
 def _created_at(now: dt.datetime, number: int) -> dt.datetime:

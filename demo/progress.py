@@ -61,7 +61,7 @@ def advance(app: Flask, order: Order, target: tuple) -> None:
     if order.order_type != workflow.ORDER_TYPE_DEMATERIALISED:
         return
     with app.app_context():
-        aea = _operator(order.ae_id, "AEA")
+        aea = first_operator(order.ae_id, "AEA")
         if is_behind((order.phase, order.substate), IN_SIGNATURE) \
                 and is_behind((order.phase, order.substate), target):
             sending.send_for_signature(app, order, aea, ip=DEMO_IP)
@@ -76,7 +76,7 @@ def advance(app: Flask, order: Order, target: tuple) -> None:
                 _sign(app, request)
         if is_behind(_stage(order.id), target):
             _validate(order, aea)
-    _record_sent(order.id)
+    record_sent(order.id)
 
 
 def _stage(order_id: int) -> tuple:
@@ -84,7 +84,7 @@ def _stage(order_id: int) -> tuple:
     return order.phase, order.substate
 
 
-def _operator(ae_id: int, role: str) -> Operator:
+def first_operator(ae_id: int, role: str) -> Operator:
     """The AE's first operator with ``role`` (the demo key's: Camille Martin, Nadia Benali)."""
     return (Operator.select()
             .where((Operator.ae == ae_id) & Operator.roles.contains(role) & Operator.active)
@@ -131,7 +131,7 @@ def _validate(order: Order, aea: Operator) -> None:
     validation.validate(current, aea, fingerprint, version, ip=DEMO_IP, differences_checked=True)
 
 
-def _record_sent(order_id: int) -> None:
+def record_sent(order_id: int) -> None:
     """The e-mails the steps above queued for this order (only the seed acted on it): recorded
     as sent (see above)."""
     with db.atomic():

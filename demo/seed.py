@@ -1,6 +1,7 @@
 """Demo data: two AEs, their portals, the three demo operators with their SoftHSM2 keys, and
 ~300 orders over every phase and sub-state (demo.orders), taken there by the production code
-(demo.progress) and given their holder certificates (demo.holder_keys). Idempotent: every
+(demo.progress) and given their holder certificates (demo.holder_keys), some of last year's
+expired, expiring, renewed or revoked (demo.lifecycle). Idempotent: every
 piece is created only when it is missing, so a second start changes nothing.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from models import AE, Offer, Operator, Portal, db
 from models.portal_codes import code_from_name
 from services import audit
 from adapters.document_store import DocumentStore
-from demo import holder_keys, orders
+from demo import holder_keys, lifecycle, orders
 
 BPOI_PORTALS = ("BPOI-Occitanie", "BPOI-Rhône", "BPOI-Rhône-Alpes")
 OTHER_AE, OTHER_PORTALS = "AE Atlantique", ("Atlantique-Nantes", "Atlantique-Bordeaux")
@@ -43,18 +44,23 @@ DEMO_OFFERS = (
     ("Certificat qualifié eIDAS (RGS**) — marchés publics", "1,2,3", "usb"),
 )
 
-def seed_demo(app: Flask, order_count: int = ORDER_COUNT) -> str:
+def seed_demo(app: Flask, order_count: int = ORDER_COUNT, with_lifecycle: bool = True) -> str:
     """Create whatever demo data is missing; returns a one-line French summary.
-    `order_count` (reference rows included) is smaller in tests."""
+    `order_count` (reference rows included) is smaller in tests; `with_lifecycle` adds
+    demo.lifecycle's certificates expired, expiring, renewed and revoked (7 orders more, and
+    the renewal and revocation orders they lead to)."""
     instance = Path(app.config["INSTANCE_PATH"])
     with db.connection_context(), app.app_context():
         bpoi = _ae("BPOI", BPOI_PORTALS)
         other = _ae(OTHER_AE, OTHER_PORTALS)
         keys_created = _demo_keys(app, instance, {"BPOI": bpoi, OTHER_AE: other})
         store = DocumentStore(instance / "documents")
-        orders_created, certified = orders.seed_orders(app, bpoi, other, store, order_count)
+        orders_created, certified = orders.seed_orders(app, bpoi, other, store, order_count,
+                                                       with_lifecycle)
         generated = holder_keys.seed(app, instance, softhsm_conf_path(instance), DEMO_PIN,
-                                     DEMO_SO_PIN, certified)
+                                     DEMO_SO_PIN, certified, valid_from=lifecycle.valid_from)
+        if with_lifecycle:
+            lifecycle.seed(app)
     return (f"Démo prête : {keys_created} clé(s) créée(s), {orders_created} commande(s) créée(s), "
             f"{generated} certificat(s) de porteur généré(s) (instance {instance}).")
 

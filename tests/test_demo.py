@@ -1,7 +1,8 @@
 """The demo data: both AEs, the three demo keys usable through the bridge code, the reference
 rows of the Commandes list, every phase and sub-state, real documents on disk, contracts signed
 by the production signing path (pdfsig checks them), holder certificates pkilint accepts, the
-digest for every role; and a second run changes nothing."""
+digest for every role; and a second run changes nothing. The certificates of last year
+(demo.lifecycle) are test_demo_lifecycle's."""
 import datetime as dt
 import os
 import re
@@ -56,7 +57,7 @@ def seeded(tmp_path_factory, pg_database_url):
     app = make_test_app(folder, fresh_database_url(folder, pg_database_url))
     app.config["RADESK_PKI_URL"] = demo_pki_url()
     db.connect(reuse_if_open=True)
-    summary = seed_demo(app, order_count=40)
+    summary = seed_demo(app, order_count=40, with_lifecycle=False)
     yield app, summary
     db.close()
     if saved_conf is None:
@@ -347,7 +348,7 @@ def test_second_run_changes_nothing(seeded):
             Notification))
 
     before = counts()
-    summary = seed_demo(app, order_count=40)
+    summary = seed_demo(app, order_count=40, with_lifecycle=False)
     assert "0 clé(s) créée(s), 0 commande(s) créée(s), 0 certificat(s)" in summary
     assert counts() == before
     assert softhsm_conf_path(app.config["INSTANCE_PATH"]).exists()

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from adapters.ca.authority import CLOCK_SKEW, Authority, key_usage, now_utc
+from adapters.ca.authority import CLOCK_SKEW, Authority, aware_utc, key_usage, now_utc
 
 QCP_N_QSCD = "0.4.0.194112.1.2"        # EN 319 411-2: qualified, natural person, key on a QSCD
 QC_STATEMENTS_OID = "1.3.6.1.5.5.7.1.3"
@@ -81,6 +81,9 @@ class HolderIdentity:
     id_document_number: str
     validity_years: int
     policy_oid: str | None = None   # the AE's own certificate policy, next to QCP-n-qscd
+    # A back-dated start (naive or aware UTC): the demo's certificates issued « last year ».
+    # None, as in production: the certificate starts now.
+    valid_from: dt.datetime | None = None
 
     @property
     def common_name(self) -> str:
@@ -151,7 +154,8 @@ def holder_certificate(issuing: Authority, csr: x509.CertificateSigningRequest,
     public_key = check_holder_request(csr)
     if not 1 <= identity.validity_years <= 3:
         raise HolderRequestRefused("La durée de validité doit être de 1 à 3 ans.")
-    not_before = now_utc() - CLOCK_SKEW
+    not_before = (aware_utc(identity.valid_from) if identity.valid_from
+                  else now_utc() - CLOCK_SKEW)
     not_after = min(add_years(not_before, identity.validity_years),
                     issuing.certificate.not_valid_after_utc)
     policies = [x509.PolicyInformation(x509.ObjectIdentifier(QCP_N_QSCD), None)]

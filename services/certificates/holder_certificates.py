@@ -103,8 +103,9 @@ def current_of(states: list[CertificateState]) -> CertificateState | None:
     return next((s for s in states if not s.revoked), states[0] if states else None)
 
 
-def holder_identity(order: Order) -> HolderIdentity:
-    """The certificate's subject, from the validated order (never from the request)."""
+def holder_identity(order: Order, valid_from: dt.datetime | None = None) -> HolderIdentity:
+    """The certificate's subject, from the validated order (never from the request);
+    ``valid_from`` back-dates its start (the demo's only)."""
     company = Company.get_by_id(order.company_id)
     holder = Person.get_by_id(order.holder_id)
     ae = AE.get_by_id(order.ae_id)
@@ -112,7 +113,8 @@ def holder_identity(order: Order) -> HolderIdentity:
         given_name=holder.first_name.strip(), surname=holder.last_name.strip(),
         organization=company.name.strip(), siren=company.siren,
         id_document_type=order.id_doc_type or "", id_document_number=order.id_doc_number or "",
-        validity_years=order.validity_years, policy_oid=ae.holder_policy_oid or None)
+        validity_years=order.validity_years, policy_oid=ae.holder_policy_oid or None,
+        valid_from=valid_from)
 
 
 def revoke_unwritten(app: Flask, order: Order, operator: Operator | None, *,

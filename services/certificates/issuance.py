@@ -47,12 +47,14 @@ class Issued:
 
 
 def accept_request(app: Flask, order: Order, operator: Operator, *, nonce: object,
-                   instruction_text: object, csr_pem: object, ip: str = "") -> Issued:
-    """Check the bridge's request against the try, issue, register, and sign the finalization."""
+                   instruction_text: object, csr_pem: object, ip: str = "",
+                   valid_from: dt.datetime | None = None) -> Issued:
+    """Check the bridge's request against the try, issue, register, and sign the finalization.
+    ``valid_from`` back-dates the certificate (the demo's « last year »; views never pass it)."""
     attempt = _open_attempt(order, nonce, instruction_text, operator, ip)
     try:
         csr = _checked_request(attempt, csr_pem)
-        identity = holder_identity(order)
+        identity = holder_identity(order, valid_from)
         problems = workflow.generation_start_blockers(order, operator)
         if problems:
             raise workflow.Refused(problems, "state")
