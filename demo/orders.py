@@ -162,7 +162,7 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals, order_count: i
     stages = [stage for stage, _ in PHASE_MIX] + stages  # even a small demo shows every stage
     reference = {number for number, _, _ in REFERENCE_ORDERS}
     numbers = [n for n in range(956800, 960080, 11)
-               if n not in reference][:order_count - len(REFERENCE_ORDERS)]
+               if n not in reference][:max(0, order_count - len(REFERENCE_ORDERS))]
     plans = []
     for index, number in enumerate(numbers):
         foreign = index % 12 == 5  # about one order in twelve belongs to the other AE

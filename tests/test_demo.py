@@ -352,3 +352,15 @@ def test_second_run_changes_nothing(seeded):
     assert "0 clé(s) créée(s), 0 commande(s) créée(s), 0 certificat(s)" in summary
     assert counts() == before
     assert softhsm_conf_path(app.config["INSTANCE_PATH"]).exists()
+
+
+def test_a_demo_smaller_than_its_reference_rows_plans_those_rows_alone():
+    """order_count counts the reference rows: a 2-order demo (the keyboard tests') plans the 7
+    reference orders and no drawn one, not the whole 300."""
+    import random
+    from types import SimpleNamespace
+    from demo.orders import REFERENCE_ORDERS, _order_plans
+    portals = [SimpleNamespace(id=1, name="BPOI-Occitanie")]
+    plans = _order_plans(random.Random(1), portals, portals, 2)
+    assert sorted(plan["number"] for plan in plans) == sorted(n for n, _, _ in REFERENCE_ORDERS)
+    assert len(_order_plans(random.Random(1), portals, portals, 20)) == 20
