@@ -70,8 +70,8 @@ def of_name(name: str) -> str:
 
 # Attributes cryptography writes as bare OIDs (2.5.4.4=…) in RFC 4514 strings.
 DN_SHORT_NAMES = {NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN",
-                NameOID.SERIAL_NUMBER: "serialNumber",
-                NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}
+                  NameOID.SERIAL_NUMBER: "serialNumber",
+                  NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier"}
 
 
 def readable_dn(text: str | None) -> str:

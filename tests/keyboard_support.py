@@ -91,7 +91,7 @@ def _where(page) -> str:
 
 def assert_focused(page, target, *, timeout_ms: int = 10_000) -> None:
     """``target`` (a locator, one element) has focus; otherwise the message says where focus is
-    and the last focus moves the page recorded (``record_focus_moves``)."""
+    and the last focus moves the page recorded (``RECORD_FOCUS_MOVES``)."""
     handle = target.element_handle()
     try:
         page.wait_for_function("e => e === document.activeElement", arg=handle, timeout=timeout_ms)
