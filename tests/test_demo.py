@@ -3,6 +3,7 @@ rows of the Commandes list, every phase and sub-state, real documents on disk, c
 by the production signing path (pdfsig checks them), holder certificates pkilint accepts, the
 digest for every role; and a second run changes nothing. The certificates of last year
 (demo.lifecycle) are test_demo_lifecycle's."""
+import contextlib
 import datetime as dt
 import os
 import re
@@ -49,21 +50,30 @@ def demo_pki_url(port: int = 5000) -> str:
     return match.group(1).replace("$port", str(port))
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory, pg_database_url):
-    """Seeded once for the module: the demo takes a while to render and sign its documents."""
-    folder = tmp_path_factory.mktemp("demo")
-    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
+@contextlib.contextmanager
+def seeded_demo(folder: Path, pg_database_url, **options):
+    """(app, summary) of a demo seeded in ``folder`` with ``options`` (seed_demo's); the
+    SOFTHSM2_CONF the seeding points at the demo keys is put back afterwards."""
+    saved_conf = os.environ.get("SOFTHSM2_CONF")
     app = make_test_app(folder, fresh_database_url(folder, pg_database_url))
     app.config["RADESK_PKI_URL"] = demo_pki_url()
     db.connect(reuse_if_open=True)
-    summary = seed_demo(app, order_count=40, with_lifecycle=False)
-    yield app, summary
-    db.close()
-    if saved_conf is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = saved_conf
+    try:
+        yield app, seed_demo(app, **options)
+    finally:
+        db.close()
+        if saved_conf is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = saved_conf
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, pg_database_url):
+    """Seeded once for the module: the demo takes a while to render and sign its documents."""
+    with seeded_demo(tmp_path_factory.mktemp("demo"), pg_database_url, order_count=40,
+                     with_lifecycle=False) as seeded_app:
+        yield seeded_app
 
 
 def operator(name: str) -> Operator:

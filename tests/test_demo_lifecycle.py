@@ -4,7 +4,6 @@ two revocation requests (one waiting « à révoquer » with its certificate sus
 revoked) in Commandes, the CRL listing both; all made by the production code, with its audit
 trail; and a second run changes nothing."""
 import datetime as dt
-import os
 import re
 
 import pytest
@@ -15,10 +14,10 @@ from demo import lifecycle
 from demo.seed import seed_demo
 from formatting import paris_date
 from models import (AuditEvent, HolderCertificate, IssuedCertificate, Notification, Operator,
-                    Order, RevocationRequest, db, utcnow)
+                    Order, RevocationRequest, utcnow)
 from services.renewal import expiring
-from tests.conftest import fresh_database_url, login_as, make_test_app
-from tests.test_demo import demo_pki_url
+from tests.conftest import login_as
+from tests.test_demo import seeded_demo
 from tests.text import text
 
 NUMBERS = {what: [fate.number for fate in lifecycle.FATES if fate.what == what]
@@ -28,18 +27,9 @@ NUMBERS = {what: [fate.number for fate in lifecycle.FATES if fate.what == what]
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, pg_database_url):
     """A small demo (a single order beside the reference rows) and the lifecycle's seven."""
-    folder = tmp_path_factory.mktemp("demo-lifecycle")
-    saved_conf = os.environ.get("SOFTHSM2_CONF")  # seeding points it at the demo keys
-    app = make_test_app(folder, fresh_database_url(folder, pg_database_url))
-    app.config["RADESK_PKI_URL"] = demo_pki_url()
-    db.connect(reuse_if_open=True)
-    summary = seed_demo(app, order_count=8)
-    yield app, summary
-    db.close()
-    if saved_conf is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = saved_conf
+    with seeded_demo(tmp_path_factory.mktemp("demo-lifecycle"), pg_database_url,
+                     order_count=8) as seeded_app:
+        yield seeded_app
 
 
 @pytest.fixture()
