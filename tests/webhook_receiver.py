@@ -33,6 +33,16 @@ class Reply:
     delay: float = 0.0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Drops a broken connection (a TLS handshake the client refused, a client that gave up)
+    without printing its traceback: on Python 3.11 printing one parses source (ast) in the
+    handler's thread, which can crash the next test's ast use in the main thread (CPython
+    gh-106905, « AST constructor recursion depth mismatch »)."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
+
+
 class Receiver:
     """``with Receiver() as receiver:`` — ``receiver.url`` takes POSTs until the block ends.
     A port may be given (to come back on the port a stopped receiver used)."""
@@ -67,7 +77,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         if self._tls is not None:
             self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
