@@ -57,7 +57,8 @@ def add_ca():
     upload = request.files.get("certificate")
     data = upload.read(trusted_cas.MAX_PEM_BYTES + 1) if upload and upload.filename else b""
     row = trusted_cas.add(current_operator().ae_id, data, by=current_operator(), ip=client_ip())
-    return _back(f"Autorité ajoutée aux autorités de confiance : « {readable_dn(row.name)} ».", "autorites")
+    return _back(f"Autorité ajoutée aux autorités de confiance : « {readable_dn(row.name)} ».",
+                 "autorites")
 
 
 @bp.post("/autorites/<int:ca_id>/retrait")

@@ -167,7 +167,7 @@ def _order_plans(rng: random.Random, bpoi_portals, other_portals, order_count: i
     for index, number in enumerate(numbers):
         foreign = index % 12 == 5  # about one order in twelve belongs to the other AE
         portal = rng.choice(other_portals if foreign else bpoi_portals)
-        plans.append(drawn_plan(rng, number, portal, stages[index % len(stages)], now))
+        plans.append(_drawn_plan(rng, number, portal, stages[index % len(stages)], now))
     for offset, (number, (first, last), stage) in enumerate(REFERENCE_ORDERS):
         legal = ("Mme", "Alice", "Colbert") if last == "Boileau" else ("Mme", "Sandra", "Boileau")
         plans.append({
@@ -184,12 +184,12 @@ def _lifecycle_plans(bpoi_portals) -> list[dict]:
     holder's mobile (a revocation code goes there); drawn apart, so the others stay the same."""
     rng = random.Random(960074)
     now = utcnow().replace(minute=0, second=0, microsecond=0)
-    return [{**drawn_plan(rng, number, rng.choice(bpoi_portals), DONE, now), "order_type": "D",
+    return [{**_drawn_plan(rng, number, rng.choice(bpoi_portals), DONE, now), "order_type": "D",
              "validity": lifecycle.VALIDITY_YEARS, "otp_ok": True}
             for number in lifecycle.NUMBERS]
 
 
-def drawn_plan(rng: random.Random, number: int, portal: Portal, stage: tuple,
+def _drawn_plan(rng: random.Random, number: int, portal: Portal, stage: tuple,
                now: dt.datetime) -> dict:
     """One order's facts drawn from ``rng`` (always in the same order: each start plans the
     same orders)."""
